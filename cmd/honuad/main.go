@@ -1,0 +1,150 @@
+// Command honuad is the Honua GitOps server: one node of a Raft cluster that
+// watches a configuration repository and deploys it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/honua-io/honua-gitops/internal/agent"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks a command line urfave/cli refused.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	app := newApp()
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "honuad: %v\n", err)
+	var ce *agent.ConfigError
+	var ue usageError
+	if errors.As(err, &ce) || errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func env(name string) []string {
+	return []string{"HONUA_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
+
+func newApp() *cli.App {
+	def := agent.DefaultConfig()
+	return &cli.App{
+		Name:            "honuad",
+		Usage:           "the Honua GitOps server",
+		Version:         version,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Commands: []*cli.Command{{
+			Name:  "agent",
+			Usage: "run a honuad node",
+			Description: "Each flag is also read from HONUA_<NAME> (HONUA_NODE_ID for --node-id) and from the\n" +
+				"YAML file given by --config, whose keys are the flag names. Flags win over the\n" +
+				"environment, which wins over the file.",
+			OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+				return usageError{err}
+			},
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "config", EnvVars: env("config"), Usage: "YAML configuration file"},
+				&cli.StringFlag{Name: "node-id", EnvVars: env("node-id"), Usage: "unique, stable id of this node (required)"},
+				&cli.StringFlag{Name: "data-dir", EnvVars: env("data-dir"), Usage: "directory for raft state (required)"},
+				&cli.StringFlag{Name: "raft-addr", EnvVars: env("raft-addr"), Usage: "raft listen address", DefaultText: def.RaftAddr},
+				&cli.StringFlag{Name: "gossip-addr", EnvVars: env("gossip-addr"), Usage: "gossip (memberlist) listen address, TCP and UDP", DefaultText: def.GossipAddr},
+				&cli.StringFlag{Name: "http-addr", EnvVars: env("http-addr"), Usage: "HTTP API listen address", DefaultText: def.HTTPAddr},
+				&cli.StringFlag{Name: "advertise-addr", EnvVars: env("advertise-addr"), Usage: "IP other nodes dial; required when listening on 0.0.0.0"},
+				&cli.IntFlag{Name: "bootstrap-expect", EnvVars: env("bootstrap-expect"), Usage: "bootstrap a new cluster once this many servers see each other (0: never)"},
+				&cli.StringSliceFlag{Name: "join", EnvVars: env("join"), Usage: "gossip address of a member to join (repeatable); retried until it answers"},
+				&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Usage: "debug, info, warn or error", DefaultText: def.LogLevel},
+				&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Usage: "text or json", DefaultText: def.LogFormat},
+				&cli.IntFlag{Name: "raft-multiplier", EnvVars: env("raft-multiplier"), Usage: "scale raft timeouts (1 = hashicorp/raft defaults; raise on slow machines)", DefaultText: "1"},
+				&cli.BoolFlag{Name: "dead-server-cleanup", EnvVars: env("dead-server-cleanup"), Usage: "let the leader remove servers dead for longer than --dead-server-grace"},
+				&cli.DurationFlag{Name: "dead-server-grace", EnvVars: env("dead-server-grace"), Usage: "how long a server stays dead before cleanup may remove it", DefaultText: "10m"},
+				&cli.IntFlag{Name: "history-retention", EnvVars: env("history-retention"), Usage: "deployments kept per environment", DefaultText: "100"},
+			},
+			Action: runAgent,
+		}},
+	}
+}
+
+// configFrom builds the configuration: defaults, then the file, then the
+// environment and flags (urfave/cli already lets a flag win over its
+// environment variable).
+func configFrom(c *cli.Context) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	if path := c.String("config"); path != "" {
+		if err := cfg.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	setString := func(name string, dst *string) {
+		if c.IsSet(name) {
+			*dst = c.String(name)
+		}
+	}
+	setString("node-id", &cfg.NodeID)
+	setString("data-dir", &cfg.DataDir)
+	setString("raft-addr", &cfg.RaftAddr)
+	setString("gossip-addr", &cfg.GossipAddr)
+	setString("http-addr", &cfg.HTTPAddr)
+	setString("advertise-addr", &cfg.AdvertiseAddr)
+	setString("log-level", &cfg.LogLevel)
+	setString("log-format", &cfg.LogFormat)
+	if c.IsSet("bootstrap-expect") {
+		cfg.BootstrapExpect = c.Int("bootstrap-expect")
+	}
+	if c.IsSet("join") {
+		cfg.Join = c.StringSlice("join")
+	}
+	if c.IsSet("raft-multiplier") {
+		cfg.RaftMultiplier = c.Int("raft-multiplier")
+	}
+	if c.IsSet("dead-server-cleanup") {
+		cfg.DeadServerCleanup = c.Bool("dead-server-cleanup")
+	}
+	if c.IsSet("dead-server-grace") {
+		cfg.DeadServerGrace = agent.Duration(c.Duration("dead-server-grace"))
+	}
+	if c.IsSet("history-retention") {
+		cfg.HistoryRetention = c.Int("history-retention")
+	}
+	return cfg, nil
+}
+
+func runAgent(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError{fmt.Errorf("agent takes no arguments, got %q", c.Args().Slice())}
+	}
+	cfg, err := configFrom(c)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return agent.Run(ctx, cfg, version, agent.NewLogger(cfg, os.Stderr))
+}

@@ -1,0 +1,179 @@
+// Package agent owns the honuad process: its configuration (defaults, file,
+// environment, flags), the wiring of the FSM, the cluster node and the API,
+// and the signals that stop it.
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/honua-io/honua-gitops/internal/cluster"
+)
+
+// Config is honuad's configuration. Its yaml keys mirror the flags.
+type Config struct {
+	NodeID          string   `yaml:"node-id"`
+	DataDir         string   `yaml:"data-dir"`
+	RaftAddr        string   `yaml:"raft-addr"`
+	GossipAddr      string   `yaml:"gossip-addr"`
+	HTTPAddr        string   `yaml:"http-addr"`
+	AdvertiseAddr   string   `yaml:"advertise-addr"`
+	BootstrapExpect int      `yaml:"bootstrap-expect"`
+	Join            []string `yaml:"join"`
+	LogLevel        string   `yaml:"log-level"`
+	LogFormat       string   `yaml:"log-format"`
+
+	RaftMultiplier    int      `yaml:"raft-multiplier"`
+	DeadServerCleanup bool     `yaml:"dead-server-cleanup"`
+	DeadServerGrace   Duration `yaml:"dead-server-grace"`
+	HistoryRetention  int      `yaml:"history-retention"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 10m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultConfig returns the defaults, which the file, the environment and
+// the flags override in that order.
+func DefaultConfig() Config {
+	return Config{
+		RaftAddr:         "127.0.0.1:7301",
+		GossipAddr:       "127.0.0.1:7401",
+		HTTPAddr:         "127.0.0.1:7201",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		RaftMultiplier:   1,
+		DeadServerGrace:  Duration(10 * time.Minute),
+		HistoryRetention: 100,
+	}
+}
+
+// ConfigError is a configuration the agent refuses; honuad exits 2 on it.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadFile merges the YAML file at path into c. Unknown keys are refused
+// with their line.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &ConfigError{fmt.Errorf("config %s: %w", path, err)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return &ConfigError{fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	return nil
+}
+
+// Validate checks the configuration and returns every problem, each naming
+// its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, &cluster.FieldError{Field: field, Value: v, Why: why})
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", c.LogLevel, "must be debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log-format", c.LogFormat, "must be text or json")
+	}
+	if err := checkAddr(c.HTTPAddr); err != nil {
+		bad("http-addr", c.HTTPAddr, err.Error())
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		bad("advertise-addr", c.AdvertiseAddr, "must be an IP address")
+	}
+	if c.AdvertiseAddr == "" {
+		for _, a := range []struct{ field, addr string }{
+			{"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr},
+		} {
+			if host, _, err := net.SplitHostPort(a.addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+				bad("advertise-addr", "", fmt.Sprintf("is required when %s listens on all interfaces (%s)", a.field, a.addr))
+				break
+			}
+		}
+	}
+	if c.HistoryRetention < 1 {
+		bad("history-retention", c.HistoryRetention, "must be at least 1")
+	}
+	cc := c.clusterConfig("")
+	if err := cc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &ConfigError{err}
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return errors.New("host must be an IP address")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// advertised returns the address others should dial for a listener bound
+// at bind: the advertise address with bind's port, or bind itself.
+func (c *Config) advertised(bind string) string {
+	if c.AdvertiseAddr == "" {
+		return bind
+	}
+	_, port, _ := net.SplitHostPort(bind)
+	return net.JoinHostPort(c.AdvertiseAddr, port)
+}
+
+// clusterConfig derives the cluster node's configuration.
+func (c *Config) clusterConfig(version string) cluster.Config {
+	cc := cluster.DefaultConfig()
+	cc.NodeID = c.NodeID
+	cc.DataDir = c.DataDir
+	cc.RaftBind = c.RaftAddr
+	cc.GossipBind = c.GossipAddr
+	if c.AdvertiseAddr != "" {
+		cc.RaftAdvertise = c.advertised(c.RaftAddr)
+		cc.GossipAdvertise = c.advertised(c.GossipAddr)
+	}
+	cc.APIAddr = c.advertised(c.HTTPAddr)
+	cc.BootstrapExpect = c.BootstrapExpect
+	cc.Join = c.Join
+	cc.Version = version
+	cc.RaftMultiplier = c.RaftMultiplier
+	cc.DeadServerCleanup = c.DeadServerCleanup
+	cc.DeadServerGrace = time.Duration(c.DeadServerGrace)
+	return cc
+}

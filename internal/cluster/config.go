@@ -1,0 +1,215 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+)
+
+// Config configures a Node. The agent fills it from defaults, the config
+// file, the environment and flags, then calls Validate.
+type Config struct {
+	// NodeID names this node in raft and gossip. It must be unique in the
+	// cluster and stay the same across restarts.
+	NodeID string
+	// DataDir holds raft's log, stable store and snapshots.
+	DataDir string
+
+	// RaftBind and GossipBind are host:port listen addresses. Port 0 picks
+	// a free port (tests). RaftAdvertise and GossipAdvertise are what
+	// other nodes dial; empty means the bound address.
+	RaftBind        string
+	RaftAdvertise   string
+	GossipBind      string
+	GossipAdvertise string
+	// APIAddr is this node's HTTP API address as other nodes should dial
+	// it. It travels in gossip so any node can find the leader's API.
+	APIAddr string
+
+	// BootstrapExpect is how many servers to wait for before bootstrapping
+	// a new cluster. 0 never bootstraps: the node waits to be added.
+	BootstrapExpect int
+	// Join lists gossip addresses of existing members to join; the node
+	// retries with backoff until one answers.
+	Join []string
+	// JoinRetryMax caps the backoff between join attempts.
+	JoinRetryMax time.Duration
+
+	// Version is the honuad version advertised in gossip.
+	Version string
+
+	// RaftMultiplier scales raft's timing as Consul's raft_multiplier does:
+	// 1 is hashicorp/raft's defaults, higher is more tolerant of slow
+	// machines. Explicit timeouts below win when set.
+	RaftMultiplier     int
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+
+	// ApplyTimeout bounds one Apply.
+	ApplyTimeout time.Duration
+	// ReconcileInterval is how often the leader reconciles raft membership
+	// with gossip even without gossip events.
+	ReconcileInterval time.Duration
+
+	// DeadServerCleanup, when true, lets the leader remove voters that
+	// have been dead in gossip for DeadServerGrace, never more than
+	// (voters-1)/2 at a time.
+	DeadServerCleanup bool
+	DeadServerGrace   time.Duration
+
+	// Gossip, when set, adjusts the memberlist configuration after defaults
+	// are applied (tests use memberlist's local profile).
+	Gossip func(*memberlist.Config)
+
+	// Logger receives the node's logs; raft's and memberlist's are routed
+	// into it.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		RaftBind:          "127.0.0.1:7301",
+		GossipBind:        "127.0.0.1:7401",
+		JoinRetryMax:      30 * time.Second,
+		RaftMultiplier:    1,
+		ApplyTimeout:      10 * time.Second,
+		ReconcileInterval: 60 * time.Second,
+		DeadServerGrace:   10 * time.Minute,
+	}
+}
+
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// FieldError says which configuration field is wrong and why.
+type FieldError struct {
+	Field string
+	Value any
+	Why   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == nil || e.Value == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Why)
+	}
+	return fmt.Sprintf("%s %q: %s", e.Field, fmt.Sprint(e.Value), e.Why)
+}
+
+// Validate fills derived values and rejects bad ones with the field's name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field string, v any, why string) { errs = append(errs, &FieldError{field, v, why}) }
+	if !nodeIDRE.MatchString(c.NodeID) {
+		bad("node-id", c.NodeID, "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "", "is required")
+	}
+	for _, a := range []struct{ field, addr string }{
+		{"raft-addr", c.RaftBind}, {"gossip-addr", c.GossipBind},
+	} {
+		if err := checkHostPort(a.addr); err != nil {
+			bad(a.field, a.addr, err.Error())
+		}
+	}
+	for _, a := range []struct{ field, addr string }{
+		{"raft advertise address", c.RaftAdvertise}, {"gossip advertise address", c.GossipAdvertise},
+	} {
+		if a.addr == "" {
+			continue
+		}
+		if err := checkHostPort(a.addr); err != nil {
+			bad(a.field, a.addr, err.Error())
+		}
+	}
+	if c.BootstrapExpect < 0 {
+		bad("bootstrap-expect", c.BootstrapExpect, "must not be negative")
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad("join", j, "must be host:port")
+		}
+	}
+	if c.RaftMultiplier < 1 || c.RaftMultiplier > 10 {
+		bad("raft-multiplier", c.RaftMultiplier, "must be between 1 and 10")
+	}
+	if c.JoinRetryMax <= 0 {
+		c.JoinRetryMax = 30 * time.Second
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 60 * time.Second
+	}
+	if c.DeadServerGrace <= 0 {
+		c.DeadServerGrace = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(errs) == 0 {
+		if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+			bad("raft timing", "", err.Error())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return errors.New("host must be an IP address")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return errors.New("port is not a number")
+	}
+	return nil
+}
+
+// raftConfig builds raft's configuration: hashicorp's defaults scaled by the
+// multiplier, then explicit values.
+func (c *Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	m := time.Duration(max(c.RaftMultiplier, 1))
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.HeartbeatTimeout *= m
+	rc.ElectionTimeout *= m
+	rc.LeaderLeaseTimeout *= m
+	if c.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = c.HeartbeatTimeout
+	}
+	if c.ElectionTimeout > 0 {
+		rc.ElectionTimeout = c.ElectionTimeout
+	}
+	if c.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	}
+	if c.CommitTimeout > 0 {
+		rc.CommitTimeout = c.CommitTimeout
+	}
+	if c.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = c.SnapshotThreshold
+	}
+	if c.SnapshotInterval > 0 {
+		rc.SnapshotInterval = c.SnapshotInterval
+	}
+	if c.TrailingLogs > 0 {
+		rc.TrailingLogs = c.TrailingLogs
+	}
+	return rc
+}

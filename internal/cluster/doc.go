@@ -1,0 +1,7 @@
+// Package cluster owns the consensus side of honuad: hashicorp/raft with its
+// bolt log and stable store and file snapshots, the TCP transport,
+// memberlist discovery, bootstrap, membership reconciliation, and the leader
+// loop that runs leader-only work. Other packages change replicated state
+// only through Node.Apply and register leader-only work with
+// Node.RegisterLeaderWork.
+package cluster

@@ -1,0 +1,374 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Node is one honuad server: a raft peer with its stores, a gossip member,
+// and the leader loop.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	fsm    *fsm.FSM
+
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	gossip    *memberlist.Memberlist
+	started   time.Time
+	// probeInterval is memberlist's; Members derives suspicion from it.
+	probeInterval time.Duration
+
+	metaMu sync.Mutex
+	meta   nodeMeta
+
+	membersMu sync.Mutex
+	members   map[string]*memberState
+
+	// reconcileCh and bootstrapCh are poked by gossip events.
+	reconcileCh chan struct{}
+	bootstrapCh chan struct{}
+	leaderCh    chan bool
+
+	workMu     sync.Mutex
+	leaderWork []namedWork
+	running    bool
+
+	leaderReady atomic.Bool
+	ready       readiness
+
+	fatalCh      chan error
+	shutdownCh   chan struct{}
+	shutdownOnce sync.Once
+	wg           sync.WaitGroup
+}
+
+type namedWork struct {
+	name string
+	fn   func(ctx context.Context)
+}
+
+// New opens the node's stores and listeners. It does not start raft's
+// leader-side work or join anybody until Start.
+func New(cfg Config, f *fsm.FSM) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:         cfg,
+		logger:      cfg.Logger.With("component", "cluster"),
+		fsm:         f,
+		started:     time.Now(),
+		members:     map[string]*memberState{},
+		reconcileCh: make(chan struct{}, 1),
+		bootstrapCh: make(chan struct{}, 1),
+		leaderCh:    make(chan bool, 16),
+		fatalCh:     make(chan error, 1),
+		shutdownCh:  make(chan struct{}),
+	}
+	if err := n.openDataDir(); err != nil {
+		return nil, err
+	}
+	if err := n.openRaft(); err != nil {
+		return nil, err
+	}
+	if err := n.openGossip(); err != nil {
+		n.closeRaft()
+		return nil, err
+	}
+	return n, nil
+}
+
+// openDataDir creates the data dir, proves it writable, and ties it to this
+// node id so a data dir is never used by two identities.
+func (n *Node) openDataDir() error {
+	dir := n.cfg.DataDir
+	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
+		return fmt.Errorf("data-dir %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		return fmt.Errorf("data-dir %s: not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	idFile := filepath.Join(dir, "node-id")
+	b, err := os.ReadFile(idFile)
+	switch {
+	case err == nil:
+		if got := strings.TrimSpace(string(b)); got != n.cfg.NodeID {
+			return fmt.Errorf("data-dir %s belongs to node %q, not %q: start it with --node-id %s or use another data dir",
+				dir, got, n.cfg.NodeID, got)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if err := writeFileAtomic(idFile, []byte(n.cfg.NodeID+"\n")); err != nil {
+			return fmt.Errorf("data-dir %s: record node id: %w", dir, err)
+		}
+	default:
+		return fmt.Errorf("data-dir %s: read node id: %w", dir, err)
+	}
+	return nil
+}
+
+func (n *Node) openRaft() error {
+	dir := filepath.Join(n.cfg.DataDir, "raft")
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return fmt.Errorf("data-dir %s: in use by another honuad process", n.cfg.DataDir)
+		}
+		return fmt.Errorf("open log store: %w", err)
+	}
+	hl := newHCLog(n.logger, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	var advertise net.Addr
+	if n.cfg.RaftAdvertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
+		if err != nil {
+			store.Close()
+			return &FieldError{"raft advertise address", n.cfg.RaftAdvertise, err.Error()}
+		}
+		advertise = a
+	}
+	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftBind, advertise, 3, 10*time.Second, hl)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("raft-addr %s: %w", n.cfg.RaftBind, err)
+	}
+	rc := n.cfg.raftConfig()
+	rc.Logger = hl
+	rc.NotifyCh = n.leaderCh
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		trans.Close()
+		store.Close()
+		return fmt.Errorf("open log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
+	if err != nil {
+		trans.Close()
+		store.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft, n.transport, n.store = r, trans, store
+	return nil
+}
+
+func (n *Node) closeRaft() {
+	if err := n.raft.Shutdown().Error(); err != nil {
+		n.logger.Error("raft shutdown", "error", err)
+	}
+	n.transport.Close()
+	if err := n.store.Close(); err != nil {
+		n.logger.Error("close log store", "error", err)
+	}
+}
+
+// Start joins the cluster and starts the background loops: leadership
+// monitoring, bootstrap (with BootstrapExpect), join retries and peer
+// bookkeeping.
+func (n *Node) Start() {
+	n.workMu.Lock()
+	n.running = true
+	n.workMu.Unlock()
+	n.spawn(n.monitorLeadership)
+	n.spawn(n.watchState)
+	if addrs := n.joinAddrs(); len(addrs) > 0 {
+		n.spawn(func() { n.joinLoop(addrs) })
+	}
+}
+
+func (n *Node) spawn(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+// Fatal returns a channel that receives an error when the node cannot go on
+// (its id is taken by a live member, or peers disagree on bootstrap-expect).
+// The owner should shut the node down without leaving and exit.
+func (n *Node) Fatal() <-chan error { return n.fatalCh }
+
+func (n *Node) fatal(err error) {
+	select {
+	case n.fatalCh <- err:
+	default:
+	}
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// FSM returns the node's state machine.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// RaftAddr returns the address other nodes dial for raft.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// GossipAddr returns the address other nodes join through.
+func (n *Node) GossipAddr() string {
+	ln := n.gossip.LocalNode()
+	return net.JoinHostPort(ln.Addr.String(), fmt.Sprint(ln.Port))
+}
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// VerifyLeader confirms with a quorum that this node is still the leader.
+// Leader-side work calls it before every side effect.
+func (n *Node) VerifyLeader() error { return translate(n.raft.VerifyLeader().Error()) }
+
+// Barrier waits until every entry committed before it is applied to this
+// node's FSM. Only the leader can issue one.
+func (n *Node) Barrier(timeout time.Duration) error {
+	return translate(n.raft.Barrier(timeout).Error())
+}
+
+// Leader returns the leader's id and API address, empty when none is known.
+func (n *Node) Leader() (id, apiAddr string) {
+	_, lid := n.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	id = string(lid)
+	if id == n.cfg.NodeID {
+		return id, n.cfg.APIAddr
+	}
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	if m, ok := n.members[id]; ok {
+		apiAddr = m.meta.API
+	}
+	return id, apiAddr
+}
+
+// Shutdown stops the node. With leave, it first hands leadership to another
+// voter and leaves gossip gracefully, so the leader removes it from the raft
+// configuration; without leave (a crash-like stop, or an identity conflict)
+// it only closes what it opened.
+func (n *Node) Shutdown(leave bool) error {
+	var err error
+	n.shutdownOnce.Do(func() { err = n.shutdown(leave) })
+	return err
+}
+
+func (n *Node) shutdown(leave bool) error {
+	var errs []error
+	if leave {
+		if n.IsLeader() && n.voterCount() > 1 {
+			n.logger.Info("transferring leadership before leaving")
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.logger.Warn("leadership transfer failed; leaving anyway", "error", err)
+			}
+		}
+		n.announceLeave(2 * time.Second)
+		if err := n.gossip.Leave(3 * time.Second); err != nil {
+			n.logger.Warn("leave gossip", "error", err)
+		}
+	}
+	if err := n.gossip.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("stop gossip: %w", err))
+	}
+	close(n.shutdownCh)
+	n.wg.Wait()
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("stop raft: %w", err))
+	}
+	if err := n.transport.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close raft transport: %w", err))
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close log store: %w", err))
+	}
+	n.logger.Info("node stopped", "left", leave)
+	return errors.Join(errs...)
+}
+
+func (n *Node) voterCount() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			c++
+		}
+	}
+	return c
+}
+
+// hasRaftState reports whether this node belongs to a cluster: it
+// bootstrapped one, was added to one, or restarted with state on disk.
+func (n *Node) hasRaftState() bool {
+	if n.raft.LastIndex() > 0 {
+		return true
+	}
+	f := n.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
+// WaitForLeader blocks until this node knows a leader or ctx ends.
+func (n *Node) WaitForLeader(ctx context.Context) (string, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return id, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for leader on %s: %w", n.cfg.NodeID, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

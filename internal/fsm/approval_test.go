@@ -1,0 +1,286 @@
+package fsm_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// awaiting creates deployment id in prod and moves it to AwaitingApproval
+// with the given requirement.
+func (h *harness) awaiting(id string, req *fsm.ApprovalRequirement) {
+	h.t.Helper()
+	h.create(id, "prod")
+	h.drive(id, fsm.StateValidating, fsm.StatePlanning)
+	h.mustApply(&fsm.TransitionDeployment{ID: id, To: fsm.StateAwaitingApproval, Time: h.tick(), Approval: req})
+}
+
+func TestApproveOrRejectInTheWrongState(t *testing.T) {
+	for _, state := range fsm.AllStates {
+		if state == fsm.StateAwaitingApproval {
+			continue
+		}
+		t.Run(string(state), func(t *testing.T) {
+			h := newHarness(t)
+			h.createAt("d1", "prod", state)
+			tests := []struct {
+				name    string
+				cmd     fsm.Command
+				op      string
+				wantMsg string
+			}{
+				{"approve", &fsm.Approve{ID: "d1", Identity: "alice", Time: h.tick()}, "approve",
+					fmt.Sprintf("cannot approve deployment d1: it is %s, not AwaitingApproval", state)},
+				{"reject", &fsm.Reject{ID: "d1", Identity: "alice", Time: h.tick(), Reason: "no"}, "reject",
+					fmt.Sprintf("cannot reject deployment d1: it is %s, not AwaitingApproval", state)},
+			}
+			for _, tt := range tests {
+				err := h.refused(tt.cmd, fsm.ErrWrongState)
+				var se *fsm.StateError
+				if !errors.As(err, &se) {
+					t.Fatalf("Apply(%s) error %T is not a *fsm.StateError", describe(tt.cmd), err)
+				}
+				want := fsm.StateError{ID: "d1", Op: tt.op, Is: state, Want: fsm.StateAwaitingApproval}
+				if *se != want {
+					t.Errorf("Apply(%s) error = %+v; want %+v", describe(tt.cmd), *se, want)
+				}
+				if err.Error() != tt.wantMsg {
+					t.Errorf("Apply(%s) error = %q; want %q", describe(tt.cmd), err, tt.wantMsg)
+				}
+			}
+		})
+	}
+}
+
+func TestApprove(t *testing.T) {
+	expires := t0.Add(time.Hour)
+	tests := []struct {
+		name          string
+		req           *fsm.ApprovalRequirement
+		approvals     []fsm.Approve // applied in order; all but the last must be accepted
+		wantErr       error         // of the last approval
+		wantDuplicate bool
+		wantCount     int // approvals recorded in the end
+		wantApproved  bool
+	}{
+		{
+			name:      "one approval meets a requirement of one",
+			req:       &fsm.ApprovalRequirement{Required: 1},
+			approvals: []fsm.Approve{{Identity: "alice"}},
+			wantCount: 1, wantApproved: true,
+		},
+		{
+			name:      "two identities meet a requirement of two",
+			req:       &fsm.ApprovalRequirement{Required: 2},
+			approvals: []fsm.Approve{{Identity: "alice"}, {Identity: "bob"}},
+			wantCount: 2, wantApproved: true,
+		},
+		{
+			name:          "the same identity twice is one approval",
+			req:           &fsm.ApprovalRequirement{Required: 2},
+			approvals:     []fsm.Approve{{Identity: "alice"}, {Identity: "alice", Comment: "again"}},
+			wantDuplicate: true, wantCount: 1, wantApproved: false,
+		},
+		{
+			name:      "no requirement recorded: anyone may approve, nothing is approved",
+			req:       nil,
+			approvals: []fsm.Approve{{Identity: "alice"}},
+			wantCount: 1, wantApproved: false,
+		},
+		{
+			name:      "approver in a required group",
+			req:       &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops", "sre"}},
+			approvals: []fsm.Approve{{Identity: "alice", Groups: []string{"dev", "sre"}}},
+			wantCount: 1, wantApproved: true,
+		},
+		{
+			name:      "approver in no required group",
+			req:       &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
+			approvals: []fsm.Approve{{Identity: "mallory", Groups: []string{"dev"}}},
+			wantErr:   fsm.ErrNotAllowed, wantCount: 0,
+		},
+		{
+			name:      "approver with no groups",
+			req:       &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
+			approvals: []fsm.Approve{{Identity: "mallory"}},
+			wantErr:   fsm.ErrNotAllowed, wantCount: 0,
+		},
+		{
+			name:      "before expiry",
+			req:       &fsm.ApprovalRequirement{Required: 1, Expires: expires},
+			approvals: []fsm.Approve{{Identity: "alice", Time: expires.Add(-time.Second)}},
+			wantCount: 1, wantApproved: true,
+		},
+		{
+			name:      "after expiry",
+			req:       &fsm.ApprovalRequirement{Required: 1, Expires: expires},
+			approvals: []fsm.Approve{{Identity: "alice", Time: expires.Add(time.Second)}},
+			wantErr:   fsm.ErrWrongState, wantCount: 0,
+		},
+		{
+			name:      "empty identity",
+			req:       &fsm.ApprovalRequirement{Required: 1},
+			approvals: []fsm.Approve{{Identity: ""}},
+			wantErr:   fsm.ErrInvalid, wantCount: 0,
+		},
+		{
+			name:      "unknown deployment",
+			req:       &fsm.ApprovalRequirement{Required: 1},
+			approvals: []fsm.Approve{{ID: "nope", Identity: "alice"}},
+			wantErr:   fsm.ErrNotFound, wantCount: 0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.awaiting("d1", tt.req)
+			var res any
+			for i, a := range tt.approvals {
+				cmd := a
+				if cmd.ID == "" {
+					cmd.ID = "d1"
+				}
+				if cmd.Time.IsZero() {
+					cmd.Time = h.tick()
+				}
+				if i == len(tt.approvals)-1 && tt.wantErr != nil {
+					err := h.refused(&cmd, tt.wantErr)
+					if tt.wantErr == fsm.ErrWrongState && !strings.Contains(err.Error(), "expired") {
+						t.Errorf("Apply(%s) error %q does not say the approval expired", describe(&cmd), err)
+					}
+					if tt.wantErr == fsm.ErrNotAllowed && !strings.Contains(err.Error(), cmd.Identity) {
+						t.Errorf("Apply(%s) error %q does not name %s", describe(&cmd), err, cmd.Identity)
+					}
+					break
+				}
+				res = h.mustApply(&cmd)
+			}
+			d := h.deployment("d1")
+			if tt.wantErr == nil {
+				r, ok := res.(*fsm.ApproveResult)
+				if !ok {
+					t.Fatalf("Apply(approve) result is %T; want *fsm.ApproveResult", res)
+				}
+				if r.Duplicate != tt.wantDuplicate {
+					t.Errorf("Apply(approve) Duplicate = %v; want %v", r.Duplicate, tt.wantDuplicate)
+				}
+				if r.Deployment == nil || len(r.Deployment.Approvals) != tt.wantCount {
+					t.Errorf("Apply(approve) returned deployment %+v; want %d approvals", r.Deployment, tt.wantCount)
+				}
+			}
+			if len(d.Approvals) != tt.wantCount {
+				t.Errorf("Deployment(d1).Approvals = %+v; want %d", d.Approvals, tt.wantCount)
+			}
+			if got := d.Approved(); got != tt.wantApproved {
+				t.Errorf("Deployment(d1).Approved() = %v; want %v", got, tt.wantApproved)
+			}
+			if d.State != fsm.StateAwaitingApproval {
+				t.Errorf("Deployment(d1).State = %s; want AwaitingApproval (approving does not move it)", d.State)
+			}
+		})
+	}
+}
+
+func TestApprovalIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.awaiting("d1", &fsm.ApprovalRequirement{Required: 2})
+	at := h.tick()
+	h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "lgtm"})
+	// A duplicate neither adds an approval nor changes the first one.
+	res := h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Time: h.tick(), Comment: "again"})
+	if r := res.(*fsm.ApproveResult); !r.Duplicate {
+		t.Errorf("Apply(second approval by alice) Duplicate = false; want true")
+	}
+	d := h.deployment("d1")
+	if len(d.Approvals) != 1 {
+		t.Fatalf("Deployment(d1).Approvals = %+v; want one", d.Approvals)
+	}
+	a := d.Approvals[0]
+	if a.Identity != "alice" || fmt.Sprint(a.Groups) != "[ops]" || !a.Time.Equal(at) || a.Comment != "lgtm" {
+		t.Errorf("Deployment(d1).Approvals[0] = %+v; want alice [ops] at %v \"lgtm\"", a, at)
+	}
+	if !d.UpdatedAt.Equal(at) {
+		t.Errorf("Deployment(d1).UpdatedAt = %v; want %v (the duplicate changes nothing)", d.UpdatedAt, at)
+	}
+}
+
+func TestReject(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     *fsm.ApprovalRequirement
+		cmd     fsm.Reject
+		wantErr error
+	}{
+		{"with a reason", nil, fsm.Reject{Identity: "bob", Reason: "not during the sale"}, nil},
+		{"in an approver group", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
+			fsm.Reject{Identity: "bob", Groups: []string{"ops"}, Reason: "no"}, nil},
+		{"empty reason", nil, fsm.Reject{Identity: "bob", Reason: ""}, fsm.ErrInvalid},
+		{"blank reason", nil, fsm.Reject{Identity: "bob", Reason: " \t\n"}, fsm.ErrInvalid},
+		{"empty identity", nil, fsm.Reject{Reason: "no"}, fsm.ErrInvalid},
+		{"not in an approver group", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
+			fsm.Reject{Identity: "mallory", Groups: []string{"dev"}, Reason: "no"}, fsm.ErrNotAllowed},
+		{"unknown deployment", nil, fsm.Reject{ID: "nope", Identity: "bob", Reason: "no"}, fsm.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.awaiting("d1", tt.req)
+			cmd := tt.cmd
+			if cmd.ID == "" {
+				cmd.ID = "d1"
+			}
+			cmd.Time = h.tick()
+			if tt.wantErr != nil {
+				h.refused(&cmd, tt.wantErr)
+				if d := h.deployment("d1"); d.State != fsm.StateAwaitingApproval || d.Rejection != nil {
+					t.Errorf("Deployment(d1) = %s rejection %+v; want AwaitingApproval, none", d.State, d.Rejection)
+				}
+				return
+			}
+			d, ok := h.mustApply(&cmd).(*fsm.Deployment)
+			if !ok || d.State != fsm.StateRejected {
+				t.Fatalf("Apply(%s) = %+v; want the deployment, Rejected", describe(&cmd), d)
+			}
+			want := fsm.Rejection{Identity: cmd.Identity, Time: cmd.Time, Reason: cmd.Reason}
+			if d.Rejection == nil || *d.Rejection != want {
+				t.Errorf("Apply(%s) rejection = %+v; want %+v", describe(&cmd), d.Rejection, want)
+			}
+			last := d.Transitions[len(d.Transitions)-1]
+			if last.From != fsm.StateAwaitingApproval || last.To != fsm.StateRejected || !last.Time.Equal(cmd.Time) ||
+				!strings.Contains(last.Message, cmd.Identity) || !strings.Contains(last.Message, cmd.Reason) {
+				t.Errorf("Apply(%s) last transition = %+v; want AwaitingApproval→Rejected naming %s and the reason",
+					describe(&cmd), last, cmd.Identity)
+			}
+			if e := h.environment("prod"); e.Waiting != "" {
+				t.Errorf("Environment(prod).Waiting = %q after the rejection; want empty", e.Waiting)
+			}
+			// The freed slot: a new deployment supersedes nothing, and the
+			// rejected one stays rejected.
+			h.create("d2", "prod")
+			if got := h.deployment("d1").State; got != fsm.StateRejected {
+				t.Errorf("Deployment(d1).State = %s after d2 was created; want Rejected", got)
+			}
+			if e := h.environment("prod"); e.Waiting != "d2" {
+				t.Errorf("Environment(prod).Waiting = %q; want d2", e.Waiting)
+			}
+		})
+	}
+}
+
+// TestApproveWithoutTime: every other command that records a time refuses a
+// zero one (CreateDeployment, TransitionDeployment); Approve and Reject do
+// not, so a zero time slips past the expiry check and moves UpdatedAt back.
+func TestApproveWithoutTime(t *testing.T) {
+	t.Skip("BUG: state.approve/state.reject accept a zero Time: an Approve with Time zero is accepted " +
+		"after the approval expired (zero is never After Expires) and sets UpdatedAt to 0001-01-01; " +
+		"want ErrInvalid like CreateDeployment and TransitionDeployment")
+	h := newHarness(t)
+	h.awaiting("d1", &fsm.ApprovalRequirement{Required: 1, Expires: t0.Add(time.Hour)})
+	h.now = t0.Add(2 * time.Hour)
+	h.refused(&fsm.Approve{ID: "d1", Identity: "alice"}, fsm.ErrInvalid)
+	h.refused(&fsm.Reject{ID: "d1", Identity: "alice", Reason: "no"}, fsm.ErrInvalid)
+}

@@ -1,0 +1,51 @@
+package fsm
+
+import "slices"
+
+// clone returns a deep copy of d, safe to hand outside the lock.
+func (d *Deployment) clone() *Deployment {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Plan = slices.Clone(d.Plan)
+	c.Validation = slices.Clone(d.Validation)
+	c.Approval = d.Approval.clone()
+	c.Approvals = slices.Clone(d.Approvals)
+	for i := range c.Approvals {
+		c.Approvals[i].Groups = slices.Clone(c.Approvals[i].Groups)
+	}
+	if d.Rejection != nil {
+		r := *d.Rejection
+		c.Rejection = &r
+	}
+	c.Transitions = slices.Clone(d.Transitions)
+	if d.Backup != nil {
+		b := *d.Backup
+		c.Backup = &b
+	}
+	return &c
+}
+
+func (a *ApprovalRequirement) clone() *ApprovalRequirement {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Groups = slices.Clone(a.Groups)
+	return &c
+}
+
+// clone returns a deep copy of e.
+func (e *Environment) clone() *Environment {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.History = slices.Clone(e.History)
+	if e.Pin != nil {
+		p := *e.Pin
+		c.Pin = &p
+	}
+	return &c
+}

@@ -1,0 +1,206 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// CommandType is the first byte of every log entry: which command follows.
+//
+// The list is append-only. A number is never reused or renumbered, 0 means
+// unknown, and new commands are added at the end, so that an old log replays
+// the same way on a new binary.
+type CommandType uint8
+
+// The command types.
+const (
+	UnknownCommand           CommandType = 0
+	CreateDeploymentCommand  CommandType = 1
+	TransitionCommand        CommandType = 2
+	ApproveCommand           CommandType = 3
+	RejectCommand            CommandType = 4
+	ObserveCommitCommand     CommandType = 5
+	SetPinCommand            CommandType = 6
+	IssueFencingTokenCommand CommandType = 7
+	SetSettingsCommand       CommandType = 8
+	// Append new types here.
+)
+
+// IgnoreUnknownFlag, set on a type byte, tells a node that does not know the
+// type to skip the entry instead of stopping. A command is marked this way
+// when older nodes can safely go without it during a rolling upgrade.
+const IgnoreUnknownFlag CommandType = 0x80
+
+// Command is the payload of one log entry.
+type Command interface {
+	// Type returns the command's type byte (without IgnoreUnknownFlag).
+	Type() CommandType
+}
+
+// ignorable is implemented by commands an older node may skip.
+type ignorable interface{ IgnoreIfUnknown() bool }
+
+// Encode returns the log entry for c: its type byte, then its JSON payload.
+func Encode(c Command) ([]byte, error) {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", c, err)
+	}
+	t := c.Type()
+	if ig, ok := c.(ignorable); ok && ig.IgnoreIfUnknown() {
+		t |= IgnoreUnknownFlag
+	}
+	return append([]byte{byte(t)}, payload...), nil
+}
+
+// errUnknownCommand is returned by Decode for a type this binary does not
+// know. It carries whether the entry may be skipped.
+type errUnknownCommand struct {
+	t        CommandType
+	ignoreOK bool
+}
+
+func (e errUnknownCommand) Error() string {
+	return fmt.Sprintf("unknown command type %d", e.t)
+}
+
+// Decode parses a log entry written by Encode.
+func Decode(b []byte) (Command, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("decode command: empty entry")
+	}
+	t := CommandType(b[0])
+	ignoreOK := t&IgnoreUnknownFlag != 0
+	t &^= IgnoreUnknownFlag
+	var c Command
+	switch t {
+	case CreateDeploymentCommand:
+		c = &CreateDeployment{}
+	case TransitionCommand:
+		c = &TransitionDeployment{}
+	case ApproveCommand:
+		c = &Approve{}
+	case RejectCommand:
+		c = &Reject{}
+	case ObserveCommitCommand:
+		c = &ObserveCommit{}
+	case SetPinCommand:
+		c = &SetPin{}
+	case IssueFencingTokenCommand:
+		c = &IssueFencingToken{}
+	case SetSettingsCommand:
+		c = &SetSettings{}
+	default:
+		return nil, errUnknownCommand{t: t, ignoreOK: ignoreOK}
+	}
+	if err := json.Unmarshal(b[1:], c); err != nil {
+		return nil, fmt.Errorf("decode command type %d: %w", t, err)
+	}
+	return c, nil
+}
+
+// CreateDeployment creates a Pending deployment. A waiting deployment of the
+// same environment is superseded by it in the same step.
+type CreateDeployment struct {
+	ID          string    `json:"id"`
+	Environment string    `json:"environment"`
+	Commit      string    `json:"commit"`
+	Branch      string    `json:"branch,omitempty"`
+	Kind        Kind      `json:"kind"`
+	Initiator   string    `json:"initiator"`
+	Time        time.Time `json:"time"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// Type implements Command.
+func (*CreateDeployment) Type() CommandType { return CreateDeploymentCommand }
+
+// TransitionDeployment moves a deployment to another state, recording what the step
+// that moved it learned.
+type TransitionDeployment struct {
+	ID      string          `json:"id"`
+	To      DeploymentState `json:"to"`
+	Time    time.Time       `json:"time"`
+	Message string          `json:"message,omitempty"`
+	// Error is recorded on the deployment (moving to Failed, typically).
+	Error string `json:"error,omitempty"`
+	// Optional results of the step; a field left empty leaves the
+	// deployment's value unchanged.
+	Plan       json.RawMessage      `json:"plan,omitempty"`
+	Validation json.RawMessage      `json:"validation,omitempty"`
+	Risk       string               `json:"risk,omitempty"`
+	Approval   *ApprovalRequirement `json:"approval,omitempty"`
+	// BackupBundleID names the kept bundle, on the way out of BackingUp.
+	BackupBundleID string `json:"backupBundleId,omitempty"`
+}
+
+// Type implements Command.
+func (*TransitionDeployment) Type() CommandType { return TransitionCommand }
+
+// Approve records an identity's approval of a deployment that is
+// AwaitingApproval. The same identity approving twice is one approval.
+type Approve struct {
+	ID       string    `json:"id"`
+	Identity string    `json:"identity"`
+	Groups   []string  `json:"groups,omitempty"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
+}
+
+// Type implements Command.
+func (*Approve) Type() CommandType { return ApproveCommand }
+
+// Reject ends a deployment that is AwaitingApproval.
+type Reject struct {
+	ID       string    `json:"id"`
+	Identity string    `json:"identity"`
+	Groups   []string  `json:"groups,omitempty"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
+}
+
+// Type implements Command.
+func (*Reject) Type() CommandType { return RejectCommand }
+
+// ObserveCommit records the newest commit the watcher saw for an
+// environment, creating the environment's record if needed.
+type ObserveCommit struct {
+	Environment string    `json:"environment"`
+	Commit      string    `json:"commit"`
+	Time        time.Time `json:"time"`
+}
+
+// Type implements Command.
+func (*ObserveCommit) Type() CommandType { return ObserveCommitCommand }
+
+// SetPin pins an environment (Pin set) or unpins it (Pin nil).
+type SetPin struct {
+	Environment string `json:"environment"`
+	Pin         *Pin   `json:"pin,omitempty"`
+}
+
+// Type implements Command.
+func (*SetPin) Type() CommandType { return SetPinCommand }
+
+// IssueFencingToken hands a deployment a new fencing token (DOMAIN.md §7)
+// before it changes targets. The token is the entry's Raft index, so it
+// grows with every term and every apply, and no two applies share one.
+type IssueFencingToken struct {
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+}
+
+// Type implements Command.
+func (*IssueFencingToken) Type() CommandType { return IssueFencingTokenCommand }
+
+// SetSettings changes cluster-wide settings of the state itself. Settings
+// travel in the log, not in each node's configuration, so that every node
+// prunes history the same way.
+type SetSettings struct {
+	// HistoryRetention is how many deployments each environment keeps.
+	HistoryRetention int `json:"historyRetention"`
+}
+
+// Type implements Command.
+func (*SetSettings) Type() CommandType { return SetSettingsCommand }

@@ -1,0 +1,162 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM implements raft.FSM over the replicated state. It decodes entries,
+// forwards them to the state under a lock, and tells waiters what was
+// applied. Reads return copies.
+type FSM struct {
+	logger *slog.Logger
+
+	mu      sync.RWMutex
+	st      *state
+	applied uint64
+	// changed is closed and replaced after every applied entry and restore.
+	changed chan struct{}
+}
+
+// New returns an empty FSM.
+func New(logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{logger: logger, st: newState(), changed: make(chan struct{})}
+}
+
+// Apply implements raft.FSM. It returns the command's result, or an error
+// value when the command was refused; a refused command changes nothing.
+// It panics on an entry it cannot decode: the log is corrupt, or was written
+// by a newer binary, and going on would fork this node's state.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	c, err := Decode(l.Data)
+	if err != nil {
+		var u errUnknownCommand
+		if errors.As(err, &u) && u.ignoreOK {
+			f.logger.Warn("skipping unknown command marked safe to ignore", "index", l.Index, "type", int(u.t))
+			f.markApplied(l.Index)
+			return nil
+		}
+		panic(fmt.Sprintf("fsm: cannot apply log entry %d: %v", l.Index, err))
+	}
+	f.mu.Lock()
+	res, err := f.st.apply(l.Index, c)
+	f.applied = l.Index
+	ch := f.changed
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	close(ch)
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+func (f *FSM) markApplied(index uint64) {
+	f.mu.Lock()
+	f.applied = index
+	ch := f.changed
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	close(ch)
+}
+
+// AppliedIndex returns the Raft index of the last entry the FSM applied.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// Changed returns a channel closed at the next change of the state.
+func (f *FSM) Changed() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.changed
+}
+
+// WaitForIndex blocks until the FSM has applied index or ctx ends.
+func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
+	for {
+		f.mu.RLock()
+		applied, ch := f.applied, f.changed
+		f.mu.RUnlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", index, applied, ctx.Err())
+		}
+	}
+}
+
+// Deployment returns a copy of the deployment with the given id.
+func (f *FSM) Deployment(id string) (*Deployment, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	d, ok := f.st.Deployments[id]
+	return d.clone(), ok
+}
+
+// Environment returns a copy of the named environment.
+func (f *FSM) Environment(name string) (*Environment, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.st.Environments[name]
+	return e.clone(), ok
+}
+
+// Environments returns copies of every environment, sorted by name.
+func (f *FSM) Environments() []*Environment {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*Environment, 0, len(f.st.Environments))
+	for _, e := range f.st.Environments {
+		out = append(out, e.clone())
+	}
+	sortEnvironments(out)
+	return out
+}
+
+// History returns copies of an environment's deployments, newest first.
+func (f *FSM) History(env string) []*Deployment {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.st.Environments[env]
+	if !ok {
+		return nil
+	}
+	out := make([]*Deployment, 0, len(e.History))
+	for i := len(e.History) - 1; i >= 0; i-- {
+		if d, ok := f.st.Deployments[e.History[i]]; ok {
+			out = append(out, d.clone())
+		}
+	}
+	return out
+}
+
+// LastFencingToken returns the highest fencing token issued.
+func (f *FSM) LastFencingToken() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.LastFencingToken
+}
+
+// HistoryRetention returns how many deployments each environment keeps.
+func (f *FSM) HistoryRetention() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.HistoryRetention
+}

@@ -1,0 +1,358 @@
+package fsm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+func TestApplyReturnsResultOrError(t *testing.T) {
+	h := newHarness(t)
+	res, err := h.apply(&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Branch: "main",
+		Kind: fsm.KindAuto, Initiator: "watcher", Time: t0, Message: "new commit"})
+	if err != nil {
+		t.Fatalf("Apply(create d1) = %v; want no error", err)
+	}
+	d, ok := res.(*fsm.Deployment)
+	if !ok {
+		t.Fatalf("Apply(create d1) result is %T; want *fsm.Deployment", res)
+	}
+	want := &fsm.Deployment{
+		ID: "d1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindAuto, Initiator: "watcher",
+		State: fsm.StatePending, CreatedAt: t0, UpdatedAt: t0,
+		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: t0, Message: "new commit"}},
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("Apply(create d1) = %+v; want %+v", d, want)
+	}
+	if got := h.deployment("d1"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Deployment(d1) = %+v; want %+v", got, want)
+	}
+	if got := h.fsm.AppliedIndex(); got != 1 {
+		t.Errorf("AppliedIndex() = %d; want 1", got)
+	}
+
+	// A refusal comes back as an error value and still uses up its index.
+	res, err = h.apply(&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Kind: fsm.KindAuto, Time: t0})
+	if !errors.Is(err, fsm.ErrDuplicate) || res != nil {
+		t.Errorf("Apply(create d1 again) = %v, %v; want nil, ErrDuplicate", res, err)
+	}
+	if got := h.fsm.AppliedIndex(); got != 2 {
+		t.Errorf("AppliedIndex() = %d after a refused entry; want 2", got)
+	}
+}
+
+func TestApplyIgnoresEntriesThatAreNotCommands(t *testing.T) {
+	h := newHarness(t)
+	h.create("d1", "prod")
+	before := h.stateBytes()
+	for _, typ := range []raft.LogType{raft.LogNoop, raft.LogBarrier, raft.LogConfiguration} {
+		// Data that would be a command, to show it is not looked at.
+		data, _ := fsm.Encode(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateValidating, Time: h.tick()})
+		if res := h.fsm.Apply(&raft.Log{Index: 10, Type: typ, Data: data}); res != nil {
+			t.Errorf("Apply(%s entry) = %v; want nil", typ, res)
+		}
+	}
+	if after := h.stateBytes(); string(after) != string(before) {
+		t.Errorf("Apply of non-command entries changed the state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestReadsReturnCopies(t *testing.T) {
+	h := newHarness(t)
+	h.createAt("d1", "prod", fsm.StatePlanning)
+	h.mustApply(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateAwaitingApproval, Time: h.tick(),
+		Plan:     json.RawMessage(`{"a":1}`),
+		Approval: &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}}})
+	h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
+	h.mustApply(&fsm.SetPin{Environment: "prod", Pin: &fsm.Pin{Commit: "c0", Since: h.tick()}})
+	before := h.stateBytes()
+
+	d := h.deployment("d1")
+	d.State = fsm.StateCompleted
+	d.Transitions[0].Message = "changed"
+	d.Plan[1] = 'X'
+	d.Approval.Groups[0] = "everyone"
+	d.Approvals[0].Groups[0] = "everyone"
+	e := h.environment("prod")
+	e.History[0] = "changed"
+	e.Pin.Commit = "changed"
+	for _, d := range h.fsm.History("prod") {
+		d.Transitions[0].To = fsm.StateFailed
+	}
+	for _, e := range h.fsm.Environments() {
+		e.History[0] = "changed"
+	}
+
+	if after := h.stateBytes(); string(after) != string(before) {
+		t.Errorf("changing copies returned by reads changed the FSM:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestReadsOfUnknownNames(t *testing.T) {
+	f := fsm.New(nil)
+	if d, ok := f.Deployment("nope"); ok || d != nil {
+		t.Errorf("Deployment(nope) = %v, %v; want nil, false", d, ok)
+	}
+	if e, ok := f.Environment("nope"); ok || e != nil {
+		t.Errorf("Environment(nope) = %v, %v; want nil, false", e, ok)
+	}
+	if got := f.History("nope"); got != nil {
+		t.Errorf("History(nope) = %v; want nil", got)
+	}
+	if got := f.Environments(); len(got) != 0 {
+		t.Errorf("Environments() = %v on a new FSM; want none", got)
+	}
+}
+
+// everyCommand holds one fully populated value of every command type.
+func everyCommand() []fsm.Command {
+	at := t0.Add(90 * time.Second)
+	return []fsm.Command{
+		&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindRollback,
+			Initiator: "alice", Time: at, Message: "roll back"},
+		&fsm.TransitionDeployment{ID: "d1", To: fsm.StateAwaitingApproval, Time: at, Message: "m", Error: "e",
+			Plan: json.RawMessage(`{"changes":[1,2]}`), Validation: json.RawMessage(`{"ok":true}`), Risk: "high",
+			Approval:       &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops", "sre"}, Expires: at.Add(time.Hour)},
+			BackupBundleID: "bundle-1"},
+		&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "ok"},
+		&fsm.Reject{ID: "d1", Identity: "bob", Groups: []string{"sre"}, Time: at, Reason: "no"},
+		&fsm.ObserveCommit{Environment: "prod", Commit: "def", Time: at},
+		&fsm.SetPin{Environment: "prod", Pin: &fsm.Pin{Commit: "abc", From: "def", By: "alice", Since: at}},
+		&fsm.SetPin{Environment: "prod"},
+		&fsm.IssueFencingToken{ID: "d1", Time: at},
+		&fsm.SetSettings{HistoryRetention: 7},
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	// The type numbers are part of the log format: append-only, never
+	// renumbered.
+	wantType := map[string]fsm.CommandType{
+		"*fsm.CreateDeployment": 1, "*fsm.TransitionDeployment": 2, "*fsm.Approve": 3, "*fsm.Reject": 4,
+		"*fsm.ObserveCommit": 5, "*fsm.SetPin": 6, "*fsm.IssueFencingToken": 7, "*fsm.SetSettings": 8,
+	}
+	seen := map[string]bool{}
+	for _, c := range everyCommand() {
+		name := fmt.Sprintf("%T", c)
+		seen[name] = true
+		t.Run(describe(c), func(t *testing.T) {
+			b, err := fsm.Encode(c)
+			if err != nil {
+				t.Fatalf("Encode(%s) = %v; want no error", describe(c), err)
+			}
+			if got, want := fsm.CommandType(b[0]), wantType[name]; got != want || c.Type() != want {
+				t.Errorf("Encode(%s) type byte = %d, Type() = %d; want %d", describe(c), got, c.Type(), want)
+			}
+			got, err := fsm.Decode(b)
+			if err != nil {
+				t.Fatalf("Decode(Encode(%s)) = %v; want no error", describe(c), err)
+			}
+			if !reflect.DeepEqual(got, c) {
+				t.Errorf("Decode(Encode(%s)) = %s; want the same", describe(c), describe(got))
+			}
+		})
+	}
+	if len(seen) != len(wantType) {
+		t.Errorf("everyCommand covers %d types; want %d", len(seen), len(wantType))
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"type zero", []byte{0, '{', '}'}},
+		{"unknown type", append([]byte{0x7f}, `{}`...)},
+		{"unknown type marked ignorable", append([]byte{0x80 | 0x7f}, `{}`...)},
+		{"bad payload", append([]byte{byte(fsm.CreateDeploymentCommand)}, `{"id":`...)},
+		{"wrong payload type", append([]byte{byte(fsm.SetSettingsCommand)}, `{"historyRetention":"x"}`...)},
+	}
+	for _, tt := range tests {
+		if c, err := fsm.Decode(tt.in); err == nil {
+			t.Errorf("Decode(%s %q) = %s; want an error", tt.name, tt.in, describe(c))
+		}
+	}
+	// The flag on a known type does not hide it.
+	b, _ := fsm.Encode(&fsm.SetSettings{HistoryRetention: 4})
+	b[0] |= byte(fsm.IgnoreUnknownFlag)
+	if c, err := fsm.Decode(b); err != nil || !reflect.DeepEqual(c, &fsm.SetSettings{HistoryRetention: 4}) {
+		t.Errorf("Decode(SetSettings with the ignore flag) = %v, %v; want the command", c, err)
+	}
+}
+
+// applyRecovered calls f.Apply and returns what it panicked with, if it did.
+func applyRecovered(f *fsm.FSM, l *raft.Log) (res, panicked any) {
+	defer func() { panicked = recover() }()
+	return f.Apply(l), nil
+}
+
+func TestApplyOfAnUndecodableEntry(t *testing.T) {
+	tests := []struct {
+		name      string
+		data      []byte
+		wantPanic bool
+	}{
+		{"unknown type", append([]byte{0x7f}, `{"x":1}`...), true},
+		{"type zero", append([]byte{0}, `{}`...), true},
+		{"empty entry", []byte{}, true},
+		{"known type, corrupt payload", append([]byte{byte(fsm.TransitionCommand)}, `{"id":"d1"`...), true},
+		{"unknown type marked ignorable", append([]byte{byte(fsm.IgnoreUnknownFlag) | 0x7f}, `{"x":1}`...), false},
+		{"type zero marked ignorable", append([]byte{byte(fsm.IgnoreUnknownFlag)}, `{}`...), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.create("d1", "prod")
+			before, beforeIndex := h.stateBytes(), h.fsm.AppliedIndex()
+			changed := h.fsm.Changed()
+
+			res, panicked := applyRecovered(h.fsm, &raft.Log{Index: 2, Type: raft.LogCommand, Data: tt.data})
+
+			if tt.wantPanic {
+				if panicked == nil {
+					t.Fatalf("Apply(%s) = %v; want a panic", tt.name, res)
+				}
+				if msg := fmt.Sprint(panicked); !strings.Contains(msg, "log entry 2") {
+					t.Errorf("Apply(%s) panicked with %q; want it to name log entry 2", tt.name, msg)
+				}
+				if got := h.fsm.AppliedIndex(); got != beforeIndex {
+					t.Errorf("AppliedIndex() = %d after the panic; want %d", got, beforeIndex)
+				}
+			} else {
+				if panicked != nil || res != nil {
+					t.Fatalf("Apply(%s) = %v, panic %v; want nil, no panic", tt.name, res, panicked)
+				}
+				if got := h.fsm.AppliedIndex(); got != 2 {
+					t.Errorf("AppliedIndex() = %d after skipping; want 2", got)
+				}
+				select {
+				case <-changed:
+				default:
+					t.Errorf("Changed() channel still open after a skipped entry; want it closed")
+				}
+			}
+			if after := h.stateBytes(); string(after) != string(before) {
+				t.Errorf("Apply(%s) changed the state:\nbefore %s\nafter  %s", tt.name, before, after)
+			}
+		})
+	}
+}
+
+func TestChangedIsClosedByEachApply(t *testing.T) {
+	h := newHarness(t)
+	ch := h.fsm.Changed()
+	select {
+	case <-ch:
+		t.Fatalf("Changed() closed before anything was applied")
+	default:
+	}
+	h.create("d1", "prod")
+	select {
+	case <-ch:
+	default:
+		t.Fatalf("Changed() still open after Apply")
+	}
+	ch = h.fsm.Changed()
+	h.apply(&fsm.SetSettings{}) // refused, but applied
+	select {
+	case <-ch:
+	default:
+		t.Fatalf("Changed() still open after a refused Apply")
+	}
+}
+
+func TestWaitForIndex(t *testing.T) {
+	var logs []*raft.Log
+	for i := uint64(1); i <= 5; i++ {
+		data, err := fsm.Encode(&fsm.ObserveCommit{Environment: "prod", Commit: fmt.Sprint("c", i), Time: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, &raft.Log{Index: i, Type: raft.LogCommand, Data: data})
+	}
+	f := fsm.New(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	waited := make(chan error, 1)
+	go func() { waited <- f.WaitForIndex(ctx, 3) }()
+
+	// Entries 1 and 2 do not release the waiter.
+	f.Apply(logs[0])
+	f.Apply(logs[1])
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitForIndex(3) = %v with index 2 applied; want it still waiting", err)
+	default:
+	}
+
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for _, l := range logs[2:] {
+			f.Apply(l)
+		}
+	}()
+	if err := <-waited; err != nil {
+		t.Fatalf("WaitForIndex(3) = %v; want nil once index 3 is applied", err)
+	}
+	if got := f.AppliedIndex(); got < 3 {
+		t.Errorf("AppliedIndex() = %d when WaitForIndex(3) returned; want at least 3", got)
+	}
+	<-applied
+
+	// Already applied: returns at once, even with a context that is done.
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	if err := f.WaitForIndex(done, 5); err != nil {
+		t.Errorf("WaitForIndex(5) = %v with 5 applied; want nil", err)
+	}
+
+	// Never applied: the deadline ends the wait.
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	err := f.WaitForIndex(short, 6)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitForIndex(6) = %v; want context.DeadlineExceeded", err)
+	}
+	if !strings.Contains(err.Error(), "6") || !strings.Contains(err.Error(), "applied 5") {
+		t.Errorf("WaitForIndex(6) error %q; want it to name index 6 and applied 5", err)
+	}
+}
+
+func TestWaitForIndexIsReleasedBySkippedEntriesAndRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	f := fsm.New(nil)
+	waited := make(chan error, 1)
+	go func() { waited <- f.WaitForIndex(ctx, 1) }()
+	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: []byte{byte(fsm.IgnoreUnknownFlag) | 0x70, '{', '}'}})
+	if err := <-waited; err != nil {
+		t.Errorf("WaitForIndex(1) = %v after a skipped entry at 1; want nil", err)
+	}
+
+	src := newHarness(t)
+	for range 4 {
+		src.create(fmt.Sprint("d", src.index+1), "prod")
+	}
+	go func() { waited <- f.WaitForIndex(ctx, 4) }()
+	if err := f.Restore(snapshotReader(t, src.fsm)); err != nil {
+		t.Fatalf("Restore() = %v; want no error", err)
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("WaitForIndex(4) = %v after restoring a snapshot at 4; want nil", err)
+	}
+}

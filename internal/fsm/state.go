@@ -1,0 +1,357 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultHistoryRetention is how many deployments an environment keeps until
+// a SetSettings command says otherwise.
+const DefaultHistoryRetention = 100
+
+// state is the replicated data. Its methods are the pure, deterministic half
+// of Apply: they read nothing but the command and the state, and they change
+// nothing when they return an error.
+type state struct {
+	Deployments      map[string]*Deployment  `json:"deployments"`
+	Environments     map[string]*Environment `json:"environments"`
+	LastFencingToken uint64                  `json:"lastFencingToken"`
+	HistoryRetention int                     `json:"historyRetention"`
+}
+
+func newState() *state {
+	return &state{
+		Deployments:      map[string]*Deployment{},
+		Environments:     map[string]*Environment{},
+		HistoryRetention: DefaultHistoryRetention,
+	}
+}
+
+// apply executes c, the command of the log entry at index.
+func (s *state) apply(index uint64, c Command) (any, error) {
+	switch c := c.(type) {
+	case *CreateDeployment:
+		return s.createDeployment(c)
+	case *TransitionDeployment:
+		return s.transition(c)
+	case *Approve:
+		return s.approve(c)
+	case *Reject:
+		return s.reject(c)
+	case *ObserveCommit:
+		return s.observeCommit(c)
+	case *SetPin:
+		return s.setPin(c)
+	case *IssueFencingToken:
+		return s.issueFencingToken(index, c)
+	case *SetSettings:
+		return s.setSettings(c)
+	}
+	return nil, invalid("command %T has no handler", c)
+}
+
+func (s *state) env(name string) *Environment {
+	e, ok := s.Environments[name]
+	if !ok {
+		e = &Environment{Name: name, History: []string{}}
+		s.Environments[name] = e
+	}
+	return e
+}
+
+func (s *state) createDeployment(c *CreateDeployment) (any, error) {
+	switch {
+	case c.ID == "":
+		return nil, invalid("create deployment: id is empty")
+	case !ValidEnvironmentName(c.Environment):
+		return nil, invalid("create deployment %s: environment name %q is not valid", c.ID, c.Environment)
+	case c.Commit == "":
+		return nil, invalid("create deployment %s: commit is empty", c.ID)
+	case !c.Kind.Valid():
+		return nil, invalid("create deployment %s: kind %q is not one of auto, manual-sync, rollback, auto-rollback", c.ID, c.Kind)
+	case c.Time.IsZero():
+		return nil, invalid("create deployment %s: time is missing", c.ID)
+	}
+	if _, ok := s.Deployments[c.ID]; ok {
+		return nil, fmt.Errorf("create deployment %s: id already used: %w", c.ID, ErrDuplicate)
+	}
+	e := s.env(c.Environment)
+	if e.Waiting != "" {
+		if w := s.Deployments[e.Waiting]; w != nil {
+			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", c.ID, c.Commit)
+			w.move(StateSuperseded, c.Time, msg)
+		}
+		e.Waiting = ""
+	}
+	d := &Deployment{
+		ID:          c.ID,
+		Environment: c.Environment,
+		Commit:      c.Commit,
+		Branch:      c.Branch,
+		Kind:        c.Kind,
+		Initiator:   c.Initiator,
+		State:       StatePending,
+		CreatedAt:   c.Time,
+		UpdatedAt:   c.Time,
+		Transitions: []Transition{{To: StatePending, Time: c.Time, Message: c.Message}},
+	}
+	s.Deployments[d.ID] = d
+	e.Waiting = d.ID
+	e.History = append(e.History, d.ID)
+	s.prune(e)
+	return d.clone(), nil
+}
+
+func (s *state) transition(c *TransitionDeployment) (any, error) {
+	d, ok := s.Deployments[c.ID]
+	if !ok {
+		return nil, notFound("deployment", c.ID)
+	}
+	if !c.To.Valid() {
+		return nil, invalid("transition deployment %s: unknown state %q", c.ID, c.To)
+	}
+	if c.Time.IsZero() {
+		return nil, invalid("transition deployment %s: time is missing", c.ID)
+	}
+	if !d.canMove(c.To) {
+		e := &TransitionError{ID: d.ID, From: d.State, To: c.To}
+		switch {
+		case d.State == StateFailed && c.To == StateRollingBack && !d.Applied:
+			e.Reason = "nothing was applied"
+		case d.State == StateFailed && c.To == StateRollingBack:
+			e.Reason = "it already rolled back once"
+		case d.State.Terminal():
+			e.Reason = fmt.Sprintf("%s is final", d.State)
+		}
+		return nil, e
+	}
+	e := s.env(d.Environment)
+	if c.To.Active() && !d.State.Active() && e.Current != "" && e.Current != d.ID {
+		other := s.Deployments[e.Current]
+		return nil, &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
+			OtherID: other.ID, OtherState: other.State}
+	}
+
+	from := d.State
+	d.move(c.To, c.Time, c.Message)
+	if c.Error != "" {
+		d.Error = c.Error
+	}
+	if c.Plan != nil {
+		d.Plan = slices.Clone(c.Plan)
+	}
+	if c.Validation != nil {
+		d.Validation = slices.Clone(c.Validation)
+	}
+	if c.Risk != "" {
+		d.Risk = c.Risk
+	}
+	if c.Approval != nil {
+		d.Approval = c.Approval.clone()
+	}
+
+	if from.Waiting() && e.Waiting == d.ID {
+		e.Waiting = ""
+	}
+	if from.Active() && !c.To.Active() && e.Current == d.ID {
+		e.Current = ""
+	}
+	if c.To.Active() {
+		e.Current = d.ID
+	}
+	switch c.To {
+	case StateBackingUp:
+		d.Backup = &Backup{DeploymentID: e.DeployedDeployment, Commit: e.DeployedCommit}
+	case StateApplying:
+		d.Applied = true
+		if c.BackupBundleID != "" && d.Backup != nil {
+			d.Backup.BundleID = c.BackupBundleID
+		}
+	case StateRollingBack:
+		d.RollbackStarted = true
+	case StateCompleted:
+		e.DeployedCommit, e.DeployedDeployment = d.Commit, d.ID
+	case StateRolledBack:
+		if d.Backup != nil {
+			e.DeployedCommit, e.DeployedDeployment = d.Backup.Commit, d.Backup.DeploymentID
+		}
+	}
+	if c.To.Terminal() {
+		s.prune(e)
+	}
+	return d.clone(), nil
+}
+
+// ApproveResult is what an Approve command returns.
+type ApproveResult struct {
+	Deployment *Deployment
+	// Duplicate is true when the identity had already approved: the
+	// command changed nothing.
+	Duplicate bool
+}
+
+func (s *state) approve(c *Approve) (any, error) {
+	d, err := s.decidable(c.ID, "approve", c.Identity, c.Groups)
+	if err != nil {
+		return nil, err
+	}
+	if d.Approval != nil && !d.Approval.Expires.IsZero() && c.Time.After(d.Approval.Expires) {
+		return nil, fmt.Errorf("cannot approve deployment %s: its approval expired at %s: %w",
+			d.ID, d.Approval.Expires.UTC().Format("2006-01-02T15:04:05Z07:00"), ErrWrongState)
+	}
+	for _, a := range d.Approvals {
+		if a.Identity == c.Identity {
+			return &ApproveResult{Deployment: d.clone(), Duplicate: true}, nil
+		}
+	}
+	d.Approvals = append(d.Approvals, Approval{
+		Identity: c.Identity, Groups: slices.Clone(c.Groups), Time: c.Time, Comment: c.Comment,
+	})
+	d.UpdatedAt = c.Time
+	return &ApproveResult{Deployment: d.clone()}, nil
+}
+
+func (s *state) reject(c *Reject) (any, error) {
+	if strings.TrimSpace(c.Reason) == "" {
+		return nil, invalid("reject deployment %s: reason is empty", c.ID)
+	}
+	d, err := s.decidable(c.ID, "reject", c.Identity, c.Groups)
+	if err != nil {
+		return nil, err
+	}
+	d.Rejection = &Rejection{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
+	d.move(StateRejected, c.Time, fmt.Sprintf("rejected by %s: %s", c.Identity, c.Reason))
+	e := s.env(d.Environment)
+	if e.Waiting == d.ID {
+		e.Waiting = ""
+	}
+	s.prune(e)
+	return d.clone(), nil
+}
+
+// decidable returns the deployment id names if identity may approve or
+// reject it now.
+func (s *state) decidable(id, op, identity string, groups []string) (*Deployment, error) {
+	d, ok := s.Deployments[id]
+	if !ok {
+		return nil, notFound("deployment", id)
+	}
+	if identity == "" {
+		return nil, invalid("%s deployment %s: identity is empty", op, id)
+	}
+	if d.State != StateAwaitingApproval {
+		return nil, &StateError{ID: id, Op: op, Is: d.State, Want: StateAwaitingApproval}
+	}
+	if d.Approval != nil && len(d.Approval.Groups) > 0 && !intersects(d.Approval.Groups, groups) {
+		return nil, fmt.Errorf("cannot %s deployment %s: %s is not in an approver group (%s): %w",
+			op, id, identity, strings.Join(d.Approval.Groups, ", "), ErrNotAllowed)
+	}
+	return d, nil
+}
+
+func (s *state) observeCommit(c *ObserveCommit) (any, error) {
+	if !ValidEnvironmentName(c.Environment) {
+		return nil, invalid("observe commit: environment name %q is not valid", c.Environment)
+	}
+	if c.Commit == "" {
+		return nil, invalid("observe commit for %s: commit is empty", c.Environment)
+	}
+	s.env(c.Environment).LatestSeenCommit = c.Commit
+	return nil, nil
+}
+
+func (s *state) setPin(c *SetPin) (any, error) {
+	if !ValidEnvironmentName(c.Environment) {
+		return nil, invalid("set pin: environment name %q is not valid", c.Environment)
+	}
+	if c.Pin != nil && c.Pin.Commit == "" {
+		return nil, invalid("pin %s: commit is empty", c.Environment)
+	}
+	e := s.env(c.Environment)
+	if c.Pin == nil {
+		e.Pin = nil
+	} else {
+		p := *c.Pin
+		e.Pin = &p
+	}
+	return nil, nil
+}
+
+func (s *state) issueFencingToken(index uint64, c *IssueFencingToken) (any, error) {
+	d, ok := s.Deployments[c.ID]
+	if !ok {
+		return nil, notFound("deployment", c.ID)
+	}
+	if !d.State.Active() {
+		return nil, fmt.Errorf("cannot issue a fencing token to deployment %s: it is %s, not changing targets: %w",
+			d.ID, d.State, ErrWrongState)
+	}
+	token := max(index, s.LastFencingToken+1)
+	s.LastFencingToken = token
+	d.FencingToken = token
+	return token, nil
+}
+
+func (s *state) setSettings(c *SetSettings) (any, error) {
+	if c.HistoryRetention < 1 {
+		return nil, invalid("set settings: historyRetention must be at least 1, got %d", c.HistoryRetention)
+	}
+	s.HistoryRetention = c.HistoryRetention
+	names := make([]string, 0, len(s.Environments))
+	for n := range s.Environments {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		s.prune(s.Environments[n])
+	}
+	return nil, nil
+}
+
+// prune forgets the oldest finished deployments of e beyond the retention.
+// It never forgets the active, the waiting or the deployed deployment, nor
+// one that failed after applying and may still roll back.
+func (s *state) prune(e *Environment) {
+	excess := len(e.History) - s.HistoryRetention
+	if excess <= 0 {
+		return
+	}
+	kept := e.History[:0:0]
+	for _, id := range e.History {
+		d := s.Deployments[id]
+		if excess > 0 && d != nil && d.prunable(e) {
+			delete(s.Deployments, id)
+			excess--
+			continue
+		}
+		if d != nil {
+			kept = append(kept, id)
+		}
+	}
+	e.History = kept
+}
+
+func (d *Deployment) prunable(e *Environment) bool {
+	if d.ID == e.Current || d.ID == e.Waiting || d.ID == e.DeployedDeployment || !d.State.Terminal() {
+		return false
+	}
+	return !(d.State == StateFailed && d.Applied && !d.RollbackStarted)
+}
+
+// move records a transition of d to state to. Callers check legality first.
+func (d *Deployment) move(to DeploymentState, at time.Time, msg string) {
+	d.Transitions = append(d.Transitions, Transition{From: d.State, To: to, Time: at, Message: msg})
+	d.State = to
+	d.UpdatedAt = at
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}

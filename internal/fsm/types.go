@@ -1,0 +1,206 @@
+package fsm
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// DeploymentState is where a deployment is in the pipeline of DOMAIN.md §3.
+type DeploymentState string
+
+// The deployment states. The string values are part of the API and of the
+// snapshot format; never change one.
+const (
+	StatePending          DeploymentState = "Pending"
+	StateValidating       DeploymentState = "Validating"
+	StatePlanning         DeploymentState = "Planning"
+	StateAwaitingApproval DeploymentState = "AwaitingApproval"
+	StateScheduled        DeploymentState = "Scheduled"
+	StateBackingUp        DeploymentState = "BackingUp"
+	StateApplying         DeploymentState = "Applying"
+	StatePostValidating   DeploymentState = "PostValidating"
+	StateCompleted        DeploymentState = "Completed"
+	StateFailed           DeploymentState = "Failed"
+	StateRollingBack      DeploymentState = "RollingBack"
+	StateRolledBack       DeploymentState = "RolledBack"
+	StateRejected         DeploymentState = "Rejected"
+	StateSuperseded       DeploymentState = "Superseded"
+)
+
+// AllStates lists every deployment state in pipeline order.
+var AllStates = []DeploymentState{
+	StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled,
+	StateBackingUp, StateApplying, StatePostValidating, StateCompleted, StateFailed,
+	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded,
+}
+
+// Valid reports whether s is one of the known states.
+func (s DeploymentState) Valid() bool { return slices.Contains(AllStates, s) }
+
+// Waiting reports whether s is one of the states before anything is touched:
+// Pending through AwaitingApproval, and Scheduled. An environment has at most
+// one waiting deployment.
+func (s DeploymentState) Waiting() bool {
+	switch s {
+	case StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled:
+		return true
+	}
+	return false
+}
+
+// Active reports whether s is one of the states in which targets are being
+// changed: BackingUp through PostValidating, and RollingBack. An environment
+// has at most one active deployment.
+func (s DeploymentState) Active() bool {
+	switch s {
+	case StateBackingUp, StateApplying, StatePostValidating, StateRollingBack:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether s ends a deployment. Failed is terminal unless an
+// automatic rollback starts from it (see CanTransition).
+func (s DeploymentState) Terminal() bool {
+	switch s {
+	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded:
+		return true
+	}
+	return false
+}
+
+// Kind says why a deployment was started.
+type Kind string
+
+// The deployment kinds.
+const (
+	KindAuto         Kind = "auto"
+	KindManualSync   Kind = "manual-sync"
+	KindRollback     Kind = "rollback"
+	KindAutoRollback Kind = "auto-rollback"
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindAuto, KindManualSync, KindRollback, KindAutoRollback:
+		return true
+	}
+	return false
+}
+
+// envNameRE is the environment name rule of DOMAIN.md §2.
+var envNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidEnvironmentName reports whether name may name an environment.
+func ValidEnvironmentName(name string) bool { return envNameRE.MatchString(name) }
+
+// Deployment is one attempt to bring one environment to one commit.
+type Deployment struct {
+	ID          string          `json:"id"`
+	Environment string          `json:"environment"`
+	Commit      string          `json:"commit"`
+	Branch      string          `json:"branch,omitempty"`
+	Kind        Kind            `json:"kind"`
+	Initiator   string          `json:"initiator"`
+	State       DeploymentState `json:"state"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+	// Plan and Validation are documents produced by the planner; the FSM
+	// stores them verbatim.
+	Plan       json.RawMessage `json:"plan,omitempty"`
+	Validation json.RawMessage `json:"validation,omitempty"`
+	Risk       string          `json:"risk,omitempty"`
+	// Approval is what the policy asked for when the deployment started
+	// waiting for approval.
+	Approval    *ApprovalRequirement `json:"approval,omitempty"`
+	Approvals   []Approval           `json:"approvals,omitempty"`
+	Rejection   *Rejection           `json:"rejection,omitempty"`
+	Transitions []Transition         `json:"transitions"`
+	Error       string               `json:"error,omitempty"`
+	// FencingToken is the token of the last apply this deployment made.
+	FencingToken uint64 `json:"fencingToken,omitempty"`
+	// Backup is what was deployed when this deployment started changing
+	// targets: what a rollback restores.
+	Backup *Backup `json:"backup,omitempty"`
+	// Applied is set once the deployment entered Applying: from then on a
+	// target may hold its bundle, so a failure may roll back.
+	Applied bool `json:"applied,omitempty"`
+	// RollbackStarted is set once the deployment entered RollingBack; a
+	// deployment rolls back at most once.
+	RollbackStarted bool `json:"rollbackStarted,omitempty"`
+}
+
+// Approved reports whether the deployment has the approvals it requires.
+func (d *Deployment) Approved() bool {
+	return d.Approval != nil && len(d.Approvals) >= d.Approval.Required
+}
+
+// ApprovalRequirement is what the policy in force asks of approvers.
+type ApprovalRequirement struct {
+	Required int       `json:"required"`
+	Groups   []string  `json:"groups,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// Approval is one identity's yes.
+type Approval struct {
+	Identity string    `json:"identity"`
+	Groups   []string  `json:"groups,omitempty"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
+}
+
+// Rejection is one identity's no, which ends the deployment.
+type Rejection struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
+}
+
+// Transition is one recorded change of state.
+type Transition struct {
+	From    DeploymentState `json:"from,omitempty"`
+	To      DeploymentState `json:"to"`
+	Time    time.Time       `json:"time"`
+	Message string          `json:"message,omitempty"`
+}
+
+// Backup names what an environment held before a deployment changed it.
+type Backup struct {
+	DeploymentID string `json:"deploymentId,omitempty"`
+	Commit       string `json:"commit,omitempty"`
+	// BundleID names the kept bundle on the targets, when the apply step
+	// recorded one.
+	BundleID string `json:"bundleId,omitempty"`
+}
+
+// Environment is the replicated view of one environment.
+type Environment struct {
+	Name string `json:"name"`
+	// DeployedCommit and DeployedDeployment say what the environment's
+	// targets hold: the last Completed deployment, or what a rollback
+	// restored.
+	DeployedCommit     string `json:"deployedCommit,omitempty"`
+	DeployedDeployment string `json:"deployedDeployment,omitempty"`
+	// LatestSeenCommit is the newest commit the watcher saw for the
+	// environment.
+	LatestSeenCommit string `json:"latestSeenCommit,omitempty"`
+	// Pin, when set, stops the watcher from deploying Pin.From again.
+	Pin *Pin `json:"pin,omitempty"`
+	// Current is the active deployment, Waiting the waiting one.
+	Current string `json:"current,omitempty"`
+	Waiting string `json:"waiting,omitempty"`
+	// History lists the environment's deployment ids, oldest first.
+	History []string `json:"history"`
+}
+
+// Pin records a rollback that holds an environment on an older commit.
+type Pin struct {
+	Commit string    `json:"commit"`
+	From   string    `json:"from,omitempty"`
+	By     string    `json:"by,omitempty"`
+	Since  time.Time `json:"since"`
+}

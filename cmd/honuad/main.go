@@ -55,6 +55,12 @@ func newApp() *cli.App {
 		Version:         version,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{fmt.Errorf("unknown command %q; run '%s --help'", c.Args().First(), c.App.Name)}
+			}
+			return cli.ShowAppHelp(c)
+		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},

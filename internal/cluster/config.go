@@ -62,6 +62,11 @@ type Config struct {
 	// with gossip even without gossip events.
 	ReconcileInterval time.Duration
 
+	// MinVoters is the size below which the leader does not remove a member
+	// that left gracefully (it stays a voter until an operator removes it),
+	// so that stopping a whole cluster does not shrink it to one voter.
+	MinVoters int
+
 	// DeadServerCleanup, when true, lets the leader remove voters that
 	// have been dead in gossip for DeadServerGrace, never more than
 	// (voters-1)/2 at a time.
@@ -87,6 +92,7 @@ func DefaultConfig() Config {
 		ApplyTimeout:      10 * time.Second,
 		ReconcileInterval: 60 * time.Second,
 		DeadServerGrace:   10 * time.Minute,
+		MinVoters:         3,
 	}
 }
 
@@ -152,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 60 * time.Second
+	}
+	if c.MinVoters < 1 {
+		c.MinVoters = 3
 	}
 	if c.DeadServerGrace <= 0 {
 		c.DeadServerGrace = 10 * time.Minute

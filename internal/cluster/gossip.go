@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -29,11 +30,13 @@ type nodeMeta struct {
 	// HasState is true once the node belongs to a cluster, which stops
 	// other nodes from bootstrapping a new one.
 	HasState bool `json:"state,omitempty"`
-	// Leaving is set just before a graceful leave, so that the others
-	// record the departure as "left" rather than "dead" (memberlist itself
-	// does not tell the two apart in its events).
-	Leaving bool `json:"leaving,omitempty"`
 }
+
+// msgLeaving is the type byte of the message a node sends every member over
+// TCP just before it leaves gracefully, followed by its id. memberlist does
+// not tell a departure from a failure in its events, so without it the
+// others could not tell "left" from "dead".
+const msgLeaving byte = 1
 
 // Member statuses, as /v1/status reports them.
 const (
@@ -53,6 +56,11 @@ type memberState struct {
 	// lastAck is when this node last got an answer to a direct probe of
 	// the member; a live member unanswered for a while is suspect.
 	lastAck time.Time
+	// leaving is set when the member announced a graceful leave.
+	leaving bool
+	// keptAsVoter is set when the leader kept a departed member as a
+	// voter to stay at MinVoters.
+	keptAsVoter bool
 }
 
 func (n *Node) openGossip() error {
@@ -93,6 +101,10 @@ func (n *Node) openGossip() error {
 		return fmt.Errorf("gossip-addr %s: %w", n.cfg.GossipBind, err)
 	}
 	n.gossip = m
+	// Read our advertised address once, before anything else can touch
+	// the local node's record.
+	ln := m.LocalNode()
+	n.gossipAddr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	return nil
 }
 
@@ -120,7 +132,17 @@ func (d *gossipDelegate) NodeMeta(limit int) []byte {
 	}
 	return b
 }
-func (d *gossipDelegate) NotifyMsg([]byte)                {}
+func (d *gossipDelegate) NotifyMsg(b []byte) {
+	if len(b) < 2 || b[0] != msgLeaving {
+		return
+	}
+	name := string(b[1:])
+	d.n.membersMu.Lock()
+	if m, ok := d.n.members[name]; ok {
+		m.leaving = true
+	}
+	d.n.membersMu.Unlock()
+}
 func (d *gossipDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (d *gossipDelegate) LocalState(bool) []byte          { return nil }
 func (d *gossipDelegate) MergeRemoteState([]byte, bool)   {}
@@ -132,14 +154,11 @@ type gossipEvents struct{ n *Node }
 func (e *gossipEvents) NotifyJoin(node *memberlist.Node)   { e.n.observe(node, StatusAlive) }
 func (e *gossipEvents) NotifyUpdate(node *memberlist.Node) { e.n.observe(node, StatusAlive) }
 func (e *gossipEvents) NotifyLeave(node *memberlist.Node) {
-	var meta nodeMeta
-	_ = json.Unmarshal(node.Meta, &meta)
 	e.n.membersMu.Lock()
-	if m, ok := e.n.members[node.Name]; ok && m.meta.Leaving {
-		meta.Leaving = true
-	}
+	m, ok := e.n.members[node.Name]
+	leaving := ok && m.leaving
 	e.n.membersMu.Unlock()
-	if meta.Leaving {
+	if leaving {
 		e.n.observe(node, StatusLeft)
 	} else {
 		e.n.observe(node, StatusDead)
@@ -159,14 +178,24 @@ func (p *gossipPings) NotifyPingComplete(other *memberlist.Node, _ time.Duration
 	p.n.membersMu.Unlock()
 }
 
-// announceLeave tells the others this node is about to leave gracefully.
-func (n *Node) announceLeave(timeout time.Duration) {
-	n.metaMu.Lock()
-	n.meta.Leaving = true
-	n.metaMu.Unlock()
-	if err := n.gossip.UpdateNode(timeout); err != nil {
-		n.logger.Warn("announce leave", "error", err)
+// announceLeave tells every live member, over TCP, that this node is about
+// to leave gracefully.
+func (n *Node) announceLeave() {
+	msg := append([]byte{msgLeaving}, n.cfg.NodeID...)
+	var wg sync.WaitGroup
+	for _, m := range n.gossip.Members() {
+		if m.Name == n.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.gossip.SendReliable(m, msg); err != nil {
+				n.logger.Warn("announce leave", "member", m.Name, "error", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 func (n *Node) observe(node *memberlist.Node, status string) {
@@ -184,6 +213,9 @@ func (n *Node) observe(node *memberlist.Node, status string) {
 	}
 	if m.status != status {
 		m.since, m.lastAck = now, now
+		if status == StatusAlive {
+			m.leaving, m.keptAsVoter = false, false
+		}
 		if node.Name != n.cfg.NodeID {
 			n.logger.Info("member "+status, "member", node.Name, "addr", node.Address())
 		}
@@ -251,6 +283,7 @@ func (n *Node) joinAddrs() []string {
 func (n *Node) joinLoop(addrs []string) {
 	backoff := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		n.joinAttempts.Add(1)
 		joined, err := n.gossip.Join(addrs)
 		if joined > 0 {
 			n.logger.Info("joined cluster", "via", addrs, "contacted", joined)

@@ -162,12 +162,25 @@ func (n *Node) reconcileMembers() {
 				n.logger.Error("add member as voter", "member", id, "error", err)
 			}
 		case StatusLeft:
-			if inConfig && string(id) != n.cfg.NodeID {
-				n.logger.Info("removing member that left", "member", id)
-				if err := n.raft.RemoveServer(id, 0, 0).Error(); err != nil {
-					n.logger.Error("remove member that left", "member", id, "error", translate(err))
-				}
+			if !inConfig || string(id) == n.cfg.NodeID {
+				continue
 			}
+			// A whole cluster stopped at once leaves member by member;
+			// removing each would shrink it to one voter and cost it its
+			// fault tolerance on restart. Keep MinVoters.
+			if voters-1 < n.cfg.MinVoters {
+				if n.noteKeptLeftMember(m.name) {
+					n.logger.Info("member left but stays a voter so the cluster keeps its minimum size; remove it as an operator if it is not coming back",
+						"member", id, "voters", voters, "min_voters", n.cfg.MinVoters)
+				}
+				continue
+			}
+			n.logger.Info("removing member that left", "member", id)
+			if err := n.raft.RemoveServer(id, 0, 0).Error(); err != nil {
+				n.logger.Error("remove member that left", "member", id, "error", translate(err))
+				continue
+			}
+			voters--
 		case StatusDead:
 			if inConfig && n.cfg.DeadServerCleanup && time.Since(m.since) >= n.cfg.DeadServerGrace {
 				dead = append(dead, id)
@@ -178,7 +191,7 @@ func (n *Node) reconcileMembers() {
 		return
 	}
 	// Never remove so many that a later failure could cost the quorum.
-	allowed := (voters - 1) / 2
+	allowed := cleanupAllowance(voters, len(dead))
 	if len(dead) > allowed {
 		n.logger.Warn("dead-server cleanup limited to keep quorum", "dead", len(dead), "removing", allowed, "voters", voters)
 		dead = dead[:allowed]
@@ -189,6 +202,19 @@ func (n *Node) reconcileMembers() {
 			n.logger.Error("remove dead server", "member", id, "error", translate(err))
 		}
 	}
+}
+
+// noteKeptLeftMember records that a departed member was kept as a voter and
+// reports whether that is news (so it is logged once).
+func (n *Node) noteKeptLeftMember(name string) bool {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	m, ok := n.members[name]
+	if !ok || m.keptAsVoter {
+		return false
+	}
+	m.keptAsVoter = true
+	return true
 }
 
 // addVoter adds id at addr, first removing a stale entry that holds the same
@@ -233,4 +259,10 @@ func (n *Node) RemoveMember(id string) error {
 		return fmt.Errorf("remove member %s: %w", id, translate(err))
 	}
 	return nil
+}
+
+// cleanupAllowance is how many of dead failed voters one cleanup pass may
+// remove: never more than (voters-1)/2.
+func cleanupAllowance(voters, dead int) int {
+	return max(0, min(dead, (voters-1)/2))
 }

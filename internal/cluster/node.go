@@ -32,7 +32,9 @@ type Node struct {
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 	gossip    *memberlist.Memberlist
-	started   time.Time
+	// gossipAddr is the advertised gossip address, fixed at start.
+	gossipAddr string
+	started    time.Time
 	// probeInterval is memberlist's; Members derives suspicion from it.
 	probeInterval time.Duration
 
@@ -51,8 +53,9 @@ type Node struct {
 	leaderWork []namedWork
 	running    bool
 
-	leaderReady atomic.Bool
-	ready       readiness
+	leaderReady  atomic.Bool
+	joinAttempts atomic.Int64
+	ready        readiness
 
 	fatalCh      chan error
 	shutdownCh   chan struct{}
@@ -233,10 +236,7 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 
 // GossipAddr returns the address other nodes join through.
-func (n *Node) GossipAddr() string {
-	ln := n.gossip.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), fmt.Sprint(ln.Port))
-}
+func (n *Node) GossipAddr() string { return n.gossipAddr }
 
 // IsLeader reports whether this node is the raft leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
@@ -288,7 +288,7 @@ func (n *Node) shutdown(leave bool) error {
 				n.logger.Warn("leadership transfer failed; leaving anyway", "error", err)
 			}
 		}
-		n.announceLeave(2 * time.Second)
+		n.announceLeave()
 		if err := n.gossip.Leave(3 * time.Second); err != nil {
 			n.logger.Warn("leave gossip", "error", err)
 		}

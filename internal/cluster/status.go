@@ -8,41 +8,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/honua-io/honua-gitops/api"
 )
 
-// Status is a node's view of the cluster, as GET /v1/status returns it.
-type Status struct {
-	NodeID       string     `json:"nodeId"`
-	State        string     `json:"state"`
-	Leader       *Leader    `json:"leader"`
-	Term         uint64     `json:"term"`
-	LastIndex    uint64     `json:"lastIndex"`
-	CommitIndex  uint64     `json:"commitIndex"`
-	AppliedIndex uint64     `json:"appliedIndex"`
-	LastContact  *time.Time `json:"lastContact,omitempty"`
-	Version      string     `json:"version,omitempty"`
-	Members      []Member   `json:"members"`
-}
-
-// Leader names the leader and where its API listens.
-type Leader struct {
-	ID      string `json:"id"`
-	APIAddr string `json:"apiAddr"`
-}
+// Status is a node's view of the cluster; its JSON is GET /v1/status.
+type Status = api.Status
 
 // Member is one server as this node sees it: from the raft configuration
-// (voter) and from gossip (addresses, status).
-type Member struct {
-	ID         string `json:"id"`
-	RaftAddr   string `json:"raftAddr"`
-	GossipAddr string `json:"gossipAddr,omitempty"`
-	APIAddr    string `json:"apiAddr,omitempty"`
-	Version    string `json:"version,omitempty"`
-	Voter      bool   `json:"voter"`
-	// Status is alive, suspect, dead or left. A raft server this node has
-	// not (yet) seen in gossip is reported dead.
-	Status string `json:"status"`
-}
+// (voter) and from gossip (addresses, status alive, suspect, dead or left).
+// A raft server this node has not (yet) seen in gossip is reported dead.
+type Member = api.Member
 
 // goneMemberTTL is how long a member that is dead or left and no longer in
 // the raft configuration keeps appearing in the member list.
@@ -60,8 +36,8 @@ func (n *Node) Status() Status {
 		Version:      n.cfg.Version,
 		Members:      n.Members(),
 	}
-	if id, api := n.Leader(); id != "" {
-		st.Leader = &Leader{ID: id, APIAddr: api}
+	if id, apiAddr := n.Leader(); id != "" {
+		st.Leader = &api.Leader{ID: id, APIAddr: apiAddr}
 	}
 	if lc := n.raft.LastContact(); !lc.IsZero() && st.State != raft.Leader.String() {
 		st.LastContact = &lc

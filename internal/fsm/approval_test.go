@@ -10,13 +10,14 @@ import (
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
-// awaiting creates deployment id in prod and moves it to AwaitingApproval
-// with the given requirement.
-func (h *harness) awaiting(id string, req *fsm.ApprovalRequirement) {
+// awaiting creates deployment name in prod and moves it to AwaitingApproval
+// with the given requirement, and returns its id.
+func (h *harness) awaiting(name string, req *fsm.ApprovalRequirement) string {
 	h.t.Helper()
-	h.create(id, "prod")
-	h.drive(id, fsm.StateValidating, fsm.StatePlanning)
-	h.mustApply(&fsm.TransitionDeployment{ID: id, To: fsm.StateAwaitingApproval, Time: h.tick(), Approval: req})
+	h.create(name, "prod")
+	h.drive(name, fsm.StateValidating, fsm.StatePlanning)
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id(name), To: fsm.StateAwaitingApproval, Time: h.tick(), Approval: req})
+	return h.id(name)
 }
 
 func TestApproveOrRejectInTheWrongState(t *testing.T) {
@@ -26,17 +27,17 @@ func TestApproveOrRejectInTheWrongState(t *testing.T) {
 		}
 		t.Run(string(state), func(t *testing.T) {
 			h := newHarness(t)
-			h.createAt("d1", "prod", state)
+			id := h.createAt("d1", "prod", state).ID
 			tests := []struct {
 				name    string
 				cmd     fsm.Command
 				op      string
 				wantMsg string
 			}{
-				{"approve", &fsm.Approve{ID: "d1", Identity: "alice", Time: h.tick()}, "approve",
-					fmt.Sprintf("cannot approve deployment d1: it is %s, not AwaitingApproval", state)},
-				{"reject", &fsm.Reject{ID: "d1", Identity: "alice", Time: h.tick(), Reason: "no"}, "reject",
-					fmt.Sprintf("cannot reject deployment d1: it is %s, not AwaitingApproval", state)},
+				{"approve", &fsm.Approve{ID: id, Identity: "alice", Time: h.tick()}, "approve",
+					fmt.Sprintf("cannot approve deployment %s: it is %s, not AwaitingApproval", id, state)},
+				{"reject", &fsm.Reject{ID: id, Identity: "alice", Time: h.tick(), Reason: "no"}, "reject",
+					fmt.Sprintf("cannot reject deployment %s: it is %s, not AwaitingApproval", id, state)},
 			}
 			for _, tt := range tests {
 				err := h.refused(tt.cmd, fsm.ErrWrongState)
@@ -44,7 +45,7 @@ func TestApproveOrRejectInTheWrongState(t *testing.T) {
 				if !errors.As(err, &se) {
 					t.Fatalf("Apply(%s) error %T is not a *fsm.StateError", describe(tt.cmd), err)
 				}
-				want := fsm.StateError{ID: "d1", Op: tt.op, Is: state, Want: fsm.StateAwaitingApproval}
+				want := fsm.StateError{ID: id, Op: tt.op, Is: state, Want: fsm.StateAwaitingApproval}
 				if *se != want {
 					t.Errorf("Apply(%s) error = %+v; want %+v", describe(tt.cmd), *se, want)
 				}
@@ -137,12 +138,12 @@ func TestApprove(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.awaiting("d1", tt.req)
+			id := h.awaiting("d1", tt.req)
 			var res any
 			for i, a := range tt.approvals {
 				cmd := a
 				if cmd.ID == "" {
-					cmd.ID = "d1"
+					cmd.ID = id
 				}
 				if cmd.Time.IsZero() {
 					cmd.Time = h.tick()
@@ -187,11 +188,11 @@ func TestApprove(t *testing.T) {
 
 func TestApprovalIsRecorded(t *testing.T) {
 	h := newHarness(t)
-	h.awaiting("d1", &fsm.ApprovalRequirement{Required: 2})
+	id := h.awaiting("d1", &fsm.ApprovalRequirement{Required: 2})
 	at := h.tick()
-	h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "lgtm"})
+	h.mustApply(&fsm.Approve{ID: id, Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "lgtm"})
 	// A duplicate neither adds an approval nor changes the first one.
-	res := h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Time: h.tick(), Comment: "again"})
+	res := h.mustApply(&fsm.Approve{ID: id, Identity: "alice", Time: h.tick(), Comment: "again"})
 	if r := res.(*fsm.ApproveResult); !r.Duplicate {
 		t.Errorf("Apply(second approval by alice) Duplicate = false; want true")
 	}
@@ -228,10 +229,10 @@ func TestReject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.awaiting("d1", tt.req)
+			id := h.awaiting("d1", tt.req)
 			cmd := tt.cmd
 			if cmd.ID == "" {
-				cmd.ID = "d1"
+				cmd.ID = id
 			}
 			cmd.Time = h.tick()
 			if tt.wantErr != nil {
@@ -264,23 +265,35 @@ func TestReject(t *testing.T) {
 			if got := h.deployment("d1").State; got != fsm.StateRejected {
 				t.Errorf("Deployment(d1).State = %s after d2 was created; want Rejected", got)
 			}
-			if e := h.environment("prod"); e.Waiting != "d2" {
-				t.Errorf("Environment(prod).Waiting = %q; want d2", e.Waiting)
+			if e := h.environment("prod"); e.Waiting != h.id("d2") {
+				t.Errorf("Environment(prod).Waiting = %q; want %s (d2)", e.Waiting, h.id("d2"))
 			}
 		})
 	}
 }
 
-// TestApproveWithoutTime: every other command that records a time refuses a
-// zero one (CreateDeployment, TransitionDeployment); Approve and Reject do
-// not, so a zero time slips past the expiry check and moves UpdatedAt back.
+// TestApproveWithoutTime: like every other command that records a time,
+// Approve and Reject refuse a zero one. (Zero is never after an expiry, so
+// an approval without time would slip past the expiry check, and it would
+// move UpdatedAt back to year 1.)
 func TestApproveWithoutTime(t *testing.T) {
-	t.Skip("BUG: state.approve/state.reject accept a zero Time: an Approve with Time zero is accepted " +
-		"after the approval expired (zero is never After Expires) and sets UpdatedAt to 0001-01-01; " +
-		"want ErrInvalid like CreateDeployment and TransitionDeployment")
-	h := newHarness(t)
-	h.awaiting("d1", &fsm.ApprovalRequirement{Required: 1, Expires: t0.Add(time.Hour)})
-	h.now = t0.Add(2 * time.Hour)
-	h.refused(&fsm.Approve{ID: "d1", Identity: "alice"}, fsm.ErrInvalid)
-	h.refused(&fsm.Reject{ID: "d1", Identity: "alice", Reason: "no"}, fsm.ErrInvalid)
+	for _, expires := range []time.Time{{}, t0.Add(time.Hour)} {
+		t.Run(fmt.Sprintf("expires %v", expires), func(t *testing.T) {
+			h := newHarness(t)
+			id := h.awaiting("d1", &fsm.ApprovalRequirement{Required: 1, Expires: expires})
+			h.now = t0.Add(2 * time.Hour) // past the expiry, if any
+			for _, cmd := range []fsm.Command{
+				&fsm.Approve{ID: id, Identity: "alice"},
+				&fsm.Reject{ID: id, Identity: "alice", Reason: "no"},
+			} {
+				err := h.refused(cmd, fsm.ErrInvalid)
+				if !strings.Contains(err.Error(), "time") || !strings.Contains(err.Error(), id) {
+					t.Errorf("Apply(%s) error %q; want it to name %s and the missing time", describe(cmd), err, id)
+				}
+			}
+			if d := h.deployment("d1"); d.State != fsm.StateAwaitingApproval || len(d.Approvals) != 0 {
+				t.Errorf("Deployment(d1) = %s with approvals %+v; want AwaitingApproval, none", d.State, d.Approvals)
+			}
+		})
+	}
 }

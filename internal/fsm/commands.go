@@ -100,10 +100,10 @@ func Decode(b []byte) (Command, error) {
 	return c, nil
 }
 
-// CreateDeployment creates a Pending deployment. A waiting deployment of the
-// same environment is superseded by it in the same step.
+// CreateDeployment creates a Pending deployment and returns it; the FSM
+// assigns its id. A waiting deployment of the same environment is superseded
+// by it in the same step.
 type CreateDeployment struct {
-	ID          string    `json:"id"`
 	Environment string    `json:"environment"`
 	Commit      string    `json:"commit"`
 	Branch      string    `json:"branch,omitempty"`
@@ -187,8 +187,7 @@ func (*SetPin) Type() CommandType { return SetPinCommand }
 // before it changes targets. The token is the entry's Raft index, so it
 // grows with every term and every apply, and no two applies share one.
 type IssueFencingToken struct {
-	ID   string    `json:"id"`
-	Time time.Time `json:"time"`
+	ID string `json:"id"`
 }
 
 // Type implements Command.

@@ -17,34 +17,39 @@ import (
 
 func TestApplyReturnsResultOrError(t *testing.T) {
 	h := newHarness(t)
-	res, err := h.apply(&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Branch: "main",
+	res, err := h.apply(&fsm.CreateDeployment{Environment: "prod", Commit: "abc", Branch: "main",
 		Kind: fsm.KindAuto, Initiator: "watcher", Time: t0, Message: "new commit"})
 	if err != nil {
-		t.Fatalf("Apply(create d1) = %v; want no error", err)
+		t.Fatalf("Apply(create) = %v; want no error", err)
 	}
 	d, ok := res.(*fsm.Deployment)
 	if !ok {
-		t.Fatalf("Apply(create d1) result is %T; want *fsm.Deployment", res)
+		t.Fatalf("Apply(create) result is %T; want *fsm.Deployment", res)
 	}
 	want := &fsm.Deployment{
-		ID: "d1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindAuto, Initiator: "watcher",
+		ID: "prod-1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindAuto, Initiator: "watcher",
 		State: fsm.StatePending, CreatedAt: t0, UpdatedAt: t0,
 		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: t0, Message: "new commit"}},
 	}
 	if !reflect.DeepEqual(d, want) {
-		t.Errorf("Apply(create d1) = %+v; want %+v", d, want)
+		t.Errorf("Apply(create) = %+v; want %+v", d, want)
 	}
-	if got := h.deployment("d1"); !reflect.DeepEqual(got, want) {
-		t.Errorf("Deployment(d1) = %+v; want %+v", got, want)
+	if got, _ := h.fsm.Deployment("prod-1"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Deployment(prod-1) = %+v; want %+v", got, want)
+	}
+	// The result is a copy.
+	d.Transitions[0].Message = "changed"
+	if got, _ := h.fsm.Deployment("prod-1"); got.Transitions[0].Message != "new commit" {
+		t.Errorf("changing the result of Apply(create) changed Deployment(prod-1): %+v", got.Transitions)
 	}
 	if got := h.fsm.AppliedIndex(); got != 1 {
 		t.Errorf("AppliedIndex() = %d; want 1", got)
 	}
 
 	// A refusal comes back as an error value and still uses up its index.
-	res, err = h.apply(&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Kind: fsm.KindAuto, Time: t0})
-	if !errors.Is(err, fsm.ErrDuplicate) || res != nil {
-		t.Errorf("Apply(create d1 again) = %v, %v; want nil, ErrDuplicate", res, err)
+	res, err = h.apply(&fsm.CreateDeployment{Environment: "prod", Commit: "abc", Kind: fsm.KindAuto})
+	if !errors.Is(err, fsm.ErrInvalid) || res != nil {
+		t.Errorf("Apply(create without time) = %v, %v; want nil, ErrInvalid", res, err)
 	}
 	if got := h.fsm.AppliedIndex(); got != 2 {
 		t.Errorf("AppliedIndex() = %d after a refused entry; want 2", got)
@@ -57,7 +62,7 @@ func TestApplyIgnoresEntriesThatAreNotCommands(t *testing.T) {
 	before := h.stateBytes()
 	for _, typ := range []raft.LogType{raft.LogNoop, raft.LogBarrier, raft.LogConfiguration} {
 		// Data that would be a command, to show it is not looked at.
-		data, _ := fsm.Encode(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateValidating, Time: h.tick()})
+		data, _ := fsm.Encode(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateValidating, Time: h.tick()})
 		if res := h.fsm.Apply(&raft.Log{Index: 10, Type: typ, Data: data}); res != nil {
 			t.Errorf("Apply(%s entry) = %v; want nil", typ, res)
 		}
@@ -70,10 +75,10 @@ func TestApplyIgnoresEntriesThatAreNotCommands(t *testing.T) {
 func TestReadsReturnCopies(t *testing.T) {
 	h := newHarness(t)
 	h.createAt("d1", "prod", fsm.StatePlanning)
-	h.mustApply(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateAwaitingApproval, Time: h.tick(),
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick(),
 		Plan:     json.RawMessage(`{"a":1}`),
 		Approval: &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}}})
-	h.mustApply(&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
+	h.mustApply(&fsm.Approve{ID: h.id("d1"), Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
 	h.mustApply(&fsm.SetPin{Environment: "prod", Pin: &fsm.Pin{Commit: "c0", Since: h.tick()}})
 	before := h.stateBytes()
 
@@ -118,18 +123,18 @@ func TestReadsOfUnknownNames(t *testing.T) {
 func everyCommand() []fsm.Command {
 	at := t0.Add(90 * time.Second)
 	return []fsm.Command{
-		&fsm.CreateDeployment{ID: "d1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindRollback,
+		&fsm.CreateDeployment{Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindRollback,
 			Initiator: "alice", Time: at, Message: "roll back"},
-		&fsm.TransitionDeployment{ID: "d1", To: fsm.StateAwaitingApproval, Time: at, Message: "m", Error: "e",
+		&fsm.TransitionDeployment{ID: "prod-1", To: fsm.StateAwaitingApproval, Time: at, Message: "m", Error: "e",
 			Plan: json.RawMessage(`{"changes":[1,2]}`), Validation: json.RawMessage(`{"ok":true}`), Risk: "high",
 			Approval:       &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops", "sre"}, Expires: at.Add(time.Hour)},
 			BackupBundleID: "bundle-1"},
-		&fsm.Approve{ID: "d1", Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "ok"},
-		&fsm.Reject{ID: "d1", Identity: "bob", Groups: []string{"sre"}, Time: at, Reason: "no"},
+		&fsm.Approve{ID: "prod-1", Identity: "alice", Groups: []string{"ops"}, Time: at, Comment: "ok"},
+		&fsm.Reject{ID: "prod-1", Identity: "bob", Groups: []string{"sre"}, Time: at, Reason: "no"},
 		&fsm.ObserveCommit{Environment: "prod", Commit: "def", Time: at},
 		&fsm.SetPin{Environment: "prod", Pin: &fsm.Pin{Commit: "abc", From: "def", By: "alice", Since: at}},
 		&fsm.SetPin{Environment: "prod"},
-		&fsm.IssueFencingToken{ID: "d1", Time: at},
+		&fsm.IssueFencingToken{ID: "prod-1"},
 		&fsm.SetSettings{HistoryRetention: 7},
 	}
 }
@@ -349,8 +354,14 @@ func TestWaitForIndexIsReleasedBySkippedEntriesAndRestore(t *testing.T) {
 		src.create(fmt.Sprint("d", src.index+1), "prod")
 	}
 	go func() { waited <- f.WaitForIndex(ctx, 4) }()
+	changed := f.Changed()
 	if err := f.Restore(snapshotReader(t, src.fsm)); err != nil {
 		t.Fatalf("Restore() = %v; want no error", err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Errorf("Changed() still open after Restore; want it closed")
 	}
 	if err := <-waited; err != nil {
 		t.Errorf("WaitForIndex(4) = %v after restoring a snapshot at 4; want nil", err)

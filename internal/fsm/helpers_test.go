@@ -1,9 +1,11 @@
 package fsm_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +21,28 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // harness is one FSM fed with raft.Log entries built by hand, as raft would
 // feed it: Type LogCommand, Index increasing from 1, Data from fsm.Encode.
+//
+// The FSM assigns deployment ids ("<environment>-<n>"). Tests give each
+// deployment they create a name of their own ("d1", "active", …); the
+// harness maps names to the assigned ids (id) and back (name), and its
+// helpers take names.
 type harness struct {
 	t     testing.TB
 	fsm   *fsm.FSM
-	index uint64    // index of the last entry handed to Apply
-	now   time.Time // time of the last command built by the harness
+	index uint64            // index of the last entry handed to Apply
+	now   time.Time         // time of the last command built by the harness
+	ids   map[string]string // test name → assigned id
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	return &harness{t: t, fsm: fsm.New(nil), now: t0}
+	return &harness{t: t, fsm: fsm.New(nil), now: t0, ids: map[string]string{}}
+}
+
+// on returns a harness over f that goes on from h: same index, clock and
+// names.
+func (h *harness) on(f *fsm.FSM) *harness {
+	return &harness{t: h.t, fsm: f, index: h.index, now: h.now, ids: maps.Clone(h.ids)}
 }
 
 // tick advances the harness clock and returns the new time.
@@ -74,41 +88,95 @@ func (h *harness) mustApply(c fsm.Command) any {
 	return res
 }
 
-// create creates deployment id in env at the next tick and returns it.
-func (h *harness) create(id, env string) *fsm.Deployment {
+// create creates a deployment of commit "commit-<name>" in env at the next
+// tick, remembers its id under name and returns it.
+func (h *harness) create(name, env string) *fsm.Deployment {
 	h.t.Helper()
-	res := h.mustApply(&fsm.CreateDeployment{
-		ID: id, Environment: env, Commit: "commit-" + id, Kind: fsm.KindAuto,
-		Initiator: "watcher", Time: h.tick(),
-	})
-	d, ok := res.(*fsm.Deployment)
-	if !ok {
-		h.t.Fatalf("Apply(create %s) result is %T; want *fsm.Deployment", id, res)
+	if id, ok := h.ids[name]; ok {
+		h.t.Fatalf("create(%s): the test already named deployment %s so", name, id)
 	}
+	c := &fsm.CreateDeployment{Environment: env, Commit: "commit-" + name, Kind: fsm.KindAuto,
+		Initiator: "watcher", Time: h.tick()}
+	res := h.mustApply(c)
+	d, ok := res.(*fsm.Deployment)
+	if !ok || d == nil || d.ID == "" {
+		h.t.Fatalf("Apply(%s) result is %#v; want a *fsm.Deployment with an id", describe(c), res)
+	}
+	h.ids[name] = d.ID
 	return d
 }
 
-// transition moves id to state to at the next tick.
-func (h *harness) transition(id string, to fsm.DeploymentState) (any, error) {
+// id returns the id of the deployment the test named name.
+func (h *harness) id(name string) string {
 	h.t.Helper()
-	return h.apply(&fsm.TransitionDeployment{ID: id, To: to, Time: h.tick()})
+	id, ok := h.ids[name]
+	if !ok {
+		h.t.Fatalf("the test created no deployment named %q", name)
+	}
+	return id
 }
 
-// mustTransition moves id to state to and fails the test if it is refused.
-func (h *harness) mustTransition(id string, to fsm.DeploymentState) *fsm.Deployment {
+// name returns the test's name of deployment id, or id itself if the test
+// did not create it.
+func (h *harness) name(id string) string {
+	for n, i := range h.ids {
+		if i == id {
+			return n
+		}
+	}
+	return id
+}
+
+// names maps ids to the test's names (see name).
+func (h *harness) names(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = h.name(id)
+	}
+	return out
+}
+
+// requireOne is the approval requirement the harness records when it moves
+// a deployment into AwaitingApproval.
+var requireOne = fsm.ApprovalRequirement{Required: 1}
+
+// transition moves the deployment named name to state to at the next tick.
+// Moving into AwaitingApproval records requireOne.
+func (h *harness) transition(name string, to fsm.DeploymentState) (any, error) {
 	h.t.Helper()
-	res, err := h.transition(id, to)
+	c := &fsm.TransitionDeployment{ID: h.id(name), To: to, Time: h.tick()}
+	if to == fsm.StateAwaitingApproval {
+		req := requireOne
+		c.Approval = &req
+	}
+	return h.apply(c)
+}
+
+// mustTransition moves name to state to and fails the test if it is refused.
+func (h *harness) mustTransition(name string, to fsm.DeploymentState) *fsm.Deployment {
+	h.t.Helper()
+	res, err := h.transition(name, to)
 	if err != nil {
-		h.t.Fatalf("Apply(transition %s to %s) = %v; want no error", id, to, err)
+		h.t.Fatalf("Apply(transition %s to %s) = %v; want no error", name, to, err)
 	}
 	d, ok := res.(*fsm.Deployment)
 	if !ok {
-		h.t.Fatalf("Apply(transition %s to %s) result is %T; want *fsm.Deployment", id, to, res)
+		h.t.Fatalf("Apply(transition %s to %s) result is %T; want *fsm.Deployment", name, to, res)
 	}
 	if d.State != to {
-		h.t.Fatalf("Apply(transition %s to %s) returned state %s; want %s", id, to, d.State, to)
+		h.t.Fatalf("Apply(transition %s to %s) returned state %s; want %s", name, to, d.State, to)
 	}
 	return d
+}
+
+// approve records an approval of name by identity at the next tick.
+func (h *harness) approve(name, identity string) *fsm.ApproveResult {
+	h.t.Helper()
+	res, ok := h.mustApply(&fsm.Approve{ID: h.id(name), Identity: identity, Time: h.tick()}).(*fsm.ApproveResult)
+	if !ok {
+		h.t.Fatalf("Apply(approve %s by %s) result is not a *fsm.ApproveResult", name, identity)
+	}
+	return res
 }
 
 // pathTo is a legal path from Pending to each state. Failed goes through
@@ -135,35 +203,57 @@ var pathTo = map[fsm.DeploymentState][]fsm.DeploymentState{
 	fsm.StateSuperseded: {fsm.StateSuperseded},
 }
 
-// drive moves the existing deployment id along the given states.
-func (h *harness) drive(id string, path ...fsm.DeploymentState) *fsm.Deployment {
+// approvedPath is the whole pipeline through an approval, to Completed.
+var approvedPath = []fsm.DeploymentState{
+	fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval, fsm.StateScheduled, fsm.StateBackingUp,
+	fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted,
+}
+
+// drive moves the existing deployment name along the given states. To leave
+// AwaitingApproval for Scheduled or BackingUp it first has "approver"
+// approve the deployment (the harness requires one approval; see
+// transition).
+func (h *harness) drive(name string, path ...fsm.DeploymentState) *fsm.Deployment {
 	h.t.Helper()
-	d := h.deployment(id)
+	d := h.deployment(name)
 	for _, to := range path {
-		d = h.mustTransition(id, to)
+		if d.State == fsm.StateAwaitingApproval && (to == fsm.StateScheduled || to == fsm.StateBackingUp) &&
+			!d.Approved() {
+			h.approve(name, "approver")
+		}
+		d = h.mustTransition(name, to)
 	}
 	return d
 }
 
-// createAt creates deployment id in env and drives it to state along pathTo.
-func (h *harness) createAt(id, env string, state fsm.DeploymentState) *fsm.Deployment {
+// createAt creates deployment name in env and drives it to state along
+// pathTo.
+func (h *harness) createAt(name, env string, state fsm.DeploymentState) *fsm.Deployment {
 	h.t.Helper()
 	path, ok := pathTo[state]
 	if !ok {
 		h.t.Fatalf("no path to state %q", state)
 	}
-	h.create(id, env)
-	return h.drive(id, path...)
+	h.create(name, env)
+	return h.drive(name, path...)
 }
 
-// deployment returns the FSM's copy of deployment id; it must exist.
-func (h *harness) deployment(id string) *fsm.Deployment {
+// deployment returns the FSM's copy of the deployment named name; it must
+// exist.
+func (h *harness) deployment(name string) *fsm.Deployment {
 	h.t.Helper()
-	d, ok := h.fsm.Deployment(id)
+	d, ok := h.fsm.Deployment(h.id(name))
 	if !ok {
-		h.t.Fatalf("Deployment(%s) not found; want it to exist", id)
+		h.t.Fatalf("Deployment(%s) (%s) not found; want it to exist", h.id(name), name)
 	}
 	return d
+}
+
+// held reports whether the FSM still holds the deployment named name.
+func (h *harness) held(name string) bool {
+	h.t.Helper()
+	_, ok := h.fsm.Deployment(h.id(name))
+	return ok
 }
 
 // environment returns the FSM's copy of environment name; it must exist.
@@ -201,16 +291,15 @@ func (h *harness) stateBytes() []byte {
 
 func stateBytesOf(t testing.TB, f *fsm.FSM) []byte {
 	t.Helper()
-	var snap struct {
-		State json.RawMessage `json:"state"`
+	// Dump is {"version":…,"appliedIndex":…,"state":{…}}; cutting at the
+	// state member is much cheaper than decoding it.
+	b := dumpOf(t, f)
+	const key = `,"state":`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 || !bytes.HasPrefix(b, []byte(`{"version":`)) || b[len(b)-1] != '}' {
+		t.Fatalf("Dump() = %s; want {\"version\":…,\"appliedIndex\":…,\"state\":…}", b)
 	}
-	if err := json.Unmarshal(dumpOf(t, f), &snap); err != nil {
-		t.Fatalf("Dump() is not JSON: %v", err)
-	}
-	if len(snap.State) == 0 || string(snap.State) == "null" {
-		t.Fatalf("Dump() has no state member")
-	}
-	return snap.State
+	return b[i+len(key) : len(b)-1]
 }
 
 // refused applies c, which must be refused with an error wrapping want, and

@@ -73,6 +73,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.HistoryRetention < 1 {
 		st.HistoryRetention = DefaultHistoryRetention
 	}
+	if err := st.check(); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
 	f.mu.Lock()
 	f.st = st
 	f.applied = snap.AppliedIndex

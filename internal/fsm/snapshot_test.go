@@ -87,14 +87,14 @@ func workload(h *harness) {
 	h.createAt("p2", "prod", fsm.StateFailed)
 	h.drive("p2", fsm.StateRollingBack, fsm.StateRolledBack)
 	h.createAt("p3", "prod", fsm.StateApplying)
-	h.mustApply(&fsm.IssueFencingToken{ID: "p3", Time: h.tick()})
-	h.mustApply(&fsm.TransitionDeployment{ID: "p3", To: fsm.StatePostValidating, Time: h.tick(),
+	h.mustApply(&fsm.IssueFencingToken{ID: h.id("p3")})
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id("p3"), To: fsm.StatePostValidating, Time: h.tick(),
 		Validation: json.RawMessage(`{"checks": [ "ok" ]}`)})
 	h.createAt("p4", "prod", fsm.StatePlanning)
-	h.mustApply(&fsm.TransitionDeployment{ID: "p4", To: fsm.StateAwaitingApproval, Time: h.tick(),
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id("p4"), To: fsm.StateAwaitingApproval, Time: h.tick(),
 		Plan: json.RawMessage(`{"changes":1}`), Risk: "medium",
 		Approval: &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops"}, Expires: h.now.Add(48 * time.Hour)}})
-	h.mustApply(&fsm.Approve{ID: "p4", Identity: "alice", Groups: []string{"ops"}, Time: h.tick(), Comment: "ok"})
+	h.mustApply(&fsm.Approve{ID: h.id("p4"), Identity: "alice", Groups: []string{"ops"}, Time: h.tick(), Comment: "ok"})
 	h.createAt("s1", "staging", fsm.StateRejected)
 	h.createAt("s2", "staging", fsm.StateScheduled)
 	h.mustApply(&fsm.ObserveCommit{Environment: "staging", Commit: "c-s3", Time: h.tick()})
@@ -125,11 +125,11 @@ func TestSnapshotRestore(t *testing.T) {
 	if got, want := dst.AppliedIndex(), src.fsm.AppliedIndex(); got != want {
 		t.Errorf("AppliedIndex() after Restore = %d; want %d", got, want)
 	}
-	for _, id := range []string{"p1", "p2", "p3", "p4", "s1", "s2"} {
-		want, _ := src.fsm.Deployment(id)
-		got, ok := dst.Deployment(id)
+	for _, name := range []string{"p1", "p2", "p3", "p4", "s1", "s2"} {
+		want, _ := src.fsm.Deployment(src.id(name))
+		got, ok := dst.Deployment(src.id(name))
 		if !ok || !reflect.DeepEqual(got, want) {
-			t.Errorf("Deployment(%s) after Restore = %+v; want %+v", id, got, want)
+			t.Errorf("Deployment(%s) (%s) after Restore = %+v; want %+v", src.id(name), name, got, want)
 		}
 	}
 	if got, want := dst.Environments(), src.fsm.Environments(); !reflect.DeepEqual(got, want) {
@@ -146,14 +146,23 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 
 	// Both go on the same way: the restored FSM is a full replacement.
-	next := &harness{t: t, fsm: dst, index: src.index, now: src.now}
+	next := src.on(dst)
 	for _, h := range []*harness{src, next} {
-		h.mustApply(&fsm.IssueFencingToken{ID: "p3", Time: h.tick()})
+		h.mustApply(&fsm.IssueFencingToken{ID: h.id("p3")})
 		h.drive("p3", fsm.StateCompleted)
 		h.create("p5", "prod")
 	}
 	if got, want := next.dump(), src.dump(); !bytes.Equal(got, want) {
 		t.Errorf("after the same commands, restored Dump() =\n%s\nwant\n%s", got, want)
+	}
+	// The id counter was restored: p5 got a new id, the same on both.
+	if next.id("p5") != src.id("p5") {
+		t.Errorf("p5 got id %s on the restored FSM, %s on the original; want the same", next.id("p5"), src.id("p5"))
+	}
+	for _, name := range []string{"p1", "p2", "p3", "p4", "s1", "s2"} {
+		if src.id(name) == src.id("p5") {
+			t.Errorf("p5 got id %s, the id of %s", src.id("p5"), name)
+		}
 	}
 }
 
@@ -254,9 +263,34 @@ func TestRestoreFillsDefaults(t *testing.T) {
 	if got := f.HistoryRetention(); got != fsm.DefaultHistoryRetention {
 		t.Errorf("HistoryRetention() = %d; want %d", got, fsm.DefaultHistoryRetention)
 	}
-	h := &harness{t: t, fsm: f, index: f.AppliedIndex(), now: t0}
-	h.create("d1", "prod") // the maps are usable
+	h := newHarness(t)
+	h.fsm, h.index = f, f.AppliedIndex()
+	if d := h.create("d1", "prod"); d.ID != "prod-1" { // the maps are usable
+		t.Errorf("Apply(create) on a restored empty state = id %s; want prod-1", d.ID)
+	}
 	if got := h.fsm.AppliedIndex(); got != 8 {
 		t.Errorf("AppliedIndex() = %d; want 8", got)
+	}
+}
+
+// TestCreateRefusesAnIDTheStateHolds: the id counter cannot produce an id
+// twice, so ErrDuplicate needs a state whose counter is behind its ids, such
+// as a corrupt snapshot. The create is then refused and changes nothing.
+func TestRestoreRefusesIDsPastTheCounter(t *testing.T) {
+	src := newHarness(t)
+	src.create("d1", "prod") // prod-1
+	good := string(src.dump())
+	bad := strings.Replace(good, `"deploymentSeq":1`, `"deploymentSeq":0`, 1)
+	if bad == good {
+		t.Fatalf("Dump() = %s; want a deploymentSeq of 1 to edit", good)
+	}
+	h := src.on(fsm.New(nil))
+	before := h.dump()
+	err := h.fsm.Restore(readCloserOf([]byte(bad)))
+	if err == nil || !strings.Contains(err.Error(), "prod-1") {
+		t.Fatalf("Restore(counter behind ids) = %v; want an error naming prod-1", err)
+	}
+	if after := h.dump(); !bytes.Equal(before, after) {
+		t.Errorf("a refused Restore changed the state:\n%s\n%s", before, after)
 	}
 }

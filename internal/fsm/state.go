@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,10 +16,12 @@ const DefaultHistoryRetention = 100
 // of Apply: they read nothing but the command and the state, and they change
 // nothing when they return an error.
 type state struct {
-	Deployments      map[string]*Deployment  `json:"deployments"`
-	Environments     map[string]*Environment `json:"environments"`
-	LastFencingToken uint64                  `json:"lastFencingToken"`
-	HistoryRetention int                     `json:"historyRetention"`
+	Deployments  map[string]*Deployment  `json:"deployments"`
+	Environments map[string]*Environment `json:"environments"`
+	// DeploymentSeq numbers deployments; it only grows.
+	DeploymentSeq    uint64 `json:"deploymentSeq"`
+	LastFencingToken uint64 `json:"lastFencingToken"`
+	HistoryRetention int    `json:"historyRetention"`
 }
 
 func newState() *state {
@@ -52,6 +55,25 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 	return nil, invalid("command %T has no handler", c)
 }
 
+// check reports an inconsistency a restored snapshot must not have: a
+// deployment numbered past the id counter would let a new id collide.
+func (s *state) check() error {
+	for id, d := range s.Deployments {
+		if d == nil || d.ID != id {
+			return fmt.Errorf("deployment %s: record does not match its key", id)
+		}
+		i := strings.LastIndexByte(id, '-')
+		n, err := strconv.ParseUint(id[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			return fmt.Errorf("deployment id %q is not of the form <environment>-<n>", id)
+		}
+		if n > s.DeploymentSeq {
+			return fmt.Errorf("deployment %s is numbered past the id counter %d", id, s.DeploymentSeq)
+		}
+	}
+	return nil
+}
+
 func (s *state) env(name string) *Environment {
 	e, ok := s.Environments[name]
 	if !ok {
@@ -63,30 +85,31 @@ func (s *state) env(name string) *Environment {
 
 func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	switch {
-	case c.ID == "":
-		return nil, invalid("create deployment: id is empty")
 	case !ValidEnvironmentName(c.Environment):
-		return nil, invalid("create deployment %s: environment name %q is not valid", c.ID, c.Environment)
+		return nil, invalid("create deployment: environment name %q is not valid", c.Environment)
 	case c.Commit == "":
-		return nil, invalid("create deployment %s: commit is empty", c.ID)
+		return nil, invalid("create deployment for %s: commit is empty", c.Environment)
 	case !c.Kind.Valid():
-		return nil, invalid("create deployment %s: kind %q is not one of auto, manual-sync, rollback, auto-rollback", c.ID, c.Kind)
+		return nil, invalid("create deployment for %s: kind %q is not one of auto, manual-sync, rollback, auto-rollback", c.Environment, c.Kind)
 	case c.Time.IsZero():
-		return nil, invalid("create deployment %s: time is missing", c.ID)
+		return nil, invalid("create deployment for %s: time is missing", c.Environment)
 	}
-	if _, ok := s.Deployments[c.ID]; ok {
-		return nil, fmt.Errorf("create deployment %s: id already used: %w", c.ID, ErrDuplicate)
+	id := fmt.Sprintf("%s-%d", c.Environment, s.DeploymentSeq+1)
+	if _, ok := s.Deployments[id]; ok {
+		// Only a corrupt snapshot could get here.
+		return nil, fmt.Errorf("create deployment %s: id already used: %w", id, ErrDuplicate)
 	}
+	s.DeploymentSeq++
 	e := s.env(c.Environment)
 	if e.Waiting != "" {
 		if w := s.Deployments[e.Waiting]; w != nil {
-			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", c.ID, c.Commit)
+			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", id, c.Commit)
 			w.move(StateSuperseded, c.Time, msg)
 		}
 		e.Waiting = ""
 	}
 	d := &Deployment{
-		ID:          c.ID,
+		ID:          id,
 		Environment: c.Environment,
 		Commit:      c.Commit,
 		Branch:      c.Branch,
@@ -115,6 +138,14 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 	if c.Time.IsZero() {
 		return nil, invalid("transition deployment %s: time is missing", c.ID)
 	}
+	if c.Approval != nil && c.To != StateAwaitingApproval {
+		return nil, invalid("transition deployment %s to %s: an approval requirement is recorded only on the move to %s",
+			c.ID, c.To, StateAwaitingApproval)
+	}
+	if c.Approval != nil && c.Approval.Required < 1 {
+		return nil, invalid("transition deployment %s: an approval requirement needs at least 1 approval, got %d",
+			c.ID, c.Approval.Required)
+	}
 	if !d.canMove(c.To) {
 		e := &TransitionError{ID: d.ID, From: d.State, To: c.To}
 		switch {
@@ -128,6 +159,9 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 		return nil, e
 	}
 	e := s.env(d.Environment)
+	if reason := s.blocked(d, e, c); reason != "" {
+		return nil, &TransitionError{ID: d.ID, From: d.State, To: c.To, Reason: reason}
+	}
 	if c.To.Active() && !d.State.Active() && e.Current != "" && e.Current != d.ID {
 		other := s.Deployments[e.Current]
 		return nil, &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
@@ -152,7 +186,7 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 		d.Approval = c.Approval.clone()
 	}
 
-	if from.Waiting() && e.Waiting == d.ID {
+	if from.Waiting() && !c.To.Waiting() && e.Waiting == d.ID {
 		e.Waiting = ""
 	}
 	if from.Active() && !c.To.Active() && e.Current == d.ID {
@@ -192,7 +226,31 @@ type ApproveResult struct {
 	Duplicate bool
 }
 
+// blocked returns why d may not make the move c asks for although the state
+// machine has the edge, or "" when it may.
+func (s *state) blocked(d *Deployment, e *Environment, c *TransitionDeployment) string {
+	switch {
+	case d.State == StateAwaitingApproval && (c.To == StateScheduled || c.To == StateBackingUp):
+		if d.Approval == nil {
+			return "no approval requirement was recorded"
+		}
+		if !d.Approved() {
+			return fmt.Sprintf("it has %d of %d required approvals", len(d.Approvals), d.Approval.Required)
+		}
+	case d.State == StateFailed && c.To == StateRollingBack && d.Backup != nil:
+		// Restoring the backup is right only while the environment still
+		// has it deployed; otherwise it would undo a newer deployment.
+		if e.DeployedDeployment != d.Backup.DeploymentID || e.DeployedCommit != d.Backup.Commit {
+			return fmt.Sprintf("environment %s has moved on to deployment %s since", e.Name, e.DeployedDeployment)
+		}
+	}
+	return ""
+}
+
 func (s *state) approve(c *Approve) (any, error) {
+	if c.Time.IsZero() {
+		return nil, invalid("approve deployment %s: time is missing", c.ID)
+	}
 	d, err := s.decidable(c.ID, "approve", c.Identity, c.Groups)
 	if err != nil {
 		return nil, err
@@ -216,6 +274,9 @@ func (s *state) approve(c *Approve) (any, error) {
 func (s *state) reject(c *Reject) (any, error) {
 	if strings.TrimSpace(c.Reason) == "" {
 		return nil, invalid("reject deployment %s: reason is empty", c.ID)
+	}
+	if c.Time.IsZero() {
+		return nil, invalid("reject deployment %s: time is missing", c.ID)
 	}
 	d, err := s.decidable(c.ID, "reject", c.Identity, c.Groups)
 	if err != nil {
@@ -258,7 +319,11 @@ func (s *state) observeCommit(c *ObserveCommit) (any, error) {
 	if c.Commit == "" {
 		return nil, invalid("observe commit for %s: commit is empty", c.Environment)
 	}
-	s.env(c.Environment).LatestSeenCommit = c.Commit
+	if c.Time.IsZero() {
+		return nil, invalid("observe commit for %s: time is missing", c.Environment)
+	}
+	e := s.env(c.Environment)
+	e.LatestSeenCommit, e.LatestSeenAt = c.Commit, c.Time
 	return nil, nil
 }
 
@@ -318,10 +383,18 @@ func (s *state) prune(e *Environment) {
 	if excess <= 0 {
 		return
 	}
+	// What a deployment that may still roll back would restore must stay
+	// findable too.
+	restorable := map[string]bool{}
+	for _, id := range e.History {
+		if d := s.Deployments[id]; d != nil && d.Backup != nil && d.mayRollBack(e) {
+			restorable[d.Backup.DeploymentID] = true
+		}
+	}
 	kept := e.History[:0:0]
 	for _, id := range e.History {
 		d := s.Deployments[id]
-		if excess > 0 && d != nil && d.prunable(e) {
+		if excess > 0 && d != nil && !restorable[id] && d.prunable(e) {
 			delete(s.Deployments, id)
 			excess--
 			continue
@@ -337,7 +410,18 @@ func (d *Deployment) prunable(e *Environment) bool {
 	if d.ID == e.Current || d.ID == e.Waiting || d.ID == e.DeployedDeployment || !d.State.Terminal() {
 		return false
 	}
-	return !(d.State == StateFailed && d.Applied && !d.RollbackStarted)
+	return !d.mayRollBack(e)
+}
+
+// mayRollBack reports whether d is changing targets, or failed after
+// applying, has not rolled back yet, and its environment has not moved on
+// from what it would restore.
+func (d *Deployment) mayRollBack(e *Environment) bool {
+	if d.State.Active() {
+		return true
+	}
+	return d.State == StateFailed && d.Applied && !d.RollbackStarted && d.Backup != nil &&
+		e.DeployedDeployment == d.Backup.DeploymentID && e.DeployedCommit == d.Backup.Commit
 }
 
 // move records a transition of d to state to. Callers check legality first.

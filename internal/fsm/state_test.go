@@ -10,14 +10,15 @@ import (
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
-// historyIDs returns the ids FSM.History lists for env, newest first.
-func (h *harness) historyIDs(env string) []string {
+// history returns the test's names of the deployments FSM.History lists
+// for env, newest first.
+func (h *harness) history(env string) []string {
 	h.t.Helper()
 	var ids []string
 	for _, d := range h.fsm.History(env) {
 		ids = append(ids, d.ID)
 	}
-	return ids
+	return h.names(ids)
 }
 
 func TestHistoryRetention(t *testing.T) {
@@ -41,22 +42,22 @@ func TestHistoryRetention(t *testing.T) {
 			t.Fatalf("len(History(prod)) = %d after creating %s; want at most 3", got, id)
 		}
 	}
-	if got, want := h.historyIDs("prod"), []string{"d12", "d11", "d01"}; !slices.Equal(got, want) {
+	if got, want := h.history("prod"), []string{"d12", "d11", "d01"}; !slices.Equal(got, want) {
 		t.Errorf("History(prod) = %v; want %v", got, want)
 	}
-	if e := h.environment("prod"); !slices.Equal(e.History, []string{"d01", "d11", "d12"}) {
-		t.Errorf("Environment(prod).History = %v; want [d01 d11 d12] (oldest first)", e.History)
+	if e := h.environment("prod"); !slices.Equal(h.names(e.History), []string{"d01", "d11", "d12"}) {
+		t.Errorf("Environment(prod).History = %v; want [d01 d11 d12] (oldest first)", h.names(e.History))
 	}
-	for _, id := range ids[:len(ids)-2] {
-		if d, ok := h.fsm.Deployment(id); ok {
-			t.Errorf("Deployment(%s) = %s; want it pruned", id, d.State)
+	for _, name := range ids[:len(ids)-2] {
+		if h.held(name) {
+			t.Errorf("Deployment(%s) (%s) found; want it pruned", h.id(name), name)
 		}
 	}
-	if _, ok := h.fsm.Deployment("d01"); !ok {
-		t.Errorf("Deployment(d01) was pruned; the deployed deployment must be kept")
+	if !h.held("d01") {
+		t.Errorf("Deployment(%s) (d01) was pruned; the deployed deployment must be kept", h.id("d01"))
 	}
 	// Another environment's history is its own.
-	if got := h.historyIDs("staging"); !slices.Equal(got, []string{"s01"}) {
+	if got := h.history("staging"); !slices.Equal(got, []string{"s01"}) {
 		t.Errorf("History(staging) = %v; want [s01]", got)
 	}
 }
@@ -73,12 +74,12 @@ func TestHistoryRetentionKeepsProtectedDeployments(t *testing.T) {
 	h.create("waiting", "prod") // supersedes old-waiting
 
 	want := []string{"waiting", "active", "may-roll-back", "deployed"}
-	if got := h.historyIDs("prod"); !slices.Equal(got, want) {
+	if got := h.history("prod"); !slices.Equal(got, want) {
 		t.Errorf("History(prod) = %v; want %v (retention 1, all of them protected)", got, want)
 	}
-	for _, id := range []string{"gone", "old-waiting"} {
-		if _, ok := h.fsm.Deployment(id); ok {
-			t.Errorf("Deployment(%s) found; want it pruned", id)
+	for _, name := range []string{"gone", "old-waiting"} {
+		if h.held(name) {
+			t.Errorf("Deployment(%s) (%s) found; want it pruned", h.id(name), name)
 		}
 	}
 }
@@ -93,7 +94,7 @@ func TestLoweringRetentionPrunes(t *testing.T) {
 		t.Fatalf("len(History(prod)) = %d under the default retention; want 10", got)
 	}
 	h.mustApply(&fsm.SetSettings{HistoryRetention: 2})
-	if got := h.historyIDs("prod"); !slices.Equal(got, []string{"p10", "p09"}) {
+	if got := h.history("prod"); !slices.Equal(got, []string{"p10", "p09"}) {
 		t.Errorf("History(prod) = %v; want [p10 p09]", got)
 	}
 	// s01…s10 failed after applying and may still roll back: all are kept.
@@ -122,23 +123,23 @@ func TestIssueFencingToken(t *testing.T) {
 	h.drive("s", fsm.StateRollingBack)
 
 	var last uint64
-	for i, id := range []string{"p", "p", "s", "p", "s"} {
+	for i, name := range []string{"p", "p", "s", "p", "s"} {
 		if i == 3 {
 			h.mustTransition("p", fsm.StateApplying)
 		}
-		res := h.mustApply(&fsm.IssueFencingToken{ID: id, Time: h.tick()})
+		res := h.mustApply(&fsm.IssueFencingToken{ID: h.id(name)})
 		token, ok := res.(uint64)
 		if !ok {
-			t.Fatalf("Apply(fencing token for %s) result is %T; want uint64", id, res)
+			t.Fatalf("Apply(fencing token for %s) result is %T; want uint64", name, res)
 		}
 		if token <= last {
-			t.Errorf("Apply(fencing token for %s) = %d; want more than the previous %d", id, token, last)
+			t.Errorf("Apply(fencing token for %s) = %d; want more than the previous %d", name, token, last)
 		}
 		if token != h.index {
-			t.Errorf("Apply(fencing token for %s) = %d; want the entry's index %d", id, token, h.index)
+			t.Errorf("Apply(fencing token for %s) = %d; want the entry's index %d", name, token, h.index)
 		}
-		if got := h.deployment(id).FencingToken; got != token {
-			t.Errorf("Deployment(%s).FencingToken = %d; want %d", id, got, token)
+		if got := h.deployment(name).FencingToken; got != token {
+			t.Errorf("Deployment(%s).FencingToken = %d; want %d", name, got, token)
 		}
 		if got := h.fsm.LastFencingToken(); got != token {
 			t.Errorf("LastFencingToken() = %d; want %d", got, token)
@@ -155,12 +156,12 @@ func TestIssueFencingTokenRefused(t *testing.T) {
 		t.Run(string(state), func(t *testing.T) {
 			h := newHarness(t)
 			h.createAt("other", "staging", fsm.StateApplying)
-			h.mustApply(&fsm.IssueFencingToken{ID: "other", Time: h.tick()})
+			h.mustApply(&fsm.IssueFencingToken{ID: h.id("other")})
 			last := h.fsm.LastFencingToken()
-			h.createAt("d1", "prod", state)
-			err := h.refused(&fsm.IssueFencingToken{ID: "d1", Time: h.tick()}, fsm.ErrWrongState)
-			if !strings.Contains(err.Error(), "d1") || !strings.Contains(err.Error(), string(state)) {
-				t.Errorf("Apply(fencing token for d1) error %q does not name d1 and %s", err, state)
+			id := h.createAt("d1", "prod", state).ID
+			err := h.refused(&fsm.IssueFencingToken{ID: id}, fsm.ErrWrongState)
+			if !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), string(state)) {
+				t.Errorf("Apply(fencing token for d1) error %q does not name %s and %s", err, id, state)
 			}
 			if got := h.fsm.LastFencingToken(); got != last {
 				t.Errorf("LastFencingToken() = %d; want %d", got, last)
@@ -169,13 +170,13 @@ func TestIssueFencingTokenRefused(t *testing.T) {
 	}
 	t.Run("unknown deployment", func(t *testing.T) {
 		h := newHarness(t)
-		h.refused(&fsm.IssueFencingToken{ID: "nope", Time: h.tick()}, fsm.ErrNotFound)
+		h.refused(&fsm.IssueFencingToken{ID: "nope"}, fsm.ErrNotFound)
 	})
 }
 
 func TestInvalidCommands(t *testing.T) {
 	valid := func(h *harness) *fsm.CreateDeployment {
-		return &fsm.CreateDeployment{ID: "new", Environment: "prod", Commit: "abc", Kind: fsm.KindManualSync,
+		return &fsm.CreateDeployment{Environment: "prod", Commit: "abc", Kind: fsm.KindManualSync,
 			Initiator: "alice", Time: h.tick()}
 	}
 	tests := []struct {
@@ -193,22 +194,16 @@ func TestInvalidCommands(t *testing.T) {
 			c.Environment = strings.Repeat("a", 64)
 			return c
 		}, fsm.ErrInvalid},
-		{"empty id", func(h *harness) fsm.Command { c := valid(h); c.ID = ""; return c }, fsm.ErrInvalid},
+		{"common", func(h *harness) fsm.Command { c := valid(h); c.Environment = "common"; return c }, fsm.ErrInvalid},
 		{"empty commit", func(h *harness) fsm.Command { c := valid(h); c.Commit = ""; return c }, fsm.ErrInvalid},
 		{"unknown kind", func(h *harness) fsm.Command { c := valid(h); c.Kind = "deploy"; return c }, fsm.ErrInvalid},
 		{"empty kind", func(h *harness) fsm.Command { c := valid(h); c.Kind = ""; return c }, fsm.ErrInvalid},
 		{"zero time", func(h *harness) fsm.Command { c := valid(h); c.Time = time.Time{}; return c }, fsm.ErrInvalid},
-		{"duplicate id", func(h *harness) fsm.Command { c := valid(h); c.ID = "existing"; return c }, fsm.ErrDuplicate},
-		{"duplicate id in another environment", func(h *harness) fsm.Command {
-			c := valid(h)
-			c.ID, c.Environment = "existing", "staging"
-			return c
-		}, fsm.ErrDuplicate},
 		{"transition to an unknown state", func(h *harness) fsm.Command {
-			return &fsm.TransitionDeployment{ID: "existing", To: "Done", Time: h.tick()}
+			return &fsm.TransitionDeployment{ID: h.id("existing"), To: "Done", Time: h.tick()}
 		}, fsm.ErrInvalid},
 		{"transition without time", func(h *harness) fsm.Command {
-			return &fsm.TransitionDeployment{ID: "existing", To: fsm.StateValidating}
+			return &fsm.TransitionDeployment{ID: h.id("existing"), To: fsm.StateValidating}
 		}, fsm.ErrInvalid},
 		{"transition of an unknown deployment", func(h *harness) fsm.Command {
 			return &fsm.TransitionDeployment{ID: "nope", To: fsm.StateValidating, Time: h.tick()}
@@ -258,13 +253,17 @@ func TestValidEnvironmentNames(t *testing.T) {
 		{"a_b", false},
 		{"a.b", false},
 		{"a b", false},
+		{"common", false},
+		{"commons", true},
+		{"common-1", true},
+		{"Common", false},
 	}
 	for _, tt := range tests {
 		if got := fsm.ValidEnvironmentName(tt.name); got != tt.want {
 			t.Errorf("ValidEnvironmentName(%q) = %v; want %v", tt.name, got, tt.want)
 		}
 		h := newHarness(t)
-		cmd := &fsm.CreateDeployment{ID: "d1", Environment: tt.name, Commit: "abc", Kind: fsm.KindAuto, Time: h.tick()}
+		cmd := &fsm.CreateDeployment{Environment: tt.name, Commit: "abc", Kind: fsm.KindAuto, Time: h.tick()}
 		_, err := h.apply(cmd)
 		if (err == nil) != tt.want {
 			t.Errorf("Apply(%s) = %v; want accepted %v", describe(cmd), err, tt.want)
@@ -273,18 +272,27 @@ func TestValidEnvironmentNames(t *testing.T) {
 }
 
 // TestCommonIsNotAnEnvironment: DOMAIN.md §2 says an environment is a folder
-// under environments/ other than common, and ValidEnvironmentName claims to
-// be that rule.
+// under environments/ other than common, which holds shared configuration.
 func TestCommonIsNotAnEnvironment(t *testing.T) {
-	t.Skip(`BUG: ValidEnvironmentName("common") = true (types.go envNameRE only), so the FSM accepts ` +
-		`CreateDeployment/ObserveCommit/SetPin for environment "common", which DOMAIN.md §2 reserves for ` +
-		`shared config; want false and ErrInvalid`)
 	if fsm.ValidEnvironmentName("common") {
 		t.Errorf(`ValidEnvironmentName("common") = true; want false`)
 	}
 	h := newHarness(t)
-	h.refused(&fsm.CreateDeployment{ID: "d1", Environment: "common", Commit: "abc", Kind: fsm.KindAuto,
-		Time: h.tick()}, fsm.ErrInvalid)
+	for _, cmd := range []fsm.Command{
+		&fsm.CreateDeployment{Environment: "common", Commit: "abc", Kind: fsm.KindAuto, Initiator: "watcher",
+			Time: h.tick()},
+		&fsm.ObserveCommit{Environment: "common", Commit: "abc", Time: h.tick()},
+		&fsm.SetPin{Environment: "common", Pin: &fsm.Pin{Commit: "abc", By: "alice", Since: h.tick()}},
+		&fsm.SetPin{Environment: "common"},
+	} {
+		err := h.refused(cmd, fsm.ErrInvalid)
+		if !strings.Contains(err.Error(), `"common"`) {
+			t.Errorf("Apply(%s) error %q does not name the environment", describe(cmd), err)
+		}
+	}
+	if e, ok := h.fsm.Environment("common"); ok {
+		t.Errorf("Environment(common) = %+v; want no such environment", e)
+	}
 }
 
 func TestObserveCommitAndPin(t *testing.T) {
@@ -292,13 +300,19 @@ func TestObserveCommitAndPin(t *testing.T) {
 	if _, ok := h.fsm.Environment("prod"); ok {
 		t.Fatalf("Environment(prod) found on a new FSM")
 	}
-	if res := h.mustApply(&fsm.ObserveCommit{Environment: "prod", Commit: "c1", Time: h.tick()}); res != nil {
+	first := h.tick()
+	if res := h.mustApply(&fsm.ObserveCommit{Environment: "prod", Commit: "c1", Time: first}); res != nil {
 		t.Errorf("Apply(observe) result = %v; want nil", res)
 	}
-	h.mustApply(&fsm.ObserveCommit{Environment: "prod", Commit: "c2", Time: h.tick()})
+	if e := h.environment("prod"); e.LatestSeenCommit != "c1" || !e.LatestSeenAt.Equal(first) {
+		t.Errorf("Environment(prod) latest = %q at %v; want c1 at %v", e.LatestSeenCommit, e.LatestSeenAt, first)
+	}
+	second := h.tick()
+	h.mustApply(&fsm.ObserveCommit{Environment: "prod", Commit: "c2", Time: second})
 	e := h.environment("prod")
-	if e.LatestSeenCommit != "c2" || e.History == nil || len(e.History) != 0 {
-		t.Errorf("Environment(prod) = latest %q history %#v; want c2, empty", e.LatestSeenCommit, e.History)
+	if e.LatestSeenCommit != "c2" || !e.LatestSeenAt.Equal(second) || e.History == nil || len(e.History) != 0 {
+		t.Errorf("Environment(prod) = latest %q at %v, history %#v; want c2 at %v, empty",
+			e.LatestSeenCommit, e.LatestSeenAt, e.History, second)
 	}
 
 	pin := fsm.Pin{Commit: "c1", From: "c2", By: "alice", Since: h.tick()}
@@ -309,6 +323,11 @@ func TestObserveCommitAndPin(t *testing.T) {
 	h.mustApply(&fsm.SetPin{Environment: "prod"})
 	if e := h.environment("prod"); e.Pin != nil {
 		t.Errorf("Environment(prod).Pin = %+v after unpinning; want nil", e.Pin)
+	}
+	// Neither pinning nor deployments touch what the watcher saw.
+	h.createAt("d1", "prod", fsm.StateCompleted)
+	if e := h.environment("prod"); e.LatestSeenCommit != "c2" || !e.LatestSeenAt.Equal(second) {
+		t.Errorf("Environment(prod) latest = %q at %v; want c2 at %v", e.LatestSeenCommit, e.LatestSeenAt, second)
 	}
 
 	h.mustApply(&fsm.ObserveCommit{Environment: "staging", Commit: "c9", Time: h.tick()})
@@ -321,19 +340,84 @@ func TestObserveCommitAndPin(t *testing.T) {
 	}
 }
 
+// TestDeploymentIDs: the FSM names deployments "<environment>-<n>", n
+// counting the deployments of the whole cluster from 1. A refused
+// CreateDeployment changes nothing, so it uses up no number.
+func TestDeploymentIDs(t *testing.T) {
+	h := newHarness(t)
+	steps := []struct {
+		env, wantID string // wantID "" means refused
+	}{
+		{"prod", "prod-1"},
+		{"staging", "staging-2"},
+		{"prod", "prod-3"}, // supersedes prod-1
+		{"Bad", ""},
+		{"prod-1", "prod-1-4"},
+		{"staging", "staging-5"},
+	}
+	for _, s := range steps {
+		cmd := &fsm.CreateDeployment{Environment: s.env, Commit: "abc", Kind: fsm.KindAuto, Initiator: "watcher",
+			Time: h.tick()}
+		if s.wantID == "" {
+			h.refused(cmd, fsm.ErrInvalid)
+			continue
+		}
+		d, ok := h.mustApply(cmd).(*fsm.Deployment)
+		if !ok || d.ID != s.wantID || d.Environment != s.env {
+			t.Fatalf("Apply(%s) = %+v; want deployment %s of %s", describe(cmd), d, s.wantID, s.env)
+		}
+		if got, ok := h.fsm.Deployment(s.wantID); !ok || got.Environment != s.env {
+			t.Errorf("Deployment(%s) = %+v, %v; want the deployment of %s", s.wantID, got, ok, s.env)
+		}
+		if e := h.environment(s.env); e.Waiting != s.wantID || e.History[len(e.History)-1] != s.wantID {
+			t.Errorf("Environment(%s) = waiting %q history %v; want %s waiting and last", s.env, e.Waiting,
+				e.History, s.wantID)
+		}
+	}
+}
+
 // TestPrunedIDIsNotReused: DOMAIN.md §3 says a deployment id is never
-// reused, but the duplicate check only sees deployments still held.
+// reused. The FSM numbers deployments with a counter that only grows, and
+// is part of the snapshot, so not even a pruned id comes back.
 func TestPrunedIDIsNotReused(t *testing.T) {
-	t.Skip("BUG: state.createDeployment checks ErrDuplicate only against s.Deployments, so once prune " +
-		"has dropped an id a CreateDeployment with the same id is accepted (even in another environment); " +
-		"DOMAIN.md §3 says ids are never reused; want ErrDuplicate")
 	h := newHarness(t)
 	h.mustApply(&fsm.SetSettings{HistoryRetention: 1})
-	h.createAt("d1", "prod", fsm.StateRejected)
-	h.create("d2", "prod")
-	if _, ok := h.fsm.Deployment("d1"); ok {
-		t.Fatalf("Deployment(d1) still held; the test needs it pruned")
+	// "prod-1" is an environment whose ids look like prod's at first sight.
+	envs := []string{"prod", "prod-1", "staging"}
+	used := map[string]string{} // id → test name
+	create := func(h *harness, name, env string) {
+		t.Helper()
+		d := h.createAt(name, env, fsm.StateRejected)
+		if other, ok := used[d.ID]; ok {
+			t.Fatalf("deployment %s got id %s, already the id of %s", name, d.ID, other)
+		}
+		if !strings.HasPrefix(d.ID, env+"-") {
+			t.Errorf("deployment %s of %s got id %s; want %s-<n>", name, env, d.ID, env)
+		}
+		used[d.ID] = name
 	}
-	h.refused(&fsm.CreateDeployment{ID: "d1", Environment: "staging", Commit: "abc", Kind: fsm.KindAuto,
-		Time: h.tick()}, fsm.ErrDuplicate)
+	for i := range 30 {
+		create(h, fmt.Sprintf("d%02d", i), envs[i%len(envs)])
+	}
+	pruned := 0
+	for id := range used {
+		if _, ok := h.fsm.Deployment(id); !ok {
+			pruned++
+		}
+	}
+	if pruned != 27 {
+		t.Fatalf("%d of 30 deployments pruned; the test needs 27 (retention 1 in 3 environments)", pruned)
+	}
+	for i := range 30 {
+		create(h, fmt.Sprintf("e%02d", i), envs[i%len(envs)])
+	}
+
+	// A node restored from a snapshot goes on counting.
+	restored := h.on(fsm.New(nil))
+	if err := restored.fsm.Restore(snapshotReader(t, h.fsm)); err != nil {
+		t.Fatalf("Restore() = %v; want no error", err)
+	}
+	for i := range 6 {
+		create(restored, fmt.Sprintf("r%02d", i), envs[i%len(envs)])
+	}
 }

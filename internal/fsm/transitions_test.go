@@ -3,6 +3,7 @@ package fsm_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,8 +137,13 @@ func TestEveryTransition(t *testing.T) {
 			}
 
 			h := newHarness(t)
-			const id = "prod-1" // an id with a dash, like an environment name
-			h.createAt(id, "prod", tt.from)
+			h.createAt("d1", "prod", tt.from)
+			id := h.id("d1")
+			if tt.from == fsm.StateAwaitingApproval && (tt.to == fsm.StateScheduled || tt.to == fsm.StateBackingUp) {
+				// These edges need the approval the harness requires
+				// (TestLeavingAwaitingApproval covers the refusal).
+				h.approve("d1", "alice")
+			}
 			before := h.stateBytes()
 			cmd := &fsm.TransitionDeployment{ID: id, To: tt.to, Time: h.tick(), Message: "step"}
 			res, err := h.apply(cmd)
@@ -156,7 +162,7 @@ func TestEveryTransition(t *testing.T) {
 					t.Errorf("Apply(%s) = state %s, last transition %+v; want state %s, transition %s→%s at %v",
 						describe(cmd), d.State, last, tt.to, tt.from, tt.to, cmd.Time)
 				}
-				if got := h.deployment(id); got.State != tt.to || !got.UpdatedAt.Equal(cmd.Time) {
+				if got := h.deployment("d1"); got.State != tt.to || !got.UpdatedAt.Equal(cmd.Time) {
 					t.Errorf("Deployment(%s) = state %s updated %v; want %s updated %v",
 						id, got.State, got.UpdatedAt, tt.to, cmd.Time)
 				}
@@ -224,14 +230,14 @@ func TestRollbackNeedsApplyAndHappensOnce(t *testing.T) {
 			h := newHarness(t)
 			h.create("d1", "prod")
 			h.drive("d1", tt.path...)
-			cmd := &fsm.TransitionDeployment{ID: "d1", To: fsm.StateRollingBack, Time: h.tick()}
+			cmd := &fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateRollingBack, Time: h.tick()}
 			if tt.want {
 				d, ok := h.mustApply(cmd).(*fsm.Deployment)
 				if !ok || d.State != fsm.StateRollingBack || !d.RollbackStarted {
 					t.Fatalf("Apply(%s) = %+v; want RollingBack with RollbackStarted", describe(cmd), d)
 				}
-				if e := h.environment("prod"); e.Current != "d1" {
-					t.Errorf("Environment(prod).Current = %q; want d1", e.Current)
+				if e := h.environment("prod"); e.Current != h.id("d1") {
+					t.Errorf("Environment(prod).Current = %q; want %s (d1)", e.Current, h.id("d1"))
 				}
 				return
 			}
@@ -249,12 +255,103 @@ func TestRollbackNeedsApplyAndHappensOnce(t *testing.T) {
 	}
 }
 
+// TestLeavingAwaitingApproval: AwaitingApproval → Scheduled and
+// AwaitingApproval → BackingUp are edges of the state machine, but the FSM
+// takes them only once the deployment has the approvals its recorded
+// requirement asks for.
+func TestLeavingAwaitingApproval(t *testing.T) {
+	for _, to := range []fsm.DeploymentState{fsm.StateScheduled, fsm.StateBackingUp} {
+		t.Run(string(to), func(t *testing.T) {
+			// refusedWith checks that moving d1 to `to` is refused for reason.
+			refusedWith := func(h *harness, reason string) {
+				t.Helper()
+				cmd := &fsm.TransitionDeployment{ID: h.id("d1"), To: to, Time: h.tick()}
+				err := h.refused(cmd, fsm.ErrIllegalTransition)
+				var te *fsm.TransitionError
+				if !errors.As(err, &te) {
+					t.Fatalf("Apply(%s) error %T is not a *fsm.TransitionError", describe(cmd), err)
+				}
+				want := fsm.TransitionError{ID: h.id("d1"), From: fsm.StateAwaitingApproval, To: to, Reason: reason}
+				if *te != want {
+					t.Errorf("Apply(%s) error = %+v; want %+v", describe(cmd), *te, want)
+				}
+				if got := wrappedSentinels(err); len(got) != 1 {
+					t.Errorf("Apply(%s) error wraps %v; want exactly ErrIllegalTransition", describe(cmd), got)
+				}
+				if !strings.Contains(err.Error(), reason) {
+					t.Errorf("Apply(%s) error %q does not give the reason %q", describe(cmd), err, reason)
+				}
+			}
+
+			t.Run("no requirement recorded", func(t *testing.T) {
+				h := newHarness(t)
+				h.createAt("d1", "prod", fsm.StatePlanning)
+				h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick()})
+				refusedWith(h, "no approval requirement was recorded")
+				// Anyone may approve such a deployment, but that does not
+				// make it approved.
+				h.approve("d1", "alice")
+				refusedWith(h, "no approval requirement was recorded")
+			})
+
+			t.Run("two required", func(t *testing.T) {
+				h := newHarness(t)
+				h.createAt("d1", "prod", fsm.StatePlanning)
+				h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick(),
+					Approval: &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops"}}})
+				refusedWith(h, "it has 0 of 2 required approvals")
+				h.mustApply(&fsm.Approve{ID: h.id("d1"), Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
+				refusedWith(h, "it has 1 of 2 required approvals")
+				// The same identity again is still one approval.
+				h.mustApply(&fsm.Approve{ID: h.id("d1"), Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
+				refusedWith(h, "it has 1 of 2 required approvals")
+				// A refused approval (not an approver) does not count.
+				h.refused(&fsm.Approve{ID: h.id("d1"), Identity: "mallory", Groups: []string{"dev"}, Time: h.tick()},
+					fsm.ErrNotAllowed)
+				refusedWith(h, "it has 1 of 2 required approvals")
+
+				h.mustApply(&fsm.Approve{ID: h.id("d1"), Identity: "bob", Groups: []string{"ops", "dev"}, Time: h.tick()})
+				d := h.mustTransition("d1", to)
+				if len(d.Approvals) != 2 || !d.Approved() {
+					t.Errorf("Deployment(d1) = approvals %+v approved %v; want 2, true", d.Approvals, d.Approved())
+				}
+				e := h.environment("prod")
+				if to.Active() && (e.Current != h.id("d1") || e.Waiting != "") {
+					t.Errorf("Environment(prod) current, waiting = %q, %q; want %s, empty", e.Current, e.Waiting, h.id("d1"))
+				}
+				if to.Waiting() && (e.Waiting != h.id("d1") || e.Current != "") {
+					t.Errorf("Environment(prod) current, waiting = %q, %q; want empty, %s", e.Current, e.Waiting, h.id("d1"))
+				}
+			})
+
+			t.Run("one required", func(t *testing.T) {
+				h := newHarness(t)
+				h.createAt("d1", "prod", fsm.StateAwaitingApproval) // requireOne
+				refusedWith(h, "it has 0 of 1 required approvals")
+				h.approve("d1", "alice")
+				h.mustTransition("d1", to)
+			})
+		})
+	}
+
+	// The other ways out of AwaitingApproval need no approval.
+	for _, to := range []fsm.DeploymentState{fsm.StateRejected, fsm.StateFailed, fsm.StateSuperseded} {
+		t.Run("unapproved to "+string(to), func(t *testing.T) {
+			h := newHarness(t)
+			h.createAt("d1", "prod", fsm.StatePlanning)
+			h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick(),
+				Approval: &fsm.ApprovalRequirement{Required: 3}})
+			h.mustTransition("d1", to)
+		})
+	}
+}
+
 func TestConflictingActiveDeployments(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup leaves "other" holding the environment and "d" about to move.
 		setup    func(h *harness)
-		id       string
+		subject  string
 		to       fsm.DeploymentState
 		wantFrom fsm.DeploymentState
 		other    string
@@ -266,15 +363,16 @@ func TestConflictingActiveDeployments(t *testing.T) {
 				h.createAt("d1", "prod", fsm.StateApplying)
 				h.createAt("d2", "prod", fsm.StatePlanning)
 			},
-			id: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StatePlanning, other: "d1", otherIs: fsm.StateApplying,
+			subject: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StatePlanning, other: "d1", otherIs: fsm.StateApplying,
 		},
 		{
 			name: "backing up from approval while another backs up",
 			setup: func(h *harness) {
 				h.createAt("d1", "prod", fsm.StateBackingUp)
 				h.createAt("d2", "prod", fsm.StateAwaitingApproval)
+				h.approve("d2", "alice")
 			},
-			id: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StateAwaitingApproval, other: "d1", otherIs: fsm.StateBackingUp,
+			subject: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StateAwaitingApproval, other: "d1", otherIs: fsm.StateBackingUp,
 		},
 		{
 			name: "scheduled one starts while another post-validates",
@@ -282,7 +380,7 @@ func TestConflictingActiveDeployments(t *testing.T) {
 				h.createAt("d1", "prod", fsm.StatePostValidating)
 				h.createAt("d2", "prod", fsm.StateScheduled)
 			},
-			id: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StateScheduled, other: "d1", otherIs: fsm.StatePostValidating,
+			subject: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StateScheduled, other: "d1", otherIs: fsm.StatePostValidating,
 		},
 		{
 			name: "rolling back while another backs up",
@@ -290,7 +388,7 @@ func TestConflictingActiveDeployments(t *testing.T) {
 				h.createAt("d1", "prod", fsm.StateFailed) // failed after applying
 				h.createAt("d2", "prod", fsm.StateBackingUp)
 			},
-			id: "d1", to: fsm.StateRollingBack, wantFrom: fsm.StateFailed, other: "d2", otherIs: fsm.StateBackingUp,
+			subject: "d1", to: fsm.StateRollingBack, wantFrom: fsm.StateFailed, other: "d2", otherIs: fsm.StateBackingUp,
 		},
 		{
 			name: "backing up while another rolls back",
@@ -298,31 +396,32 @@ func TestConflictingActiveDeployments(t *testing.T) {
 				h.createAt("d1", "prod", fsm.StateRollingBack)
 				h.createAt("d2", "prod", fsm.StatePlanning)
 			},
-			id: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StatePlanning, other: "d1", otherIs: fsm.StateRollingBack,
+			subject: "d2", to: fsm.StateBackingUp, wantFrom: fsm.StatePlanning, other: "d1", otherIs: fsm.StateRollingBack,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			tt.setup(h)
-			cmd := &fsm.TransitionDeployment{ID: tt.id, To: tt.to, Time: h.tick()}
+			id, other := h.id(tt.subject), h.id(tt.other)
+			cmd := &fsm.TransitionDeployment{ID: id, To: tt.to, Time: h.tick()}
 			err := h.refused(cmd, fsm.ErrConflict)
 			var ce *fsm.ConflictError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Apply(%s) error %T is not a *fsm.ConflictError", describe(cmd), err)
 			}
-			want := fsm.ConflictError{ID: tt.id, From: tt.wantFrom, To: tt.to, Environment: "prod",
-				OtherID: tt.other, OtherState: tt.otherIs}
+			want := fsm.ConflictError{ID: id, From: tt.wantFrom, To: tt.to, Environment: "prod",
+				OtherID: other, OtherState: tt.otherIs}
 			if *ce != want {
 				t.Errorf("Apply(%s) error = %+v; want %+v", describe(cmd), *ce, want)
 			}
-			for _, s := range []string{tt.id, tt.other, string(tt.wantFrom), string(tt.to), string(tt.otherIs), "prod"} {
+			for _, s := range []string{id, other, string(tt.wantFrom), string(tt.to), string(tt.otherIs), "prod"} {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("Apply(%s) error %q does not name %q", describe(cmd), err, s)
 				}
 			}
-			if e := h.environment("prod"); e.Current != tt.other {
-				t.Errorf("Environment(prod).Current = %q; want %q", e.Current, tt.other)
+			if e := h.environment("prod"); e.Current != other {
+				t.Errorf("Environment(prod).Current = %q; want %q (%s)", e.Current, other, tt.other)
 			}
 		})
 	}
@@ -334,11 +433,11 @@ func TestActiveSlotIsFreedAndPerEnvironment(t *testing.T) {
 
 	// Another environment does not conflict.
 	h.createAt("s1", "staging", fsm.StateBackingUp)
-	if e := h.environment("staging"); e.Current != "s1" {
-		t.Errorf("Environment(staging).Current = %q; want s1", e.Current)
+	if e := h.environment("staging"); e.Current != h.id("s1") {
+		t.Errorf("Environment(staging).Current = %q; want %s (s1)", e.Current, h.id("s1"))
 	}
-	if e := h.environment("prod"); e.Current != "d1" {
-		t.Errorf("Environment(prod).Current = %q; want d1", e.Current)
+	if e := h.environment("prod"); e.Current != h.id("d1") {
+		t.Errorf("Environment(prod).Current = %q; want %s (d1)", e.Current, h.id("d1"))
 	}
 
 	// Once d1 finishes, d2 may take the slot.
@@ -351,23 +450,31 @@ func TestActiveSlotIsFreedAndPerEnvironment(t *testing.T) {
 		t.Errorf("Environment(prod).Current = %q after d1 completed; want empty", e.Current)
 	}
 	h.mustTransition("d2", fsm.StateBackingUp)
-	if e := h.environment("prod"); e.Current != "d2" || e.Waiting != "" {
-		t.Errorf("Environment(prod) current, waiting = %q, %q; want d2, empty", e.Current, e.Waiting)
+	if e := h.environment("prod"); e.Current != h.id("d2") || e.Waiting != "" {
+		t.Errorf("Environment(prod) current, waiting = %q, %q; want %s (d2), empty", e.Current, e.Waiting, h.id("d2"))
 	}
 }
 
+// waitingStates are the states of Waiting(), in pipeline order.
+var waitingStates = []fsm.DeploymentState{
+	fsm.StatePending, fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval, fsm.StateScheduled,
+}
+
 func TestCreateSupersedesTheWaitingDeployment(t *testing.T) {
-	for _, from := range []fsm.DeploymentState{
-		fsm.StatePending, fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval, fsm.StateScheduled,
-	} {
-		t.Run(string(from), func(t *testing.T) {
-			if from != fsm.StatePending {
-				t.Skip(bugWaitingSlot)
-			}
+	paths := map[string][]fsm.DeploymentState{}
+	for _, s := range waitingStates {
+		paths[string(s)] = pathTo[s]
+	}
+	paths["Scheduled after approval"] = []fsm.DeploymentState{
+		fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval, fsm.StateScheduled,
+	}
+	for name, path := range paths {
+		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			h.createAt("d1", "prod", from)
-			if e := h.environment("prod"); e.Waiting != "d1" {
-				t.Fatalf("Environment(prod).Waiting = %q; want d1", e.Waiting)
+			h.create("d1", "prod")
+			from := h.drive("d1", path...).State
+			if e := h.environment("prod"); e.Waiting != h.id("d1") {
+				t.Fatalf("Environment(prod).Waiting = %q; want %s (d1)", e.Waiting, h.id("d1"))
 			}
 			created := h.create("d2", "prod")
 
@@ -376,12 +483,13 @@ func TestCreateSupersedesTheWaitingDeployment(t *testing.T) {
 			if d1.State != fsm.StateSuperseded || last.From != from || last.To != fsm.StateSuperseded {
 				t.Fatalf("Deployment(d1) = %s, last transition %+v; want Superseded from %s", d1.State, last, from)
 			}
-			if !strings.Contains(last.Message, "d2") || !last.Time.Equal(created.CreatedAt) {
-				t.Errorf("Deployment(d1) supersede transition = %+v; want a message naming d2 at %v",
-					last, created.CreatedAt)
+			if !strings.Contains(last.Message, created.ID) || !last.Time.Equal(created.CreatedAt) ||
+				!d1.UpdatedAt.Equal(created.CreatedAt) {
+				t.Errorf("Deployment(d1) supersede transition = %+v, updated %v; want a message naming %s at %v",
+					last, d1.UpdatedAt, created.ID, created.CreatedAt)
 			}
-			if e := h.environment("prod"); e.Waiting != "d2" || e.Current != "" {
-				t.Errorf("Environment(prod) waiting, current = %q, %q; want d2, empty", e.Waiting, e.Current)
+			if e := h.environment("prod"); e.Waiting != created.ID || e.Current != "" {
+				t.Errorf("Environment(prod) waiting, current = %q, %q; want %s, empty", e.Waiting, e.Current, created.ID)
 			}
 			if created.State != fsm.StatePending {
 				t.Errorf("Apply(create d2) state = %s; want Pending", created.State)
@@ -397,48 +505,52 @@ func TestCreateDoesNotTouchActiveOrFinishedDeployments(t *testing.T) {
 	h.create("other", "staging")
 	h.create("d2", "prod")
 
-	for id, want := range map[string]fsm.DeploymentState{
+	for name, want := range map[string]fsm.DeploymentState{
 		"d0": fsm.StateRejected, "d1": fsm.StateApplying, "other": fsm.StatePending, "d2": fsm.StatePending,
 	} {
-		if got := h.deployment(id).State; got != want {
-			t.Errorf("Deployment(%s).State = %s; want %s", id, got, want)
+		if got := h.deployment(name).State; got != want {
+			t.Errorf("Deployment(%s).State = %s; want %s", name, got, want)
 		}
 	}
-	if e := h.environment("prod"); e.Current != "d1" || e.Waiting != "d2" {
-		t.Errorf("Environment(prod) current, waiting = %q, %q; want d1, d2", e.Current, e.Waiting)
+	if e := h.environment("prod"); e.Current != h.id("d1") || e.Waiting != h.id("d2") {
+		t.Errorf("Environment(prod) current, waiting = %q, %q; want %s (d1), %s (d2)",
+			e.Current, e.Waiting, h.id("d1"), h.id("d2"))
 	}
-	if e := h.environment("staging"); e.Waiting != "other" {
-		t.Errorf("Environment(staging).Waiting = %q; want other", e.Waiting)
+	if e := h.environment("staging"); e.Waiting != h.id("other") {
+		t.Errorf("Environment(staging).Waiting = %q; want %s (other)", e.Waiting, h.id("other"))
 	}
 }
 
-// bugWaitingSlot is the skip message of the tests that show the waiting-slot
-// bug.
-const bugWaitingSlot = "BUG: state.transition clears Environment.Waiting on every move out of a waiting " +
-	"state (`if from.Waiting() && e.Waiting == d.ID`), also when the new state is waiting too " +
-	"(Pending→Validating, Validating→Planning, Planning→AwaitingApproval/Scheduled, " +
-	"AwaitingApproval→Scheduled); a deployment past Pending is then not superseded by a newer " +
-	"CreateDeployment and two deployments of one environment wait at once; want the slot kept " +
-	"unless the new state is not Waiting()"
-
 // TestWaitingSlotIsKeptWhileTheDeploymentWaits: the environment's waiting
-// deployment stays its waiting deployment along every waiting→waiting edge.
+// deployment stays its waiting deployment along every waiting→waiting edge,
+// so a newer deployment still supersedes it.
 func TestWaitingSlotIsKeptWhileTheDeploymentWaits(t *testing.T) {
-	t.Skip(bugWaitingSlot)
-	for e := range specEdges {
-		if !e.from.Waiting() || !e.to.Waiting() {
-			continue
+	var edges []edge
+	for _, from := range fsm.AllStates {
+		for _, to := range fsm.AllStates {
+			if specEdges[edge{from, to}] && from.Waiting() && to.Waiting() {
+				edges = append(edges, edge{from, to})
+			}
 		}
+	}
+	if len(edges) != 5 {
+		t.Fatalf("found %d waiting→waiting edges %v; want 5", len(edges), edges)
+	}
+	for _, e := range edges {
 		t.Run(fmt.Sprintf("%s to %s", e.from, e.to), func(t *testing.T) {
 			h := newHarness(t)
 			h.createAt("d1", "prod", e.from)
-			h.mustTransition("d1", e.to)
-			if env := h.environment("prod"); env.Waiting != "d1" {
-				t.Fatalf("Environment(prod).Waiting = %q after d1 went %s→%s; want d1", env.Waiting, e.from, e.to)
+			h.drive("d1", e.to) // approves first if it leaves AwaitingApproval
+			if env := h.environment("prod"); env.Waiting != h.id("d1") {
+				t.Fatalf("Environment(prod).Waiting = %q after d1 went %s→%s; want %s (d1)",
+					env.Waiting, e.from, e.to, h.id("d1"))
 			}
 			h.create("d2", "prod")
 			if got := h.deployment("d1").State; got != fsm.StateSuperseded {
 				t.Errorf("Deployment(d1).State = %s after d2 was created; want Superseded", got)
+			}
+			if env := h.environment("prod"); env.Waiting != h.id("d2") {
+				t.Errorf("Environment(prod).Waiting = %q; want %s (d2)", env.Waiting, h.id("d2"))
 			}
 		})
 	}
@@ -450,6 +562,9 @@ func TestWaitingSlotIsFreedWhenTheDeploymentMovesOn(t *testing.T) {
 		to   []fsm.DeploymentState
 	}{
 		{"starts", []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp}},
+		{"starts when scheduled", pathTo[fsm.StateScheduled]},
+		{"starts after approval", []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning,
+			fsm.StateAwaitingApproval, fsm.StateBackingUp}},
 		{"fails", []fsm.DeploymentState{fsm.StateValidating, fsm.StateFailed}},
 		{"superseded by transition", []fsm.DeploymentState{fsm.StateSuperseded}},
 		{"rejected by transition", pathTo[fsm.StateRejected]},
@@ -459,9 +574,12 @@ func TestWaitingSlotIsFreedWhenTheDeploymentMovesOn(t *testing.T) {
 			h := newHarness(t)
 			h.create("d1", "prod")
 			h.drive("d1", tt.to...)
+			if tt.name == "starts when scheduled" {
+				h.mustTransition("d1", fsm.StateBackingUp)
+			}
 			if e := h.environment("prod"); e.Waiting != "" {
 				t.Errorf("Environment(prod).Waiting = %q after d1 went to %s; want empty", e.Waiting,
-					tt.to[len(tt.to)-1])
+					h.deployment("d1").State)
 			}
 			// A new deployment then supersedes nothing.
 			before := h.deployment("d1")
@@ -483,21 +601,21 @@ func TestDeployedCommitBackupAndRollback(t *testing.T) {
 		t.Errorf("Deployment(d1).Backup = %+v; want an empty backup (nothing was deployed)", d1.Backup)
 	}
 	h.drive("d1", fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted)
-	if e := h.environment("prod"); e.DeployedCommit != "commit-d1" || e.DeployedDeployment != "d1" {
-		t.Fatalf("Environment(prod) deployed = %q/%q; want commit-d1/d1", e.DeployedCommit, e.DeployedDeployment)
+	if e := h.environment("prod"); e.DeployedCommit != "commit-d1" || e.DeployedDeployment != d1.ID {
+		t.Fatalf("Environment(prod) deployed = %q/%q; want commit-d1/%s", e.DeployedCommit, e.DeployedDeployment, d1.ID)
 	}
 
 	// d2 backs up what d1 deployed, records the bundle, fails and rolls back.
 	d2 := h.createAt("d2", "prod", fsm.StateBackingUp)
-	if want := (fsm.Backup{DeploymentID: "d1", Commit: "commit-d1"}); d2.Backup == nil || *d2.Backup != want {
+	if want := (fsm.Backup{DeploymentID: d1.ID, Commit: "commit-d1"}); d2.Backup == nil || *d2.Backup != want {
 		t.Fatalf("Deployment(d2).Backup = %+v; want %+v", d2.Backup, want)
 	}
-	h.mustApply(&fsm.TransitionDeployment{ID: "d2", To: fsm.StateApplying, Time: h.tick(), BackupBundleID: "bundle-7"})
+	h.mustApply(&fsm.TransitionDeployment{ID: d2.ID, To: fsm.StateApplying, Time: h.tick(), BackupBundleID: "bundle-7"})
 	d2 = h.deployment("d2")
-	if want := (fsm.Backup{DeploymentID: "d1", Commit: "commit-d1", BundleID: "bundle-7"}); *d2.Backup != want || !d2.Applied {
+	if want := (fsm.Backup{DeploymentID: d1.ID, Commit: "commit-d1", BundleID: "bundle-7"}); *d2.Backup != want || !d2.Applied {
 		t.Fatalf("Deployment(d2) = backup %+v applied %v; want %+v applied true", *d2.Backup, d2.Applied, want)
 	}
-	h.mustApply(&fsm.TransitionDeployment{ID: "d2", To: fsm.StateFailed, Time: h.tick(), Error: "health check failed"})
+	h.mustApply(&fsm.TransitionDeployment{ID: d2.ID, To: fsm.StateFailed, Time: h.tick(), Error: "health check failed"})
 	if d := h.deployment("d2"); d.Error != "health check failed" {
 		t.Errorf("Deployment(d2).Error = %q; want %q", d.Error, "health check failed")
 	}
@@ -507,28 +625,28 @@ func TestDeployedCommitBackupAndRollback(t *testing.T) {
 	}
 	h.drive("d2", fsm.StateRollingBack, fsm.StateRolledBack)
 	e := h.environment("prod")
-	if e.DeployedCommit != "commit-d1" || e.DeployedDeployment != "d1" || e.Current != "" {
-		t.Errorf("Environment(prod) after rollback = deployed %q/%q current %q; want commit-d1/d1, empty",
-			e.DeployedCommit, e.DeployedDeployment, e.Current)
+	if e.DeployedCommit != "commit-d1" || e.DeployedDeployment != d1.ID || e.Current != "" {
+		t.Errorf("Environment(prod) after rollback = deployed %q/%q current %q; want commit-d1/%s, empty",
+			e.DeployedCommit, e.DeployedDeployment, e.Current, d1.ID)
 	}
 
 	// d3 completes: what is deployed moves on, and a failure then does not.
-	h.createAt("d3", "prod", fsm.StateCompleted)
+	d3 := h.createAt("d3", "prod", fsm.StateCompleted)
 	h.createAt("d4", "prod", fsm.StateFailed)
-	if e := h.environment("prod"); e.DeployedCommit != "commit-d3" || e.DeployedDeployment != "d3" {
-		t.Errorf("Environment(prod) = deployed %q/%q; want commit-d3/d3", e.DeployedCommit, e.DeployedDeployment)
+	if e := h.environment("prod"); e.DeployedCommit != "commit-d3" || e.DeployedDeployment != d3.ID {
+		t.Errorf("Environment(prod) = deployed %q/%q; want commit-d3/%s", e.DeployedCommit, e.DeployedDeployment, d3.ID)
 	}
 }
 
 func TestTransitionRecordsStepResults(t *testing.T) {
 	h := newHarness(t)
-	h.create("d1", "prod")
-	h.mustApply(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateValidating, Time: h.tick(),
+	id := h.create("d1", "prod").ID
+	h.mustApply(&fsm.TransitionDeployment{ID: id, To: fsm.StateValidating, Time: h.tick(),
 		Validation: []byte(`{"ok":true}`)})
 	req := &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops"}}
-	h.mustApply(&fsm.TransitionDeployment{ID: "d1", To: fsm.StatePlanning, Time: h.tick(),
+	h.mustApply(&fsm.TransitionDeployment{ID: id, To: fsm.StatePlanning, Time: h.tick(),
 		Plan: []byte(`{"changes":3}`), Risk: "high"})
-	h.mustApply(&fsm.TransitionDeployment{ID: "d1", To: fsm.StateAwaitingApproval, Time: h.tick(), Approval: req})
+	h.mustApply(&fsm.TransitionDeployment{ID: id, To: fsm.StateAwaitingApproval, Time: h.tick(), Approval: req})
 	// A later step that carries no results leaves them alone.
 	h.mustTransition("d1", fsm.StateFailed)
 
@@ -542,30 +660,126 @@ func TestTransitionRecordsStepResults(t *testing.T) {
 	}
 }
 
-// TestLateRollbackAfterANewerDeployment: a deployment that failed after
-// applying keeps the right to roll back (canMove, prunable) with no limit in
-// time, and its backup is what was deployed when it backed up. Once a newer
-// deployment has completed, that backup is stale.
-func TestLateRollbackAfterANewerDeployment(t *testing.T) {
-	t.Skip("BUG: state.transition lets d2 go Failed→RollingBack→RolledBack after a newer d3 Completed; " +
-		"RolledBack then sets Environment.DeployedCommit/DeployedDeployment to d2's stale backup (d1), " +
-		"overwriting d3, and d1 may already be pruned, leaving DeployedDeployment dangling; " +
-		"want the rollback refused once the environment's deployed commit is no longer the one d2 backed up")
+// TestRollbackAfterANewerDeployment: a deployment that failed after applying
+// may roll back only while the environment still has its backup deployed.
+// Once a newer deployment completed, restoring the backup would undo it, so
+// the rollback is refused and nothing changes.
+func TestRollbackAfterANewerDeployment(t *testing.T) {
 	h := newHarness(t)
-	h.mustApply(&fsm.SetSettings{HistoryRetention: 2})
 	h.createAt("d1", "prod", fsm.StateCompleted)
-	h.createAt("d2", "prod", fsm.StateFailed) // after applying: may roll back
-	h.createAt("d3", "prod", fsm.StateCompleted)
+	h.createAt("d2", "prod", fsm.StateFailed) // after applying: backup d1
+	d3 := h.createAt("d3", "prod", fsm.StateCompleted)
+	if e := h.environment("prod"); e.DeployedDeployment != d3.ID {
+		t.Fatalf("Environment(prod).DeployedDeployment = %q; want %s (d3)", e.DeployedDeployment, d3.ID)
+	}
 
-	if _, err := h.transition("d2", fsm.StateRollingBack); err == nil {
-		h.mustTransition("d2", fsm.StateRolledBack)
+	cmd := &fsm.TransitionDeployment{ID: h.id("d2"), To: fsm.StateRollingBack, Time: h.tick()}
+	err := h.refused(cmd, fsm.ErrIllegalTransition)
+	var te *fsm.TransitionError
+	if !errors.As(err, &te) || te.ID != h.id("d2") || te.From != fsm.StateFailed || te.To != fsm.StateRollingBack {
+		t.Fatalf("Apply(%s) = %v; want a *fsm.TransitionError for d2 Failed→RollingBack", describe(cmd), err)
+	}
+	if !strings.Contains(te.Reason, "has moved on") || !strings.Contains(err.Error(), "has moved on") ||
+		!strings.Contains(err.Error(), d3.ID) {
+		t.Errorf("Apply(%s) error %q (reason %q); want it to say the environment has moved on to %s",
+			describe(cmd), err, te.Reason, d3.ID)
+	}
+	if got := wrappedSentinels(err); len(got) != 1 {
+		t.Errorf("Apply(%s) error wraps %v; want exactly ErrIllegalTransition", describe(cmd), got)
+	}
+	if e := h.environment("prod"); e.DeployedCommit != "commit-d3" || e.DeployedDeployment != d3.ID || e.Current != "" {
+		t.Errorf("Environment(prod) = deployed %q/%q current %q; want commit-d3/%s, empty",
+			e.DeployedCommit, e.DeployedDeployment, e.Current, d3.ID)
+	}
+	if d := h.deployment("d2"); d.State != fsm.StateFailed || d.RollbackStarted {
+		t.Errorf("Deployment(d2) = %s rollbackStarted %v; want Failed, false", d.State, d.RollbackStarted)
+	}
+}
+
+// TestRollbackWhileTheBackupIsStillDeployed: deployments that came and went
+// without completing (or that rolled back to the same backup) do not move
+// the environment on; a failed deployment may then still roll back.
+func TestRollbackWhileTheBackupIsStillDeployed(t *testing.T) {
+	h := newHarness(t)
+	d1 := h.createAt("d1", "prod", fsm.StateCompleted)
+	h.createAt("d2", "prod", fsm.StateFailed) // backup d1
+	h.createAt("d3", "prod", fsm.StateRejected)
+	h.createAt("d4", "prod", fsm.StateRolledBack) // backup d1 too, restored it
+	h.createAt("d5", "prod", fsm.StateApplying)
+	h.mustTransition("d5", fsm.StateFailed) // backup d1, not rolled back
+
+	h.drive("d2", fsm.StateRollingBack, fsm.StateRolledBack)
+	if e := h.environment("prod"); e.DeployedCommit != "commit-d1" || e.DeployedDeployment != d1.ID {
+		t.Errorf("Environment(prod) deployed = %q/%q; want commit-d1/%s", e.DeployedCommit, e.DeployedDeployment, d1.ID)
+	}
+	// d5 backed up the same deployment, which is still deployed.
+	h.drive("d5", fsm.StateRollingBack)
+
+	// A first deployment that failed after applying restores "nothing".
+	h.createAt("s1", "staging", fsm.StateFailed)
+	if d := h.drive("s1", fsm.StateRollingBack, fsm.StateRolledBack); *d.Backup != (fsm.Backup{}) {
+		t.Errorf("Deployment(s1).Backup = %+v; want empty", *d.Backup)
+	}
+	if e := h.environment("staging"); e.DeployedCommit != "" || e.DeployedDeployment != "" {
+		t.Errorf("Environment(staging) deployed = %q/%q; want nothing", e.DeployedCommit, e.DeployedDeployment)
+	}
+	// … but not once something has completed there.
+	h.createAt("s2", "staging", fsm.StateFailed)
+	h.createAt("s3", "staging", fsm.StateCompleted)
+	h.refused(&fsm.TransitionDeployment{ID: h.id("s2"), To: fsm.StateRollingBack, Time: h.tick()},
+		fsm.ErrIllegalTransition)
+}
+
+// TestRolledBackNamesAPrunedDeployment: pruning keeps the backup of every
+// deployment that may still roll back (active, or failed after applying and
+// not rolled back yet), so that the environment never names a deployment it
+// dropped.
+func TestRolledBackNamesAPrunedDeployment(t *testing.T) {
+	t.Run("the backup of a failed deployment is kept while it can roll back", func(t *testing.T) {
+		h := newHarness(t)
+		h.mustApply(&fsm.SetSettings{HistoryRetention: 1})
+		h.createAt("d1", "prod", fsm.StateCompleted)
+		h.createAt("d2", "prod", fsm.StateFailed) // backup d1
+		h.createAt("d4", "prod", fsm.StateRejected)
+		// d1 is deployed, and d2 failed after applying, has not rolled
+		// back, and names d1 as its backup: both stay, and with a
+		// retention of 1 only they do.
+		if got, want := h.names(h.environment("prod").History), []string{"d1", "d2"}; !slices.Equal(got, want) {
+			t.Errorf("Environment(prod).History = %v; want %v", got, want)
+		}
+	})
+	t.Run("once the environment moved on, neither is kept", func(t *testing.T) {
+		h := newHarness(t)
+		h.mustApply(&fsm.SetSettings{HistoryRetention: 1})
+		h.createAt("d1", "prod", fsm.StateCompleted)
+		h.createAt("d2", "prod", fsm.StateFailed) // backup d1
+		h.createAt("d3", "prod", fsm.StateCompleted)
+		h.createAt("d4", "prod", fsm.StateRejected)
+		// d3 is deployed: d2's rollback would be refused, so d2 and its
+		// backup d1 are history like any other, and only d3 stays.
+		if got, want := h.names(h.environment("prod").History), []string{"d3"}; !slices.Equal(got, want) {
+			t.Errorf("Environment(prod).History = %v; want %v", got, want)
+		}
+	})
+	t.Run("a rollback restores a kept deployment", func(t *testing.T) {
+		h := newHarness(t)
+		h.mustApply(&fsm.SetSettings{HistoryRetention: 1})
+		h.createAt("d1", "prod", fsm.StateCompleted)
+		h.createAt("d2", "prod", fsm.StateFailed) // backup d1
+		for _, name := range []string{"d3", "d4", "d5"} {
+			h.createAt(name, "prod", fsm.StateRejected)
+		}
+		h.drive("d2", fsm.StateRollingBack, fsm.StateRolledBack)
 		e := h.environment("prod")
-		_, exists := h.fsm.Deployment(e.DeployedDeployment)
-		t.Fatalf("Apply(transition d2 to RollingBack) accepted after d3 completed; the environment now "+
-			"says deployed %s/%s (deployment held: %v); want d3 to stay deployed",
-			e.DeployedCommit, e.DeployedDeployment, exists)
-	}
-	if e := h.environment("prod"); e.DeployedDeployment != "d3" {
-		t.Errorf("Environment(prod).DeployedDeployment = %q; want d3", e.DeployedDeployment)
-	}
+		if d, ok := h.fsm.Deployment(e.DeployedDeployment); !ok || e.DeployedDeployment != h.id("d1") ||
+			d.Commit != e.DeployedCommit {
+			t.Errorf("Environment(prod) deployed = %q/%q (held: %v); want d1 %s, held",
+				e.DeployedCommit, e.DeployedDeployment, ok, h.id("d1"))
+		}
+		// Rolled back, d2 may roll back no more: it is pruned at once,
+		// and d1 stays as the deployed deployment.
+		if got, want := h.names(h.environment("prod").History), []string{"d1"}; !slices.Equal(got, want) {
+			t.Errorf("Environment(prod).History = %v; want %v", got, want)
+		}
+	})
 }

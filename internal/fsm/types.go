@@ -94,10 +94,13 @@ func (k Kind) Valid() bool {
 // envNameRE is the environment name rule of DOMAIN.md §2.
 var envNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// ValidEnvironmentName reports whether name may name an environment.
-func ValidEnvironmentName(name string) bool { return envNameRE.MatchString(name) }
+// ValidEnvironmentName reports whether name may name an environment. The
+// folder "common" holds shared configuration and is never an environment.
+func ValidEnvironmentName(name string) bool { return name != "common" && envNameRE.MatchString(name) }
 
-// Deployment is one attempt to bring one environment to one commit.
+// Deployment is one attempt to bring one environment to one commit. Its ID
+// is assigned by the FSM as "<environment>-<n>", n a cluster-wide counter, so
+// an id is never reused, even after the deployment is pruned.
 type Deployment struct {
 	ID          string          `json:"id"`
 	Environment string          `json:"environment"`
@@ -186,8 +189,9 @@ type Environment struct {
 	DeployedCommit     string `json:"deployedCommit,omitempty"`
 	DeployedDeployment string `json:"deployedDeployment,omitempty"`
 	// LatestSeenCommit is the newest commit the watcher saw for the
-	// environment.
-	LatestSeenCommit string `json:"latestSeenCommit,omitempty"`
+	// environment, at LatestSeenAt.
+	LatestSeenCommit string    `json:"latestSeenCommit,omitempty"`
+	LatestSeenAt     time.Time `json:"latestSeenAt,omitzero"`
 	// Pin, when set, stops the watcher from deploying Pin.From again.
 	Pin *Pin `json:"pin,omitempty"`
 	// Current is the active deployment, Waiting the waiting one.

@@ -1,0 +1,36 @@
+# Honua GitOps. `make run` starts a three-node cluster on loopback;
+# `make test` runs every test (with the race detector).
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/honuad ./cmd/honuad
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/honuactl ./cmd/honuactl
+
+run: build
+	./scripts/run-cluster.sh
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Unit tests only: skips the tests that start real processes.
+test-short:
+	$(GO) test -race -count=1 -short ./...
+
+# Leader failover time over 10 SIGKILLs of the leader (median and max).
+bench:
+	$(GO) run ./test/bench/failover -kills 10
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/honua-io/honua-gitops/internal/agent"
+)
+
+// parse runs honuad's command line with args and returns the configuration
+// the agent command would run with.
+func parse(t *testing.T, args ...string) (agent.Config, error) {
+	t.Helper()
+	app := newApp()
+	var got agent.Config
+	var cfgErr error
+	app.Commands[0].Action = func(c *cli.Context) error {
+		got, cfgErr = configFrom(c)
+		return cfgErr
+	}
+	err := app.Run(append([]string{"honuad", "agent"}, args...))
+	if err != nil && cfgErr == nil {
+		return got, err
+	}
+	return got, cfgErr
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "honuad.yaml")
+	if err := os.WriteFile(file, []byte(`
+node-id: from-file
+data-dir: /file/data
+http-addr: 127.0.0.1:9001
+raft-addr: 127.0.0.1:9002
+bootstrap-expect: 5
+join: [10.0.0.1:7401, 10.0.0.2:7401]
+log-level: warn
+dead-server-grace: 3m
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HONUA_NODE_ID", "from-env")
+	t.Setenv("HONUA_HTTP_ADDR", "127.0.0.1:8001")
+	t.Setenv("HONUA_LOG_LEVEL", "debug")
+
+	got, err := parse(t, "--config", file, "--node-id", "from-flag", "--bootstrap-expect", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field string
+		got   any
+		want  any
+	}{
+		{"node-id (flag over env over file)", got.NodeID, "from-flag"},
+		{"http-addr (env over file)", got.HTTPAddr, "127.0.0.1:8001"},
+		{"log-level (env over file)", got.LogLevel, "debug"},
+		{"bootstrap-expect (flag over file)", got.BootstrapExpect, 3},
+		{"data-dir (file)", got.DataDir, "/file/data"},
+		{"raft-addr (file over default)", got.RaftAddr, "127.0.0.1:9002"},
+		{"join (file)", got.Join, []string{"10.0.0.1:7401", "10.0.0.2:7401"}},
+		{"dead-server-grace (file)", got.DeadServerGrace, agent.Duration(3 * 60e9)},
+		{"gossip-addr (default)", got.GossipAddr, agent.DefaultConfig().GossipAddr},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v; want %v", tt.field, tt.got, tt.want)
+		}
+	}
+}
+
+func TestConfigFileErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown key", "node-id: n1\nnode_id: n2\n", "line 2: field node_id not found"},
+		{"bad duration", "dead-server-grace: soon\n", `line 1: "soon" is not a duration`},
+		{"wrong type", "bootstrap-expect: three\n", "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(dir, tt.name+".yaml")
+			if err := os.WriteFile(file, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := parse(t, "--config", file)
+			if err == nil {
+				t.Fatal("config accepted; want an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), file) {
+				t.Errorf("error = %q; want it to name %s and say %q", err, file, tt.want)
+			}
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown flag", []string{"honuad", "agent", "--bogus"}, 2},
+		{"missing node id", []string{"honuad", "agent", "--data-dir", t.TempDir()}, 2},
+		{"bad address", []string{"honuad", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--http-addr", "nonsense"}, 2},
+		{"bad log format", []string{"honuad", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--log-format", "xml"}, 2},
+		{"stray argument", []string{"honuad", "agent", "extra"}, 2},
+		{"unknown command", []string{"honuad", "frobnicate"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(tt.args); got != tt.want {
+				t.Errorf("run(%q) = %d; want %d", tt.args, got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,507 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+func TestLeaderElected(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	leader := tc.waitForLeader()
+	for _, tn := range tc.running() {
+		vs, err := voters(tn.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 3 {
+			t.Errorf("%s: voters = %v; want 3", tn.id(), vs)
+		}
+		st := tn.node.Status()
+		if st.Leader == nil || st.Leader.ID != leader.id() {
+			t.Errorf("%s: Status().Leader = %+v; want %s", tn.id(), st.Leader, leader.id())
+		}
+	}
+}
+
+func TestApplySeenOnFollowers(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	_, idx := tc.apply(observe("production", "abc123"))
+	tc.waitForApplied(idx)
+	for _, tn := range tc.running() {
+		e, ok := tn.fsm.Environment("production")
+		if !ok || e.LatestSeenCommit != "abc123" {
+			t.Errorf("%s: Environment(production) = %+v, %v; want latest seen abc123", tn.id(), e, ok)
+		}
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	follower := tc.followers()[0]
+	_, err := follower.node.Apply(observe("production", "abc"))
+	if !errors.Is(err, ErrNotLeader) {
+		t.Errorf("Apply on follower = %v; want ErrNotLeader", err)
+	}
+	leader := tc.waitForLeader()
+	_, err = leader.node.Apply(&fsm.TransitionDeployment{ID: "nope", To: fsm.StateValidating, Time: time.Now()})
+	if !errors.Is(err, fsm.ErrNotFound) {
+		t.Errorf("Apply(transition of unknown deployment) = %v; want fsm.ErrNotFound", err)
+	}
+}
+
+func TestLeaderStopElectsAnotherWithStateIntact(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	_, idx := tc.apply(observe("staging", "c1"))
+	tc.waitForApplied(idx)
+	old := tc.waitForLeader()
+	tc.stop(old, false)
+	leader := tc.waitForNewLeader(old)
+	if leader == old {
+		t.Fatal("stopped node is still the leader")
+	}
+	for _, tn := range tc.running() {
+		if e, ok := tn.fsm.Environment("staging"); !ok || e.LatestSeenCommit != "c1" {
+			t.Errorf("%s lost state: Environment(staging) = %+v, %v", tn.id(), e, ok)
+		}
+	}
+	_, idx = tc.apply(observe("staging", "c2"))
+	tc.waitForApplied(idx)
+	if e, _ := leader.fsm.Environment("staging"); e.LatestSeenCommit != "c2" {
+		t.Errorf("new leader: latest seen = %q; want c2", e.LatestSeenCommit)
+	}
+}
+
+func TestRestartedNodeCatchesUp(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	_, idx := tc.apply(observe("development", "before"))
+	tc.waitForApplied(idx)
+	f := tc.followers()[0]
+	tc.stop(f, false)
+	var last uint64
+	for i := range 20 {
+		_, last = tc.apply(observe("development", fmt.Sprintf("while-down-%d", i)))
+	}
+	tc.restart(f)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := f.fsm.WaitForIndex(ctx, last); err != nil {
+		t.Fatalf("restarted node did not catch up: %v", err)
+	}
+	if e, _ := f.fsm.Environment("development"); e.LatestSeenCommit != "while-down-19" {
+		t.Errorf("restarted node: latest seen = %q; want while-down-19", e.LatestSeenCommit)
+	}
+	assertSameState(t, tc, last)
+}
+
+func TestFollowerFarBehindGetsSnapshot(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.SnapshotThreshold = 16
+		c.SnapshotInterval = 50 * time.Millisecond
+		c.TrailingLogs = 4
+	})
+	f := tc.followers()[0]
+	held := f.node.raft.LastIndex()
+	tc.stop(f, false)
+	var last uint64
+	for i := range 200 {
+		_, last = tc.apply(observe(fmt.Sprintf("env-%d", i%7), fmt.Sprintf("c%d", i)))
+	}
+	leader := tc.waitForLeader()
+	// The leader must have compacted past what the follower holds, so
+	// that only a snapshot can bring it up.
+	waitFor(t, "the leader to compact its log", func() error {
+		first, err := leader.node.store.FirstIndex()
+		if err != nil {
+			return err
+		}
+		if first <= held+1 {
+			return fmt.Errorf("leader's first log index is %d; the follower holds up to %d", first, held)
+		}
+		return nil
+	})
+	tc.restart(f)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := f.fsm.WaitForIndex(ctx, last); err != nil {
+		t.Fatalf("follower did not catch up: %v", err)
+	}
+	assertSameState(t, tc, last)
+}
+
+// assertSameState checks that every running node applied index and holds
+// byte-identical state.
+func assertSameState(t *testing.T, tc *testCluster, index uint64) {
+	t.Helper()
+	tc.waitForApplied(index)
+	// Later entries (leader no-ops are not FSM commands) may be applied
+	// meanwhile; compare once all agree on the FSM's applied index.
+	waitFor(t, "identical FSM state on every node", func() error {
+		var first []byte
+		var firstID string
+		for _, tn := range tc.running() {
+			b, err := tn.fsm.Dump()
+			if err != nil {
+				return err
+			}
+			if first == nil {
+				first, firstID = b, tn.id()
+				continue
+			}
+			if !bytes.Equal(first, b) {
+				return fmt.Errorf("%s and %s hold different state", firstID, tn.id())
+			}
+		}
+		return nil
+	})
+}
+
+func TestSimultaneousStartBootstrapsOneCluster(t *testing.T) {
+	for i := range 20 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			tc := newUnstartedCluster(t, 3)
+			tc.startAll()
+			leader := tc.waitForLeader()
+			want, err := voters(leader.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) != 3 {
+				t.Fatalf("leader's voters = %v; want all three", want)
+			}
+			_, idx := tc.apply(observe("production", "x"))
+			tc.waitForApplied(idx)
+			for _, tn := range tc.running() {
+				got, err := voters(tn.node)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s: voters = %v; want %v", tn.id(), got, want)
+				}
+			}
+			tc.shutdownAll()
+		})
+	}
+}
+
+func TestBootstrapExpectMismatchIsFatal(t *testing.T) {
+	tc := &testCluster{t: t}
+	tc.nodes = append(tc.nodes, tc.open(testConfig(t, "node1", 2)), tc.open(testConfig(t, "node2", 3)))
+	t.Cleanup(tc.shutdownAll)
+	tc.joinAll()
+	tc.startAll()
+	for _, tn := range tc.nodes {
+		select {
+		case err := <-tn.node.Fatal():
+			if !errors.Is(err, ErrBootstrapMismatch) {
+				t.Errorf("%s: fatal = %v; want ErrBootstrapMismatch", tn.id(), err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatalf("%s: no fatal error for mismatched bootstrap-expect", tn.id())
+		}
+		if tn.node.hasRaftState() {
+			t.Errorf("%s bootstrapped despite the mismatch", tn.id())
+		}
+	}
+}
+
+func TestDuplicateNodeIDIsFatalForTheNewcomer(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	cfg := testConfig(t, "node1", 0)
+	cfg.Join = []string{tc.nodes[1].node.GossipAddr()}
+	dup := tc.open(cfg)
+	defer dup.node.Shutdown(false)
+	dup.node.Start()
+	select {
+	case err := <-dup.node.Fatal():
+		var de *DuplicateIDError
+		if !errors.As(err, &de) {
+			t.Fatalf("fatal = %v; want *DuplicateIDError", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("newcomer with a taken id did not stop")
+	}
+	select {
+	case err := <-tc.nodes[0].node.Fatal():
+		t.Fatalf("the original node1 got a fatal error: %v", err)
+	default:
+	}
+	leader := tc.waitForLeader()
+	vs, _ := voters(leader.node)
+	if addr := vs["node1"]; addr != tc.nodes[0].node.RaftAddr() {
+		t.Errorf("node1's raft address = %q; want the original %q", addr, tc.nodes[0].node.RaftAddr())
+	}
+}
+
+func TestJoinRetriesUntilPeerAppears(t *testing.T) {
+	later := freeGossipAddr(t)
+	first := testConfig(t, "node1", 2)
+	first.Join = []string{later}
+	tc := &testCluster{t: t}
+	n1 := tc.open(first)
+	tc.nodes = append(tc.nodes, n1)
+	second := testConfig(t, "node2", 2)
+	second.GossipBind = later
+	t.Cleanup(tc.shutdownAll)
+	n1.node.Start()
+	waitFor(t, "node1 to fail joining twice", func() error {
+		if a := n1.node.joinAttempts.Load(); a < 2 {
+			return fmt.Errorf("%d attempts", a)
+		}
+		return nil
+	})
+	n2 := tc.open(second)
+	tc.nodes = append(tc.nodes, n2)
+	n2.node.Start()
+	tc.waitForLeader()
+	vs, _ := voters(n1.node)
+	if len(vs) != 2 {
+		t.Errorf("voters = %v; want node1 and node2", vs)
+	}
+}
+
+func TestGracefulLeaveRemovesVoter(t *testing.T) {
+	tc := newTestCluster(t, 4)
+	f := tc.followers()[0]
+	tc.stop(f, true)
+	leader := tc.waitForLeader()
+	waitFor(t, f.id()+" to be removed from the raft configuration", func() error {
+		vs, err := voters(leader.node)
+		if err != nil {
+			return err
+		}
+		if _, ok := vs[f.id()]; ok {
+			return fmt.Errorf("voters = %v", vs)
+		}
+		return nil
+	})
+	if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusLeft {
+		t.Errorf("member %s = %+v; want status left", f.id(), m)
+	}
+	// It comes back as a voter when it restarts.
+	tc.restart(f)
+	waitFor(t, f.id()+" to be a voter again", func() error {
+		vs, err := voters(tc.waitForLeader().node)
+		if err != nil {
+			return err
+		}
+		if _, ok := vs[f.id()]; !ok {
+			return fmt.Errorf("voters = %v", vs)
+		}
+		return nil
+	})
+}
+
+func TestGracefulLeaveKeepsMinimumVoters(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	f := tc.followers()[0]
+	tc.stop(f, true)
+	leader := tc.waitForLeader()
+	waitFor(t, f.id()+" to be seen as left", func() error {
+		if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusLeft {
+			return fmt.Errorf("member = %+v", m)
+		}
+		return nil
+	})
+	for range 3 {
+		leader.node.reconcileMembers()
+	}
+	vs, _ := voters(leader.node)
+	if _, ok := vs[f.id()]; !ok || len(vs) != 3 {
+		t.Errorf("voters = %v; want all three kept (removing %s would go below MinVoters)", vs, f.id())
+	}
+	// The other two can still lose one more member and keep a quorum of
+	// the three-voter configuration when it returns.
+	tc.restart(f)
+	tc.waitForLeader()
+}
+
+func TestFailedMemberStaysVoter(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	f := tc.followers()[0]
+	tc.stop(f, false)
+	leader := tc.waitForLeader()
+	waitFor(t, f.id()+" to be seen dead", func() error {
+		if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusDead {
+			return fmt.Errorf("member = %+v", m)
+		}
+		return nil
+	})
+	// Several reconcile rounds pass; it must stay a voter.
+	for range 3 {
+		leader.node.reconcileMembers()
+	}
+	vs, _ := voters(leader.node)
+	if _, ok := vs[f.id()]; !ok {
+		t.Errorf("failed member %s was removed without cleanup enabled: voters = %v", f.id(), vs)
+	}
+	if err := leader.node.RemoveMember(f.id()); err != nil {
+		t.Fatalf("RemoveMember(%s): %v", f.id(), err)
+	}
+	vs, _ = voters(leader.node)
+	if _, ok := vs[f.id()]; ok {
+		t.Errorf("RemoveMember(%s) left it a voter: %v", f.id(), vs)
+	}
+	if err := leader.node.RemoveMember("ghost"); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("RemoveMember(ghost) = %v; want ErrUnknownMember", err)
+	}
+}
+
+func TestDeadServerCleanup(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.DeadServerCleanup = true
+		c.DeadServerGrace = 300 * time.Millisecond
+	})
+	f := tc.followers()[0]
+	tc.stop(f, false)
+	waitFor(t, "dead server "+f.id()+" to be removed after its grace", func() error {
+		vs, err := voters(tc.waitForLeader().node)
+		if err != nil {
+			return err
+		}
+		if _, ok := vs[f.id()]; ok {
+			return fmt.Errorf("voters = %v", vs)
+		}
+		return nil
+	})
+}
+
+func TestDeadServerCleanupKeepsQuorum(t *testing.T) {
+	tests := []struct {
+		voters, dead, want int
+	}{
+		{3, 1, 1}, {3, 2, 1}, {5, 2, 2}, {5, 3, 2}, {5, 4, 2}, {1, 1, 0}, {2, 1, 0}, {7, 5, 3},
+	}
+	for _, tt := range tests {
+		if got := cleanupAllowance(tt.voters, tt.dead); got != tt.want {
+			t.Errorf("cleanupAllowance(voters=%d, dead=%d) = %d; want %d", tt.voters, tt.dead, got, tt.want)
+		}
+	}
+}
+
+func TestLeaderWorkRunsAfterBarrierAndNeverOverlaps(t *testing.T) {
+	type run struct {
+		node      string
+		sawMarker bool
+	}
+	var mu sync.Mutex
+	var runs []run
+	var overlaps atomic.Int32
+	active := map[string]*atomic.Int32{}
+	tc := newUnstartedCluster(t, 3)
+	for _, tn := range tc.nodes {
+		active[tn.id()] = &atomic.Int32{}
+		tn.node.RegisterLeaderWork("probe", func(ctx context.Context) {
+			if active[tn.id()].Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			defer active[tn.id()].Add(-1)
+			e, _ := tn.fsm.Environment("marker")
+			mu.Lock()
+			runs = append(runs, run{node: tn.id(), sawMarker: e != nil})
+			mu.Unlock()
+			<-ctx.Done()
+		})
+	}
+	tc.startAll()
+	tc.apply(observe("marker", "m1"))
+	for range 3 {
+		old := tc.waitForLeader()
+		if err := old.node.raft.LeadershipTransfer().Error(); err != nil {
+			t.Logf("leadership transfer from %s: %v", old.id(), err)
+		}
+		waitFor(t, "leadership to move away from "+old.id(), func() error {
+			if old.node.IsLeader() {
+				return errors.New("still leader")
+			}
+			return nil
+		})
+		waitFor(t, "the old leader's work to stop", func() error {
+			if n := active[old.id()].Load(); n != 0 {
+				return fmt.Errorf("%d runs still active", n)
+			}
+			return nil
+		})
+	}
+	tc.waitForLeader()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("leader work overlapped %d times on one node", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(runs) < 4 {
+		t.Fatalf("leader work ran %d times over 4 leaderships; want at least 4", len(runs))
+	}
+	// The first leader's run may start before the marker was written;
+	// every later leader starts after a Barrier and must see it.
+	for i, r := range runs[1:] {
+		if !r.sawMarker {
+			t.Errorf("run %d (on %s) did not see the entry committed before it took over", i+1, r.node)
+		}
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	for _, tn := range tc.running() {
+		waitFor(t, tn.id()+" to be ready", func() error {
+			if ok, why := tn.node.Ready(); !ok {
+				return errors.New(why)
+			}
+			return nil
+		})
+	}
+	// A lone node of a three-node cluster knows no leader: not ready.
+	for _, tn := range tc.followers() {
+		tc.stop(tn, false)
+	}
+	lone := tc.running()[0]
+	waitFor(t, "the lone node to report no leader", func() error {
+		if ok, _ := lone.node.Ready(); ok {
+			return errors.New("still ready")
+		}
+		return nil
+	})
+	if _, why := lone.node.Ready(); why != "no leader known" {
+		t.Errorf("Ready() reason = %q; want %q", why, "no leader known")
+	}
+}
+
+func memberByID(n *Node, id string) *Member {
+	for _, m := range n.Members() {
+		if m.ID == id {
+			return &m
+		}
+	}
+	return nil
+}
+
+// freeGossipAddr returns a loopback address whose port is free for TCP and
+// UDP right now.
+func freeGossipAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			u.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port for TCP and UDP")
+	return ""
+}

@@ -1,0 +1,158 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Options configure every node of a cluster.
+type Options struct {
+	// Args are extra flags given to every node after the harness's own.
+	Args []string
+	// Env are extra NAME=value environment variables for every node. The
+	// harness drops HONUA_* variables inherited from the test's environment.
+	Env []string
+}
+
+// NodeConfig describes a node to add to a cluster. Zero fields get
+// defaults.
+type NodeConfig struct {
+	// ID is --node-id; by default n1, n2, ... in the order nodes are added.
+	ID string
+	// DataDir is --data-dir; by default a new directory. Give another
+	// node's DataDir to start a process on its state.
+	DataDir string
+	// BootstrapExpect is --bootstrap-expect; 0 leaves the flag out.
+	BootstrapExpect int
+	// Join lists the --join addresses; by default the gossip address of
+	// every node in the cluster when this node first starts.
+	Join []string
+	// Args are extra flags, after the cluster's Options.Args.
+	Args []string
+}
+
+// Cluster is a set of honuad processes that join each other. It kills
+// whatever still runs when the test ends, and logs the tail of every node's
+// output if the test failed.
+type Cluster struct {
+	t     TB
+	bin   string
+	dir   string
+	opts  Options
+	nodes []*Node
+}
+
+// New returns a cluster without nodes; Add them and Start each.
+func New(t TB, opts Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Build(t), dir: t.TempDir(), opts: opts}
+	// Registered after TempDir's own cleanup, so it runs before the
+	// directory is removed.
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.kill()
+		}
+		if t.Failed() {
+			for _, n := range c.nodes {
+				n.logTails(60)
+			}
+		}
+	})
+	return c
+}
+
+// Start starts n nodes, n1 to nN, each with --bootstrap-expect n and
+// joining all n gossip addresses. It does not wait for them to form a
+// cluster: see WaitForLeader and WaitForMembers.
+func Start(t TB, n int, opts Options) *Cluster {
+	t.Helper()
+	c := New(t, opts)
+	for range n {
+		c.Add(NodeConfig{BootstrapExpect: n})
+	}
+	for _, node := range c.nodes {
+		node.Start()
+	}
+	return c
+}
+
+// Add adds a node to the cluster, with its own ports and directory, without
+// starting it.
+func (c *Cluster) Add(cfg NodeConfig) *Node {
+	c.t.Helper()
+	name := "n" + strconv.Itoa(len(c.nodes)+1)
+	if cfg.ID == "" {
+		cfg.ID = name
+	}
+	dir := filepath.Join(c.dir, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		c.t.Fatalf("add node %s: %v", cfg.ID, err)
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(dir, "data")
+	}
+	ports := FreePorts(c.t, 3)
+	n := &Node{
+		t: c.t, bin: c.bin, name: name, id: cfg.ID, dir: dir, dataDir: cfg.DataDir,
+		http:   "127.0.0.1:" + strconv.Itoa(ports[0]),
+		raft:   "127.0.0.1:" + strconv.Itoa(ports[1]),
+		gossip: "127.0.0.1:" + strconv.Itoa(ports[2]),
+		env:    nodeEnv(c.opts.Env),
+	}
+	n.args = []string{"agent",
+		"--node-id", n.id, "--data-dir", n.dataDir,
+		"--http-addr", n.http, "--raft-addr", n.raft, "--gossip-addr", n.gossip,
+	}
+	if cfg.BootstrapExpect != 0 {
+		n.args = append(n.args, "--bootstrap-expect", strconv.Itoa(cfg.BootstrapExpect))
+	}
+	n.args = append(n.args, c.opts.Args...)
+	n.args = append(n.args, cfg.Args...)
+	n.join = cfg.Join
+	if n.join == nil {
+		// Resolved when the node first starts, so that it covers the
+		// nodes added after this one.
+		n.joinAll = c.gossipAddrs
+	}
+	c.nodes = append(c.nodes, n)
+	return n
+}
+
+func (c *Cluster) gossipAddrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.gossip
+	}
+	return addrs
+}
+
+// nodeEnv is the test's environment without HONUA_* settings, plus extra.
+func nodeEnv(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HONUA_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// Nodes returns every node added, running or not, in the order added.
+func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
+
+// Node returns the running node with the given id, or else the last one
+// added with it, or nil.
+func (c *Cluster) Node(id string) *Node {
+	var found *Node
+	for _, n := range c.nodes {
+		if n.id == id {
+			if n.Running() {
+				return n
+			}
+			found = n
+		}
+	}
+	return found
+}

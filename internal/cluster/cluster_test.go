@@ -505,3 +505,30 @@ func freeGossipAddr(t *testing.T) string {
 	t.Fatal("no free port for TCP and UDP")
 	return ""
 }
+
+func TestNewNodeJoiningRunningClusterBecomesVoter(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	cfg := testConfig(t, "node4", 0)
+	cfg.Join = []string{tc.nodes[2].node.GossipAddr()}
+	fresh := tc.open(cfg)
+	tc.mu.Lock()
+	tc.nodes = append(tc.nodes, fresh)
+	tc.mu.Unlock()
+	fresh.node.Start()
+	waitFor(t, "node4 to be added as a voter", func() error {
+		vs, err := voters(tc.waitForLeader().node)
+		if err != nil {
+			return err
+		}
+		if _, ok := vs["node4"]; !ok {
+			return fmt.Errorf("voters = %v", vs)
+		}
+		return nil
+	})
+	_, idx := tc.apply(observe("production", "after-join"))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := fresh.fsm.WaitForIndex(ctx, idx); err != nil {
+		t.Fatalf("node4 does not receive the log: %v", err)
+	}
+}

@@ -114,12 +114,17 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func cmdStatus(c *cli.Context) error {
+// status fetches the answering node's status.
+func status(c *cli.Context) (*api.Status, error) {
 	cl, err := client(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := cl.Status(context.Background())
+	return cl.Status(context.Background())
+}
+
+func cmdStatus(c *cli.Context) error {
+	st, err := status(c)
 	if err != nil {
 		return err
 	}
@@ -137,11 +142,7 @@ func cmdStatus(c *cli.Context) error {
 }
 
 func cmdMembers(c *cli.Context) error {
-	cl, err := client(c)
-	if err != nil {
-		return err
-	}
-	st, err := cl.Status(context.Background())
+	st, err := status(c)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,7 +103,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log-format", c.LogFormat, "must be text or json")
 	}
-	if err := checkAddr(c.HTTPAddr); err != nil {
+	if err := cluster.CheckListenAddr(c.HTTPAddr); err != nil {
 		bad("http-addr", c.HTTPAddr, err.Error())
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
@@ -129,20 +128,6 @@ func (c *Config) Validate() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{err}
-	}
-	return nil
-}
-
-func checkAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("must be host:port")
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		return errors.New("host must be an IP address")
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return errors.New("port must be a number from 0 to 65535")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -125,7 +126,7 @@ func (c *Config) Validate() error {
 	for _, a := range []struct{ field, addr string }{
 		{"raft-addr", c.RaftBind}, {"gossip-addr", c.GossipBind},
 	} {
-		if err := checkHostPort(a.addr); err != nil {
+		if err := CheckListenAddr(a.addr); err != nil {
 			bad(a.field, a.addr, err.Error())
 		}
 	}
@@ -135,7 +136,7 @@ func (c *Config) Validate() error {
 		if a.addr == "" {
 			continue
 		}
-		if err := checkHostPort(a.addr); err != nil {
+		if err := CheckListenAddr(a.addr); err != nil {
 			bad(a.field, a.addr, err.Error())
 		}
 	}
@@ -176,7 +177,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkHostPort(addr string) error {
+// CheckListenAddr checks a listen address: an IP (or nothing, for every
+// interface) and a port from 0 to 65535.
+func CheckListenAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return errors.New("must be host:port")
@@ -184,8 +187,8 @@ func checkHostPort(addr string) error {
 	if host != "" && net.ParseIP(host) == nil {
 		return errors.New("host must be an IP address")
 	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return errors.New("port is not a number")
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
 	}
 	return nil
 }

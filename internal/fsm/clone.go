@@ -47,5 +47,9 @@ func (e *Environment) clone() *Environment {
 		p := *e.Pin
 		c.Pin = &p
 	}
+	if e.PendingSync != nil {
+		r := *e.PendingSync
+		c.PendingSync = &r
+	}
 	return &c
 }

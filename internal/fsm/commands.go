@@ -24,6 +24,8 @@ const (
 	SetPinCommand            CommandType = 6
 	IssueFencingTokenCommand CommandType = 7
 	SetSettingsCommand       CommandType = 8
+	RequestSyncCommand       CommandType = 9
+	SetSourceStatusCommand   CommandType = 10
 	// Append new types here.
 )
 
@@ -91,6 +93,10 @@ func Decode(b []byte) (Command, error) {
 		c = &IssueFencingToken{}
 	case SetSettingsCommand:
 		c = &SetSettings{}
+	case RequestSyncCommand:
+		c = &RequestSync{}
+	case SetSourceStatusCommand:
+		c = &SetSourceStatus{}
 	default:
 		return nil, errUnknownCommand{t: t, ignoreOK: ignoreOK}
 	}
@@ -111,6 +117,8 @@ type CreateDeployment struct {
 	Initiator   string    `json:"initiator"`
 	Time        time.Time `json:"time"`
 	Message     string    `json:"message,omitempty"`
+	// DryRun deployments are validated and planned, and stop there.
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // Type implements Command.
@@ -203,3 +211,28 @@ type SetSettings struct {
 
 // Type implements Command.
 func (*SetSettings) Type() CommandType { return SetSettingsCommand }
+
+// RequestSync asks the leader to poll the repository now and deploy the
+// environment's branch head, even when nothing changed (kind manual-sync).
+// The request stays pending until a manual-sync deployment of the
+// environment is created.
+type RequestSync struct {
+	Environment string    `json:"environment"`
+	By          string    `json:"by"`
+	Time        time.Time `json:"time"`
+}
+
+// Type implements Command.
+func (*RequestSync) Type() CommandType { return RequestSyncCommand }
+
+// SetSourceStatus records what the leader last learned of the configuration
+// repository: the branch head, or the error that stopped it from learning
+// it. The leader applies it when either changes, not on every poll.
+type SetSourceStatus struct {
+	Head  string    `json:"head,omitempty"`
+	Error string    `json:"error,omitempty"`
+	Time  time.Time `json:"time"`
+}
+
+// Type implements Command.
+func (*SetSourceStatus) Type() CommandType { return SetSourceStatusCommand }

@@ -160,3 +160,31 @@ func (f *FSM) HistoryRetention() int {
 	defer f.mu.RUnlock()
 	return f.st.HistoryRetention
 }
+
+// Source returns the repository's status as the leader last reported it.
+func (f *FSM) Source() SourceStatus {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.Source
+}
+
+// Deployments returns copies of the deployments that match, newest first:
+// env and state filter when not empty; at most limit when limit > 0.
+func (f *FSM) Deployments(env string, state DeploymentState, limit int) []*Deployment {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*Deployment
+	for _, d := range f.st.Deployments {
+		if (env == "" || d.Environment == env) && (state == "" || d.State == state) {
+			out = append(out, d)
+		}
+	}
+	sortNewestFirst(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	for i, d := range out {
+		out[i] = d.clone()
+	}
+	return out
+}

@@ -1,10 +1,12 @@
 package fsm
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/raft"
@@ -102,6 +104,22 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 // Release implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Release() {}
+
+// sortNewestFirst orders deployments by creation, newest first; the id
+// number breaks ties, as ids are numbered in creation order.
+func sortNewestFirst(ds []*Deployment) {
+	slices.SortFunc(ds, func(a, b *Deployment) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(idNumber(b.ID), idNumber(a.ID))
+	})
+}
+
+func idNumber(id string) uint64 {
+	n, _ := strconv.ParseUint(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
+	return n
+}
 
 func sortEnvironments(es []*Environment) {
 	slices.SortFunc(es, func(a, b *Environment) int { return strings.Compare(a.Name, b.Name) })

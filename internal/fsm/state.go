@@ -22,6 +22,8 @@ type state struct {
 	DeploymentSeq    uint64 `json:"deploymentSeq"`
 	LastFencingToken uint64 `json:"lastFencingToken"`
 	HistoryRetention int    `json:"historyRetention"`
+	// Source is the repository's status as the leader last reported it.
+	Source SourceStatus `json:"source"`
 }
 
 func newState() *state {
@@ -51,6 +53,10 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 		return s.issueFencingToken(index, c)
 	case *SetSettings:
 		return s.setSettings(c)
+	case *RequestSync:
+		return s.requestSync(c)
+	case *SetSourceStatus:
+		return s.setSourceStatus(c)
 	}
 	return nil, invalid("command %T has no handler", c)
 }
@@ -115,6 +121,7 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		Branch:      c.Branch,
 		Kind:        c.Kind,
 		Initiator:   c.Initiator,
+		DryRun:      c.DryRun,
 		State:       StatePending,
 		CreatedAt:   c.Time,
 		UpdatedAt:   c.Time,
@@ -122,6 +129,9 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	}
 	s.Deployments[d.ID] = d
 	e.Waiting = d.ID
+	if c.Kind == KindManualSync {
+		e.PendingSync = nil
+	}
 	e.History = append(e.History, d.ID)
 	s.prune(e)
 	return d.clone(), nil
@@ -341,6 +351,46 @@ func (s *state) setPin(c *SetPin) (any, error) {
 		p := *c.Pin
 		e.Pin = &p
 	}
+	return nil, nil
+}
+
+func (s *state) requestSync(c *RequestSync) (any, error) {
+	if !ValidEnvironmentName(c.Environment) {
+		return nil, invalid("sync: environment name %q is not valid", c.Environment)
+	}
+	if c.By == "" || c.Time.IsZero() {
+		return nil, invalid("sync %s: who asked and when are required", c.Environment)
+	}
+	e, ok := s.Environments[c.Environment]
+	if !ok {
+		return nil, notFound("environment", c.Environment)
+	}
+	if e.PendingSync == nil {
+		e.PendingSync = &SyncRequest{By: c.By, Time: c.Time}
+	}
+	return e.clone(), nil
+}
+
+func (s *state) setSourceStatus(c *SetSourceStatus) (any, error) {
+	if c.Time.IsZero() {
+		return nil, invalid("set source status: time is missing")
+	}
+	src := &s.Source
+	if c.Error != "" {
+		if src.Error == "" {
+			src.ErrorSince = c.Time
+		}
+		src.Error = c.Error
+		return nil, nil
+	}
+	if c.Head == "" {
+		return nil, invalid("set source status: a head or an error is required")
+	}
+	if c.Head != src.Head {
+		src.Head, src.HeadSince = c.Head, c.Time
+	}
+	src.Error, src.ErrorSince = "", time.Time{}
+	src.LastSuccess = c.Time
 	return nil, nil
 }
 

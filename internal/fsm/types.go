@@ -108,6 +108,7 @@ type Deployment struct {
 	Branch      string          `json:"branch,omitempty"`
 	Kind        Kind            `json:"kind"`
 	Initiator   string          `json:"initiator"`
+	DryRun      bool            `json:"dryRun,omitempty"`
 	State       DeploymentState `json:"state"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
@@ -199,6 +200,29 @@ type Environment struct {
 	Waiting string `json:"waiting,omitempty"`
 	// History lists the environment's deployment ids, oldest first.
 	History []string `json:"history"`
+	// PendingSync is a sync request not yet turned into a deployment.
+	PendingSync *SyncRequest `json:"pendingSync,omitempty"`
+}
+
+// SyncRequest is someone asking for an environment to be deployed now.
+type SyncRequest struct {
+	By   string    `json:"by"`
+	Time time.Time `json:"time"`
+}
+
+// SourceStatus is what the leader last learned of the configuration
+// repository.
+type SourceStatus struct {
+	// Head is the branch head last seen, at HeadSince.
+	Head      string    `json:"head,omitempty"`
+	HeadSince time.Time `json:"headSince,omitzero"`
+	// Error is why the last poll failed, since ErrorSince; empty when the
+	// last poll succeeded.
+	Error      string    `json:"error,omitempty"`
+	ErrorSince time.Time `json:"errorSince,omitzero"`
+	// LastSuccess is when a poll last succeeded after an error or a change
+	// of head.
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
 }
 
 // Pin records a rollback that holds an environment on an older commit.

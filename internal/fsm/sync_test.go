@@ -1,0 +1,91 @@
+package fsm_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+func TestRequestSync(t *testing.T) {
+	h := newHarness(t)
+	sync := func(env string) *fsm.RequestSync {
+		return &fsm.RequestSync{Environment: env, By: "alice", Time: h.tick()}
+	}
+	if _, err := h.apply(sync("staging")); !errors.Is(err, fsm.ErrNotFound) {
+		t.Errorf("Apply(sync of an unknown environment) = %v; want ErrNotFound", err)
+	}
+	if _, err := h.apply(&fsm.RequestSync{Environment: "staging", Time: h.tick()}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("Apply(sync without who) = %v; want ErrInvalid", err)
+	}
+	h.mustApply(&fsm.ObserveCommit{Environment: "staging", Commit: "c1", Time: h.tick()})
+	first := sync("staging")
+	h.mustApply(first)
+	h.mustApply(sync("staging")) // a second request while one is pending is the same request
+	e := h.environment("staging")
+	if e.PendingSync == nil || e.PendingSync.By != "alice" || !e.PendingSync.Time.Equal(first.Time) {
+		t.Fatalf("PendingSync = %+v; want alice's first request", e.PendingSync)
+	}
+	// An automatic deployment does not answer the request...
+	h.create("auto", "staging")
+	if h.environment("staging").PendingSync == nil {
+		t.Error("an auto deployment cleared the pending sync")
+	}
+	// ...a manual-sync deployment does.
+	h.mustApply(&fsm.CreateDeployment{Environment: "staging", Commit: "c1", Kind: fsm.KindManualSync,
+		Initiator: "alice", Time: h.tick()})
+	if p := h.environment("staging").PendingSync; p != nil {
+		t.Errorf("PendingSync = %+v after a manual-sync deployment; want none", p)
+	}
+}
+
+func TestSetSourceStatus(t *testing.T) {
+	h := newHarness(t)
+	t1 := h.tick()
+	h.mustApply(&fsm.SetSourceStatus{Head: "aaa", Time: t1})
+	t2 := h.tick()
+	h.mustApply(&fsm.SetSourceStatus{Error: "ls-remote git://x: connection refused", Time: t2})
+	h.mustApply(&fsm.SetSourceStatus{Error: "ls-remote git://x: timeout", Time: h.tick()})
+	src := h.fsm.Source()
+	if src.Head != "aaa" || !src.HeadSince.Equal(t1) || src.Error != "ls-remote git://x: timeout" || !src.ErrorSince.Equal(t2) {
+		t.Errorf("Source() = %+v; want head aaa since t1, the latest error, failing since t2", src)
+	}
+	t4 := h.tick()
+	h.mustApply(&fsm.SetSourceStatus{Head: "bbb", Time: t4})
+	src = h.fsm.Source()
+	if src.Head != "bbb" || !src.HeadSince.Equal(t4) || src.Error != "" || !src.ErrorSince.IsZero() || !src.LastSuccess.Equal(t4) {
+		t.Errorf("Source() = %+v; want head bbb since t4, no error, last success t4", src)
+	}
+	if _, err := h.apply(&fsm.SetSourceStatus{Time: h.tick()}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("Apply(SetSourceStatus with neither head nor error) = %v; want ErrInvalid", err)
+	}
+}
+
+func TestDeploymentsFilter(t *testing.T) {
+	h := newHarness(t)
+	h.create("p1", "production")
+	h.create("s1", "staging")
+	h.create("p2", "production") // supersedes p1
+	tests := []struct {
+		env   string
+		state fsm.DeploymentState
+		limit int
+		want  []string
+	}{
+		{"", "", 0, []string{"p2", "s1", "p1"}},
+		{"production", "", 0, []string{"p2", "p1"}},
+		{"production", fsm.StateSuperseded, 0, []string{"p1"}},
+		{"", fsm.StatePending, 1, []string{"p2"}},
+		{"development", "", 0, nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, d := range h.fsm.Deployments(tt.env, tt.state, tt.limit) {
+			got = append(got, h.name(d.ID))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Deployments(%q, %q, %d) = %v; want %v", tt.env, tt.state, tt.limit, got, tt.want)
+		}
+	}
+}

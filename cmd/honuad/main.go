@@ -89,6 +89,7 @@ func newApp() *cli.App {
 				&cli.BoolFlag{Name: "dead-server-cleanup", EnvVars: env("dead-server-cleanup"), Usage: "let the leader remove servers dead for longer than --dead-server-grace"},
 				&cli.DurationFlag{Name: "dead-server-grace", EnvVars: env("dead-server-grace"), Usage: "how long a server stays dead before cleanup may remove it", DefaultText: "10m"},
 				&cli.IntFlag{Name: "history-retention", EnvVars: env("history-retention"), Usage: "deployments kept per environment", DefaultText: "100"},
+				&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "validate and plan every deployment, and stop there"},
 			},
 			Action: runAgent,
 		}},
@@ -135,6 +136,9 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("history-retention") {
 		cfg.HistoryRetention = c.Int("history-retention")
+	}
+	if c.IsSet("dry-run") {
+		cfg.DryRun = c.Bool("dry-run")
 	}
 	return cfg, nil
 }

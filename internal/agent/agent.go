@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,10 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
@@ -54,10 +62,29 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 		return err
 	}
 	node.RegisterLeaderWork("settings", settingsWork(node, cfg.HistoryRetention, logger))
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger}
+	if cfg.Repository != nil {
+		rec, info, err := newReconciler(cfg, node, registry, logger)
+		if err != nil {
+			_ = node.Shutdown(false)
+			ln.Close()
+			return err
+		}
+		node.RegisterLeaderWork("reconcile", rec.Run)
+		api.Poller, api.Repository = rec, info
+		if api.Webhooks, err = loadWebhookSecrets(cfg.Webhooks); err != nil {
+			_ = node.Shutdown(false)
+			ln.Close()
+			return &ConfigError{err}
+		}
+	}
 	node.Start()
 
 	srv := &http.Server{
-		Handler:           rpc.NewServer(node, logger),
+		Handler:           rpc.NewServer(api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -91,6 +118,58 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 		}
 	}
 	return runErr
+}
+
+// newReconciler opens the configuration repository's local clone in the
+// data dir and builds the pipeline that watches it.
+func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, logger *slog.Logger) (*reconcile.Reconciler, *rpc.RepositoryInfo, error) {
+	r := cfg.Repository
+	a := r.Auth
+	src, err := gitrepo.Open(gitrepo.Config{
+		URL: r.URL, Branch: r.Branch, Dir: filepath.Join(cfg.DataDir, "repo"), Timeout: time.Duration(r.Timeout),
+		Logger: logger.With("component", "git"),
+		Auth: gitrepo.Auth{
+			Username: a.Username, UsernameEnv: a.UsernameEnv, PasswordEnv: a.PasswordEnv, PasswordFile: a.PasswordFile,
+			TokenEnv: a.TokenEnv, TokenFile: a.TokenFile, SSHKeyFile: a.SSHKeyFile,
+			SSHKeyPassphraseFile: a.SSHKeyPassphraseFile, KnownHostsFile: a.KnownHostsFile,
+			InsecureSkipHostKeyCheck: a.InsecureSkipHostKeyCheck,
+		},
+	})
+	if err != nil {
+		return nil, nil, &ConfigError{err}
+	}
+	envs := map[string]reconcile.EnvironmentSettings{}
+	for name, e := range cfg.Environments {
+		envs[name] = reconcile.EnvironmentSettings{DryRun: e.DryRun}
+	}
+	rec := reconcile.New(reconcile.Config{
+		Source: src, Branch: r.Branch, PollInterval: time.Duration(r.PollInterval), GitTimeout: time.Duration(r.Timeout),
+		DryRun: cfg.DryRun, Environments: envs, Logger: logger, Registry: reg,
+	}, node, node.FSM())
+	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, nil
+}
+
+// loadWebhookSecrets reads the webhook secrets from their files.
+func loadWebhookSecrets(w WebhooksConfig) (rpc.WebhookSecrets, error) {
+	var s rpc.WebhookSecrets
+	for _, f := range []struct {
+		field, path string
+		dst         *[]byte
+	}{
+		{"webhooks.githubSecretFile", w.GitHubSecretFile, &s.GitHub},
+		{"webhooks.gitlabTokenFile", w.GitLabTokenFile, &s.GitLab},
+		{"webhooks.genericSecretFile", w.GenericSecretFile, &s.Generic},
+	} {
+		if f.path == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return s, fmt.Errorf("%s %s: %w", f.field, f.path, err)
+		}
+		*f.dst = bytes.TrimSpace(b)
+	}
+	return s, nil
 }
 
 // settingsWork makes the replicated settings follow the leader's

@@ -35,6 +35,13 @@ type Config struct {
 	DeadServerCleanup bool     `yaml:"dead-server-cleanup"`
 	DeadServerGrace   Duration `yaml:"dead-server-grace"`
 	HistoryRetention  int      `yaml:"history-retention"`
+	// DryRun stops every environment's deployments after Planning.
+	DryRun bool `yaml:"dry-run"`
+
+	// The sections of DOMAIN.md §6a (file only).
+	Repository   *RepositoryConfig            `yaml:"repository"`
+	Environments map[string]EnvironmentConfig `yaml:"environments"`
+	Webhooks     WebhooksConfig               `yaml:"webhooks"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
@@ -126,6 +133,7 @@ func (c *Config) Validate() error {
 	if err := cc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateSections()...)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{err}
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -30,36 +29,10 @@ func testLogger(name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 }
 
-// fastGossip makes memberlist notice joins and failures in well under a
-// second on loopback.
-func fastGossip(mc *memberlist.Config) {
-	mc.ProbeInterval = 100 * time.Millisecond
-	mc.ProbeTimeout = 50 * time.Millisecond
-	mc.GossipInterval = 20 * time.Millisecond
-	mc.PushPullInterval = 500 * time.Millisecond
-	mc.SuspicionMult = 2
-	mc.TCPTimeout = time.Second
-	mc.GossipToTheDeadTime = time.Second
-}
-
 // testConfig returns a node configuration on loopback with free ports and
 // 50 ms raft timeouts.
 func testConfig(t testing.TB, id string, expect int) Config {
-	cfg := DefaultConfig()
-	cfg.NodeID = id
-	cfg.DataDir = filepath.Join(t.TempDir(), id)
-	cfg.RaftBind = "127.0.0.1:0"
-	cfg.GossipBind = "127.0.0.1:0"
-	cfg.APIAddr = "127.0.0.1:1" // not served in these tests
-	cfg.BootstrapExpect = expect
-	cfg.HeartbeatTimeout = 50 * time.Millisecond
-	cfg.ElectionTimeout = 50 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
-	cfg.CommitTimeout = 5 * time.Millisecond
-	cfg.ApplyTimeout = 5 * time.Second
-	cfg.ReconcileInterval = 200 * time.Millisecond
-	cfg.JoinRetryMax = 200 * time.Millisecond
-	cfg.Gossip = fastGossip
+	cfg := FastConfig(id, filepath.Join(t.TempDir(), id), expect)
 	cfg.Logger = testLogger(id)
 	return cfg
 }

@@ -2,34 +2,116 @@ package rpc
 
 import (
 	"encoding/json"
-	"log/slog"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // fakeCluster is the node as the API sees it.
 type fakeCluster struct {
-	leader   string
-	ready    bool
-	notReady string
+	id         string
+	leader     string
+	leaderAddr string
+	ready      bool
+	notReady   string
 }
 
-func (f *fakeCluster) ID() string { return "node1" }
+func (f *fakeCluster) ID() string {
+	if f.id == "" {
+		return "node1"
+	}
+	return f.id
+}
 func (f *fakeCluster) Status() cluster.Status {
-	return cluster.Status{NodeID: "node1", State: "Follower", Term: 7,
-		Members: []cluster.Member{{ID: "node1", Status: "alive", Voter: true}}}
+	return cluster.Status{NodeID: f.ID(), State: "Follower", Term: 7,
+		Members: []cluster.Member{{ID: f.ID(), Status: "alive", Voter: true}}}
 }
 func (f *fakeCluster) Ready() (bool, string)        { return f.ready, f.notReady }
-func (f *fakeCluster) Leader() (id, apiAddr string) { return f.leader, "127.0.0.1:7202" }
+func (f *fakeCluster) Leader() (id, apiAddr string) { return f.leader, f.leaderAddr }
+func (f *fakeCluster) IsLeader() bool               { return f.leader == f.ID() }
 
-func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+// fakePoller records the polls it was asked for.
+type fakePoller struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (p *fakePoller) PollNow(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reasons = append(p.reasons, reason)
+}
+
+func (p *fakePoller) polls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.reasons...)
+}
+
+// testFSM is a real FSM fed by hand-built raft log entries.
+type testFSM struct {
+	t     *testing.T
+	f     *fsm.FSM
+	index uint64
+}
+
+func newTestFSM(t *testing.T) *testFSM { return &testFSM{t: t, f: fsm.New(nil)} }
+
+func (tf *testFSM) apply(c fsm.Command) any {
+	tf.t.Helper()
+	b, err := fsm.Encode(c)
+	if err != nil {
+		tf.t.Fatal(err)
+	}
+	tf.index++
+	res := tf.f.Apply(&raft.Log{Index: tf.index, Type: raft.LogCommand, Data: b})
+	if err, ok := res.(error); ok {
+		tf.t.Fatalf("apply %T: %v", c, err)
+	}
+	return res
+}
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func newTestServer(c *fakeCluster, store Store, poller Poller) *Server {
+	cfg := Config{Cluster: c, Store: store}
+	if poller != nil {
+		cfg.Poller = poller
+		cfg.Repository = &RepositoryInfo{URL: "git://127.0.0.1/config.git", Branch: "main"}
+	}
+	return NewServer(cfg)
+}
+
+func do(t *testing.T, h http.Handler, method, path string, body string, headers map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	h.ServeHTTP(rec, req)
 	return rec
+}
+
+func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", rec.Body, err)
+	}
+	if body.Error == "" {
+		t.Errorf("error body %s has no message", rec.Body)
+	}
+	return body.Code
 }
 
 func TestEndpoints(t *testing.T) {
@@ -49,7 +131,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := get(t, NewServer(tt.cluster, slog.New(slog.DiscardHandler)), tt.path)
+			rec := do(t, newTestServer(tt.cluster, newTestFSM(t).f, nil), "GET", tt.path, "", nil)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("GET %s = %d; want %d (body %s)", tt.path, rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -63,12 +145,8 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("Content-Type = %q; want application/json", ct)
 			}
 			if tt.wantCode != "" {
-				var body errorBody
-				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-					t.Fatalf("error body is not JSON: %v", err)
-				}
-				if body.Code != tt.wantCode || body.Error == "" {
-					t.Errorf("error body = %+v; want code %q and a message", body, tt.wantCode)
+				if code := errorCode(t, rec); code != tt.wantCode {
+					t.Errorf("code = %q; want %q", code, tt.wantCode)
 				}
 			}
 		})
@@ -76,12 +154,27 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestStatusBody(t *testing.T) {
-	rec := get(t, NewServer(&fakeCluster{}, slog.New(slog.DiscardHandler)), "/v1/status")
-	var st cluster.Status
+	tf := newTestFSM(t)
+	tf.apply(&fsm.SetSourceStatus{Error: "ls-remote git://127.0.0.1/config.git: connection refused", Time: t0})
+	rec := do(t, newTestServer(&fakeCluster{}, tf.f, &fakePoller{}), "GET", "/v1/status", "", nil)
+	var st statusBody
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.NodeID != "node1" || st.Term != 7 || st.Leader != nil || len(st.Members) != 1 {
-		t.Errorf("status = %+v; want node1, term 7, no leader, one member", st)
+		t.Errorf("status = %+v; want node1, term 7, no leader, one member", st.Status)
 	}
+	if st.Repository == nil || st.Repository.Branch != "main" || !strings.Contains(st.Repository.Error, "connection refused") ||
+		!st.Repository.ErrorSince.Equal(t0) {
+		t.Errorf("status repository = %+v; want branch main and the replicated error", st.Repository)
+	}
+}
+
+func readBody(t *testing.T, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

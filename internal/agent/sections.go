@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// RepositoryConfig is the configuration repository honuad watches.
+type RepositoryConfig struct {
+	URL          string         `yaml:"url"`
+	Branch       string         `yaml:"branch"`
+	PollInterval Duration       `yaml:"pollInterval"`
+	Timeout      Duration       `yaml:"timeout"`
+	Auth         RepositoryAuth `yaml:"auth"`
+}
+
+// RepositoryAuth holds where the repository's credentials are read from:
+// files and environment variables, never the configuration itself.
+type RepositoryAuth struct {
+	TokenFile                string `yaml:"tokenFile"`
+	TokenEnv                 string `yaml:"tokenEnv"`
+	Username                 string `yaml:"username"`
+	UsernameEnv              string `yaml:"usernameEnv"`
+	PasswordFile             string `yaml:"passwordFile"`
+	PasswordEnv              string `yaml:"passwordEnv"`
+	SSHKeyFile               string `yaml:"sshKeyFile"`
+	SSHKeyPassphraseFile     string `yaml:"sshKeyPassphraseFile"`
+	KnownHostsFile           string `yaml:"knownHostsFile"`
+	InsecureSkipHostKeyCheck bool   `yaml:"insecureSkipHostKeyCheck"`
+}
+
+// EnvironmentConfig is honuad's own configuration of one environment: where
+// its bundles go (DOMAIN.md §6) and whether it only plans.
+type EnvironmentConfig struct {
+	DryRun  bool           `yaml:"dryRun"`
+	Targets []TargetConfig `yaml:"targets"`
+}
+
+// TargetConfig is one place an environment's bundle is deployed to.
+type TargetConfig struct {
+	Type         string              `yaml:"type"`
+	Path         string              `yaml:"path"`
+	URL          string              `yaml:"url"`
+	Command      []string            `yaml:"command"`
+	ReloadURL    string              `yaml:"reloadURL"`
+	HealthChecks []HealthCheckConfig `yaml:"healthChecks"`
+}
+
+// HealthCheckConfig is a GET that must answer 2xx after an apply.
+type HealthCheckConfig struct {
+	URL string `yaml:"url"`
+}
+
+// WebhooksConfig names the files holding each webhook's secret.
+type WebhooksConfig struct {
+	GitHubSecretFile  string `yaml:"githubSecretFile"`
+	GitLabTokenFile   string `yaml:"gitlabTokenFile"`
+	GenericSecretFile string `yaml:"genericSecretFile"`
+}
+
+// Defaults of the repository section.
+const (
+	DefaultBranch       = "main"
+	DefaultPollInterval = 30 * time.Second
+	DefaultGitTimeout   = 30 * time.Second
+)
+
+// validateSections checks the DOMAIN.md §6a sections and fills their
+// defaults.
+func (c *Config) validateSections() []error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, &cluster.FieldError{Field: field, Value: v, Why: why})
+	}
+	if r := c.Repository; r != nil {
+		if r.URL == "" {
+			bad("repository.url", "", "is required when a repository section is given")
+		} else if u, err := url.Parse(r.URL); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				bad("repository.url", "(redacted)", "must not carry a password; use repository.auth")
+			}
+		}
+		if r.Branch == "" {
+			r.Branch = DefaultBranch
+		}
+		if r.PollInterval == 0 {
+			r.PollInterval = Duration(DefaultPollInterval)
+		} else if time.Duration(r.PollInterval) < time.Second {
+			bad("repository.pollInterval", time.Duration(r.PollInterval).String(), "must be at least 1s")
+		}
+		if r.Timeout == 0 {
+			r.Timeout = Duration(DefaultGitTimeout)
+		} else if r.Timeout < 0 {
+			bad("repository.timeout", time.Duration(r.Timeout).String(), "must be positive")
+		}
+		for _, f := range []struct{ field, path string }{
+			{"repository.auth.tokenFile", r.Auth.TokenFile},
+			{"repository.auth.passwordFile", r.Auth.PasswordFile},
+			{"repository.auth.sshKeyFile", r.Auth.SSHKeyFile},
+			{"repository.auth.sshKeyPassphraseFile", r.Auth.SSHKeyPassphraseFile},
+			{"repository.auth.knownHostsFile", r.Auth.KnownHostsFile},
+		} {
+			if f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.field, f.path, "cannot be read: "+err.Error())
+			}
+		}
+	}
+	names := make([]string, 0, len(c.Environments))
+	for name := range c.Environments {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !fsm.ValidEnvironmentName(name) {
+			bad("environments."+name, "", "is not a valid environment name (lowercase letters, digits and '-', not 'common')")
+		}
+		for i, t := range c.Environments[name].Targets {
+			field := fmt.Sprintf("environments.%s.targets[%d]", name, i)
+			switch t.Type {
+			case "directory":
+				if t.Path == "" {
+					bad(field+".path", "", "is required for a directory target")
+				}
+			case "http":
+				if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					bad(field+".url", t.URL, "must be an http(s) URL for an http target")
+				}
+			case "exec":
+				if len(t.Command) == 0 {
+					bad(field+".command", "", "is required for an exec target")
+				}
+			default:
+				bad(field+".type", t.Type, "must be directory, http or exec")
+			}
+			for _, u := range append([]string{t.ReloadURL}, healthURLs(t)...) {
+				if u == "" {
+					continue
+				}
+				if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+					bad(field, u, "reload and health check URLs must be http(s) URLs")
+				}
+			}
+		}
+	}
+	for _, f := range []struct{ field, path string }{
+		{"webhooks.githubSecretFile", c.Webhooks.GitHubSecretFile},
+		{"webhooks.gitlabTokenFile", c.Webhooks.GitLabTokenFile},
+		{"webhooks.genericSecretFile", c.Webhooks.GenericSecretFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if b, err := os.ReadFile(f.path); err != nil {
+			bad(f.field, f.path, "cannot be read: "+err.Error())
+		} else if len(b) == 0 {
+			bad(f.field, f.path, "is empty")
+		}
+	}
+	return errs
+}
+
+func healthURLs(t TargetConfig) []string {
+	out := make([]string, 0, len(t.HealthChecks))
+	for _, h := range t.HealthChecks {
+		out = append(out, h.URL)
+	}
+	return out
+}

@@ -1,0 +1,287 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"reflect"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/configrepo"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/plan"
+	"github.com/honua-io/honua-gitops/internal/policy"
+)
+
+// errCommitMissing: the commit is not in the repository even after a fetch.
+var errCommitMissing = errors.New("commit not found in the repository")
+
+// PlanRecord is the plan document stored on a deployment.
+type PlanRecord struct {
+	// BaseCommit is the deployed commit the plan was computed against;
+	// empty for a first deployment.
+	BaseCommit string `json:"baseCommit,omitempty"`
+	Commit     string `json:"commit"`
+	// Note says what was unusual about the planning, if anything.
+	Note string `json:"note,omitempty"`
+	*plan.Plan
+}
+
+// ValidationRecord is the validation document stored on a deployment.
+type ValidationRecord struct {
+	Valid    bool                `json:"valid"`
+	Problems []ValidationProblem `json:"problems"`
+}
+
+// ValidationProblem is one problem found in a commit's files.
+type ValidationProblem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+	// Text is the whole problem as one line: file:line:column: path: message.
+	Text string `json:"text"`
+}
+
+// commitFS returns the commit's files, fetching when the local clone lacks
+// the commit.
+func (r *Reconciler) commitFS(ctx context.Context, commit string) (fs.FS, error) {
+	if !r.cfg.Source.Has(commit) {
+		gctx, cancel := r.gitCtx(ctx)
+		_, err := r.cfg.Source.Fetch(gctx)
+		cancel()
+		r.metrics.gitRequest("fetch", err)
+		if err != nil {
+			return nil, err
+		}
+		if !r.cfg.Source.Has(commit) {
+			return nil, fmt.Errorf("%s: %w", short(commit), errCommitMissing)
+		}
+	}
+	return r.cfg.Source.FS(commit)
+}
+
+// validateAndPlan validates the deployment's commit and, when it is valid,
+// plans it against the deployed commit and moves it to Planning with both
+// documents; an invalid commit fails with every problem listed.
+func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (outcome, error) {
+	fsys, err := r.commitFS(ctx, d.Commit)
+	if errors.Is(err, errCommitMissing) {
+		return r.fail(d, fmt.Sprintf("commit %s is not on the repository (was it force-pushed away?)", short(d.Commit)),
+			err.Error(), nil)
+	}
+	if err != nil {
+		r.logger.Warn("cannot read the commit to validate; retrying", "deployment", d.ID, "error", err)
+		return outcome{at: r.now().Add(retryAfter)}, nil
+	}
+	bundle, problems := configrepo.Load(fsys, d.Environment)
+	rawPolicy, hasPolicy, err := configrepo.ReadPolicy(fsys)
+	if err != nil {
+		problems = append(problems, configrepo.Problem{File: policyPath, Message: err.Error()})
+	} else if hasPolicy {
+		if _, err := policy.Parse(rawPolicy, policyPath); err != nil {
+			problems = append(problems, policyProblems(err)...)
+		}
+	}
+	if len(problems) > 0 || bundle == nil {
+		rec := validationRecord(problems)
+		texts := make([]string, len(rec.Problems))
+		for i, p := range rec.Problems {
+			texts[i] = p.Text
+		}
+		doc, _ := json.Marshal(rec)
+		return r.fail(d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(texts)),
+			problemSummary(texts), func(c *fsm.TransitionDeployment) { c.Validation = doc })
+	}
+
+	head := inputOf(bundle, rawPolicy)
+	rec := &PlanRecord{Commit: d.Commit}
+	base, baseCommit, note := r.baseInput(ctx, d)
+	rec.BaseCommit, rec.Note = baseCommit, note
+	rec.Plan = plan.Compute(base, head)
+	if baseCommit != "" && note != "" && rec.Plan.Risk < plan.RiskHigh {
+		// Without the deployed files the plan cannot see removals: never
+		// rate it below high.
+		rec.Plan.Risk = plan.RiskHigh
+	}
+	planDoc, err := json.Marshal(rec)
+	if err != nil {
+		return outcome{}, fmt.Errorf("encode plan: %w", err)
+	}
+	valDoc, _ := json.Marshal(ValidationRecord{Valid: true, Problems: []ValidationProblem{}})
+	msg := "planned: " + rec.Plan.Summary()
+	if note != "" {
+		msg += " (" + note + ")"
+	}
+	if d.DryRun {
+		msg += "; dry run: stops here"
+	}
+	return r.move(d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
+		c.Plan, c.Validation, c.Risk = planDoc, valDoc, rec.Plan.Risk.String()
+	})
+}
+
+// baseInput returns what the deployment is planned against: the
+// environment's deployed commit, or nothing for a first deployment. When
+// the deployed files cannot be read, it plans against nothing and says so.
+func (r *Reconciler) baseInput(ctx context.Context, d *fsm.Deployment) (plan.Input, string, string) {
+	e, ok := r.store.Environment(d.Environment)
+	if !ok || e.DeployedCommit == "" {
+		return plan.Input{}, "", ""
+	}
+	deployed := e.DeployedCommit
+	if !r.cfg.Source.Has(deployed) {
+		return plan.Input{}, deployed, fmt.Sprintf("the deployed commit %s is no longer in the repository; planned against nothing and rated at least high", short(deployed))
+	}
+	fsys, err := r.cfg.Source.FS(deployed)
+	if err != nil {
+		return plan.Input{}, deployed, fmt.Sprintf("the deployed commit %s cannot be read (%v); planned against nothing and rated at least high", short(deployed), err)
+	}
+	bundle, problems := configrepo.Load(fsys, d.Environment)
+	if bundle == nil {
+		return plan.Input{}, deployed, fmt.Sprintf("the deployed commit %s does not validate (%d problems); planned against nothing and rated at least high", short(deployed), len(problems))
+	}
+	raw, _, _ := configrepo.ReadPolicy(fsys)
+	return inputOf(bundle, raw), deployed, ""
+}
+
+func inputOf(b *configrepo.Bundle, rawPolicy []byte) plan.Input {
+	return plan.Input{
+		Metadata: b.Metadata, DataSources: b.DataSources, AppSettings: b.AppSettings,
+		SharedConfig: b.SharedConfig, Policy: rawPolicy,
+	}
+}
+
+// decide applies the policy in force to a planned deployment: it waits for
+// approval, or goes on to the window gate.
+func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, error) {
+	pol, from, err := r.policyFor(ctx, d)
+	if err != nil {
+		return outcome{at: r.now().Add(retryAfter)}, err
+	}
+	var rec PlanRecord
+	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
+		return r.fail(d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
+	}
+	policyChanged, err := r.policyLoosenable(ctx, d, &rec, pol)
+	if err != nil {
+		return outcome{at: r.now().Add(retryAfter)}, err
+	}
+	need, why := pol.ApprovalNeeded(rec.Risk, rec.Breaking, policyChanged)
+	if !need {
+		return r.gate(ctx, d)
+	}
+	req := &fsm.ApprovalRequirement{Required: max(pol.RequiredApprovals, 1), Groups: pol.Approvers}
+	if pol.ApprovalTimeout > 0 {
+		req.Expires = r.now().Add(pol.ApprovalTimeout)
+	}
+	msg := fmt.Sprintf("%s (policy of %s): needs %d approval(s)", why, from, req.Required)
+	if len(req.Groups) > 0 {
+		msg += fmt.Sprintf(" from %v", req.Groups)
+	}
+	if !req.Expires.IsZero() {
+		msg += " by " + req.Expires.Format(time.RFC3339)
+	}
+	return r.move(d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
+}
+
+// policyLoosenable reports whether the plan's policy change must be
+// approved under the policy in force: it must when it changes what applies
+// to this environment. A first deployment has no gate to loosen, and a
+// change to other environments' entries leaves this one's gate as it was
+// (the plan still rates the change high).
+func (r *Reconciler) policyLoosenable(ctx context.Context, d *fsm.Deployment, rec *PlanRecord, old policy.Environment) (bool, error) {
+	if !rec.PolicyChanged || rec.BaseCommit == "" {
+		return false, nil
+	}
+	pa, err := r.policyAt(ctx, d.Commit, "the new commit")
+	if err != nil {
+		return false, err
+	}
+	return !reflect.DeepEqual(pa.pol.For(d.Environment), old), nil
+}
+
+// policyAt is a parsed policy file and where it came from.
+type policyAt struct {
+	pol  *policy.Policy
+	from string
+}
+
+// policyFor returns the policy in force for d: the one at the environment's
+// deployed commit (a commit cannot loosen its own gate), or, for a first
+// deployment, the one at d's own commit. An absent file means the defaults.
+func (r *Reconciler) policyFor(ctx context.Context, d *fsm.Deployment) (policy.Environment, string, error) {
+	commit, from := d.Commit, "its own commit, the environment's first deployment"
+	if e, ok := r.store.Environment(d.Environment); ok && e.DeployedCommit != "" {
+		commit, from = e.DeployedCommit, "the deployed commit "+short(e.DeployedCommit)
+	}
+	pa, err := r.policyAt(ctx, commit, from)
+	if err != nil {
+		return policy.Environment{}, "", err
+	}
+	return pa.pol.For(d.Environment), pa.from, nil
+}
+
+// policyAt reads and parses the policy file at commit, once per commit. An
+// absent or unreadable file, or a commit no longer in the repository, means
+// the defaults.
+func (r *Reconciler) policyAt(ctx context.Context, commit, from string) (policyAt, error) {
+	r.mu.Lock()
+	cached, ok := r.policies[commit]
+	r.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	fsys, err := r.commitFS(ctx, commit)
+	if errors.Is(err, errCommitMissing) {
+		// The deployed commit was force-pushed away: the strict defaults.
+		return policyAt{pol: policy.Default(), from: "the defaults (" + from + " is gone)"}, nil
+	}
+	if err != nil {
+		return policyAt{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
+	}
+	pa := policyAt{pol: policy.Default(), from: from}
+	raw, ok, err := configrepo.ReadPolicy(fsys)
+	switch {
+	case err != nil:
+		return policyAt{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
+	case !ok:
+		pa.from = "the defaults (no policy file at " + from + ")"
+	default:
+		p, err := policy.Parse(raw, policyPath)
+		if err != nil {
+			pa.from = "the defaults (the policy file at " + from + " does not parse)"
+		} else {
+			pa.pol = p
+		}
+	}
+	r.mu.Lock()
+	r.policies[commit] = pa
+	r.mu.Unlock()
+	return pa, nil
+}
+
+func validationRecord(problems []configrepo.Problem) ValidationRecord {
+	rec := ValidationRecord{Valid: len(problems) == 0, Problems: make([]ValidationProblem, len(problems))}
+	for i, p := range problems {
+		rec.Problems[i] = ValidationProblem{File: p.File, Line: p.Line, Column: p.Column, Path: p.Path,
+			Message: p.Message, Text: p.Error()}
+	}
+	return rec
+}
+
+// policyProblems turns a policy parse error into validation problems.
+func policyProblems(err error) []configrepo.Problem {
+	var pe *policy.ParseError
+	if !errors.As(err, &pe) {
+		return []configrepo.Problem{{File: policyPath, Message: err.Error()}}
+	}
+	out := make([]configrepo.Problem, len(pe.Problems))
+	for i, p := range pe.Problems {
+		out[i] = configrepo.Problem{File: p.File, Line: p.Line, Column: p.Column, Message: p.Message}
+	}
+	return out
+}

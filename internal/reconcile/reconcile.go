@@ -1,0 +1,170 @@
+// Package reconcile owns the pipeline that turns commits into deployments:
+// watching the configuration repository, creating a deployment for every
+// environment a new commit touches, validating and planning it, and gating
+// it by the policy — approvals, deployment windows and blackouts. It runs on
+// the leader only, as leader work of the cluster node; every decision it
+// makes is a Raft command carrying its time and message.
+package reconcile
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Cluster is what the reconciler needs of the local node.
+type Cluster interface {
+	// Apply replicates a command and returns the FSM's result or error.
+	Apply(fsm.Command) (any, error)
+}
+
+// Store is the replicated state the reconciler reads.
+type Store interface {
+	Environment(name string) (*fsm.Environment, bool)
+	Environments() []*fsm.Environment
+	Deployment(id string) (*fsm.Deployment, bool)
+	Source() fsm.SourceStatus
+	Changed() <-chan struct{}
+}
+
+// Source is the configuration repository; *gitrepo.Repo implements it.
+type Source interface {
+	Head(ctx context.Context) (string, error)
+	Fetch(ctx context.Context) (string, error)
+	Has(commit string) bool
+	FS(commit string) (fs.FS, error)
+	Changed(from, to string, paths ...string) (bool, error)
+}
+
+// EnvironmentSettings is honuad's own configuration of an environment that
+// matters to the pipeline.
+type EnvironmentSettings struct {
+	DryRun bool
+}
+
+// Config configures a Reconciler.
+type Config struct {
+	Source Source
+	Branch string
+	// PollInterval is the time between polls, each with up to 10%
+	// jitter. Webhooks and sync requests poll at once.
+	PollInterval time.Duration
+	// GitTimeout bounds each git call.
+	GitTimeout time.Duration
+	// DryRun stops every deployment after Planning.
+	DryRun       bool
+	Environments map[string]EnvironmentSettings
+	// Handoff, when set, receives each deployment that is cleared to go:
+	// approved if it had to be, inside its window. It is the deploy
+	// stage's entry point. Without it, cleared deployments wait in
+	// Scheduled.
+	Handoff func(ctx context.Context, d *fsm.Deployment) error
+	// Now returns the time decisions are made at; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registry receives the reconciler's metrics.
+	Registry prometheus.Registerer
+}
+
+// Reconciler runs the pipeline on the leader.
+type Reconciler struct {
+	cfg     Config
+	cluster Cluster
+	store   Store
+	logger  *slog.Logger
+	metrics *metrics
+
+	// pollNow carries the reason of a requested poll to the watcher.
+	pollNow chan string
+	// wake makes the pipeline look at every waiting deployment now.
+	wake chan struct{}
+
+	// policies caches parsed policy files by commit.
+	mu       sync.Mutex
+	policies map[string]policyAt
+}
+
+// New returns a reconciler. Register its Run as leader work.
+func New(cfg Config, c Cluster, s Store) *Reconciler {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.GitTimeout <= 0 {
+		cfg.GitTimeout = 30 * time.Second
+	}
+	if cfg.Branch == "" {
+		cfg.Branch = "main"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	return &Reconciler{
+		cfg:      cfg,
+		cluster:  c,
+		store:    s,
+		logger:   cfg.Logger.With("component", "reconcile"),
+		metrics:  newMetrics(cfg.Registry),
+		pollNow:  make(chan string, 1),
+		wake:     make(chan struct{}, 1),
+		policies: map[string]policyAt{},
+	}
+}
+
+// PollNow asks the watcher to poll the repository at once. It never
+// blocks; requests made while one is pending are merged.
+func (r *Reconciler) PollNow(reason string) {
+	select {
+	case r.pollNow <- reason:
+	default:
+	}
+}
+
+// Wake makes the pipeline re-evaluate every waiting deployment now, as it
+// does on every change of state and when a deadline it knows of passes.
+func (r *Reconciler) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run is the leader work: it watches the repository and steps waiting
+// deployments until ctx is cancelled (leadership lost), then returns once
+// both loops stopped.
+func (r *Reconciler) Run(ctx context.Context) {
+	r.logger.Info("pipeline started on this leader")
+	var wg sync.WaitGroup
+	wg.Go(func() { r.watch(ctx) })
+	wg.Go(func() { r.pipeline(ctx) })
+	wg.Wait()
+	r.logger.Info("pipeline stopped")
+}
+
+func (r *Reconciler) now() time.Time { return r.cfg.Now().UTC() }
+
+// jitter returns d plus up to 10%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+func (r *Reconciler) dryRun(env string) bool {
+	return r.cfg.DryRun || r.cfg.Environments[env].DryRun
+}
+
+// gitCtx bounds one git call.
+func (r *Reconciler) gitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.cfg.GitTimeout)
+}

@@ -1,0 +1,237 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/configrepo"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// policyPath is the policy file's path in the repository.
+const policyPath = ".gitops/deployment-policy.yaml"
+
+// watchedPaths are the paths whose change makes a new deployment of env.
+func watchedPaths(env string) []string {
+	return []string{"environments/" + env, "environments/common", policyPath}
+}
+
+// watch polls the repository at once, then every poll interval (with
+// jitter), and whenever PollNow asks.
+func (r *Reconciler) watch(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	reason := "became leader"
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case reason = <-r.pollNow:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		if err := r.poll(ctx, reason); err != nil && ctx.Err() == nil {
+			r.logger.Warn("poll failed", "reason", reason, "error", err)
+		}
+		reason = "interval"
+		timer.Reset(jitter(r.cfg.PollInterval))
+	}
+}
+
+// poll asks the remote for the branch head, fetches when it moved, records
+// the repository's status, and creates the deployments the head calls for.
+func (r *Reconciler) poll(ctx context.Context, reason string) error {
+	start := time.Now()
+	head, err := r.fetchHead(ctx)
+	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.recordSource("", err)
+		return err
+	}
+	r.metrics.lastGitSuccess.SetToCurrentTime()
+	r.recordSource(head, nil)
+	r.logger.Debug("polled", "reason", reason, "head", short(head))
+	return r.observe(ctx, head, reason)
+}
+
+// fetchHead runs the ls-remote step and fetches only when the local clone
+// lacks the head.
+func (r *Reconciler) fetchHead(ctx context.Context) (string, error) {
+	gctx, cancel := r.gitCtx(ctx)
+	head, err := r.cfg.Source.Head(gctx)
+	cancel()
+	r.metrics.gitRequest("ls-remote", err)
+	if err != nil {
+		return "", err
+	}
+	if r.cfg.Source.Has(head) {
+		return head, nil
+	}
+	gctx, cancel = r.gitCtx(ctx)
+	fetched, err := r.cfg.Source.Fetch(gctx)
+	cancel()
+	r.metrics.gitRequest("fetch", err)
+	if err != nil {
+		return "", err
+	}
+	return fetched, nil
+}
+
+// recordSource replicates the repository's status when it changed: a new
+// head, a new error, or recovery.
+func (r *Reconciler) recordSource(head string, pollErr error) {
+	cur := r.store.Source()
+	c := &fsm.SetSourceStatus{Head: head, Time: r.now()}
+	if pollErr != nil {
+		c.Error = pollErr.Error()
+		if cur.Error == c.Error {
+			return
+		}
+	} else if cur.Error == "" && cur.Head == head {
+		return
+	}
+	if _, err := r.cluster.Apply(c); err != nil && !errors.Is(err, cluster.ErrNotLeader) {
+		r.logger.Warn("record repository status", "error", err)
+	}
+}
+
+// observe creates a deployment for every environment of head that changed
+// since what it has deployed (or since the commit it was rolled back from,
+// while pinned), that has never been deployed, or for which a sync was
+// asked.
+func (r *Reconciler) observe(ctx context.Context, head, reason string) error {
+	fsys, err := r.cfg.Source.FS(head)
+	if err != nil {
+		return fmt.Errorf("read commit %s: %w", short(head), err)
+	}
+	envs, problems := configrepo.Environments(fsys)
+	for _, p := range problems {
+		r.logger.Warn("ignoring folder that is not a valid environment", "problem", p.Error())
+	}
+	for _, env := range envs {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := r.observeEnv(env, head, reason); err != nil {
+			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) {
+				return err
+			}
+			r.logger.Error("observe environment", "env", env, "head", short(head), "error", err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) observeEnv(env, head, reason string) error {
+	e, known := r.store.Environment(env)
+	if !known {
+		e = &fsm.Environment{Name: env}
+	}
+	var waiting *fsm.Deployment
+	if e.Waiting != "" {
+		waiting, _ = r.store.Deployment(e.Waiting)
+	}
+	sync := e.PendingSync
+	if e.LatestSeenCommit != head {
+		if _, err := r.cluster.Apply(&fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); err != nil {
+			return err
+		}
+	} else if sync == nil {
+		return nil // this head was handled already
+	}
+
+	kind, initiator, msg := fsm.KindAuto, "git-watcher", fmt.Sprintf("commit %s seen (%s)", short(head), reason)
+	if sync != nil {
+		kind, initiator = fsm.KindManualSync, sync.By
+		msg = fmt.Sprintf("sync requested by %s: deploying %s", sync.By, short(head))
+	} else {
+		changed, why, err := r.envChanged(e, head)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			if waiting != nil && waiting.Commit != head {
+				return r.supersedeStale(waiting, head, why)
+			}
+			return nil
+		}
+		if waiting != nil && waiting.Commit == head {
+			return nil
+		}
+		msg += "; " + why
+	}
+	if e.Pin != nil && sync == nil {
+		// A new commit touching the environment ends a rollback's pin.
+		if _, err := r.cluster.Apply(&fsm.SetPin{Environment: env}); err != nil {
+			return err
+		}
+		msg += fmt.Sprintf("; unpinned from %s", short(e.Pin.Commit))
+	}
+	res, err := r.cluster.Apply(&fsm.CreateDeployment{
+		Environment: env, Commit: head, Branch: r.cfg.Branch, Kind: kind, Initiator: initiator,
+		Time: r.now(), Message: msg, DryRun: r.dryRun(env),
+	})
+	if err != nil {
+		return err
+	}
+	d := res.(*fsm.Deployment)
+	r.logger.Info("deployment created", "env", env, "deployment", d.ID, "commit", short(head), "kind", kind)
+	return nil
+}
+
+// envChanged reports whether env's files at head differ from what it has
+// deployed — or, while pinned by a rollback, from the commit it was rolled
+// back from — and says why in words.
+func (r *Reconciler) envChanged(e *fsm.Environment, head string) (bool, string, error) {
+	base, what := e.DeployedCommit, "the deployed commit"
+	if e.Pin != nil && e.Pin.From != "" {
+		base, what = e.Pin.From, "the commit it was rolled back from"
+	}
+	if base == "" {
+		return true, "first deployment of the environment", nil
+	}
+	if base == head {
+		return false, "same commit as " + what, nil
+	}
+	if !r.cfg.Source.Has(base) {
+		return true, fmt.Sprintf("%s %s is no longer in the repository", what, short(base)), nil
+	}
+	changed, err := r.cfg.Source.Changed(base, head, watchedPaths(e.Name)...)
+	if err != nil {
+		return false, "", fmt.Errorf("compare %s with %s: %w", short(base), short(head), err)
+	}
+	if !changed {
+		return false, fmt.Sprintf("no change to the environment since %s %s", what, short(base)), nil
+	}
+	return true, fmt.Sprintf("changed since %s %s", what, short(base)), nil
+}
+
+// supersedeStale ends a waiting deployment whose commit is older than a head
+// that matches what is deployed: it would deploy something the branch no
+// longer holds.
+func (r *Reconciler) supersedeStale(d *fsm.Deployment, head, why string) error {
+	_, err := r.cluster.Apply(&fsm.TransitionDeployment{
+		ID: d.ID, To: fsm.StateSuperseded, Time: r.now(),
+		Message: fmt.Sprintf("superseded by commit %s: %s", short(head), why),
+	})
+	if errors.Is(err, fsm.ErrIllegalTransition) {
+		return nil // it moved on meanwhile
+	}
+	return err
+}
+
+// short abbreviates a commit hash for messages.
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}

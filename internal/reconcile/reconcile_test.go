@@ -322,3 +322,51 @@ func TestRepositoryGoesAway(t *testing.T) {
 	})
 	pc.deploymentOf("staging", next, fsm.StateScheduled)
 }
+
+// TestPolicyChangeNeedsApprovalUnderTheOldPolicy: a commit cannot loosen
+// its own gate. Turning production's approvals off still waits for the
+// approvals the deployed policy asks for.
+func TestPolicyChangeNeedsApprovalUnderTheOldPolicy(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	first := repo.Commit(merge(envFiles("production", points), envFiles("staging", points),
+		map[string]string{policyPath: testPolicy}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
+	d := pc.deploymentOf("production", first, fsm.StateAwaitingApproval)
+	for _, who := range []string{"alice", "bob"} {
+		if _, err := pc.approve(d.ID, who, "devops-team"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.complete(pc.deploymentOf("production", first, fsm.StateScheduled))
+	pc.complete(pc.deploymentOf("staging", first, fsm.StateScheduled))
+
+	loose := strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
+	c := pc.commit(map[string]string{policyPath: loose}, "no more approvals in production")
+	d = pc.deploymentOf("production", c, fsm.StateAwaitingApproval)
+	if rec := planOf(t, d); !rec.PolicyChanged || rec.Risk.String() != "high" {
+		t.Errorf("plan = %+v; want the policy change rated high", rec)
+	}
+	if msg := lastMessage(d); !strings.Contains(msg, "policy") || d.Approval == nil || d.Approval.Required != 2 {
+		t.Errorf("awaiting %+v with message %q; want the old policy's 2 approvals because the policy changed", d.Approval, msg)
+	}
+	// Staging's own entry did not change, and it never needs approval:
+	// the change goes through there.
+	pc.deploymentOf("staging", c, fsm.StateScheduled)
+}
+
+// TestForcePushIsPlannedAgainstWhatIsDeployed: a force-push to an
+// unrelated history is followed, and planned against the deployed commit.
+func TestForcePushIsPlannedAgainstWhatIsDeployed(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	first := repo.Commit(merge(envFiles("staging", points, roads), map[string]string{policyPath: testPolicy}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
+	pc.complete(pc.deploymentOf("staging", first, fsm.StateScheduled))
+
+	rewritten := repo.NewRoot(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "rewritten history")
+	pc.pollNow()
+	d := pc.deploymentOf("staging", rewritten, fsm.StateScheduled)
+	rec := planOf(t, d)
+	if rec.BaseCommit != first || rec.Removed != 1 || !rec.Breaking {
+		t.Errorf("plan after force-push = %+v; want against %s with the roads layer removed", rec, short(first))
+	}
+}

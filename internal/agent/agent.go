@@ -21,6 +21,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/internal/target"
 )
 
 // NewLogger returns the process logger the configuration asks for.
@@ -140,7 +141,17 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 	}
 	envs := map[string]reconcile.EnvironmentSettings{}
 	for name, e := range cfg.Environments {
-		envs[name] = reconcile.EnvironmentSettings{DryRun: e.DryRun}
+		settings := reconcile.EnvironmentSettings{DryRun: e.DryRun}
+		for i, tc := range e.Targets {
+			t, err := target.New(target.Config{Type: tc.Type, Path: tc.Path, URL: tc.URL, Command: tc.Command,
+				Logger: logger.With("env", name)})
+			if err != nil {
+				return nil, nil, &ConfigError{fmt.Errorf("environments.%s.targets[%d]: %w", name, i, err)}
+			}
+			settings.Targets = append(settings.Targets, reconcile.TargetSpec{
+				Target: t, ReloadURL: tc.ReloadURL, HealthChecks: healthURLs(tc)})
+		}
+		envs[name] = settings
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Branch: r.Branch, PollInterval: time.Duration(r.PollInterval), GitTimeout: time.Duration(r.Timeout),

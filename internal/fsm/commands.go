@@ -119,6 +119,10 @@ type CreateDeployment struct {
 	Message     string    `json:"message,omitempty"`
 	// DryRun deployments are validated and planned, and stop there.
 	DryRun bool `json:"dryRun,omitempty"`
+	// PinFrom, on a rollback, is the commit rolled back from: the
+	// environment is pinned to Commit in the same step, so the watcher
+	// does not deploy PinFrom again.
+	PinFrom string `json:"pinFrom,omitempty"`
 }
 
 // Type implements Command.

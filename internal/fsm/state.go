@@ -99,6 +99,8 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		return nil, invalid("create deployment for %s: kind %q is not one of auto, manual-sync, rollback, auto-rollback", c.Environment, c.Kind)
 	case c.Time.IsZero():
 		return nil, invalid("create deployment for %s: time is missing", c.Environment)
+	case c.PinFrom != "" && c.Kind != KindRollback:
+		return nil, invalid("create deployment for %s: only a rollback pins the environment", c.Environment)
 	}
 	id := fmt.Sprintf("%s-%d", c.Environment, s.DeploymentSeq+1)
 	if _, ok := s.Deployments[id]; ok {
@@ -131,6 +133,9 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	e.Waiting = d.ID
 	if c.Kind == KindManualSync {
 		e.PendingSync = nil
+	}
+	if c.PinFrom != "" {
+		e.Pin = &Pin{Commit: c.Commit, From: c.PinFrom, By: c.Initiator, Since: c.Time}
 	}
 	e.History = append(e.History, d.ID)
 	s.prune(e)

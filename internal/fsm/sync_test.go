@@ -89,3 +89,18 @@ func TestDeploymentsFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestRollbackPinsAtCreation(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.apply(&fsm.CreateDeployment{Environment: "prod", Commit: "c1", Kind: fsm.KindAuto,
+		Time: h.tick(), PinFrom: "c2"}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("Apply(auto deployment with PinFrom) = %v; want ErrInvalid", err)
+	}
+	at := h.tick()
+	h.mustApply(&fsm.CreateDeployment{Environment: "prod", Commit: "c1", Kind: fsm.KindRollback,
+		Initiator: "alice", Time: at, PinFrom: "c2"})
+	p := h.environment("prod").Pin
+	if p == nil || p.Commit != "c1" || p.From != "c2" || p.By != "alice" || !p.Since.Equal(at) {
+		t.Errorf("Pin = %+v; want pinned to c1 from c2 by alice", p)
+	}
+}

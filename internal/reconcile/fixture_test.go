@@ -119,6 +119,7 @@ type pipelineOptions struct {
 	nodes   int
 	adjust  func(*Config)
 	startAt time.Time
+	envs    map[string]EnvironmentSettings
 }
 
 func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pipelineCluster {
@@ -143,7 +144,7 @@ func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pi
 				t.Fatalf("open repository: %v", err)
 			}
 			cfg := Config{Source: src, Branch: "main", PollInterval: time.Hour, GitTimeout: 10 * time.Second,
-				Now: pc.clock.Now, Registry: prometheus.NewRegistry()}
+				Now: pc.clock.Now, Registry: prometheus.NewRegistry(), Environments: opts.envs}
 			if opts.adjust != nil {
 				opts.adjust(&cfg)
 			}

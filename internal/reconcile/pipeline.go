@@ -67,6 +67,11 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		if e.PendingSync != nil {
 			r.PollNow("sync of " + e.Name + " requested by " + e.PendingSync.By)
 		}
+		if e.Current != "" {
+			r.startActive(ctx, e.Current)
+		} else if last := r.lastFailed(e); last != "" {
+			r.startActive(ctx, last)
+		}
 		if e.Waiting == "" {
 			continue
 		}
@@ -169,6 +174,11 @@ func (r *Reconciler) awaitApproval(ctx context.Context, d *fsm.Deployment) (outc
 // gate lets a cleared deployment go when the policy's windows and blackouts
 // allow it, and otherwise parks it in Scheduled until they do.
 func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, error) {
+	if d.Kind == fsm.KindRollback {
+		// A rollback restores a known-good state: windows and blackouts
+		// do not hold it.
+		return r.handoff(ctx, d)
+	}
 	pol, _, err := r.policyFor(ctx, d)
 	if err != nil {
 		return outcome{at: r.now().Add(retryAfter)}, err
@@ -191,21 +201,24 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 }
 
 // handoff is where a cleared deployment inside its window leaves the front
-// of the pipeline, to the deploy stage. Without one it waits in Scheduled,
-// saying so.
-func (r *Reconciler) handoff(ctx context.Context, d *fsm.Deployment) (outcome, error) {
-	if r.cfg.Handoff != nil {
-		if err := r.cfg.Handoff(ctx, d); err != nil {
-			return outcome{}, err
-		}
-		return outcome{moved: true}, nil
+// of the pipeline, to the deploy stage.
+func (r *Reconciler) handoff(_ context.Context, d *fsm.Deployment) (outcome, error) {
+	return r.handoffToDeploy(d)
+}
+
+// lastFailed returns the environment's newest deployment when it failed
+// after applying and has not rolled back: a leader that died between the
+// failure and the rollback leaves it to the next one.
+func (r *Reconciler) lastFailed(e *fsm.Environment) string {
+	if len(e.History) == 0 {
+		return ""
 	}
-	if d.State == fsm.StateScheduled {
-		return outcome{}, nil
+	id := e.History[len(e.History)-1]
+	d, ok := r.store.Deployment(id)
+	if !ok || d.State != fsm.StateFailed || !d.Applied || d.RollbackStarted {
+		return ""
 	}
-	out, err := r.move(d, fsm.StateScheduled, "cleared to deploy; waiting for the deploy stage", nil)
-	out.moved = false
-	return out, err
+	return id
 }
 
 // problemSummary is the Error of a deployment that failed validation.

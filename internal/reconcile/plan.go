@@ -171,6 +171,12 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 		return outcome{at: r.now().Add(retryAfter)}, err
 	}
 	need, why := pol.ApprovalNeeded(rec.Risk, rec.Breaking, policyChanged)
+	if d.Kind == fsm.KindRollback {
+		need, why = pol.RollbackRequiresApproval, d.Environment+"'s policy does not require approval of rollbacks"
+		if need {
+			why = d.Environment + "'s policy requires approval of rollbacks"
+		}
+	}
 	if !need {
 		return r.gate(ctx, d)
 	}

@@ -23,6 +23,9 @@ import (
 type Cluster interface {
 	// Apply replicates a command and returns the FSM's result or error.
 	Apply(fsm.Command) (any, error)
+	// VerifyLeader confirms with a quorum that this node still leads; the
+	// deploy stage calls it before every side effect.
+	VerifyLeader() error
 }
 
 // Store is the replicated state the reconciler reads.
@@ -47,6 +50,8 @@ type Source interface {
 // matters to the pipeline.
 type EnvironmentSettings struct {
 	DryRun bool
+	// Targets are where the environment's bundles go, in order.
+	Targets []TargetSpec
 }
 
 // Config configures a Reconciler.
@@ -61,11 +66,6 @@ type Config struct {
 	// DryRun stops every deployment after Planning.
 	DryRun       bool
 	Environments map[string]EnvironmentSettings
-	// Handoff, when set, receives each deployment that is cleared to go:
-	// approved if it had to be, inside its window. It is the deploy
-	// stage's entry point. Without it, cleared deployments wait in
-	// Scheduled.
-	Handoff func(ctx context.Context, d *fsm.Deployment) error
 	// Now returns the time decisions are made at; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -89,6 +89,11 @@ type Reconciler struct {
 	// policies caches parsed policy files by commit.
 	mu       sync.Mutex
 	policies map[string]policyAt
+
+	// active holds the deployments whose deploy stage runs now.
+	activeMu sync.Mutex
+	active   map[string]bool
+	activeWG sync.WaitGroup
 }
 
 // New returns a reconciler. Register its Run as leader work.
@@ -120,6 +125,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
 		policies: map[string]policyAt{},
+		active:   map[string]bool{},
 	}
 }
 
@@ -150,6 +156,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	wg.Go(func() { r.watch(ctx) })
 	wg.Go(func() { r.pipeline(ctx) })
 	wg.Wait()
+	r.activeWG.Wait()
 	r.logger.Info("pipeline stopped")
 }
 

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,14 +26,10 @@ func TestPipelineOnCluster(t *testing.T) {
 	// never need approval; production's first deployment adds a data
 	// source (high risk), so it waits for two approvals.
 	for _, env := range []string{"development", "staging"} {
-		d := pc.deploymentOf(env, first, fsm.StateScheduled)
-		if !strings.Contains(lastMessage(d), "cleared to deploy") {
-			t.Errorf("%s: last message %q; want it cleared to deploy", env, lastMessage(d))
-		}
+		d := pc.deploymentOf(env, first, fsm.StateCompleted)
 		if d.Kind != fsm.KindAuto || d.Initiator != "git-watcher" {
 			t.Errorf("%s: kind %s by %s; want auto by git-watcher", env, d.Kind, d.Initiator)
 		}
-		pc.complete(d)
 	}
 	prod := pc.deploymentOf("production", first, fsm.StateAwaitingApproval)
 	if rec := planOf(t, prod); rec.BaseCommit != "" || rec.Added == 0 || rec.Removed != 0 {
@@ -45,7 +40,7 @@ func TestPipelineOnCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pc.complete(pc.deploymentOf("production", first, fsm.StateScheduled))
+	pc.deploymentOf("production", first, fsm.StateCompleted)
 
 	// A commit touching only production, removing a layer (breaking):
 	// one deployment, in production, waiting for two approvals from
@@ -87,11 +82,10 @@ func TestPipelineOnCluster(t *testing.T) {
 	if _, err := pc.approve(d.ID, "bob", "devops-team"); err != nil {
 		t.Fatal(err)
 	}
-	cleared := pc.deploymentOf("production", second, fsm.StateScheduled)
+	cleared := pc.deploymentOf("production", second, fsm.StateCompleted)
 	if len(cleared.Approvals) != 2 {
 		t.Errorf("cleared with %d approvals; want 2", len(cleared.Approvals))
 	}
-	pc.complete(cleared)
 
 	// One rejection ends a deployment.
 	third := pc.commit(envFiles("production", layer{"sample-points", 3857}), "reproject points")
@@ -126,7 +120,7 @@ func TestValidationFailureListsEveryProblem(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "initial")
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
-	pc.complete(pc.deploymentOf("staging", repo.Head(), fsm.StateScheduled))
+	pc.deploymentOf("staging", repo.Head(), fsm.StateCompleted)
 
 	bad := `{
   "services": [{"id": "test-service", "title": "T", "dataSourceId": "missing-db"}],
@@ -158,7 +152,7 @@ func TestUnchangedEnvironmentsGetNoDeployment(t *testing.T) {
 		map[string]string{policyPath: testPolicy}), "initial")
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
 	for _, env := range []string{"staging", "development"} {
-		pc.complete(pc.deploymentOf(env, repo.Head(), fsm.StateScheduled))
+		pc.deploymentOf(env, repo.Head(), fsm.StateCompleted)
 	}
 	readme := pc.commit(map[string]string{"README.md": "docs only\n"}, "docs")
 	pc.WaitForState("the docs commit to be seen", func(f *fsm.FSM) error {
@@ -174,7 +168,7 @@ func TestUnchangedEnvironmentsGetNoDeployment(t *testing.T) {
 	}
 	common := pc.commit(map[string]string{"environments/common/shared-config.json": `{"cacheSeconds": 60}`}, "shared config")
 	for _, env := range []string{"staging", "development"} {
-		pc.deploymentOf(env, common, fsm.StateScheduled)
+		pc.deploymentOf(env, common, fsm.StateCompleted)
 	}
 }
 
@@ -190,7 +184,7 @@ func TestDryRun(t *testing.T) {
 	if !d.DryRun || !strings.Contains(lastMessage(d), "dry run") || planOf(t, d).Plan == nil {
 		t.Errorf("dry-run deployment = %+v; want a recorded plan and a dry-run message", d)
 	}
-	pc.deploymentOf("development", c, fsm.StateScheduled)
+	pc.deploymentOf("development", c, fsm.StateCompleted)
 	// It stays in Planning: poke the pipeline and check again.
 	pc.pollNow()
 	if d2, _ := pc.Leader().FSM.Deployment(d.ID); d2.State != fsm.StatePlanning {
@@ -214,19 +208,9 @@ environments:
 `
 	repo := gitserver.NewRepo(t)
 	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: policy}), "initial")
-	// The deploy stage: it takes the deployment to BackingUp.
-	handoff := func(pc **pipelineCluster) func(context.Context, *fsm.Deployment) error {
-		return func(_ context.Context, d *fsm.Deployment) error {
-			_, err := (*pc).Leader().Apply(&fsm.TransitionDeployment{ID: d.ID, To: fsm.StateBackingUp,
-				Time: (*pc).clock.Now(), Message: "handed off"})
-			return err
-		}
-	}
-	var pc *pipelineCluster
 	// Wednesday 2026-11-25 23:00 UTC is 18:00 in New York: closed until
 	// Thursday 09:00 EST (14:00 UTC).
-	pc = startPipeline(t, repo, pipelineOptions{nodes: 1, startAt: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC),
-		adjust: func(cfg *Config) { cfg.Handoff = handoff(&pc) }})
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, startAt: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)})
 	d := pc.deploymentOf("staging", c, fsm.StateScheduled)
 	if msg := lastMessage(d); !strings.Contains(msg, "outside") || !strings.Contains(msg, "2026-11-26T14:00:00Z") {
 		t.Errorf("scheduled message %q; want it outside the window, proceeding at 2026-11-26T14:00:00Z", msg)
@@ -235,10 +219,7 @@ environments:
 	pc.wake()
 	pc.clock.Set(time.Date(2026, 11, 26, 14, 0, 1, 0, time.UTC))
 	pc.wake()
-	d = pc.deploymentOf("staging", c, fsm.StateBackingUp)
-	if lastMessage(d) != "handed off" {
-		t.Errorf("last message %q; want the hand-off's", lastMessage(d))
-	}
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
 }
 
 // TestApprovalExpires: a deployment nobody approves in time fails.
@@ -261,7 +242,7 @@ func TestSyncDeploysEvenWithoutChange(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "initial")
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
-	pc.complete(pc.deploymentOf("staging", c, fsm.StateScheduled))
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
 	if _, err := pc.Apply(&fsm.RequestSync{Environment: "staging", By: "alice", Time: pc.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +266,7 @@ func TestRepositoryGoesAway(t *testing.T) {
 	repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "initial")
 	daemon := gitserver.StartDaemon(t, repo.Root())
 	pc := startPipeline(t, repo, pipelineOptions{url: daemon.URL(repo.Name())})
-	pc.deploymentOf("staging", repo.Head(), fsm.StateScheduled)
+	pc.deploymentOf("staging", repo.Head(), fsm.StateCompleted)
 
 	daemon.Stop()
 	pc.pollNow()
@@ -320,7 +301,7 @@ func TestRepositoryGoesAway(t *testing.T) {
 		}
 		return nil
 	})
-	pc.deploymentOf("staging", next, fsm.StateScheduled)
+	pc.deploymentOf("staging", next, fsm.StateCompleted)
 }
 
 // TestPolicyChangeNeedsApprovalUnderTheOldPolicy: a commit cannot loosen
@@ -337,8 +318,8 @@ func TestPolicyChangeNeedsApprovalUnderTheOldPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pc.complete(pc.deploymentOf("production", first, fsm.StateScheduled))
-	pc.complete(pc.deploymentOf("staging", first, fsm.StateScheduled))
+	pc.deploymentOf("production", first, fsm.StateCompleted)
+	pc.deploymentOf("staging", first, fsm.StateCompleted)
 
 	loose := strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
 	c := pc.commit(map[string]string{policyPath: loose}, "no more approvals in production")
@@ -351,7 +332,7 @@ func TestPolicyChangeNeedsApprovalUnderTheOldPolicy(t *testing.T) {
 	}
 	// Staging's own entry did not change, and it never needs approval:
 	// the change goes through there.
-	pc.deploymentOf("staging", c, fsm.StateScheduled)
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
 }
 
 // TestForcePushIsPlannedAgainstWhatIsDeployed: a force-push to an
@@ -360,13 +341,33 @@ func TestForcePushIsPlannedAgainstWhatIsDeployed(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	first := repo.Commit(merge(envFiles("staging", points, roads), map[string]string{policyPath: testPolicy}), "initial")
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
-	pc.complete(pc.deploymentOf("staging", first, fsm.StateScheduled))
+	pc.deploymentOf("staging", first, fsm.StateCompleted)
 
 	rewritten := repo.NewRoot(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "rewritten history")
 	pc.pollNow()
-	d := pc.deploymentOf("staging", rewritten, fsm.StateScheduled)
+	d := pc.deploymentOf("staging", rewritten, fsm.StateCompleted)
 	rec := planOf(t, d)
 	if rec.BaseCommit != first || rec.Removed != 1 || !rec.Breaking {
 		t.Errorf("plan after force-push = %+v; want against %s with the roads layer removed", rec, short(first))
+	}
+}
+
+// TestUnrelatedCommitKeepsTheWaitingDeployment: a commit that does not
+// touch an environment leaves its waiting deployment, and the approvals it
+// collected, alone — for a first deployment too.
+func TestUnrelatedCommitKeepsTheWaitingDeployment(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	first := repo.Commit(merge(envFiles("production", points), envFiles("staging", points),
+		map[string]string{policyPath: testPolicy}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
+	d := pc.deploymentOf("production", first, fsm.StateAwaitingApproval)
+	if _, err := pc.approve(d.ID, "alice", "devops-team"); err != nil {
+		t.Fatal(err)
+	}
+	second := pc.commit(envFiles("staging", points, roads), "staging only")
+	pc.deploymentOf("staging", second, fsm.StateCompleted)
+	if h := pc.Leader().FSM.History("production"); len(h) != 1 || h[0].ID != d.ID || h[0].State != fsm.StateAwaitingApproval || len(h[0].Approvals) != 1 {
+		t.Fatalf("production history after a staging-only commit = %d deployments, newest %s %s with %d approvals; want %s still waiting with alice's approval",
+			len(h), h[0].ID, h[0].State, len(h[0].Approvals), d.ID)
 	}
 }

@@ -158,12 +158,14 @@ func (r *Reconciler) observeEnv(env, head, reason string) error {
 			return err
 		}
 		if !changed {
-			if waiting != nil && waiting.Commit != head {
+			if waiting != nil && waiting.Commit != head && waiting.Kind == fsm.KindAuto {
 				return r.supersedeStale(waiting, head, why)
 			}
 			return nil
 		}
-		if waiting != nil && waiting.Commit == head {
+		if waiting != nil && r.sameFiles(e.Name, waiting.Commit, head) {
+			// The waiting deployment already carries these files: keep
+			// it, and its approvals.
 			return nil
 		}
 		msg += "; " + why
@@ -212,6 +214,19 @@ func (r *Reconciler) envChanged(e *fsm.Environment, head string) (bool, string, 
 		return false, fmt.Sprintf("no change to the environment since %s %s", what, short(base)), nil
 	}
 	return true, fmt.Sprintf("changed since %s %s", what, short(base)), nil
+}
+
+// sameFiles reports whether env's watched paths are identical at two
+// commits.
+func (r *Reconciler) sameFiles(env, a, b string) bool {
+	if a == b {
+		return true
+	}
+	if !r.cfg.Source.Has(a) {
+		return false
+	}
+	changed, err := r.cfg.Source.Changed(a, b, watchedPaths(env)...)
+	return err == nil && !changed
 }
 
 // supersedeStale ends a waiting deployment whose commit is older than a head

@@ -1,0 +1,276 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// directoryTarget serves bundles from a directory that is a symlink,
+// switched atomically; see the package documentation for its layout.
+type directoryTarget struct {
+	path    string // where the bundle is served: a symlink we manage
+	parent  string // filepath.Dir(path)
+	area    string // parent/.<base>.honua: lock, state, bundles
+	bundles string // area/bundles
+	keep    int
+	log     *slog.Logger
+}
+
+func (d *directoryTarget) String() string { return "directory " + d.path }
+
+// fail wraps err as the target's error for op.
+func (d *directoryTarget) fail(op string, err error) *Error {
+	return &Error{Target: d.String(), Op: op, Err: err}
+}
+
+// Apply writes b beside the path, checks its fencing token and switches the
+// path to it, all under the lock, then removes bundles beyond Keep.
+func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
+	if err := b.Validate(); err != nil {
+		return d.fail("validate bundle", err)
+	}
+	if err := d.prepare(); err != nil {
+		return d.fail("prepare", err)
+	}
+	unlock, err := d.lock(ctx)
+	if err != nil {
+		e := d.fail("lock", err)
+		e.Retryable = true
+		return e
+	}
+	defer unlock()
+
+	st, err := d.readState()
+	if err != nil {
+		return d.fail("read state", err)
+	}
+	served := d.served()
+	token := b.Manifest.FencingToken
+	highest := st.HighestToken
+	if m := d.servedManifest(); m != nil && m.FencingToken > highest {
+		highest = m.FencingToken // the state file was lost: trust what is served
+	}
+	if token < highest {
+		return d.fail("fencing", &FencedError{Token: token, Highest: highest})
+	}
+	if token > st.HighestToken {
+		// Recorded before the switch: once a token is accepted, no lower
+		// one may switch in, even if this process dies right here.
+		st.HighestToken = token
+		if err := d.writeState(st); err != nil {
+			return d.fail("write state", err)
+		}
+	}
+
+	id := b.Manifest.BundleID()
+	dir := filepath.Join(d.bundles, id)
+	have, err := d.haveBundle(dir, b)
+	if err != nil {
+		return d.fail("write bundle", err)
+	}
+	if !have {
+		if err := d.writeBundle(dir, b); err != nil {
+			return d.fail("write bundle", err)
+		}
+	}
+	if served != id {
+		if err := d.switchTo(id); err != nil {
+			return d.fail("switch", err)
+		}
+		d.log.Info("switched", "bundle", id, "commit", b.Manifest.Commit, "fencingToken", token)
+	}
+	st.Bundles = append(removeString(st.Bundles, id), id)
+	d.prune(st, id)
+	return nil
+}
+
+// Current reads the manifest of the bundle the path serves.
+func (d *directoryTarget) Current(context.Context) (*Manifest, error) {
+	name := filepath.Join(d.path, filepath.FromSlash(ManifestPath))
+	data, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, d.fail("read manifest", err)
+	}
+	m, err := decodeManifest(data)
+	if err != nil {
+		return nil, d.fail("read manifest", fmt.Errorf("%s: %w", name, err))
+	}
+	return m, nil
+}
+
+// servedManifest is Current for Apply's fencing check: a manifest that
+// cannot be read is not a token to honour, and the apply replaces it.
+func (d *directoryTarget) servedManifest() *Manifest {
+	m, err := d.Current(context.Background())
+	if err != nil {
+		d.log.Warn("ignoring the served manifest", "error", err)
+		return nil
+	}
+	return m
+}
+
+// prepare checks the parent and creates the area.
+func (d *directoryTarget) prepare() error {
+	fi, err := os.Stat(d.parent)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("parent directory %s does not exist", d.parent)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("parent %s is not a directory", d.parent)
+	}
+	if fi, err := os.Lstat(d.path); err == nil && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+		return errNotDirOrLink(d.path)
+	}
+	for _, dir := range []string{d.area, d.bundles} {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w (is %s writable?)", err, filepath.Dir(dir))
+		}
+	}
+	return nil
+}
+
+// served returns the id of the bundle the path's symlink names, "" when the
+// path is not one of our symlinks.
+func (d *directoryTarget) served() string {
+	dest, err := os.Readlink(d.path)
+	if err != nil {
+		return ""
+	}
+	if !filepath.IsAbs(dest) {
+		dest = filepath.Join(d.parent, dest)
+	}
+	if filepath.Dir(dest) != d.bundles {
+		return ""
+	}
+	return filepath.Base(dest)
+}
+
+// switchTo points the path at bundle id with one rename(2) of a new symlink
+// over it. A real directory at the path is exchanged for the symlink, then
+// removed when empty or kept as .<base>.honua/preexisting-<time>.
+func (d *directoryTarget) switchTo(id string) error {
+	rel, err := filepath.Rel(d.parent, filepath.Join(d.bundles, id))
+	if err != nil {
+		return err
+	}
+	next := filepath.Join(d.area, "next")
+	if err := os.RemoveAll(next); err != nil {
+		return err
+	}
+	if err := os.Symlink(rel, next); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(d.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Mode()&fs.ModeSymlink != 0):
+		if err == nil && d.served() == "" {
+			old, _ := os.Readlink(d.path)
+			d.log.Warn("replacing a symlink honua did not make", "was", old)
+		}
+		err = os.Rename(next, d.path)
+	case err != nil:
+		return err
+	case fi.IsDir():
+		err = d.adopt(next)
+	default:
+		err = errNotDirOrLink(d.path)
+	}
+	if err != nil {
+		_ = os.Remove(next)
+		return err
+	}
+	if err := syncDir(d.parent); err != nil {
+		return err
+	}
+	return syncDir(d.area)
+}
+
+// adopt puts the symlink next in place of the real directory at the path
+// the first time, keeping what the directory held.
+func (d *directoryTarget) adopt(next string) error {
+	backup := filepath.Join(d.area, "preexisting-"+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	err := exchange(next, d.path)
+	if errors.Is(err, errNoExchange) {
+		// Two renames: the path is missing for a moment, once.
+		if err := os.Remove(d.path); err == nil {
+			return os.Rename(next, d.path)
+		}
+		if err := os.Rename(d.path, backup); err != nil {
+			return err
+		}
+		d.log.Warn("moved the directory honua did not make aside", "backup", backup)
+		return os.Rename(next, d.path)
+	}
+	if err != nil {
+		return fmt.Errorf("exchange %s with the symlink: %w", d.path, err)
+	}
+	// next now holds the old directory.
+	if err := os.Remove(next); err == nil {
+		return nil
+	}
+	if err := os.Rename(next, backup); err != nil {
+		return fmt.Errorf("keep the directory that was at %s: %w", d.path, err)
+	}
+	d.log.Warn("moved the directory honua did not make aside", "backup", backup)
+	return nil
+}
+
+// prune records st with at most Keep bundles in it and removes every
+// directory under bundles/ that is neither among them nor served (older
+// bundles, and temporary ones a crash left). The switch is done: failures
+// are logged, not returned.
+func (d *directoryTarget) prune(st *dirState, served string) {
+	if len(st.Bundles) > d.keep {
+		st.Bundles = st.Bundles[len(st.Bundles)-d.keep:]
+	}
+	if err := d.writeState(st); err != nil {
+		d.log.Error("record kept bundles", "error", err)
+		return
+	}
+	keep := map[string]bool{served: true}
+	for _, id := range st.Bundles {
+		keep[id] = true
+	}
+	entries, err := os.ReadDir(d.bundles)
+	if err != nil {
+		d.log.Error("list bundles", "error", err)
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if keep[name] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(d.bundles, name)); err != nil {
+			d.log.Error("remove old bundle", "bundle", name, "error", err)
+			continue
+		}
+		d.log.Debug("removed old bundle", "bundle", name)
+	}
+}
+
+func errNotDirOrLink(path string) error {
+	return fmt.Errorf("%s exists and is not a directory or a symlink; move it away first", path)
+}
+
+func removeString(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}

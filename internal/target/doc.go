@@ -1,0 +1,65 @@
+// Package target owns where a bundle goes (DOMAIN.md §6): the directory,
+// http and exec targets, fencing on the target side (§7), and the reload and
+// health checks that follow an apply.
+//
+// A Bundle is an environment's files plus its Manifest; every target adds the
+// manifest itself as .honua/deployment.json. New builds a Target from a
+// Config; Apply sends a bundle, Current says what a target serves.
+//
+// # Directory targets
+//
+// For a path /srv/honua/production the target keeps its own area beside the
+// path, in the same file system, so every switch is a rename(2):
+//
+//	/srv/honua/.production.honua/
+//	    lock                      flock(2)ed around every Apply, across processes
+//	    state.json                highest fencing token accepted, bundles in switch order
+//	    bundles/<id>-<token>/     one complete bundle per apply (Manifest.BundleID)
+//	    preexisting-<time>/       what the path held before honua managed it
+//	/srv/honua/production -> .production.honua/bundles/<id>-<token>
+//
+// A bundle is written into a temporary directory under bundles/, every file
+// and directory fsynced, then renamed to its final name, so a directory with
+// a final name is always complete. The path is a symlink, replaced
+// atomically by renaming a new symlink over it. A reader that opens
+// <path>/metadata.json always gets a whole file of one bundle, and a reader
+// that resolves <path> once reads one complete bundle from there, as long
+// as it finishes before Keep more bundles have been switched in (older
+// ones are removed after each switch; the one served is always kept).
+//
+// The first time, when the path is a real directory, it is moved aside into
+// .<base>.honua/preexisting-<time> (atomically, with renameat2 RENAME_EXCHANGE on
+// Linux) and kept there until an operator removes it; an empty directory is
+// simply replaced. A path that is a regular file is refused.
+//
+// Fencing: state.json records the highest token accepted. Under the lock,
+// Apply refuses a lower token with an error matching ErrFenced; an equal
+// token is accepted (a retry). The token is recorded before the switch, so
+// a deposed leader can never switch in after a newer one was accepted.
+//
+// # Http targets
+//
+// The bundle is PUT as one JSON document:
+//
+//	{"manifest": {...Manifest...},
+//	 "files": {"metadata.json": "<file text>", ...},
+//	 "filesEncoding": "base64"}
+//
+// Files are JSON strings holding the file's text. When any file is not
+// valid UTF-8, every file is instead encoded in standard base64 (with
+// padding) and "filesEncoding" is "base64"; the field is absent otherwise.
+// The request carries X-Honua-Fencing-Token and X-Honua-Deployment-Id.
+// 5xx answers and connection errors are retried with exponential backoff
+// (200ms doubling, at most 5s) until the context ends; a 4xx answer is
+// never retried, and 409 or 412 means the server refused the fencing token.
+//
+// # Exec targets
+//
+// The command runs with the bundle written to a temporary directory, which
+// is removed when the command exits. Its environment is honuad's plus
+// HONUA_BUNDLE_DIR, HONUA_DEPLOYMENT_ID, HONUA_ENVIRONMENT, HONUA_COMMIT,
+// HONUA_FENCING_TOKEN and HONUA_KIND. It runs in its own process group,
+// killed as a whole when the context ends. An exec target also has a
+// LastOutput() string method returning the last 20 lines its last command
+// printed (stdout and stderr together), for the caller to record.
+package target

@@ -1,0 +1,179 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// FencingTokenHeader carries the bundle's fencing token on an http target's
+// request.
+const FencingTokenHeader = "X-Honua-Fencing-Token"
+
+// DeploymentIDHeader carries the bundle's deployment id on an http
+// target's request.
+const DeploymentIDHeader = "X-Honua-Deployment-Id"
+
+// bodyLimit is how much of an error answer's body is kept.
+const bodyLimit = 512
+
+// httpTarget PUTs the bundle as one JSON document; see the package
+// documentation for its shape.
+type httpTarget struct {
+	url        string
+	name       string // "http " and the URL without its password
+	timeout    time.Duration
+	backoffMin time.Duration
+	backoffMax time.Duration
+	client     http.Client
+	log        *slog.Logger
+}
+
+func (h *httpTarget) String() string { return h.name }
+
+// Current returns nil: an http target cannot tell what the server serves.
+func (h *httpTarget) Current(context.Context) (*Manifest, error) { return nil, nil }
+
+// httpDocument is the body of an http target's PUT.
+type httpDocument struct {
+	Manifest Manifest          `json:"manifest"`
+	Files    map[string]string `json:"files"`
+	// FilesEncoding is "base64" when the files are base64, absent when
+	// they are text.
+	FilesEncoding string `json:"filesEncoding,omitempty"`
+}
+
+// encodeDocument returns the JSON document for b.
+func encodeDocument(b *Bundle) ([]byte, error) {
+	doc := httpDocument{Manifest: b.Manifest, Files: make(map[string]string, len(b.Files))}
+	text := true
+	for _, data := range b.Files {
+		text = text && utf8.Valid(data)
+	}
+	if !text {
+		doc.FilesEncoding = "base64"
+	}
+	for name, data := range b.Files {
+		if text {
+			doc.Files[name] = string(data)
+		} else {
+			doc.Files[name] = base64.StdEncoding.EncodeToString(data)
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Apply PUTs the bundle, retrying server and connection errors with
+// exponential backoff until ctx ends.
+func (h *httpTarget) Apply(ctx context.Context, b *Bundle) error {
+	if err := b.Validate(); err != nil {
+		return &Error{Target: h.name, Op: "validate bundle", Err: err}
+	}
+	body, err := encodeDocument(b)
+	if err != nil {
+		return &Error{Target: h.name, Op: "encode bundle", Err: err}
+	}
+	delay := h.backoffMin
+	for attempt := 1; ; attempt++ {
+		err := h.put(ctx, b, body)
+		if err == nil {
+			h.log.Info("applied", "bundle", b.Manifest.BundleID(), "attempts", attempt)
+			return nil
+		}
+		if !err.Retryable {
+			return err
+		}
+		if ctx.Err() != nil {
+			return &Error{Target: h.name, Op: "put", Retryable: true,
+				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, err.Err)}
+		}
+		h.log.Info("put failed, retrying", "attempt", attempt, "in", delay, "error", err.Err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &Error{Target: h.name, Op: "put", Retryable: true,
+				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, err.Err)}
+		case <-t.C:
+		}
+		delay = min(2*delay, h.backoffMax)
+	}
+}
+
+// put makes one attempt. It returns nil on a 2xx answer; the error's
+// Retryable says whether another attempt may succeed.
+func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
+	fail := func(retryable bool, err error) *Error {
+		return &Error{Target: h.name, Op: "put", Retryable: retryable, Err: err}
+	}
+	actx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPut, h.url, bytes.NewReader(body))
+	if err != nil {
+		return fail(false, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(FencingTokenHeader, strconv.FormatUint(b.Manifest.FencingToken, 10))
+	req.Header.Set(DeploymentIDHeader, b.Manifest.DeploymentID)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		err = unwrapURLError(err)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %v: %w", h.timeout, err)
+		}
+		var cert *tls.CertificateVerificationError
+		return fail(!errors.As(err, &cert), err)
+	}
+	detail := readDetail(resp)
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
+		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail})
+	case code >= 500:
+		return fail(true, errors.New(detail))
+	default:
+		return fail(false, errors.New(detail))
+	}
+}
+
+// readDetail returns an answer's status and the first bodyLimit bytes of
+// its body, and closes the body.
+func readDetail(resp *http.Response) string {
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	detail := resp.Status
+	if s := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD")); s != "" {
+		detail += ": " + s
+	}
+	return detail
+}
+
+// unwrapURLError drops the *url.Error around a client error: the caller
+// names the URL already.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,246 @@
+// Command pipeline measures how fast a commit travels through honuad's git
+// pipeline, and how its git access compares with the git CLI:
+//
+//	go run ./test/bench/pipeline
+//	go run ./test/bench/pipeline -parts plan -files 20000 -history 5000 -plan-runs 5
+//
+// Three parts, chosen with -parts (comma-separated):
+//
+//   - deploy: a three-node cluster of real honuad processes watches a
+//     repository served by `git daemon`. Each of -commits commits is timed
+//     from the push returning to its deployment appearing in
+//     GET /v1/deployments on a follower (polled every 10ms), twice: with the
+//     generic webhook sent to that follower right after the push (the poll
+//     interval is an hour, so only the webhook explains a deployment), and
+//     by polling every -poll-interval (each push at a random point of the
+//     interval).
+//   - lsremote: the no-change poll, gitrepo.Repo.Head, next to
+//     `git ls-remote <url> refs/heads/main`, against the same daemon: wall
+//     time measured directly, bytes (both directions) through a counting
+//     TCP proxy. Target: within 1.2x of git ls-remote.
+//   - plan: a repository of -files files and -history commits, generated
+//     with `git fast-import`, whose last commit changes one environment's
+//     metadata.json. With a clone holding the commit before it, the time
+//     of gitrepo's Fetch + Changed (every environment) + configrepo.Load of
+//     base and head + plan.Compute, next to `git fetch` + `git diff
+//     --name-status` of the same change in a bare git clone. Target: within
+//     2x.
+//
+// It prints every figure, then a table of medians against the targets. It
+// never fails on a figure: a missed target is printed as NOT met. Nodes,
+// daemons and repositories live in one temporary directory, removed at the
+// end unless -keep is given.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Targets of the issue.
+const (
+	lsRemoteTarget = 1.2 // gitrepo Head within 1.2x of git ls-remote
+	planTarget     = 2.0 // fetch+changed+load+plan within 2x of git fetch+diff
+)
+
+// options are the command's flags.
+type options struct {
+	parts        map[string]bool
+	commits      int
+	pollInterval time.Duration
+	lsRuns       int
+	files        int
+	history      int
+	envs         int
+	planRuns     int
+	cpuProfile   string
+	keep         bool
+}
+
+var allParts = []string{"deploy", "lsremote", "plan"}
+
+func main() {
+	var o options
+	parts := flag.String("parts", strings.Join(allParts, ","), "parts to run, comma-separated: "+strings.Join(allParts, ", "))
+	flag.IntVar(&o.commits, "commits", 20, "deploy: commits timed per mode (webhook, polling)")
+	flag.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "deploy: repository.pollInterval of the polling mode")
+	flag.IntVar(&o.lsRuns, "runs", 21, "lsremote: runs of each client")
+	flag.IntVar(&o.files, "files", 20000, "plan: files in the repository")
+	flag.IntVar(&o.history, "history", 5000, "plan: commits in the repository")
+	flag.IntVar(&o.envs, "envs", 100, "plan: environments in the repository (each has 2 of the files)")
+	flag.IntVar(&o.planRuns, "plan-runs", 7, "plan: runs of each side, each from a fresh copy of the clones")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "plan: write a CPU profile of the timed runs to this file (the go-git side runs in this process; copying the clones between runs shows too)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node logs, repositories) and print its path")
+	flag.Parse()
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+
+	o.parts = map[string]bool{}
+	for p := range strings.SplitSeq(*parts, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(allParts, p) {
+			log.Fatalf("-parts: unknown part %q (use %s)", p, strings.Join(allParts, ", "))
+		}
+		o.parts[p] = true
+	}
+	switch {
+	case o.commits < 1, o.lsRuns < 1, o.planRuns < 1:
+		log.Fatal("-commits, -runs and -plan-runs must be at least 1")
+	case o.pollInterval < time.Second:
+		log.Fatal("-poll-interval must be at least 1s (honuad's minimum)")
+	case o.history < 2:
+		log.Fatal("-history must be at least 2")
+	case o.envs < 1 || o.files < 2*o.envs+2:
+		log.Fatalf("-files must be at least 2 per environment plus 2 (%d for -envs %d)", 2*o.envs+2, o.envs)
+	}
+
+	r := newRunner(o.keep)
+	defer r.finish()
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		<-sig
+		r.Fatalf("interrupted")
+	}()
+
+	start := time.Now()
+	fmt.Printf("pipeline benchmark: %s, %s/%s, %d CPUs, %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
+		runtime.NumCPU(), gitVersion())
+	s := newSetup(r)
+	var sum summary
+	if o.parts["deploy"] {
+		fmt.Printf("\n== 1. commit → deployment created (3 honuad processes, git daemon, %d commits per mode)\n", o.commits)
+		for _, m := range []deployMode{
+			{name: "webhook", pollInterval: time.Hour, webhook: true},
+			{name: "polling", pollInterval: o.pollInterval},
+		} {
+			res := benchDeploy(r, s, m, o.commits)
+			sum.deploy = append(sum.deploy, res)
+		}
+	}
+	if o.parts["lsremote"] {
+		fmt.Printf("\n== 2. no-change poll: ls-remote step against git daemon (%d runs each)\n", o.lsRuns)
+		res := benchLsRemote(r, s, o.lsRuns)
+		sum.lsRemote = &res
+	}
+	if o.parts["plan"] {
+		fmt.Printf("\n== 3. plan of a one-file change (%d files, %d commits, %d environments; %d runs each)\n",
+			o.files, o.history, o.envs, o.planRuns)
+		res := benchPlan(r, s, o)
+		sum.plan = &res
+	}
+	fmt.Println()
+	sum.print(os.Stdout)
+	fmt.Printf("\ntotal run time %v\n", time.Since(start).Round(time.Second))
+}
+
+// startProfile starts a CPU profile written to path and returns the
+// function that stops it.
+func startProfile(r *runner, path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		r.Fatalf("cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		r.Fatalf("cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		fmt.Printf("CPU profile of the go-git side written to %s\n", path)
+	}
+}
+
+func gitVersion() string {
+	out, err := exec.Command("git", "version").Output()
+	if err != nil {
+		return "git: " + err.Error()
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// gitEnv is the environment of every git process the benchmark runs: its
+// own, less any GIT_* variable, with the machine's and user's git
+// configuration ignored (as package gitserver does).
+func gitEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL="+os.DevNull,
+		"GIT_TERMINAL_PROMPT=0",
+	)
+}
+
+// runGit runs git in dir (or the current directory when "") and returns its
+// output.
+func runGit(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// median returns the median of ds (the mean of the middle two for an even
+// count); 0 for none.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianInt(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ms formats a duration in milliseconds with a precision that suits it.
+func ms(d time.Duration) string {
+	f := float64(d) / float64(time.Millisecond)
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0fms", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1fms", f)
+	}
+	return fmt.Sprintf("%.2fms", f)
+}
+
+func verdict(ratio, target float64) string {
+	if ratio <= target {
+		return "met"
+	}
+	return "NOT met"
+}

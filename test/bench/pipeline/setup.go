@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/honua-io/honua-gitops/test/gitserver"
+)
+
+// setup is what the parts share: a directory of bare repositories served by
+// one git daemon, and the small configuration repository the cluster
+// watches.
+type setup struct {
+	r      *runner
+	root   string // the daemon's base path
+	daemon *gitserver.Daemon
+	config *gitserver.Repo // config.git: environments development and staging
+	rev    int             // revision of development's metadata.json
+}
+
+// deployedEnv is the environment the deploy part commits to; staging stays
+// as it is, so every poll also compares an unchanged environment.
+const deployedEnv = "development"
+
+func newSetup(r *runner) *setup {
+	t := gitT{r: r}
+	s := &setup{r: r, root: r.TempDir()}
+	s.config = gitserver.NewRepoIn(t, s.root, "config.git")
+	s.config.Commit(map[string]string{
+		"environments/development/metadata.json":    metadataJSON(0, 1),
+		"environments/development/datasources.json": datasourcesJSON,
+		"environments/staging/metadata.json":        metadataJSON(0, 1),
+		"environments/staging/datasources.json":     datasourcesJSON,
+	}, "initial configuration")
+	s.daemon = gitserver.StartDaemon(t, s.root)
+	return s
+}
+
+// commitDevelopment pushes a new revision of development's metadata.json
+// (a changed layer title: a low-risk plan) and returns the commit.
+func (s *setup) commitDevelopment() string {
+	s.rev++
+	return s.config.Commit(map[string]string{
+		"environments/development/metadata.json": metadataJSON(s.rev, 1),
+	}, fmt.Sprintf("development: revision %d", s.rev))
+}
+
+// metadataJSON renders a valid metadata.json with one service and layers
+// layers; rev goes into the first layer's title.
+func metadataJSON(rev, layers int) string {
+	var ls []string
+	for i := range layers {
+		title := fmt.Sprintf("Layer %d", i)
+		if i == 0 {
+			title = fmt.Sprintf("Sample Points rev %d", rev)
+		}
+		ls = append(ls, fmt.Sprintf(`{"id": "layer-%d", "serviceId": "test-service", "title": %q, "geometryType": "Point", "srid": 4326,
+      "storage": {"table": "public.layer_%d", "geometryColumn": "geom", "primaryKey": "id"},
+      "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string", "alias": "Name"}]}`, i, title, i))
+	}
+	return fmt.Sprintf(`{
+  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
+  "layers": [
+    %s
+  ]
+}
+`, strings.Join(ls, ",\n    "))
+}
+
+const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
+  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
+`
+
+const sharedConfigJSON = `{"Logging": {"LogLevel": {"Default": "Information"}}, "Cache": {"Enabled": true}}
+`
+
+const policyYAML = `apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  production:
+    requireApproval: always
+    requiredApprovals: 1
+`

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+)
+
+// summary collects every part's results for the closing table.
+type summary struct {
+	deploy   []deployResult
+	lsRemote *lsRemoteResult
+	plan     *planResult
+}
+
+// print writes the table: one row per figure, with its target and verdict
+// where the issue sets one.
+func (s summary) print(w io.Writer) {
+	fmt.Fprintln(w, "== summary (medians unless stated)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tfigure\ttarget\tverdict")
+	for _, d := range s.deploy {
+		fig := "no figures"
+		if len(d.figures) > 0 {
+			fig = fmt.Sprintf("median %s, max %s", ms(median(d.figures)), ms(slices.Max(d.figures)))
+		}
+		fig += fmt.Sprintf(" (%d of %d commits)", len(d.figures), len(d.figures)+d.missed)
+		fmt.Fprintf(tw, "1 push → deployment listed, %s (pollInterval %v)\t%s\t(none set)\t-\n", d.mode.name, d.mode.pollInterval, fig)
+	}
+	if l := s.lsRemote; l != nil {
+		head := l.clients[0]
+		ht, hb := median(head.times), medianInt(head.bytes)
+		for _, g := range l.clients[1:] {
+			gt, gb := median(g.times), medianInt(g.bytes)
+			tr, br := float64(ht)/float64(gt), float64(hb)/float64(gb)
+			fmt.Fprintf(tw, "2 no-change poll, wall time\tHead %s vs %s %s = %.2fx\t≤ %.1fx\t%s\n",
+				ms(ht), g.name, ms(gt), tr, lsRemoteTarget, verdict(tr, lsRemoteTarget))
+			fmt.Fprintf(tw, "2 no-change poll, bytes both ways\tHead %d B vs %s %d B = %.2fx\t≤ %.1fx\t%s\n",
+				hb, g.name, gb, br, lsRemoteTarget, verdict(br, lsRemoteTarget))
+			if g.waits.count > 0 {
+				est := gt - g.waits.total
+				fmt.Fprintf(tw, "  estimate without git's %d TCP wait(s)\tHead %s vs %s ~%s = %.2fx\t(info)\t-\n",
+					g.waits.count, ms(ht), g.name, ms(est), float64(ht)/float64(est))
+			}
+		}
+	}
+	if p := s.plan; p != nil {
+		gt := median(p.goTotal)
+		for _, g := range p.git {
+			ct := median(g.total)
+			r := float64(gt) / float64(ct)
+			fmt.Fprintf(tw, "3 one-file change: fetch + changed + load + plan\tgo-git %s vs %s fetch + diff %s = %.2fx\t≤ %.1fx\t%s\n",
+				ms(gt), g.name, ms(ct), r, planTarget, verdict(r, planTarget))
+			if g.waits.count > 0 {
+				est := ct - g.waits.total
+				fmt.Fprintf(tw, "  estimate without git's %d TCP wait(s)\tgo-git %s vs %s ~%s = %.2fx\t(info)\t-\n",
+					g.waits.count, ms(gt), g.name, ms(est), float64(gt)/float64(est))
+			}
+		}
+		fmt.Fprintf(tw, "  go-git steps\tfetch %s, Changed of %d environments %s, load + plan %s; fetch traffic %s\t\t\n",
+			ms(median(p.fetch)), p.envs, ms(median(p.changed)), ms(median(p.plan)), medianTraffic(p.goBytes))
+		for _, g := range p.git {
+			fmt.Fprintf(tw, "  %s steps\tfetch %s, diff %s; fetch traffic %s\t\t\n",
+				g.name, ms(median(g.fetch)), ms(median(g.diff)), medianTraffic(g.bytes))
+		}
+	}
+	tw.Flush()
+}
+
+// medianTraffic is the run with the median total.
+func medianTraffic(ts []traffic) traffic {
+	if len(ts) == 0 {
+		return traffic{}
+	}
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b traffic) int { return int(a.total() - b.total()) })
+	return s[len(s)/2]
+}

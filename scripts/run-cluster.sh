@@ -3,14 +3,19 @@
 #   API     127.0.0.1:7201-7203
 #   raft    127.0.0.1:7301-7303
 #   gossip  127.0.0.1:7401-7403 (TCP and UDP)
-# Data and logs live in .run/ (git-ignored) and survive restarts; `make clean`
-# removes them. Ctrl-C stops all three nodes cleanly.
+# The nodes watch a sample configuration repository (.run/config.git, with a
+# work tree in .run/config to commit from) and deploy its development,
+# staging and production environments to directory targets in
+# .run/targets/. Data and logs live in .run/ (git-ignored) and survive
+# restarts; `make clean` removes them. Ctrl-C stops all three nodes cleanly.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/bin"
 run="$root/.run"
 mkdir -p "$run"
+
+"$root/scripts/sample-repo.sh" "$run"
 
 pids=()
 stop() {
@@ -35,6 +40,7 @@ for i in 1 2 3; do
 		--raft-addr "127.0.0.1:730$i" \
 		--gossip-addr "127.0.0.1:740$i" \
 		--bootstrap-expect 3 "${joins[@]}" \
+		--config "$run/honuad.yaml" \
 		>>"$run/node$i.log" 2>&1 &
 	pids+=($!)
 done
@@ -59,11 +65,23 @@ echo
 "$bin/honuactl" --addr "$addrs" status || true
 cat <<HINT
 
-The cluster is up. In another terminal, try:
-  bin/honuactl status                      # this node's view: leader, term, members
-  bin/honuactl --addr 127.0.0.1:7202 members -o json
-  curl -s 127.0.0.1:7203/v1/status         # the raw API
-  kill -9 <pid of the leader>              # watch another node take over
+The cluster is up and deploys the sample repository's environments to
+.run/targets/. In another terminal, try:
+
+  bin/honuactl status                          # leader, term, members, repository
+  curl -s '127.0.0.1:7201/v1/deployments?limit=5'
+  cat .run/targets/development/metadata.json   # what development serves
+
+Commit a change and watch it deploy (polled every 5s):
+  cd .run/config
+  sed -i 's/"Sample Points"/"Sample Points v2"/' environments/development/metadata.json
+  git commit -qam "Retitle the points layer" && git push -q
+  curl -s '127.0.0.1:7201/v1/deployments?env=development&limit=1'
+
+Production always waits for an approval:
+  curl -s '127.0.0.1:7201/v1/deployments?env=production&state=AwaitingApproval'
+
+  kill -9 <pid of the leader>                  # another node takes over
 Press Ctrl-C here to stop all three.
 HINT
 

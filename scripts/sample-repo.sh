@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Creates, once, the sample configuration repository `make run` watches and
+# the honuad configuration that points the nodes at it:
+#   DIR/config.git   the repository (bare), the "remote" honuad polls
+#   DIR/config       a work tree to edit, commit and push from
+#   DIR/targets/     where each environment's bundle is deployed
+#   DIR/honuad.yaml  the nodes' configuration
+set -euo pipefail
+
+dir="$(cd "${1:?usage: sample-repo.sh DIR}" && pwd)"
+repo="$dir/config.git"
+work="$dir/config"
+mkdir -p "$dir/targets"
+
+if [[ ! -d "$repo" ]]; then
+	command -v git >/dev/null || { echo "make run needs git (Debian: apt-get install git)" >&2; exit 1; }
+	tmp="$(mktemp -d)"
+	trap 'rm -rf "$tmp"' EXIT
+	mkdir -p "$tmp/environments/common" "$tmp/.gitops"
+	for env in development staging production; do
+		mkdir -p "$tmp/environments/$env"
+		cat >"$tmp/environments/$env/metadata.json" <<JSON
+{
+  "services": [
+    { "id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis" }
+  ],
+  "layers": [
+    {
+      "id": "sample-points",
+      "serviceId": "test-service",
+      "title": "Sample Points",
+      "description": "Points of interest ($env)",
+      "geometryType": "Point",
+      "srid": 4326,
+      "storage": { "table": "public.sample_points", "geometryColumn": "geom", "primaryKey": "id" },
+      "fields": [
+        { "name": "id", "type": "integer" },
+        { "name": "name", "type": "string", "alias": "Name" }
+      ]
+    }
+  ]
+}
+JSON
+		cat >"$tmp/environments/$env/datasources.json" <<JSON
+{
+  "dataSources": [
+    {
+      "id": "test-postgis",
+      "provider": "postgis",
+      "connection": { "host": "db-$env", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD" }
+    }
+  ]
+}
+JSON
+	done
+	cat >"$tmp/environments/common/shared-config.json" <<'JSON'
+{ "cache": { "tileSeconds": 300 } }
+JSON
+	cat >"$tmp/.gitops/deployment-policy.yaml" <<'YAML'
+apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  development:
+    requireApproval: never
+  staging:
+    requireApproval: never
+  production:
+    requireApproval: always
+    requiredApprovals: 1
+    approvalTimeout: 24h
+    autoRollback: true
+YAML
+	git init -q --bare --initial-branch=main "$repo"
+	git -C "$tmp" init -q --initial-branch=main
+	git -C "$tmp" -c user.name="Honua Sample" -c user.email=sample@honua.invalid add -A
+	git -C "$tmp" -c user.name="Honua Sample" -c user.email=sample@honua.invalid commit -q -m "Sample configuration: development, staging, production"
+	git -C "$tmp" push -q "$repo" main
+	git clone -q "$repo" "$work"
+	git -C "$work" config user.name "${GIT_AUTHOR_NAME:-Honua Sample}"
+	git -C "$work" config user.email "${GIT_AUTHOR_EMAIL:-sample@honua.invalid}"
+	echo "created the sample configuration repository in ${work#"$PWD"/}"
+fi
+
+cat >"$dir/honuad.yaml" <<YAML
+# Written by scripts/sample-repo.sh for make run.
+repository:
+  url: $repo
+  branch: main
+  pollInterval: 5s
+environments:
+  development:
+    targets:
+      - type: directory
+        path: $dir/targets/development
+  staging:
+    targets:
+      - type: directory
+        path: $dir/targets/staging
+  production:
+    targets:
+      - type: directory
+        path: $dir/targets/production
+YAML

@@ -16,6 +16,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/cluster/clustertest"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
+	"github.com/honua-io/honua-gitops/internal/plan"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
@@ -226,9 +227,9 @@ func (pc *pipelineCluster) approve(id, who string, groups ...string) (*fsm.Appro
 }
 
 // planOf decodes a deployment's plan.
-func planOf(t *testing.T, d *fsm.Deployment) PlanRecord {
+func planOf(t *testing.T, d *fsm.Deployment) plan.Document {
 	t.Helper()
-	var rec PlanRecord
+	var rec plan.Document
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
 		t.Fatalf("deployment %s plan %s: %v", d.ID, d.Plan, err)
 	}

@@ -18,34 +18,6 @@ import (
 // errCommitMissing: the commit is not in the repository even after a fetch.
 var errCommitMissing = errors.New("commit not found in the repository")
 
-// PlanRecord is the plan document stored on a deployment.
-type PlanRecord struct {
-	// BaseCommit is the deployed commit the plan was computed against;
-	// empty for a first deployment.
-	BaseCommit string `json:"baseCommit,omitempty"`
-	Commit     string `json:"commit"`
-	// Note says what was unusual about the planning, if anything.
-	Note string `json:"note,omitempty"`
-	*plan.Plan
-}
-
-// ValidationRecord is the validation document stored on a deployment.
-type ValidationRecord struct {
-	Valid    bool                `json:"valid"`
-	Problems []ValidationProblem `json:"problems"`
-}
-
-// ValidationProblem is one problem found in a commit's files.
-type ValidationProblem struct {
-	File    string `json:"file"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-	// Text is the whole problem as one line: file:line:column: path: message.
-	Text string `json:"text"`
-}
-
 // commitFS returns the commit's files, fetching when the local clone lacks
 // the commit.
 func (r *Reconciler) commitFS(ctx context.Context, commit string) (fs.FS, error) {
@@ -87,7 +59,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 		}
 	}
 	if len(problems) > 0 || bundle == nil {
-		rec := validationRecord(problems)
+		rec := configrepo.NewReport(problems)
 		texts := make([]string, len(rec.Problems))
 		for i, p := range rec.Problems {
 			texts[i] = p.Text
@@ -98,7 +70,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 	}
 
 	head := inputOf(bundle, rawPolicy)
-	rec := &PlanRecord{Commit: d.Commit}
+	rec := &plan.Document{Commit: d.Commit}
 	base, baseCommit, note := r.baseInput(ctx, d)
 	rec.BaseCommit, rec.Note = baseCommit, note
 	rec.Plan = plan.Compute(base, head)
@@ -111,7 +83,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 	if err != nil {
 		return outcome{}, fmt.Errorf("encode plan: %w", err)
 	}
-	valDoc, _ := json.Marshal(ValidationRecord{Valid: true, Problems: []ValidationProblem{}})
+	valDoc, _ := json.Marshal(configrepo.Report{Valid: true, Problems: []configrepo.ReportProblem{}})
 	msg := "planned: " + rec.Plan.Summary()
 	if note != "" {
 		msg += " (" + note + ")"
@@ -162,7 +134,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	if err != nil {
 		return outcome{at: r.now().Add(retryAfter)}, err
 	}
-	var rec PlanRecord
+	var rec plan.Document
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
 		return r.fail(d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
@@ -199,7 +171,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 // to this environment. A first deployment has no gate to loosen, and a
 // change to other environments' entries leaves this one's gate as it was
 // (the plan still rates the change high).
-func (r *Reconciler) policyLoosenable(ctx context.Context, d *fsm.Deployment, rec *PlanRecord, old policy.Environment) (bool, error) {
+func (r *Reconciler) policyLoosenable(ctx context.Context, d *fsm.Deployment, rec *plan.Document, old policy.Environment) (bool, error) {
 	if !rec.PolicyChanged || rec.BaseCommit == "" {
 		return false, nil
 	}
@@ -268,15 +240,6 @@ func (r *Reconciler) policyAt(ctx context.Context, commit, from string) (policyA
 	r.policies[commit] = pa
 	r.mu.Unlock()
 	return pa, nil
-}
-
-func validationRecord(problems []configrepo.Problem) ValidationRecord {
-	rec := ValidationRecord{Valid: len(problems) == 0, Problems: make([]ValidationProblem, len(problems))}
-	for i, p := range problems {
-		rec.Problems[i] = ValidationProblem{File: p.File, Line: p.Line, Column: p.Column, Path: p.Path,
-			Message: p.Message, Text: p.Error()}
-	}
-	return rec
 }
 
 // policyProblems turns a policy parse error into validation problems.

@@ -29,7 +29,7 @@ func TestApplyReturnsResultOrError(t *testing.T) {
 	want := &fsm.Deployment{
 		ID: "prod-1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindAuto, Initiator: "watcher",
 		State: fsm.StatePending, CreatedAt: t0, UpdatedAt: t0,
-		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: t0, Message: "new commit"}},
+		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: t0, Message: "new commit", Index: 1}},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Apply(create) = %+v; want %+v", d, want)

@@ -24,6 +24,10 @@ type state struct {
 	HistoryRetention int    `json:"historyRetention"`
 	// Source is the repository's status as the leader last reported it.
 	Source SourceStatus `json:"source"`
+
+	// index is the Raft index of the entry being applied; transitions
+	// record it.
+	index uint64
 }
 
 func newState() *state {
@@ -36,6 +40,7 @@ func newState() *state {
 
 // apply executes c, the command of the log entry at index.
 func (s *state) apply(index uint64, c Command) (any, error) {
+	s.index = index
 	switch c := c.(type) {
 	case *CreateDeployment:
 		return s.createDeployment(c)
@@ -112,7 +117,7 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	if e.Waiting != "" {
 		if w := s.Deployments[e.Waiting]; w != nil {
 			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", id, c.Commit)
-			w.move(StateSuperseded, c.Time, msg)
+			w.move(StateSuperseded, c.Time, msg, s.index)
 		}
 		e.Waiting = ""
 	}
@@ -127,7 +132,7 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		State:       StatePending,
 		CreatedAt:   c.Time,
 		UpdatedAt:   c.Time,
-		Transitions: []Transition{{To: StatePending, Time: c.Time, Message: c.Message}},
+		Transitions: []Transition{{To: StatePending, Time: c.Time, Message: c.Message, Index: s.index}},
 	}
 	s.Deployments[d.ID] = d
 	e.Waiting = d.ID
@@ -184,7 +189,7 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 	}
 
 	from := d.State
-	d.move(c.To, c.Time, c.Message)
+	d.move(c.To, c.Time, c.Message, s.index)
 	if c.Error != "" {
 		d.Error = c.Error
 	}
@@ -298,7 +303,7 @@ func (s *state) reject(c *Reject) (any, error) {
 		return nil, err
 	}
 	d.Rejection = &Rejection{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
-	d.move(StateRejected, c.Time, fmt.Sprintf("rejected by %s: %s", c.Identity, c.Reason))
+	d.move(StateRejected, c.Time, fmt.Sprintf("rejected by %s: %s", c.Identity, c.Reason), s.index)
 	e := s.env(d.Environment)
 	if e.Waiting == d.ID {
 		e.Waiting = ""
@@ -480,8 +485,8 @@ func (d *Deployment) mayRollBack(e *Environment) bool {
 }
 
 // move records a transition of d to state to. Callers check legality first.
-func (d *Deployment) move(to DeploymentState, at time.Time, msg string) {
-	d.Transitions = append(d.Transitions, Transition{From: d.State, To: to, Time: at, Message: msg})
+func (d *Deployment) move(to DeploymentState, at time.Time, msg string, index uint64) {
+	d.Transitions = append(d.Transitions, Transition{From: d.State, To: to, Time: at, Message: msg, Index: index})
 	d.State = to
 	d.UpdatedAt = at
 }

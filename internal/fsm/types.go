@@ -170,6 +170,10 @@ type Transition struct {
 	To      DeploymentState `json:"to"`
 	Time    time.Time       `json:"time"`
 	Message string          `json:"message,omitempty"`
+	// Index is the Raft index of the command that made the transition;
+	// with the transition's place among that command's transitions it
+	// orders the event stream.
+	Index uint64 `json:"index"`
 }
 
 // Backup names what an environment held before a deployment changed it.

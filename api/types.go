@@ -1,6 +1,29 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// The replicated records, as the API sends them.
+type (
+	// Deployment is the whole record of a deployment (GET
+	// /v1/deployments/{id}): plan, validation, approvals, transitions.
+	Deployment = fsm.Deployment
+	// Environment is an environment's replicated record.
+	Environment = fsm.Environment
+	// Transition is one recorded change of a deployment's state.
+	Transition = fsm.Transition
+	// Approval is one identity's approval.
+	Approval = fsm.Approval
+	// Event is one deployment transition on the event stream.
+	Event = fsm.Event
+	// DeploymentState is a state of DOMAIN.md §3, spelled as there.
+	DeploymentState = fsm.DeploymentState
+	// SourceStatus is what the leader last learned of the repository.
+	SourceStatus = fsm.SourceStatus
+)
 
 // Status is a node's view of the cluster (GET /v1/status).
 type Status struct {
@@ -14,6 +37,16 @@ type Status struct {
 	LastContact  *time.Time `json:"lastContact,omitempty"`
 	Version      string     `json:"version,omitempty"`
 	Members      []Member   `json:"members"`
+	// Repository is the watched repository; nil when none is configured.
+	Repository *RepositoryStatus `json:"repository,omitempty"`
+}
+
+// RepositoryStatus is the watched repository and what the leader last
+// learned of it.
+type RepositoryStatus struct {
+	URL    string `json:"url"`
+	Branch string `json:"branch"`
+	SourceStatus
 }
 
 // Leader names the leader and where its API listens.
@@ -22,7 +55,7 @@ type Leader struct {
 	APIAddr string `json:"apiAddr"`
 }
 
-// Member is one server of the cluster.
+// Member is one server of the cluster (GET /v1/cluster/members).
 type Member struct {
 	ID         string `json:"id"`
 	RaftAddr   string `json:"raftAddr"`
@@ -31,4 +64,73 @@ type Member struct {
 	Version    string `json:"version,omitempty"`
 	Voter      bool   `json:"voter"`
 	Status     string `json:"status"`
+}
+
+// DeploymentSummary is a deployment without its plan, validation and
+// transitions, as lists give it.
+type DeploymentSummary struct {
+	ID          string          `json:"id"`
+	Environment string          `json:"environment"`
+	Commit      string          `json:"commit"`
+	Branch      string          `json:"branch,omitempty"`
+	Kind        string          `json:"kind"`
+	Initiator   string          `json:"initiator"`
+	DryRun      bool            `json:"dryRun,omitempty"`
+	State       DeploymentState `json:"state"`
+	Risk        string          `json:"risk,omitempty"`
+	Message     string          `json:"message,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	Approvals   int             `json:"approvals"`
+	Required    int             `json:"requiredApprovals,omitempty"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+}
+
+// EnvironmentDetail is an environment with its current and waiting
+// deployments spelled out (GET /v1/environments and /v1/environments/{env}).
+type EnvironmentDetail struct {
+	*Environment
+	CurrentDeployment *DeploymentSummary `json:"currentDeployment,omitempty"`
+	WaitingDeployment *DeploymentSummary `json:"waitingDeployment,omitempty"`
+}
+
+// History is a page of an environment's deployments, newest first, with
+// totals over all it keeps (GET /v1/environments/{env}/history).
+type History struct {
+	Environment string               `json:"environment"`
+	Deployments []*DeploymentSummary `json:"deployments"`
+	// NextCursor, when set, fetches the next (older) page.
+	NextCursor string        `json:"nextCursor,omitempty"`
+	Totals     HistoryTotals `json:"totals"`
+}
+
+// HistoryTotals summarizes the deployments an environment keeps.
+type HistoryTotals struct {
+	Total      int `json:"total"`
+	Completed  int `json:"completed"`
+	Failed     int `json:"failed"`
+	RolledBack int `json:"rolledBack"`
+	Rejected   int `json:"rejected"`
+	Superseded int `json:"superseded"`
+	InProgress int `json:"inProgress"`
+	// SuccessRate is Completed over the deployments that reached a
+	// verdict on their targets (Completed, Failed, RolledBack).
+	SuccessRate float64 `json:"successRate"`
+	// AverageDuration is the mean time from creation to Completed.
+	AverageDuration string  `json:"averageDuration,omitempty"`
+	AverageSeconds  float64 `json:"averageSeconds"`
+}
+
+// ApproveResult is the answer to an approval.
+type ApproveResult struct {
+	// Duplicate is true when the identity had approved already: nothing
+	// changed.
+	Duplicate  bool        `json:"duplicate"`
+	Deployment *Deployment `json:"deployment"`
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/internal/agent"
+	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -90,10 +91,43 @@ func newApp() *cli.App {
 				&cli.DurationFlag{Name: "dead-server-grace", EnvVars: env("dead-server-grace"), Usage: "how long a server stays dead before cleanup may remove it", DefaultText: "10m"},
 				&cli.IntFlag{Name: "history-retention", EnvVars: env("history-retention"), Usage: "deployments kept per environment", DefaultText: "100"},
 				&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "validate and plan every deployment, and stop there"},
+				&cli.StringFlag{Name: "tokens-file", EnvVars: env("tokens-file"), Usage: "API bearer tokens (the config file's auth.tokensFile); see honuad token create"},
+				&cli.BoolFlag{Name: "insecure-no-auth", EnvVars: env("insecure-no-auth"), Usage: "serve the API without authentication on a non-loopback address"},
+				&cli.DurationFlag{Name: "leader-wait", EnvVars: env("leader-wait"), Usage: "how long a write waits for a leader before 503 no_leader", DefaultText: "5s"},
 			},
 			Action: runAgent,
+		}, {
+			Name:  "token",
+			Usage: "manage API tokens",
+			Subcommands: []*cli.Command{{
+				Name:  "create",
+				Usage: "print a new bearer token and the tokens file entry for it",
+				Description: "The token is printed once and never stored: the tokens file holds only its SHA-256.\n" +
+					"Add the printed entry under tokens: in the file given by auth.tokensFile (or --tokens-file).",
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "name", Required: true, Usage: "the identity recorded on approvals"},
+					&cli.StringFlag{Name: "role", Value: "viewer", Usage: "viewer, approver or admin"},
+					&cli.StringSliceFlag{Name: "group", Usage: "a group of the identity (repeatable), matched against policy approvers"},
+				},
+				Action: createToken,
+			}},
 		}},
 	}
+}
+
+func createToken(c *cli.Context) error {
+	role, err := rpc.ParseRole(c.String("role"))
+	if err != nil {
+		return usageError{fmt.Errorf("--role: %w", err)}
+	}
+	token, entry, err := rpc.NewToken(c.String("name"), role, c.StringSlice("group"))
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "token: %s\n\n# add to the tokens file, under tokens:\n%s", token, entry)
+	return nil
 }
 
 // configFrom builds the configuration: defaults, then the file, then the
@@ -139,6 +173,13 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("dry-run") {
 		cfg.DryRun = c.Bool("dry-run")
+	}
+	setString("tokens-file", &cfg.Auth.TokensFile)
+	if c.IsSet("insecure-no-auth") {
+		cfg.InsecureNoAuth = c.Bool("insecure-no-auth")
+	}
+	if c.IsSet("leader-wait") {
+		cfg.LeaderWait = agent.Duration(c.Duration("leader-wait"))
 	}
 	return cfg, nil
 }

@@ -66,7 +66,19 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger}
+	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
+		LeaderWait: time.Duration(cfg.LeaderWait)}
+	if cfg.Auth.TokensFile != "" {
+		tokens, err := rpc.LoadTokens(cfg.Auth.TokensFile)
+		if err != nil {
+			_ = node.Shutdown(false)
+			ln.Close()
+			return &ConfigError{err}
+		}
+		api.Tokens = tokens
+	} else {
+		logger.Warn("the API runs without authentication: every request acts as the admin \"anonymous\"; give auth.tokensFile to require tokens")
+	}
 	if cfg.Repository != nil {
 		rec, info, err := newReconciler(cfg, node, registry, logger)
 		if err != nil {
@@ -75,7 +87,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 			return err
 		}
 		node.RegisterLeaderWork("reconcile", rec.Run)
-		api.Poller, api.Repository = rec, info
+		api.Pipeline, api.Repository = rec, info
 		if api.Webhooks, err = loadWebhookSecrets(cfg.Webhooks); err != nil {
 			_ = node.Shutdown(false)
 			ln.Close()

@@ -37,11 +37,21 @@ type Config struct {
 	HistoryRetention  int      `yaml:"history-retention"`
 	// DryRun stops every environment's deployments after Planning.
 	DryRun bool `yaml:"dry-run"`
+	// InsecureNoAuth lets the API listen beyond loopback without tokens.
+	InsecureNoAuth bool `yaml:"insecure-no-auth"`
+	// LeaderWait is how long a write waits for a leader before a 503.
+	LeaderWait Duration `yaml:"leader-wait"`
 
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
 	Environments map[string]EnvironmentConfig `yaml:"environments"`
 	Webhooks     WebhooksConfig               `yaml:"webhooks"`
+	Auth         AuthConfig                   `yaml:"auth"`
+}
+
+// AuthConfig is where the API's bearer tokens are listed.
+type AuthConfig struct {
+	TokensFile string `yaml:"tokensFile"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
@@ -68,6 +78,7 @@ func DefaultConfig() Config {
 		LogFormat:        "text",
 		RaftMultiplier:   1,
 		DeadServerGrace:  Duration(10 * time.Minute),
+		LeaderWait:       Duration(5 * time.Second),
 		HistoryRetention: 100,
 	}
 }
@@ -129,6 +140,14 @@ func (c *Config) Validate() error {
 	if c.HistoryRetention < 1 {
 		bad("history-retention", c.HistoryRetention, "must be at least 1")
 	}
+	if c.LeaderWait <= 0 {
+		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
+	}
+	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
+		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
+			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
+		}
+	}
 	cc := c.clusterConfig("")
 	if err := cc.Validate(); err != nil {
 		errs = append(errs, err)
@@ -169,4 +188,11 @@ func (c *Config) clusterConfig(version string) cluster.Config {
 	cc.DeadServerCleanup = c.DeadServerCleanup
 	cc.DeadServerGrace = time.Duration(c.DeadServerGrace)
 	return cc
+}
+
+// isLoopback reports whether host only accepts connections from this
+// machine.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

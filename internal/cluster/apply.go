@@ -27,6 +27,9 @@ var (
 	ErrShutdown = errors.New("node is shutting down")
 	// ErrUnknownMember: no server with that id is in the configuration.
 	ErrUnknownMember = errors.New("no such member")
+	// ErrRemoveLeader: the leader cannot remove itself; stop it (it hands
+	// leadership over) or remove it from another leader.
+	ErrRemoveLeader = errors.New("the leader cannot remove itself; stop it gracefully or transfer leadership first")
 )
 
 // translate maps raft's errors onto ours, keeping the original in the chain.

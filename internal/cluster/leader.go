@@ -242,7 +242,7 @@ func (n *Node) addVoter(id raft.ServerID, addr raft.ServerAddress, servers []raf
 // does for a failed member that will not come back. Only the leader can.
 func (n *Node) RemoveMember(id string) error {
 	if id == n.cfg.NodeID {
-		return fmt.Errorf("remove member %s: the leader cannot remove itself; transfer leadership first", id)
+		return fmt.Errorf("remove member %s: %w", id, ErrRemoveLeader)
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

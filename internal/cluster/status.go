@@ -130,3 +130,10 @@ func (n *Node) Ready() (bool, string) {
 	}
 	return true, ""
 }
+
+// AppliedIndex returns the index of the last entry applied to this node's
+// FSM.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// LastContact returns when this node last heard from the leader.
+func (n *Node) LastContact() time.Time { return n.raft.LastContact() }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -99,4 +100,28 @@ func (r *Reconciler) rollbackTarget(e *fsm.Environment, to string) (commit, what
 		}
 	}
 	return "", "", fmt.Errorf("roll back %s to %q: %w", e.Name, to, ErrUnknownTarget)
+}
+
+// Approvers returns the approver groups of the policy in force for env
+// (empty: any approver). Rollbacks and syncs are allowed to the same
+// groups as approvals.
+func (r *Reconciler) Approvers(env string) ([]string, error) {
+	e, ok := r.store.Environment(env)
+	if !ok {
+		return nil, fmt.Errorf("environment %s: %w", env, fsm.ErrNotFound)
+	}
+	commit, from := e.DeployedCommit, "the deployed commit"
+	if commit == "" {
+		commit, from = e.LatestSeenCommit, "the latest commit"
+	}
+	if commit == "" {
+		return nil, nil
+	}
+	ctx, cancel := r.gitCtx(context.Background())
+	defer cancel()
+	pa, err := r.policyAt(ctx, commit, from)
+	if err != nil {
+		return nil, err
+	}
+	return pa.pol.For(env).Approvers, nil
 }

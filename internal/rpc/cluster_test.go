@@ -54,7 +54,7 @@ func TestWebhookToFollowerMakesTheLeaderPoll(t *testing.T) {
 			}
 			rec := reconcile.New(reconcile.Config{Source: src, PollInterval: time.Hour}, n, f)
 			n.RegisterLeaderWork("reconcile", rec.Run)
-			servers[i] = NewServer(Config{Cluster: n, Store: f, Poller: rec, Webhooks: secrets,
+			servers[i] = NewServer(Config{Cluster: n, Store: f, Pipeline: rec, Webhooks: secrets,
 				Registry: prometheus.NewRegistry(), Repository: &RepositoryInfo{URL: src.URL(), Branch: "main"}})
 			srv := &http.Server{Handler: servers[i]}
 			go srv.Serve(listeners[i])

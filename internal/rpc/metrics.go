@@ -4,7 +4,9 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the API's Prometheus metrics.
 type metrics struct {
-	webhooks *prometheus.CounterVec
+	webhooks  *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	forwarded prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -15,6 +17,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 				"(accepted, forwarded, ignored, unauthorized, too_large, bad_request, unavailable).",
 		}, []string{"source", "result"}),
 	}
-	reg.MustRegister(m.webhooks)
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "honua_api_requests_total",
+		Help: "API requests answered by this node, by route and status code.",
+	}, []string{"route", "code"})
+	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "honua_api_forwarded_total",
+		Help: "Requests this node forwarded to the leader (writes, consistent reads, webhooks).",
+	})
+	reg.MustRegister(m.webhooks, m.requests, m.forwarded)
 	return m
 }

@@ -6,45 +6,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // Read endpoints are served from this node's FSM: any node answers them.
 
-// environmentBody is GET /v1/environments/{env}: the environment with its
-// current and waiting deployments spelled out.
-type environmentBody struct {
-	*fsm.Environment
-	CurrentDeployment *deploymentSummary `json:"currentDeployment,omitempty"`
-	WaitingDeployment *deploymentSummary `json:"waitingDeployment,omitempty"`
-}
-
-// deploymentSummary is a deployment without its plan, validation and
-// transitions, for lists.
-type deploymentSummary struct {
-	ID          string              `json:"id"`
-	Environment string              `json:"environment"`
-	Commit      string              `json:"commit"`
-	Branch      string              `json:"branch,omitempty"`
-	Kind        fsm.Kind            `json:"kind"`
-	Initiator   string              `json:"initiator"`
-	DryRun      bool                `json:"dryRun,omitempty"`
-	State       fsm.DeploymentState `json:"state"`
-	Risk        string              `json:"risk,omitempty"`
-	Message     string              `json:"message,omitempty"`
-	Error       string              `json:"error,omitempty"`
-	Approvals   int                 `json:"approvals"`
-	Required    int                 `json:"requiredApprovals,omitempty"`
-	CreatedAt   time.Time           `json:"createdAt"`
-	UpdatedAt   time.Time           `json:"updatedAt"`
-}
-
-func summarize(d *fsm.Deployment) *deploymentSummary {
+// summarize is a deployment as lists give it.
+func summarize(d *fsm.Deployment) *api.DeploymentSummary {
 	if d == nil {
 		return nil
 	}
-	s := &deploymentSummary{
-		ID: d.ID, Environment: d.Environment, Commit: d.Commit, Branch: d.Branch, Kind: d.Kind,
+	s := &api.DeploymentSummary{
+		ID: d.ID, Environment: d.Environment, Commit: d.Commit, Branch: d.Branch, Kind: string(d.Kind),
 		Initiator: d.Initiator, DryRun: d.DryRun, State: d.State, Risk: d.Risk, Error: d.Error,
 		Approvals: len(d.Approvals), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
@@ -59,15 +33,15 @@ func summarize(d *fsm.Deployment) *deploymentSummary {
 
 func (s *Server) handleEnvironments(w http.ResponseWriter, _ *http.Request) {
 	envs := s.cfg.Store.Environments()
-	out := make([]environmentBody, 0, len(envs))
+	out := make([]api.EnvironmentDetail, 0, len(envs))
 	for _, e := range envs {
 		out = append(out, s.environmentBody(e))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) environmentBody(e *fsm.Environment) environmentBody {
-	body := environmentBody{Environment: e}
+func (s *Server) environmentBody(e *fsm.Environment) api.EnvironmentDetail {
+	body := api.EnvironmentDetail{Environment: e}
 	if d, ok := s.cfg.Store.Deployment(e.Current); ok && e.Current != "" {
 		body.CurrentDeployment = summarize(d)
 	}
@@ -126,7 +100,7 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	ds := s.cfg.Store.Deployments(env, state, limit)
-	out := make([]*deploymentSummary, 0, len(ds))
+	out := make([]*api.DeploymentSummary, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, summarize(d))
 	}
@@ -141,4 +115,85 @@ func (s *Server) handleDeployment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	env := r.PathValue("env")
+	if !fsm.ValidEnvironmentName(env) {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("%q is not a valid environment name", env))
+		return
+	}
+	if _, ok := s.cfg.Store.Environment(env); !ok {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("environment %s is not known", env))
+		return
+	}
+	q := r.URL.Query()
+	limit := 20
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxDeploymentsLimit {
+			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("limit: %q must be a number from 1 to %d", v, maxDeploymentsLimit))
+			return
+		}
+		limit = n
+	}
+	all := s.cfg.Store.History(env) // newest first
+	start := 0
+	if c := q.Get("cursor"); c != "" {
+		start = -1
+		for i, d := range all {
+			if d.ID == c {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 {
+			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("cursor: deployment %s is not in %s's history (pruned?)", c, env))
+			return
+		}
+	}
+	body := api.History{Environment: env, Deployments: []*api.DeploymentSummary{}, Totals: totals(all)}
+	end := min(start+limit, len(all))
+	for _, d := range all[start:end] {
+		body.Deployments = append(body.Deployments, summarize(d))
+	}
+	if end < len(all) && end > start {
+		body.NextCursor = all[end-1].ID
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func totals(ds []*fsm.Deployment) api.HistoryTotals {
+	var t api.HistoryTotals
+	var sum time.Duration
+	for _, d := range ds {
+		t.Total++
+		switch d.State {
+		case fsm.StateCompleted:
+			t.Completed++
+			sum += d.UpdatedAt.Sub(d.CreatedAt)
+		case fsm.StateFailed:
+			t.Failed++
+		case fsm.StateRolledBack:
+			t.RolledBack++
+		case fsm.StateRejected:
+			t.Rejected++
+		case fsm.StateSuperseded:
+			t.Superseded++
+		default:
+			t.InProgress++
+		}
+	}
+	if n := t.Completed + t.Failed + t.RolledBack; n > 0 {
+		t.SuccessRate = float64(t.Completed) / float64(n)
+	}
+	if t.Completed > 0 {
+		avg := sum / time.Duration(t.Completed)
+		t.AverageDuration, t.AverageSeconds = avg.Round(time.Millisecond).String(), avg.Seconds()
+	}
+	return t
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Cluster.Members())
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -81,7 +82,7 @@ func TestReadDeployments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := do(t, s, "GET", "/v1/deployments"+tt.query, "", nil)
-		var got []deploymentSummary
+		var got []api.DeploymentSummary
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
 			t.Fatalf("GET /v1/deployments%s = %d %s", tt.query, rec.Code, rec.Body)
 		}

@@ -1,29 +1,42 @@
-// Package rpc owns honuad's HTTP/JSON API: routing, the mapping from errors
-// to status codes and JSON bodies, webhooks, forwarding to the leader, and
-// (as it grows) authentication.
+// Package rpc owns honuad's HTTP/JSON API: routing, authentication and
+// roles, forwarding writes (and consistent reads) to the leader, webhooks,
+// server-sent events, and the mapping from errors to status codes and JSON
+// bodies.
 package rpc
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
 )
 
 // Cluster is what the API needs of the local node.
 type Cluster interface {
 	ID() string
 	Status() cluster.Status
+	Members() []cluster.Member
 	Ready() (bool, string)
 	Leader() (id, apiAddr string)
 	IsLeader() bool
+	// LeaderReady: this node leads and has issued its Barrier.
+	LeaderReady() bool
+	VerifyLeader() error
+	Apply(fsm.Command) (any, error)
+	RemoveMember(id string) error
+	AppliedIndex() uint64
+	LastContact() time.Time
 }
 
 // Store is the replicated state the API reads.
@@ -32,29 +45,47 @@ type Store interface {
 	Environments() []*fsm.Environment
 	Deployment(id string) (*fsm.Deployment, bool)
 	Deployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
+	History(env string) []*fsm.Deployment
 	Source() fsm.SourceStatus
+	EventsAfter(after fsm.EventID, env string) []fsm.Event
+	Changed() <-chan struct{}
 }
 
-// Poller polls the configuration repository now; on the leader only.
-type Poller interface {
+// Pipeline is the leader's reconciler, for what needs more than a command:
+// polls, rollbacks, and the approver groups of an environment's policy.
+type Pipeline interface {
 	PollNow(reason string)
+	Rollback(env, to, by string) (*fsm.Deployment, error)
+	Approvers(env string) ([]string, error)
 }
+
+var _ Pipeline = (*reconcile.Reconciler)(nil)
 
 // Config is what a Server is built from.
 type Config struct {
 	Cluster Cluster
 	Store   Store
-	// Poller is nil when no repository is configured.
-	Poller Poller
+	// Pipeline is nil when no repository is configured.
+	Pipeline Pipeline
 	// Repository describes the watched repository in /v1/status (URL
 	// already redacted); nil when none is configured.
 	Repository *RepositoryInfo
 	Webhooks   WebhookSecrets
+	// Tokens authenticates requests; nil turns authentication off (every
+	// request is the admin "anonymous").
+	Tokens *Tokens
 	// Registry receives the API's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
-	// ForwardTimeout bounds a request forwarded to the leader.
+	// LeaderWait is how long a write waits for a leader to be known
+	// before it is refused with 503 (default 5s).
+	LeaderWait time.Duration
+	// ForwardTimeout bounds a request forwarded to the leader (default
+	// 30s).
 	ForwardTimeout time.Duration
+	// Now is the clock of the times written into commands; default
+	// time.Now.
+	Now func() time.Time
 }
 
 // RepositoryInfo is the configured repository.
@@ -72,6 +103,9 @@ type Server struct {
 	forward *http.Client
 }
 
+// maxBody bounds the body of an API request (webhooks have their own).
+const maxBody = 64 << 10
+
 // NewServer returns the API handler for the node.
 func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
@@ -80,29 +114,107 @@ func NewServer(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 5 * time.Second
+	}
 	if cfg.ForwardTimeout <= 0 {
-		cfg.ForwardTimeout = 10 * time.Second
+		cfg.ForwardTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{
 		cfg:     cfg,
 		logger:  cfg.Logger.With("component", "rpc"),
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(cfg.Registry),
-		forward: &http.Client{Timeout: cfg.ForwardTimeout},
+		forward: newForwardClient(cfg.ForwardTimeout),
 	}
+	// Open: probes and metrics.
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
-	s.mux.HandleFunc("GET /v1/status", s.handleStatus)
-	s.mux.HandleFunc("GET /v1/environments", s.handleEnvironments)
-	s.mux.HandleFunc("GET /v1/environments/{env}", s.handleEnvironment)
-	s.mux.HandleFunc("GET /v1/deployments", s.handleDeployments)
-	s.mux.HandleFunc("GET /v1/deployments/{id}", s.handleDeployment)
-	s.mux.HandleFunc("POST /v1/webhooks/{source}", s.handleWebhook)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	// Webhooks carry their own secrets.
+	s.mux.HandleFunc("POST /v1/webhooks/{source}", s.handleWebhook)
+
+	s.read("GET /v1/status", "status", s.handleStatus)
+	s.read("GET /v1/environments", "environments", s.handleEnvironments)
+	s.read("GET /v1/environments/{env}", "environment", s.handleEnvironment)
+	s.read("GET /v1/environments/{env}/history", "history", s.handleHistory)
+	s.read("GET /v1/deployments", "deployments", s.handleDeployments)
+	s.read("GET /v1/deployments/{id}", "deployment", s.handleDeployment)
+	s.read("GET /v1/cluster/members", "members", s.handleMembers)
+	s.route("GET /v1/events", "events", RoleViewer, false, s.handleEvents)
+
+	s.route("POST /v1/deployments/{id}/approve", "approve", RoleApprover, true, s.handleApprove)
+	s.route("POST /v1/deployments/{id}/reject", "reject", RoleApprover, true, s.handleReject)
+	s.route("POST /v1/environments/{env}/rollback", "rollback", RoleApprover, true, s.handleRollback)
+	s.route("POST /v1/environments/{env}/sync", "sync", RoleApprover, true, s.handleSync)
+	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return s
+}
+
+// read registers a read endpoint: served by this node from its own state,
+// or — with ?consistent=true — by the leader after confirming it leads.
+func (s *Server) read(pattern, name string, h http.HandlerFunc) {
+	s.route(pattern, name, RoleViewer, false, h)
+}
+
+// route registers an endpoint behind authentication, the role check, and
+// — for writes and consistent reads — the leader.
+func (s *Server) route(pattern, name string, role Role, write bool, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() { s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc() }()
+		w = rec
+		id, err := s.cfg.Tokens.authenticate(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		if id.Role < role {
+			writeError(w, http.StatusForbidden, "forbidden",
+				fmt.Sprintf("%s (role %s) may not %s: it needs the %s role", id.Name, id.Role, name, role))
+			return
+		}
+		r = r.WithContext(withIdentity(r.Context(), id))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		consistent := r.URL.Query().Get("consistent") == "true"
+		if write || consistent {
+			if !s.cfg.Cluster.IsLeader() {
+				s.forwardToLeader(w, r)
+				return
+			}
+			if consistent {
+				if err := s.confirmLeadership(); err != nil {
+					writeErr(w, err)
+					return
+				}
+			}
+		}
+		if !write {
+			w.Header().Set("X-Honua-Index", strconv.FormatUint(s.cfg.Cluster.AppliedIndex(), 10))
+			if lc := s.cfg.Cluster.LastContact(); !lc.IsZero() && !s.cfg.Cluster.IsLeader() {
+				w.Header().Set("X-Honua-Last-Contact", strconv.FormatInt(time.Since(lc).Milliseconds(), 10)+"ms")
+			} else if s.cfg.Cluster.IsLeader() {
+				w.Header().Set("X-Honua-Last-Contact", "0ms")
+			}
+		}
+		h(w, r)
+	})
+}
+
+// confirmLeadership makes a linearizable read possible: this node leads,
+// issued its term's Barrier, and a quorum confirms it still leads.
+func (s *Server) confirmLeadership() error {
+	if !s.cfg.Cluster.LeaderReady() {
+		return fmt.Errorf("this node's leadership is not established yet: %w", cluster.ErrNotLeader)
+	}
+	return s.cfg.Cluster.VerifyLeader()
 }
 
 // ServeHTTP implements http.Handler. Every response names this node and the
@@ -127,45 +239,32 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// statusBody is GET /v1/status: the node's view of the cluster and, when a
-// repository is configured, of the repository.
-type statusBody struct {
-	cluster.Status
-	Repository *repositoryStatus `json:"repository,omitempty"`
-}
-
-type repositoryStatus struct {
-	RepositoryInfo
-	fsm.SourceStatus
-}
-
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	body := statusBody{Status: s.cfg.Cluster.Status()}
+	body := s.cfg.Cluster.Status()
 	if s.cfg.Repository != nil {
-		body.Repository = &repositoryStatus{RepositoryInfo: *s.cfg.Repository, SourceStatus: s.cfg.Store.Source()}
+		body.Repository = &api.RepositoryStatus{URL: s.cfg.Repository.URL, Branch: s.cfg.Repository.Branch,
+			SourceStatus: s.cfg.Store.Source()}
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// errorBody is the JSON body of every error response.
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: msg, Code: code})
+	writeJSON(w, status, api.ErrorBody{Error: msg, Code: code})
 }
 
 // writeErr maps an error from the layers below to a status code and code.
 func writeErr(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
+	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, fsm.ErrNotFound):
+	case errors.As(err, &tooLarge):
+		status, code = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, reconcile.ErrUnknownTarget), errors.Is(err, cluster.ErrUnknownMember):
 		status, code = http.StatusNotFound, "not_found"
-	case errors.Is(err, fsm.ErrInvalid):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest):
 		status, code = http.StatusBadRequest, "invalid"
-	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict):
+	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict),
+		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader):
 		status, code = http.StatusConflict, "wrong_state"
 	case errors.Is(err, fsm.ErrNotAllowed):
 		status, code = http.StatusForbidden, "forbidden"
@@ -173,10 +272,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		status, code = http.StatusServiceUnavailable, "no_leader"
 	case errors.Is(err, cluster.ErrLeadershipLost):
 		status, code = http.StatusServiceUnavailable, "unknown_outcome"
-	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown):
+	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown), errors.Is(err, errNoRepository):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	}
-	writeError(w, status, code, err.Error())
+	writeJSON(w, status, api.ErrorBody{Error: err.Error(), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -185,4 +284,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// statusRecorder remembers the status code for the metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets server-sent events through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/honua-io/honua-gitops/api"
 
 	"github.com/hashicorp/raft"
 
@@ -35,15 +38,27 @@ func (f *fakeCluster) Status() cluster.Status {
 	return cluster.Status{NodeID: f.ID(), State: "Follower", Term: 7,
 		Members: []cluster.Member{{ID: f.ID(), Status: "alive", Voter: true}}}
 }
-func (f *fakeCluster) Ready() (bool, string)        { return f.ready, f.notReady }
-func (f *fakeCluster) Leader() (id, apiAddr string) { return f.leader, f.leaderAddr }
-func (f *fakeCluster) IsLeader() bool               { return f.leader == f.ID() }
+func (f *fakeCluster) Ready() (bool, string)          { return f.ready, f.notReady }
+func (f *fakeCluster) Leader() (id, apiAddr string)   { return f.leader, f.leaderAddr }
+func (f *fakeCluster) IsLeader() bool                 { return f.leader == f.ID() }
+func (f *fakeCluster) LeaderReady() bool              { return f.IsLeader() }
+func (f *fakeCluster) VerifyLeader() error            { return nil }
+func (f *fakeCluster) Members() []cluster.Member      { return f.Status().Members }
+func (f *fakeCluster) RemoveMember(string) error      { return cluster.ErrUnknownMember }
+func (f *fakeCluster) AppliedIndex() uint64           { return 42 }
+func (f *fakeCluster) LastContact() time.Time         { return time.Time{} }
+func (f *fakeCluster) Apply(fsm.Command) (any, error) { return nil, cluster.ErrNotLeader }
 
 // fakePoller records the polls it was asked for.
 type fakePoller struct {
 	mu      sync.Mutex
 	reasons []string
 }
+
+func (p *fakePoller) Rollback(env, to, by string) (*fsm.Deployment, error) {
+	return nil, errors.New("not in this test")
+}
+func (p *fakePoller) Approvers(string) ([]string, error) { return nil, nil }
 
 func (p *fakePoller) PollNow(reason string) {
 	p.mu.Lock()
@@ -82,10 +97,10 @@ func (tf *testFSM) apply(c fsm.Command) any {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func newTestServer(c *fakeCluster, store Store, poller Poller) *Server {
+func newTestServer(c *fakeCluster, store Store, poller Pipeline) *Server {
 	cfg := Config{Cluster: c, Store: store}
 	if poller != nil {
-		cfg.Poller = poller
+		cfg.Pipeline = poller
 		cfg.Repository = &RepositoryInfo{URL: "git://127.0.0.1/config.git", Branch: "main"}
 	}
 	return NewServer(cfg)
@@ -104,7 +119,7 @@ func do(t *testing.T, h http.Handler, method, path string, body string, headers 
 
 func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	var body errorBody
+	var body api.ErrorBody
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", rec.Body, err)
 	}
@@ -157,12 +172,12 @@ func TestStatusBody(t *testing.T) {
 	tf := newTestFSM(t)
 	tf.apply(&fsm.SetSourceStatus{Error: "ls-remote git://127.0.0.1/config.git: connection refused", Time: t0})
 	rec := do(t, newTestServer(&fakeCluster{}, tf.f, &fakePoller{}), "GET", "/v1/status", "", nil)
-	var st statusBody
+	var st api.Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.NodeID != "node1" || st.Term != 7 || st.Leader != nil || len(st.Members) != 1 {
-		t.Errorf("status = %+v; want node1, term 7, no leader, one member", st.Status)
+		t.Errorf("status = %+v; want node1, term 7, no leader, one member", st)
 	}
 	if st.Repository == nil || st.Repository.Branch != "main" || !strings.Contains(st.Repository.Error, "connection refused") ||
 		!st.Repository.ErrorSince.Equal(t0) {

@@ -25,11 +25,6 @@ type WebhookSecrets struct {
 // maxWebhookBody is the largest delivery accepted.
 const maxWebhookBody = 1 << 20
 
-// forwardedHeader marks a request one node forwarded to the leader; a node
-// that receives one and is not the leader refuses it instead of forwarding
-// it again.
-const forwardedHeader = "X-Honua-Forwarded-By"
-
 // webhookError is a refused delivery: its status, code and metric result.
 type webhookError struct {
 	status int
@@ -69,7 +64,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, e.status, e.code, e.msg)
 	}
-	if s.cfg.Poller == nil || s.cfg.Repository == nil {
+	if s.cfg.Pipeline == nil || s.cfg.Repository == nil {
 		refuse(&webhookError{http.StatusServiceUnavailable, "no_repository", "unavailable",
 			"this cluster watches no repository (no repository section in its configuration)"})
 		return
@@ -110,54 +105,18 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 // otherwise by forwarding the delivery, which the leader checks again.
 func (s *Server) pollOnLeader(w http.ResponseWriter, r *http.Request, source string, body []byte) {
 	if s.cfg.Cluster.IsLeader() {
-		s.cfg.Poller.PollNow("webhook " + source)
+		s.cfg.Pipeline.PollNow("webhook " + source)
 		s.metrics.webhooks.WithLabelValues(source, "accepted").Inc()
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "node": s.cfg.Cluster.ID()})
 		return
 	}
-	leader, addr := s.cfg.Cluster.Leader()
-	if r.Header.Get(forwardedHeader) != "" || leader == "" || addr == "" {
-		s.metrics.webhooks.WithLabelValues(source, "unavailable").Inc()
-		writeError(w, http.StatusServiceUnavailable, "no_leader",
-			"no leader is known right now; the repository is still polled every poll interval")
-		return
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	s.forwardBody(rec, r, body)
+	result := "forwarded"
+	if rec.code >= 500 {
+		result = "unavailable"
 	}
-	status, respBody, err := s.forwardToLeader(r, addr, body)
-	if err != nil {
-		s.metrics.webhooks.WithLabelValues(source, "unavailable").Inc()
-		writeError(w, http.StatusServiceUnavailable, "no_leader", fmt.Sprintf("forward to leader %s: %v", leader, err))
-		return
-	}
-	s.metrics.webhooks.WithLabelValues(source, "forwarded").Inc()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(respBody)
-}
-
-// forwardToLeader replays r, with body, on the leader's API.
-func (s *Server) forwardToLeader(r *http.Request, leaderAddr string, body []byte) (int, []byte, error) {
-	url := "http://" + leaderAddr + r.URL.RequestURI()
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	for k, vs := range r.Header {
-		if strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Content-Length") {
-			continue
-		}
-		req.Header[k] = vs
-	}
-	req.Header.Set(forwardedHeader, s.cfg.Cluster.ID())
-	resp, err := s.forward.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
+	s.metrics.webhooks.WithLabelValues(source, result).Inc()
 }
 
 // delivery is what an authenticated webhook asks for.

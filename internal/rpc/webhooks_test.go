@@ -46,7 +46,7 @@ func sign(secret, body string) string {
 func webhookServer(c *fakeCluster, secrets WebhookSecrets) (*Server, *fakePoller, *prometheus.Registry) {
 	p := &fakePoller{}
 	reg := prometheus.NewRegistry()
-	s := NewServer(Config{Cluster: c, Store: nil, Poller: p, Webhooks: secrets, Registry: reg,
+	s := NewServer(Config{Cluster: c, Store: nil, Pipeline: p, Webhooks: secrets, Registry: reg,
 		Repository: &RepositoryInfo{URL: "git://127.0.0.1/config.git", Branch: "main"}})
 	return s, p, reg
 }

@@ -52,7 +52,70 @@ var api = &http.Client{Timeout: 2 * time.Second}
 // stops the cluster before returning.
 func benchDeploy(r *runner, s *setup, m deployMode, commits int) deployResult {
 	res := deployResult{mode: m}
-	dir := r.TempDir()
+	fmt.Printf("-- %s: pollInterval %v, %s\n", m.name, m.pollInterval, m.how())
+	started := time.Now()
+	c, leader, node := startWatching(r, s, m, r.TempDir(), "")
+	defer stopCluster(c)
+	// The leader polls when it takes office: wait for the deployment of the
+	// current head, so the timed commits start from a quiet cluster.
+	head := s.config.Head()
+	if _, err := waitForDeployment(node, head, clusterTimeout); err != nil {
+		r.Fatalf("%s: first deployment: %v", m.name, err)
+	}
+	if err := waitSettled(node, deployedEnv, head); err != nil {
+		fmt.Printf("   note: %v\n", err)
+	}
+	fmt.Printf("   cluster up with leader %s and the head's deployment listed after %v; timing on follower %s\n",
+		leader.ID(), time.Since(started).Round(time.Millisecond), node.ID())
+
+	timeout := m.waitLimit()
+	for i := 1; i <= commits; i++ {
+		commit, pushed, hook := pushDevelopment(s, m, node)
+		d, err := waitForDeployment(node, commit, timeout)
+		if err != nil {
+			res.missed++
+			fmt.Printf("   %s %2d/%d: %s MISSED: %v%s\n", m.name, i, commits, commit[:12], err, hook)
+			continue
+		}
+		took := time.Since(pushed)
+		res.figures = append(res.figures, took)
+		fmt.Printf("   %s %2d/%d: %s → %s after %s%s\n", m.name, i, commits, commit[:12], d.ID, ms(took), hook)
+		if err := waitSettled(node, deployedEnv, commit); err != nil {
+			fmt.Printf("   note: %v\n", err)
+		}
+	}
+	if len(res.figures) > 0 {
+		fmt.Printf("   %s: median %s, max %s over %d commits (%d missed)\n", m.name,
+			ms(median(res.figures)), ms(slices.Max(res.figures)), len(res.figures), res.missed)
+	}
+	return res
+}
+
+// how says in words how a mode's pushes reach the cluster.
+func (m deployMode) how() string {
+	if m.webhook {
+		return "generic webhook to a follower after each push"
+	}
+	return "no webhook"
+}
+
+// waitLimit is how long a commit may take before it counts as missed: the
+// webhook acts at once, polling within an interval plus its 10% jitter;
+// both get slack for a busy machine.
+func (m deployMode) waitLimit() time.Duration {
+	if m.webhook {
+		return 30 * time.Second
+	}
+	return 30*time.Second + 2*m.pollInterval
+}
+
+// startWatching writes dir/honuad.yaml — config.git polled at the mode's
+// interval, the generic webhook's secret, and environments, a YAML
+// environments section or "" — and starts a three-node cluster with it. It
+// returns once the nodes agree on a leader, with the leader and the
+// follower the benchmark talks to. The caller stops the cluster; on a
+// failure here, the runner's cleanup kills it.
+func startWatching(r *runner, s *setup, m deployMode, dir, environments string) (*harness.Cluster, *harness.Node, *harness.Node) {
 	secretFile := filepath.Join(dir, "generic-secret")
 	if err := os.WriteFile(secretFile, webhookSecret, 0o600); err != nil {
 		r.Fatalf("write webhook secret: %v", err)
@@ -65,19 +128,11 @@ func benchDeploy(r *runner, s *setup, m deployMode, commits int) deployResult {
   timeout: 10s
 webhooks:
   genericSecretFile: %s
-`, s.daemon.URL(s.config.Name()), m.pollInterval, secretFile)
+`, s.daemon.URL(s.config.Name()), m.pollInterval, secretFile) + environments
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		r.Fatalf("write honuad config: %v", err)
 	}
-
-	how := "no webhook"
-	if m.webhook {
-		how = "generic webhook to a follower after each push"
-	}
-	fmt.Printf("-- %s: pollInterval %v, %s\n", m.name, m.pollInterval, how)
-	started := time.Now()
 	c := harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile}})
-	defer stopCluster(c)
 	leader, err := c.WaitForLeader(clusterTimeout)
 	if err != nil {
 		r.Fatalf("%s: %v", m.name, err)
@@ -86,59 +141,29 @@ webhooks:
 	if err != nil || len(followers) == 0 {
 		r.Fatalf("%s: no follower to talk to (%v)", m.name, err)
 	}
-	node := followers[0]
-	// The leader polls when it takes office: wait for the deployment of the
-	// current head, so the timed commits start from a quiet cluster.
-	head := s.config.Head()
-	if _, err := waitForDeployment(node, head, clusterTimeout); err != nil {
-		r.Fatalf("%s: first deployment: %v", m.name, err)
-	}
-	if err := waitSettled(node, head); err != nil {
-		fmt.Printf("   note: %v\n", err)
-	}
-	fmt.Printf("   cluster up with leader %s and the head's deployment listed after %v; timing on follower %s\n",
-		leader.ID(), time.Since(started).Round(time.Millisecond), node.ID())
+	return c, leader, followers[0]
+}
 
-	// A deployment must show within: the webhook at once, polling within
-	// an interval plus its 10% jitter; both plus slack for a busy machine.
-	timeout := 30 * time.Second
+// pushDevelopment pushes the next development commit as the mode does:
+// polling, at a random point of the poll cycle (pushing right after the
+// previous deployment finished would always land just after a poll and
+// measure a whole interval); webhook, at once, then sending the generic
+// webhook to node. It returns the commit, when the push returned, and a
+// note when the webhook was not accepted.
+func pushDevelopment(s *setup, m deployMode, node *harness.Node) (commit string, pushed time.Time, note string) {
 	if !m.webhook {
-		timeout += m.pollInterval * 2
+		// Not a wait for a condition: a random delay before the push.
+		time.Sleep(rand.N(m.pollInterval))
 	}
-	for i := 1; i <= commits; i++ {
-		if !m.webhook {
-			// Push at a random point of the poll cycle: pushing right after
-			// the previous deployment showed would always land just after
-			// a poll and measure a whole interval.
-			time.Sleep(rand.N(m.pollInterval))
-		}
-		commit := s.commitDevelopment()
-		pushed := time.Now()
-		hook := ""
-		if m.webhook {
-			status, body, err := sendWebhook(node)
-			if err != nil || status != http.StatusAccepted {
-				hook = fmt.Sprintf("; webhook answered %d %s %v", status, bytes.TrimSpace(body), err)
-			}
-		}
-		d, err := waitForDeployment(node, commit, timeout)
-		if err != nil {
-			res.missed++
-			fmt.Printf("   %s %2d/%d: %s MISSED: %v%s\n", m.name, i, commits, commit[:12], err, hook)
-			continue
-		}
-		took := time.Since(pushed)
-		res.figures = append(res.figures, took)
-		fmt.Printf("   %s %2d/%d: %s → %s after %s%s\n", m.name, i, commits, commit[:12], d.ID, ms(took), hook)
-		if err := waitSettled(node, commit); err != nil {
-			fmt.Printf("   note: %v\n", err)
+	commit = s.commitDevelopment()
+	pushed = time.Now()
+	if m.webhook {
+		status, body, err := sendWebhook(node)
+		if err != nil || status != http.StatusAccepted {
+			note = fmt.Sprintf("; webhook answered %d %s %v", status, bytes.TrimSpace(body), err)
 		}
 	}
-	if len(res.figures) > 0 {
-		fmt.Printf("   %s: median %s, max %s over %d commits (%d missed)\n", m.name,
-			ms(median(res.figures)), ms(slices.Max(res.figures)), len(res.figures), res.missed)
-	}
-	return res
+	return commit, pushed, note
 }
 
 // stopCluster stops every node gracefully, the leader first (so that it
@@ -189,28 +214,40 @@ type deployment struct {
 	Commit    string    `json:"commit"`
 	State     string    `json:"state"`
 	Message   string    `json:"message"`
+	Error     string    `json:"error"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// deployments lists the development environment's deployments on n.
-func deployments(n *harness.Node) ([]deployment, error) {
-	resp, err := api.Get("http://" + n.APIAddr() + "/v1/deployments?env=" + deployedEnv + "&limit=10")
+// deployments lists env's newest deployments on n (every environment's
+// when env is ""), at most limit.
+func deployments(n *harness.Node, env string, limit int) ([]deployment, error) {
+	path := fmt.Sprintf("/v1/deployments?limit=%d", limit)
+	if env != "" {
+		path = fmt.Sprintf("/v1/deployments?env=%s&limit=%d", env, limit)
+	}
+	var ds []deployment
+	err := getJSON(n, path, &ds)
+	return ds, err
+}
+
+// getJSON GETs path from n's API and decodes a 200 answer into v.
+func getJSON(n *harness.Node, path string, v any) error {
+	resp, err := api.Get("http://" + n.APIAddr() + path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /v1/deployments: %d %s", resp.StatusCode, bytes.TrimSpace(body))
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(body))
 	}
-	var ds []deployment
-	if err := json.Unmarshal(body, &ds); err != nil {
-		return nil, fmt.Errorf("GET /v1/deployments: %w", err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
-	return ds, nil
+	return nil
 }
 
 // waitForDeployment polls n every 10ms until it lists a deployment of
@@ -221,7 +258,7 @@ func waitForDeployment(n *harness.Node, commit string, timeout time.Duration) (d
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		ds, err := deployments(n)
+		ds, err := deployments(n, deployedEnv, 10)
 		for _, d := range ds {
 			if d.Commit == commit {
 				return d, nil
@@ -241,12 +278,12 @@ func waitForDeployment(n *harness.Node, commit string, timeout time.Duration) (d
 // deployment.
 var busy = []string{"Pending", "Validating", "Planning", "BackingUp", "Applying", "PostValidating", "RollingBack"}
 
-// waitSettled waits until the deployment of commit has stopped moving
+// waitSettled waits until env's deployment of commit has stopped moving
 // (Scheduled, AwaitingApproval or terminal), so that the next push is timed
 // against an idle pipeline.
-func waitSettled(n *harness.Node, commit string) error {
-	return harness.Poll(settleTimeout, fmt.Sprintf("the deployment of %s to settle", commit[:12]), func() error {
-		ds, err := deployments(n)
+func waitSettled(n *harness.Node, env, commit string) error {
+	return harness.Poll(settleTimeout, fmt.Sprintf("the %s deployment of %s to settle", env, short(commit)), func() error {
+		ds, err := deployments(n, env, 10)
 		if err != nil {
 			return err
 		}

@@ -1,10 +1,12 @@
 // Command pipeline measures how fast a commit travels through honuad's git
 // pipeline, and how its git access compares with the git CLI:
 //
-//	go run ./test/bench/pipeline
+//	go run ./test/bench/pipeline                  # every part (make bench-pipeline)
+//	go run ./test/bench/pipeline -parts complete -commits 20
 //	go run ./test/bench/pipeline -parts plan -files 20000 -history 5000 -plan-runs 5
 //
-// Three parts, chosen with -parts (comma-separated):
+// Run it from anywhere in the module; it needs git (and `git daemon`) and
+// builds honuad itself. Four parts, chosen with -parts (comma-separated):
 //
 //   - deploy: a three-node cluster of real honuad processes watches a
 //     repository served by `git daemon`. Each of -commits commits is timed
@@ -14,6 +16,17 @@
 //     interval is an hour, so only the webhook explains a deployment), and
 //     by polling every -poll-interval (each push at a random point of the
 //     interval).
+//   - complete: the same two modes on a cluster that deploys development
+//     to a directory target (the repository's policy gives development
+//     requireApproval: never). Each of -commits commits is timed from the
+//     push returning to GET /v1/deployments?env=development&limit=1 on a
+//     follower showing it Completed (polled every 5ms), and to the
+//     target's .honua/deployment.json naming it (read every 2ms); the
+//     deployment's recorded transitions split the time into phases.
+//     Targets: a median under 150ms with the webhook, and under the poll
+//     interval + 150ms by polling. It also checks that staging, which no
+//     commit changes, gets no deployment after its first (deployment ids,
+//     one counter for every environment, do not skip).
 //   - lsremote: the no-change poll, gitrepo.Repo.Head, next to
 //     `git ls-remote <url> refs/heads/main`, against the same daemon: wall
 //     time measured directly, bytes (both directions) through a counting
@@ -27,7 +40,8 @@
 //     2x.
 //
 // It prints every figure, then a table of medians against the targets. It
-// never fails on a figure: a missed target is printed as NOT met. Nodes,
+// never fails on a figure: a missed target is printed as NOT met, and the
+// exit status is 0 unless the benchmark itself could not run. Nodes,
 // daemons and repositories live in one temporary directory, removed at the
 // end unless -keep is given.
 package main
@@ -67,13 +81,13 @@ type options struct {
 	keep         bool
 }
 
-var allParts = []string{"deploy", "lsremote", "plan"}
+var allParts = []string{"deploy", "complete", "lsremote", "plan"}
 
 func main() {
 	var o options
 	parts := flag.String("parts", strings.Join(allParts, ","), "parts to run, comma-separated: "+strings.Join(allParts, ", "))
-	flag.IntVar(&o.commits, "commits", 20, "deploy: commits timed per mode (webhook, polling)")
-	flag.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "deploy: repository.pollInterval of the polling mode")
+	flag.IntVar(&o.commits, "commits", 20, "deploy, complete: commits timed per mode (webhook, polling)")
+	flag.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "deploy, complete: repository.pollInterval of the polling mode")
 	flag.IntVar(&o.lsRuns, "runs", 21, "lsremote: runs of each client")
 	flag.IntVar(&o.files, "files", 20000, "plan: files in the repository")
 	flag.IntVar(&o.history, "history", 5000, "plan: commits in the repository")
@@ -117,23 +131,29 @@ func main() {
 		runtime.NumCPU(), gitVersion())
 	s := newSetup(r)
 	var sum summary
+	modes := []deployMode{
+		{name: "webhook", pollInterval: time.Hour, webhook: true},
+		{name: "polling", pollInterval: o.pollInterval},
+	}
 	if o.parts["deploy"] {
 		fmt.Printf("\n== 1. commit → deployment created (3 honuad processes, git daemon, %d commits per mode)\n", o.commits)
-		for _, m := range []deployMode{
-			{name: "webhook", pollInterval: time.Hour, webhook: true},
-			{name: "polling", pollInterval: o.pollInterval},
-		} {
-			res := benchDeploy(r, s, m, o.commits)
-			sum.deploy = append(sum.deploy, res)
+		for _, m := range modes {
+			sum.deploy = append(sum.deploy, benchDeploy(r, s, m, o.commits))
+		}
+	}
+	if o.parts["complete"] {
+		fmt.Printf("\n== 2. commit → Completed, development to a directory target (3 honuad processes, %d commits per mode)\n", o.commits)
+		for _, m := range modes {
+			sum.complete = append(sum.complete, benchComplete(r, s, m, o.commits))
 		}
 	}
 	if o.parts["lsremote"] {
-		fmt.Printf("\n== 2. no-change poll: ls-remote step against git daemon (%d runs each)\n", o.lsRuns)
+		fmt.Printf("\n== 3. no-change poll: ls-remote step against git daemon (%d runs each)\n", o.lsRuns)
 		res := benchLsRemote(r, s, o.lsRuns)
 		sum.lsRemote = &res
 	}
 	if o.parts["plan"] {
-		fmt.Printf("\n== 3. plan of a one-file change (%d files, %d commits, %d environments; %d runs each)\n",
+		fmt.Printf("\n== 4. plan of a one-file change (%d files, %d commits, %d environments; %d runs each)\n",
 			o.files, o.history, o.envs, o.planRuns)
 		res := benchPlan(r, s, o)
 		sum.plan = &res
@@ -214,6 +234,18 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// percentile returns the p-th percentile of ds by the nearest-rank method
+// (p90 of 20 figures is the 18th smallest); 0 for none.
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100 // ceil(p/100 * n)
+	return s[max(rank, 1)-1]
+}
+
 func medianInt(xs []int64) int64 {
 	if len(xs) == 0 {
 		return 0
@@ -236,6 +268,14 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", f)
 	}
 	return fmt.Sprintf("%.2fms", f)
+}
+
+// short abbreviates a commit hash for messages.
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
 }
 
 func verdict(ratio, target float64) string {

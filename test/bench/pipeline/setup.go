@@ -14,7 +14,7 @@ type setup struct {
 	r      *runner
 	root   string // the daemon's base path
 	daemon *gitserver.Daemon
-	config *gitserver.Repo // config.git: environments development and staging
+	config *gitserver.Repo // config.git: environments development and staging, and a policy
 	rev    int             // revision of development's metadata.json
 }
 
@@ -31,6 +31,7 @@ func newSetup(r *runner) *setup {
 		"environments/development/datasources.json": datasourcesJSON,
 		"environments/staging/metadata.json":        metadataJSON(0, 1),
 		"environments/staging/datasources.json":     datasourcesJSON,
+		".gitops/deployment-policy.yaml":            configPolicyYAML,
 	}, "initial configuration")
 	s.daemon = gitserver.StartDaemon(t, s.root)
 	return s
@@ -41,9 +42,12 @@ func newSetup(r *runner) *setup {
 func (s *setup) commitDevelopment() string {
 	s.rev++
 	return s.config.Commit(map[string]string{
-		"environments/development/metadata.json": metadataJSON(s.rev, 1),
+		"environments/development/metadata.json": s.developmentMetadata(),
 	}, fmt.Sprintf("development: revision %d", s.rev))
 }
+
+// developmentMetadata is development's metadata.json at the head.
+func (s *setup) developmentMetadata() string { return metadataJSON(s.rev, 1) }
 
 // metadataJSON renders a valid metadata.json with one service and layers
 // layers; rev goes into the first layer's title.
@@ -74,6 +78,16 @@ const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "po
 const sharedConfigJSON = `{"Logging": {"LogLevel": {"Default": "Information"}}, "Cache": {"Enabled": true}}
 `
 
+// configPolicyYAML is config.git's policy: development deploys without
+// approval whatever the risk; staging has the defaults.
+const configPolicyYAML = `apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  development:
+    requireApproval: never
+`
+
+// policyYAML is the plan part's policy.
 const policyYAML = `apiVersion: honua.io/v1
 kind: DeploymentPolicy
 environments:

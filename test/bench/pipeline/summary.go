@@ -5,11 +5,13 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
+	"time"
 )
 
 // summary collects every part's results for the closing table.
 type summary struct {
 	deploy   []deployResult
+	complete []completeResult
 	lsRemote *lsRemoteResult
 	plan     *planResult
 }
@@ -28,15 +30,41 @@ func (s summary) print(w io.Writer) {
 		fig += fmt.Sprintf(" (%d of %d commits)", len(d.figures), len(d.figures)+d.missed)
 		fmt.Fprintf(tw, "1 push → deployment listed, %s (pollInterval %v)\t%s\t(none set)\t-\n", d.mode.name, d.mode.pollInterval, fig)
 	}
+	for _, c := range s.complete {
+		mode := fmt.Sprintf("%s (pollInterval %v)", c.mode.name, c.mode.pollInterval)
+		if len(c.listed) == 0 {
+			fmt.Fprintf(tw, "2 push → Completed, %s\tno figures (%d missed)\tp50 < %s\tNOT met\n", mode, c.missed, ms(c.limit()))
+			continue
+		}
+		for _, f := range []struct {
+			what string
+			ds   []time.Duration
+		}{{"Completed on a follower", c.listed}, {"deployment.json on the target", c.served}} {
+			fmt.Fprintf(tw, "2 push → %s, %s\t%s (%d of %d commits)\tp50 < %s\t%s\n", f.what, mode, spread(f.ds),
+				len(f.ds), len(f.ds)+c.missed, ms(c.limit()), within(median(f.ds), c.limit()))
+		}
+		if !c.mode.webhook {
+			worst := slices.Max(c.listed)
+			fmt.Fprintf(tw, "  every commit, with honuad's poll jitter (up to %.0f%%)\tmax %s on a follower\tmax < %s\t%s\n",
+				pollJitter*100, ms(worst), ms(c.worstCase()), within(worst, c.worstCase()))
+		}
+		fmt.Fprintf(tw, "  phases (medians)\t%s\t(info)\t-\n", formatPhases(medianPhases(c.phases)))
+		if c.missed > 0 {
+			fmt.Fprintf(tw, "  missed\t%d commit(s) did not complete in time\t\tNOT met\n", c.missed)
+		}
+		for _, n := range c.notes {
+			fmt.Fprintf(tw, "  note\t%s\t\t\n", n)
+		}
+	}
 	if l := s.lsRemote; l != nil {
 		head := l.clients[0]
 		ht, hb := median(head.times), medianInt(head.bytes)
 		for _, g := range l.clients[1:] {
 			gt, gb := median(g.times), medianInt(g.bytes)
 			tr, br := float64(ht)/float64(gt), float64(hb)/float64(gb)
-			fmt.Fprintf(tw, "2 no-change poll, wall time\tHead %s vs %s %s = %.2fx\t≤ %.1fx\t%s\n",
+			fmt.Fprintf(tw, "3 no-change poll, wall time\tHead %s vs %s %s = %.2fx\t≤ %.1fx\t%s\n",
 				ms(ht), g.name, ms(gt), tr, lsRemoteTarget, verdict(tr, lsRemoteTarget))
-			fmt.Fprintf(tw, "2 no-change poll, bytes both ways\tHead %d B vs %s %d B = %.2fx\t≤ %.1fx\t%s\n",
+			fmt.Fprintf(tw, "3 no-change poll, bytes both ways\tHead %d B vs %s %d B = %.2fx\t≤ %.1fx\t%s\n",
 				hb, g.name, gb, br, lsRemoteTarget, verdict(br, lsRemoteTarget))
 			if g.waits.count > 0 {
 				est := gt - g.waits.total
@@ -50,7 +78,7 @@ func (s summary) print(w io.Writer) {
 		for _, g := range p.git {
 			ct := median(g.total)
 			r := float64(gt) / float64(ct)
-			fmt.Fprintf(tw, "3 one-file change: fetch + changed + load + plan\tgo-git %s vs %s fetch + diff %s = %.2fx\t≤ %.1fx\t%s\n",
+			fmt.Fprintf(tw, "4 one-file change: fetch + changed + load + plan\tgo-git %s vs %s fetch + diff %s = %.2fx\t≤ %.1fx\t%s\n",
 				ms(gt), g.name, ms(ct), r, planTarget, verdict(r, planTarget))
 			if g.waits.count > 0 {
 				est := ct - g.waits.total

@@ -1,0 +1,207 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Role is what a token may do.
+type Role int
+
+// The roles, each allowed what the ones before it are.
+const (
+	// RoleViewer reads.
+	RoleViewer Role = iota + 1
+	// RoleApprover also approves, rejects, rolls back and syncs (within
+	// the policy's approver groups).
+	RoleApprover
+	// RoleAdmin also removes cluster members.
+	RoleAdmin
+)
+
+var roleNames = map[string]Role{"viewer": RoleViewer, "approver": RoleApprover, "admin": RoleAdmin}
+
+// String returns the role's name.
+func (r Role) String() string {
+	for n, v := range roleNames {
+		if v == r {
+			return n
+		}
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// ParseRole parses viewer, approver or admin.
+func ParseRole(s string) (Role, error) {
+	if r, ok := roleNames[s]; ok {
+		return r, nil
+	}
+	return 0, fmt.Errorf("role %q is not viewer, approver or admin", s)
+}
+
+// Identity is who a request comes from: a token's name, role and groups.
+type Identity struct {
+	Name   string
+	Role   Role
+	Groups []string
+}
+
+// anonymous is the identity of every request when authentication is off.
+var anonymous = &Identity{Name: "anonymous", Role: RoleAdmin}
+
+type identityKey struct{}
+
+func withIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// identityOf returns the request's authenticated identity.
+func identityOf(r *http.Request) *Identity {
+	id, _ := r.Context().Value(identityKey{}).(*Identity)
+	if id == nil {
+		return anonymous
+	}
+	return id
+}
+
+// Tokens authenticates bearer tokens against a tokens file, which holds
+// only each token's SHA-256. A nil *Tokens means authentication is off.
+type Tokens struct {
+	byHash map[[sha256.Size]byte]*Identity
+}
+
+// tokensFile is the tokens file's shape (DOMAIN.md §6a).
+type tokensFile struct {
+	Tokens []struct {
+		Name   string   `yaml:"name"`
+		Role   string   `yaml:"role"`
+		Groups []string `yaml:"groups"`
+		SHA256 string   `yaml:"sha256"`
+	} `yaml:"tokens"`
+}
+
+// LoadTokens reads a tokens file. Every problem is reported with the
+// entry's position; a token is never echoed (the file holds none).
+func LoadTokens(path string) (*Tokens, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth.tokensFile %s: %w", path, err)
+	}
+	var f tokensFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("auth.tokensFile %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	t := &Tokens{byHash: map[[sha256.Size]byte]*Identity{}}
+	names := map[string]bool{}
+	var errs []error
+	for i, e := range f.Tokens {
+		where := fmt.Sprintf("auth.tokensFile %s: tokens[%d]", path, i)
+		role, err := ParseRole(e.Role)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.role: %w", where, err))
+		}
+		if e.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: is required (it is the identity recorded on approvals)", where))
+		} else if names[e.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", where, e.Name))
+		}
+		names[e.Name] = true
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != sha256.Size {
+			errs = append(errs, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256", where))
+			continue
+		}
+		var h [sha256.Size]byte
+		copy(h[:], raw)
+		if _, dup := t.byHash[h]; dup {
+			errs = append(errs, fmt.Errorf("%s.sha256: the same token is listed twice", where))
+		}
+		t.byHash[h] = &Identity{Name: e.Name, Role: role, Groups: e.Groups}
+	}
+	if len(f.Tokens) == 0 {
+		errs = append(errs, fmt.Errorf("auth.tokensFile %s: lists no tokens", path))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// authenticate returns the identity of the request's bearer token.
+func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
+	if t == nil {
+		return anonymous, nil
+	}
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return nil, errors.New("missing bearer token (Authorization: Bearer <token>)")
+	}
+	sum := sha256.Sum256([]byte(token))
+	// Look every entry up in constant time, so timing tells nothing.
+	var found *Identity
+	for h, id := range t.byHash {
+		if subtle.ConstantTimeCompare(h[:], sum[:]) == 1 {
+			found = id
+		}
+	}
+	if found == nil {
+		return nil, errors.New("unknown token")
+	}
+	return found, nil
+}
+
+// NewToken returns a new random token and the tokens file entry for it.
+func NewToken(name string, role Role, groups []string) (token, entry string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("read random bytes: %w", err)
+	}
+	token = "honua_" + hex.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	gs := make([]string, len(groups))
+	for i, g := range groups {
+		gs[i] = fmt.Sprintf("%q", g)
+	}
+	entry = fmt.Sprintf("  - name: %q\n    role: %s\n    groups: [%s]\n    sha256: %s\n",
+		name, role, strings.Join(gs, ", "), hex.EncodeToString(sum[:]))
+	return token, entry, nil
+}
+
+// mayDecide reports whether an identity's groups let it act on env under
+// approver groups (empty: any approver).
+func mayDecide(id *Identity, approvers []string) bool {
+	if len(approvers) == 0 || id == anonymous {
+		return true
+	}
+	for _, g := range id.Groups {
+		for _, a := range approvers {
+			if g == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errNotApprover is returned when an identity's groups are not among an
+// environment's approver groups.
+func errNotApprover(id *Identity, env string, approvers []string) error {
+	return fmt.Errorf("%s is not in an approver group of %s (%s): %w",
+		id.Name, env, strings.Join(approvers, ", "), fsm.ErrNotAllowed)
+}

@@ -1,0 +1,134 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// forwardedHeader marks a request one node forwarded to the leader; a node
+// that receives one and is not the leader refuses it rather than forward it
+// again.
+const forwardedHeader = "X-Honua-Forwarded-By"
+
+// newForwardClient returns the pooled client writes are forwarded with.
+func newForwardClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 64
+	tr.MaxIdleConnsPerHost = 32
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// forwardToLeader replays r on the leader and copies its answer back. While
+// no leader is known it waits up to LeaderWait, then answers 503 no_leader.
+func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeErr(w, fmt.Errorf("read request body: %w", err))
+		return
+	}
+	s.forwardBody(w, r, body)
+}
+
+// forwardBody is forwardToLeader with the body already read.
+func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	if by := r.Header.Get(forwardedHeader); by != "" {
+		// We were chosen as the leader but are not: leadership moved.
+		writeError(w, http.StatusServiceUnavailable, "no_leader",
+			fmt.Sprintf("forwarded by %s, but %s is not the leader (leadership moved); retry", by, s.cfg.Cluster.ID()))
+		return
+	}
+	leader, addr, err := s.waitForLeader(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "no_leader", err.Error())
+		return
+	}
+	if leader == s.cfg.Cluster.ID() {
+		// We became the leader while waiting: serve it here.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Content-Length") {
+			continue
+		}
+		req.Header[k] = vs
+	}
+	req.Header.Set(forwardedHeader, s.cfg.Cluster.ID())
+	resp, err := s.forward.Do(req)
+	s.metrics.forwarded.Inc()
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			writeError(w, http.StatusServiceUnavailable, "no_leader",
+				fmt.Sprintf("leader %s at %s cannot be reached (%v); nothing was applied; retry", leader, addr, op.Err))
+			return
+		}
+		writeError(w, http.StatusServiceUnavailable, "unknown_outcome",
+			fmt.Sprintf("leader %s did not answer (%v); the request may or may not have been applied; retrying it is safe", leader, err))
+		return
+	}
+	defer resp.Body.Close()
+	for _, k := range []string{"Content-Type", "X-Honua-Index", "X-Honua-Last-Contact", "Cache-Control"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("X-Honua-Forwarded-To", leader)
+	w.WriteHeader(resp.StatusCode)
+	if f, ok := w.(http.Flusher); ok && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		copyFlushing(w, f, resp.Body)
+		return
+	}
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// waitForLeader returns the leader, waiting up to LeaderWait for one to be
+// known.
+func (s *Server) waitForLeader(ctx context.Context) (id, addr string, err error) {
+	deadline := time.NewTimer(s.cfg.LeaderWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if id, addr = s.cfg.Cluster.Leader(); id != "" && (addr != "" || id == s.cfg.Cluster.ID()) {
+			return id, addr, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", ctx.Err()
+		case <-deadline.C:
+			return "", "", fmt.Errorf("no leader is known after waiting %v; the cluster may have lost its quorum", s.cfg.LeaderWait)
+		case <-tick.C:
+		}
+	}
+}
+
+func copyFlushing(w io.Writer, f http.Flusher, r io.Reader) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			f.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Writes run on the leader (route forwards them there). Retrying one is
+// safe: the same identity approving twice is one approval.
+
+var (
+	errBadRequest   = errors.New("bad request")
+	errNoRepository = errors.New("this cluster watches no repository (no repository section in its configuration)")
+)
+
+// decode reads a JSON body into v, refusing unknown fields and trailing
+// data. An empty body is an empty object.
+func decode(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("request body: %v: %w", err, errBadRequest)
+	}
+	if dec.More() {
+		return fmt.Errorf("request body: more than one JSON value: %w", errBadRequest)
+	}
+	return nil
+}
+
+// approveBody is the body of POST /v1/deployments/{id}/approve.
+type approveBody struct {
+	Comment string `json:"comment"`
+}
+
+func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
+	var b approveBody
+	if err := decode(r, &b); err != nil {
+		writeErr(w, err)
+		return
+	}
+	id := identityOf(r)
+	res, err := s.cfg.Cluster.Apply(&fsm.Approve{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
+		Time: s.cfg.Now().UTC(), Comment: b.Comment})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ar := res.(*fsm.ApproveResult)
+	s.logger.Info("deployment approved", "deployment", ar.Deployment.ID, "by", id.Name, "duplicate", ar.Duplicate)
+	writeJSON(w, http.StatusOK, api.ApproveResult{Duplicate: ar.Duplicate, Deployment: ar.Deployment})
+}
+
+// rejectBody is the body of POST /v1/deployments/{id}/reject.
+type rejectBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) handleReject(w http.ResponseWriter, r *http.Request) {
+	var b rejectBody
+	if err := decode(r, &b); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if strings.TrimSpace(b.Reason) == "" {
+		writeError(w, http.StatusBadRequest, "invalid", `reason is required: {"reason": "why not"}`)
+		return
+	}
+	id := identityOf(r)
+	res, err := s.cfg.Cluster.Apply(&fsm.Reject{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
+		Time: s.cfg.Now().UTC(), Reason: b.Reason})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	d := res.(*fsm.Deployment)
+	s.logger.Info("deployment rejected", "deployment", d.ID, "by", id.Name)
+	writeJSON(w, http.StatusOK, d)
+}
+
+// rollbackBody is the body of POST /v1/environments/{env}/rollback.
+type rollbackBody struct {
+	// To is a deployment id or a commit; empty means the previous
+	// Completed deployment.
+	To string `json:"to"`
+}
+
+func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
+	var b rollbackBody
+	if err := decode(r, &b); err != nil {
+		writeErr(w, err)
+		return
+	}
+	env := r.PathValue("env")
+	if err := s.checkEnvironmentAccess(r, env); err != nil {
+		writeErr(w, err)
+		return
+	}
+	id := identityOf(r)
+	d, err := s.cfg.Pipeline.Rollback(env, b.To, id.Name)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}
+
+func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	if err := decode(r, &struct{}{}); err != nil {
+		writeErr(w, err)
+		return
+	}
+	env := r.PathValue("env")
+	if err := s.checkEnvironmentAccess(r, env); err != nil {
+		writeErr(w, err)
+		return
+	}
+	id := identityOf(r)
+	res, err := s.cfg.Cluster.Apply(&fsm.RequestSync{Environment: env, By: id.Name, Time: s.cfg.Now().UTC()})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.cfg.Pipeline.PollNow("sync of " + env + " requested by " + id.Name)
+	writeJSON(w, http.StatusAccepted, res)
+}
+
+// checkEnvironmentAccess checks that env exists, that a repository is
+// watched, and that the identity is in the approver groups of the policy
+// in force for env.
+func (s *Server) checkEnvironmentAccess(r *http.Request, env string) error {
+	if !fsm.ValidEnvironmentName(env) {
+		return fmt.Errorf("%q is not a valid environment name: %w", env, errBadRequest)
+	}
+	if s.cfg.Pipeline == nil {
+		return errNoRepository
+	}
+	if _, ok := s.cfg.Store.Environment(env); !ok {
+		return fmt.Errorf("environment %s: %w", env, fsm.ErrNotFound)
+	}
+	approvers, err := s.cfg.Pipeline.Approvers(env)
+	if err != nil {
+		return err
+	}
+	if id := identityOf(r); !mayDecide(id, approvers) {
+		return errNotApprover(id, env, approvers)
+	}
+	return nil
+}
+
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.cfg.Cluster.RemoveMember(id); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.logger.Info("member removed by an operator", "member", id, "by", identityOf(r).Name)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
+}

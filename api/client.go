@@ -1,9 +1,11 @@
 // Package api is the Go client of the honuad HTTP API, used by honuactl and
 // the tests. It talks to any node of a cluster and moves on to the next
-// address when one cannot be reached.
+// address when one cannot be reached; writes sent to a follower are
+// forwarded to the leader by the server.
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +14,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,24 +24,28 @@ import (
 type Config struct {
 	// Addrs are the nodes to try, in order: host:port or a URL.
 	Addrs []string
-	// Timeout bounds one request; default 10s.
+	// Token is the bearer token; empty sends none.
+	Token string
+	// Timeout bounds one request (not an event stream); default 30s.
 	Timeout time.Duration
 }
 
 // Client calls the honuad API.
 type Client struct {
-	bases []*url.URL
-	http  *http.Client
+	bases  []*url.URL
+	token  string
+	http   *http.Client
+	stream *http.Client
 }
+
+// ErrNoNodeReachable is returned when no address answered at all.
+var ErrNoNodeReachable = errors.New("no node reachable")
 
 // NewClient returns a client for the given nodes.
 func NewClient(cfg Config) (*Client, error) {
-	if len(cfg.Addrs) == 0 {
-		return nil, errors.New("no address given")
-	}
-	c := &Client{http: &http.Client{Timeout: cfg.Timeout}}
+	c := &Client{token: cfg.Token, http: &http.Client{Timeout: cfg.Timeout}, stream: &http.Client{}}
 	if c.http.Timeout == 0 {
-		c.http.Timeout = 10 * time.Second
+		c.http.Timeout = 30 * time.Second
 	}
 	for _, a := range cfg.Addrs {
 		a = strings.TrimSpace(a)
@@ -48,8 +56,8 @@ func NewClient(cfg Config) (*Client, error) {
 			a = "http://" + a
 		}
 		u, err := url.Parse(a)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("address %q: must be host:port or a URL", a)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("address %q: must be host:port or an http(s) URL", a)
 		}
 		c.bases = append(c.bases, u)
 	}
@@ -59,69 +67,258 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Error is an error response of the API.
+// Error is an error answer of the API.
 type Error struct {
 	StatusCode int
-	Code       string `json:"code"`
-	Message    string `json:"error"`
-	Node       string
+	// Code is the API's error code: invalid, unauthorized, forbidden,
+	// not_found, wrong_state, too_large, no_leader, unknown_outcome,
+	// unavailable...
+	Code    string
+	Message string
+	// Node is the node that answered.
+	Node string
 }
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.StatusCode, e.Code)
+func (e *Error) Error() string { return e.Message }
+
+// Retryable reports whether the same request may succeed later: no leader
+// right now, or an outcome the server could not learn.
+func (e *Error) Retryable() bool {
+	return e.StatusCode == http.StatusServiceUnavailable
 }
 
-// get fetches path from the first node that answers and decodes the JSON
-// body into out.
-func (c *Client) get(ctx context.Context, path string, out any) error {
+// Meta is what the answering node said about itself.
+type Meta struct {
+	Node   string
+	Leader string
+	// Index is the node's applied Raft index when it served a read.
+	Index uint64
+}
+
+// QueryOptions change how a read is served.
+type QueryOptions struct {
+	// Consistent reads are served by the leader after it confirms with a
+	// quorum that it leads: they see every acknowledged write.
+	Consistent bool
+}
+
+func (o *QueryOptions) values() url.Values {
+	v := url.Values{}
+	if o != nil && o.Consistent {
+		v.Set("consistent", "true")
+	}
+	return v
+}
+
+// do sends a request to the first node that can be reached, and decodes a
+// 2xx JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) (*Meta, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := c.send(ctx, c.http, method, path, query, body, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	meta := metaOf(resp)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return meta, fmt.Errorf("read the answer of %s: %w", meta.Node, err)
+	}
+	if resp.StatusCode >= 300 {
+		return meta, errorOf(resp, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return meta, fmt.Errorf("decode the answer of %s: %w", meta.Node, err)
+		}
+	}
+	return meta, nil
+}
+
+// send tries each node in turn while the connection itself fails.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, body []byte, hdr http.Header) (*http.Response, error) {
 	var errs []error
 	for _, base := range c.bases {
 		u := base.JoinPath(path)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		u.RawQuery = query.Encode()
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection refused") {
-				errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
-				continue
-			}
-			return err
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
-		return decode(resp, out)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil || !unreachable(err) {
+			return nil, err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
 	}
-	return fmt.Errorf("no node answered: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("%w: %w", ErrNoNodeReachable, errors.Join(errs...))
 }
 
-func decode(resp *http.Response, out any) error {
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+// unreachable reports whether err means the node could not be reached, so
+// that nothing was sent and the next node may be tried.
+func unreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
 	}
-	if resp.StatusCode >= 300 {
-		e := &Error{StatusCode: resp.StatusCode, Node: resp.Header.Get("X-Honua-Node")}
-		if json.Unmarshal(body, e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(body))
+	var dns *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dns)
+}
+
+func metaOf(resp *http.Response) *Meta {
+	m := &Meta{Node: resp.Header.Get("X-Honua-Node"), Leader: resp.Header.Get("X-Honua-Leader")}
+	m.Index, _ = strconv.ParseUint(resp.Header.Get("X-Honua-Index"), 10, 64)
+	return m
+}
+
+func errorOf(resp *http.Response, body []byte) error {
+	e := &Error{StatusCode: resp.StatusCode, Node: resp.Header.Get("X-Honua-Node")}
+	var eb ErrorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		e.Code, e.Message = eb.Code, eb.Error
+	} else {
+		e.Message = strings.TrimSpace(string(body))
+		if e.Message == "" {
+			e.Message = resp.Status
 		}
-		return e
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decode response: %w", err)
-	}
-	return nil
+	return e
 }
 
 // Status returns the answering node's view of the cluster.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
-	if err := c.get(ctx, "/v1/status", &s); err != nil {
-		return nil, err
+	_, err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s)
+	return &s, err
+}
+
+// Members lists the cluster's servers.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var ms []Member
+	_, err := c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, nil, &ms)
+	return ms, err
+}
+
+// RemoveMember removes a (failed) server from the raft configuration
+// (admin).
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/cluster/members/"+url.PathEscape(id), nil, nil, nil)
+	return err
+}
+
+// Environments lists the environments.
+func (c *Client) Environments(ctx context.Context, q *QueryOptions) ([]EnvironmentDetail, error) {
+	var es []EnvironmentDetail
+	_, err := c.do(ctx, http.MethodGet, "/v1/environments", q.values(), nil, &es)
+	return es, err
+}
+
+// Environment returns one environment.
+func (c *Client) Environment(ctx context.Context, name string, q *QueryOptions) (*EnvironmentDetail, error) {
+	var e EnvironmentDetail
+	_, err := c.do(ctx, http.MethodGet, "/v1/environments/"+url.PathEscape(name), q.values(), nil, &e)
+	return &e, err
+}
+
+// HistoryOptions page through an environment's history.
+type HistoryOptions struct {
+	Limit  int
+	Cursor string
+}
+
+// History returns a page of an environment's deployments, newest first.
+func (c *Client) History(ctx context.Context, env string, o HistoryOptions) (*History, error) {
+	v := url.Values{}
+	if o.Limit > 0 {
+		v.Set("limit", strconv.Itoa(o.Limit))
 	}
-	return &s, nil
+	if o.Cursor != "" {
+		v.Set("cursor", o.Cursor)
+	}
+	var h History
+	_, err := c.do(ctx, http.MethodGet, "/v1/environments/"+url.PathEscape(env)+"/history", v, nil, &h)
+	return &h, err
+}
+
+// DeploymentFilter selects deployments.
+type DeploymentFilter struct {
+	Env   string
+	State DeploymentState
+	Limit int
+}
+
+// Deployments lists deployments, newest first.
+func (c *Client) Deployments(ctx context.Context, f DeploymentFilter, q *QueryOptions) ([]DeploymentSummary, error) {
+	v := q.values()
+	if f.Env != "" {
+		v.Set("env", f.Env)
+	}
+	if f.State != "" {
+		v.Set("state", string(f.State))
+	}
+	if f.Limit > 0 {
+		v.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var ds []DeploymentSummary
+	_, err := c.do(ctx, http.MethodGet, "/v1/deployments", v, nil, &ds)
+	return ds, err
+}
+
+// Deployment returns a deployment's whole record.
+func (c *Client) Deployment(ctx context.Context, id string, q *QueryOptions) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodGet, "/v1/deployments/"+url.PathEscape(id), q.values(), nil, &d)
+	return &d, err
+}
+
+// Approve approves a deployment that is AwaitingApproval as the token's
+// identity. Approving twice is one approval.
+func (c *Client) Approve(ctx context.Context, id, comment string) (*ApproveResult, error) {
+	var r ApproveResult
+	_, err := c.do(ctx, http.MethodPost, "/v1/deployments/"+url.PathEscape(id)+"/approve", nil,
+		map[string]string{"comment": comment}, &r)
+	return &r, err
+}
+
+// Reject rejects a deployment that is AwaitingApproval; reason is required.
+func (c *Client) Reject(ctx context.Context, id, reason string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, "/v1/deployments/"+url.PathEscape(id)+"/reject", nil,
+		map[string]string{"reason": reason}, &d)
+	return &d, err
+}
+
+// Rollback rolls env back: to the previous Completed deployment when to is
+// empty, or to a deployment id or commit. It returns the rollback
+// deployment.
+func (c *Client) Rollback(ctx context.Context, env, to string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, "/v1/environments/"+url.PathEscape(env)+"/rollback", nil,
+		map[string]string{"to": to}, &d)
+	return &d, err
+}
+
+// Sync asks for env to be deployed from the branch head now.
+func (c *Client) Sync(ctx context.Context, env string) (*Environment, error) {
+	var e Environment
+	_, err := c.do(ctx, http.MethodPost, "/v1/environments/"+url.PathEscape(env)+"/sync", nil, struct{}{}, &e)
+	return &e, err
 }

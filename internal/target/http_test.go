@@ -84,7 +84,7 @@ func TestHTTPApply(t *testing.T) {
 		FilesEncoding *string           `json:"filesEncoding"`
 	}
 	if err := json.Unmarshal(r.body, &doc); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+		t.Fatalf("body is not JSON: %v\n%.300s", err, r.body)
 	}
 	if !doc.Manifest.sameApply(b.Manifest) || !doc.Manifest.Time.Equal(b.Manifest.Time) {
 		t.Errorf("manifest = %+v; want %+v", doc.Manifest, b.Manifest)
@@ -100,8 +100,8 @@ func TestHTTPApply(t *testing.T) {
 			t.Errorf("files[%q] = %.40q; want %.40q", name, doc.Files[name], data)
 		}
 	}
-	if !strings.Contains(string(r.body), `"<roads & rivers>"`) {
-		t.Errorf("body escapes HTML characters: %s", r.body)
+	if !strings.Contains(string(r.body), `<roads & rivers>`) {
+		t.Errorf("body escapes HTML characters: %.300s", r.body)
 	}
 	if m, err := h.Current(context.Background()); m != nil || err != nil {
 		t.Errorf("Current() = %v, %v; want nil, nil", m, err)
@@ -303,7 +303,7 @@ func TestHTTPConnectionRefusedThenServerAppears(t *testing.T) {
 		select {
 		case err := <-ct.failed:
 			if !strings.Contains(err.Error(), "refused") {
-				t.Logf("attempt failed with %v", err)
+				t.Errorf("attempt failed with %v; want connection refused", err)
 			}
 		case err := <-done:
 			t.Fatalf("Apply returned %v before a server listened", err)
@@ -328,15 +328,24 @@ func TestHTTPConnectionRefusedThenServerAppears(t *testing.T) {
 
 func TestHTTPAttemptTimeout(t *testing.T) {
 	var calls atomic.Int32
+	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so the server notices the client hang up
 		if calls.Add(1) == 1 {
-			<-r.Context().Done() // hang until the client gives up
+			select { // hang until the client gives up
+			case <-r.Context().Done():
+			case <-release:
+			}
 		}
 	}))
 	defer srv.Close()
+	defer close(release)
 	h := newHTTPTarget(t, srv.URL)
 	h.timeout = 100 * time.Millisecond
-	mustApply(t, h, testBundle("production-1", 1))
+	err := h.Apply(context.Background(), testBundle("production-1", 1))
+	if err != nil {
+		t.Fatalf("Apply = %v; want success on the second attempt", err)
+	}
 	if calls.Load() != 2 {
 		t.Errorf("%d requests; want 2 (the hung one, then a retry)", calls.Load())
 	}

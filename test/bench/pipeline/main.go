@@ -127,8 +127,8 @@ func main() {
 	}()
 
 	start := time.Now()
-	fmt.Printf("pipeline benchmark: %s, %s/%s, %d CPUs, %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		runtime.NumCPU(), gitVersion())
+	fmt.Printf("pipeline benchmark: %s, %s/%s, %d CPUs, %s%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
+		runtime.NumCPU(), gitVersion(), loadAverage())
 	s := newSetup(r)
 	var sum summary
 	modes := []deployMode{
@@ -160,7 +160,7 @@ func main() {
 	}
 	fmt.Println()
 	sum.print(os.Stdout)
-	fmt.Printf("\ntotal run time %v\n", time.Since(start).Round(time.Second))
+	fmt.Printf("\ntotal run time %v%s\n", time.Since(start).Round(time.Second), loadAverage())
 }
 
 // startProfile starts a CPU profile written to path and returns the
@@ -186,6 +186,21 @@ func gitVersion() string {
 		return "git: " + err.Error()
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// loadAverage is ", load average" and the machine's 1, 5 and 15 minute
+// load averages where /proc/loadavg has them: other work on the machine
+// shows in every figure.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return ", load average " + strings.Join(f[:3], " ")
 }
 
 // gitEnv is the environment of every git process the benchmark runs: its

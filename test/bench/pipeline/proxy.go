@@ -112,12 +112,14 @@ func (p *countingProxy) measure(fn func() error) (t traffic, closed bool, err er
 	// Every connection fn made was accepted (and counted in open) before fn
 	// could hear back from the server, so waiting for open to drop to zero
 	// covers them.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if closed = p.open.Load() == 0; closed || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		<-tick.C
 	}
 	return traffic{up: p.up.Load() - up0, down: p.down.Load() - down0}, closed, err
 }

@@ -18,8 +18,9 @@ type setup struct {
 	rev    int             // revision of development's metadata.json
 }
 
-// deployedEnv is the environment the deploy part commits to; staging stays
-// as it is, so every poll also compares an unchanged environment.
+// deployedEnv is the environment the deploy and complete parts commit to;
+// staging stays as it is, so every poll also compares an unchanged
+// environment, which must get no deployment after its first.
 const deployedEnv = "development"
 
 func newSetup(r *runner) *setup {

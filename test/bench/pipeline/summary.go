@@ -22,6 +22,7 @@ func (s summary) print(w io.Writer) {
 	fmt.Fprintln(w, "== summary (medians unless stated)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tfigure\ttarget\tverdict")
+	var after []string // lines printed below the table
 	for _, d := range s.deploy {
 		fig := "no figures"
 		if len(d.figures) > 0 {
@@ -48,12 +49,13 @@ func (s summary) print(w io.Writer) {
 			fmt.Fprintf(tw, "  every commit, with honuad's poll jitter (up to %.0f%%)\tmax %s on a follower\tmax < %s\t%s\n",
 				pollJitter*100, ms(worst), ms(c.worstCase()), within(worst, c.worstCase()))
 		}
-		fmt.Fprintf(tw, "  phases (medians)\t%s\t(info)\t-\n", formatPhases(medianPhases(c.phases)))
 		if c.missed > 0 {
 			fmt.Fprintf(tw, "  missed\t%d commit(s) did not complete in time\t\tNOT met\n", c.missed)
 		}
+		// Too wide for the table: printed below it.
+		after = append(after, fmt.Sprintf("2 %s, phases (medians): %s", c.mode.name, formatPhases(medianPhases(c.phases))))
 		for _, n := range c.notes {
-			fmt.Fprintf(tw, "  note\t%s\t\t\n", n)
+			after = append(after, fmt.Sprintf("2 %s, note: %s", c.mode.name, n))
 		}
 	}
 	if l := s.lsRemote; l != nil {
@@ -94,6 +96,9 @@ func (s summary) print(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	for _, l := range after {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // medianTraffic is the run with the median total.

@@ -1,0 +1,401 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
+)
+
+// leaderCluster is a one-node "cluster" that leads and applies commands to
+// a real FSM.
+type leaderCluster struct {
+	fakeCluster
+	mu sync.Mutex
+	tf *testFSM
+}
+
+func newLeaderCluster(t *testing.T) *leaderCluster {
+	return &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
+}
+
+func (c *leaderCluster) Apply(cmd fsm.Command) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	c.tf.index++
+	res := c.tf.f.Apply(&raft.Log{Index: c.tf.index, Type: raft.LogCommand, Data: b})
+	if err, ok := res.(error); ok {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (c *leaderCluster) RemoveMember(id string) error {
+	if id == "node1" {
+		return fmt.Errorf("remove member %s: %w", id, cluster.ErrRemoveLeader)
+	}
+	if id == "node2" {
+		return nil
+	}
+	return fmt.Errorf("remove member %s: %w", id, cluster.ErrUnknownMember)
+}
+
+// fakePipeline answers rollbacks and approver groups.
+type fakePipeline struct {
+	fakePoller
+	c         *leaderCluster
+	approvers []string
+}
+
+func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
+	switch to {
+	case "nowhere":
+		return nil, fmt.Errorf("roll back %s: %w", env, reconcile.ErrNothingToRollBack)
+	case "unknown":
+		return nil, fmt.Errorf("roll back %s to %q: %w", env, to, reconcile.ErrUnknownTarget)
+	}
+	res, err := p.c.Apply(&fsm.CreateDeployment{Environment: env, Commit: "c0", Kind: fsm.KindRollback,
+		Initiator: by, Time: t0, PinFrom: "c1"})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*fsm.Deployment), nil
+}
+
+func (p *fakePipeline) Approvers(string) ([]string, error) { return p.approvers, nil }
+
+// apiFixture is a leader's API over a real FSM holding one deployment of
+// production waiting for approval, and tokens of each role.
+type apiFixture struct {
+	s       *Server
+	c       *leaderCluster
+	waiting string
+	tokens  map[string]string // role name → token
+	logs    *bytes.Buffer
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	c := newLeaderCluster(t)
+	f := &apiFixture{c: c, tokens: map[string]string{}, logs: &bytes.Buffer{}}
+	var file strings.Builder
+	file.WriteString("tokens:\n")
+	for _, r := range []struct {
+		name, role string
+		groups     []string
+	}{{"vera", "viewer", nil}, {"alice", "approver", []string{"devops-team"}}, {"olga", "approver", []string{"interns"}}, {"root", "admin", []string{"devops-team"}}} {
+		role, _ := ParseRole(r.role)
+		tok, entry, err := NewToken(r.name, role, r.groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[r.name] = tok
+		file.WriteString(entry)
+	}
+	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c1", Kind: fsm.KindAuto, Time: t0})
+	f.waiting = d.(*fsm.Deployment).ID
+	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning} {
+		if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: fsm.StateAwaitingApproval, Time: t0,
+		Approval: &fsm.ApprovalRequirement{Required: 2, Groups: []string{"devops-team"}}}); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.s = NewServer(Config{Cluster: c, Store: c.tf.f, Tokens: tokens, Logger: logger,
+		Pipeline: &fakePipeline{c: c, approvers: []string{"devops-team"}},
+		Repository: &RepositoryInfo{URL: "git://x/config.git", Branch: "main"},
+		Now:        func() time.Time { return t0.Add(time.Minute) }})
+	return f
+}
+
+func (f *apiFixture) do(t *testing.T, who, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	h := map[string]string{}
+	if tok, ok := f.tokens[who]; ok {
+		h["Authorization"] = "Bearer " + tok
+	} else if who != "" {
+		h["Authorization"] = "Bearer " + who
+	}
+	return do(t, f.s, method, path, body, h)
+}
+
+// TestRoleMatrix: every endpoint behind authentication, with no token, an
+// unknown token, and each role.
+func TestRoleMatrix(t *testing.T) {
+	endpoints := []struct {
+		method, path, body string
+		need               Role
+	}{
+		{"GET", "/v1/status", "", RoleViewer},
+		{"GET", "/v1/environments", "", RoleViewer},
+		{"GET", "/v1/environments/production", "", RoleViewer},
+		{"GET", "/v1/environments/production/history", "", RoleViewer},
+		{"GET", "/v1/deployments", "", RoleViewer},
+		{"GET", "/v1/deployments/production-1", "", RoleViewer},
+		{"GET", "/v1/cluster/members", "", RoleViewer},
+		{"POST", "/v1/deployments/production-1/approve", `{"comment":"ok"}`, RoleApprover},
+		{"POST", "/v1/deployments/production-1/reject", `{"reason":"no"}`, RoleApprover},
+		{"POST", "/v1/environments/production/rollback", `{}`, RoleApprover},
+		{"POST", "/v1/environments/production/sync", ``, RoleApprover},
+		{"DELETE", "/v1/cluster/members/node2", "", RoleAdmin},
+	}
+	who := []struct {
+		name string
+		role Role // 0: not authenticated
+	}{{"", 0}, {"not-a-token", 0}, {"vera", RoleViewer}, {"alice", RoleApprover}, {"root", RoleAdmin}}
+	for _, e := range endpoints {
+		for _, w := range who {
+			t.Run(fmt.Sprintf("%s %s as %q", e.method, e.path, w.name), func(t *testing.T) {
+				f := newAPIFixture(t)
+				rec := f.do(t, w.name, e.method, e.path, e.body)
+				switch {
+				case w.role == 0:
+					if rec.Code != 401 || errorCode(t, rec) != "unauthorized" {
+						t.Errorf("= %d %s; want 401 unauthorized", rec.Code, rec.Body)
+					}
+				case w.role < e.need:
+					if rec.Code != 403 || errorCode(t, rec) != "forbidden" {
+						t.Errorf("= %d %s; want 403 forbidden", rec.Code, rec.Body)
+					}
+				default:
+					if rec.Code >= 400 {
+						t.Errorf("= %d %s; want success", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestProbesAndMetricsNeedNoToken(t *testing.T) {
+	f := newAPIFixture(t)
+	for _, p := range []string{"/healthz", "/metrics"} {
+		if rec := f.do(t, "", "GET", p, ""); rec.Code != 200 {
+			t.Errorf("GET %s without a token = %d; want 200", p, rec.Code)
+		}
+	}
+}
+
+// TestWriteErrors: each write's refusals and their codes.
+func TestWriteErrors(t *testing.T) {
+	big := `{"comment":"` + strings.Repeat("x", maxBody) + `"}`
+	tests := []struct {
+		name, who, method, path, body string
+		wantStatus                    int
+		wantCode                      string
+		wantMsg                       string
+	}{
+		{"approve unknown deployment", "alice", "POST", "/v1/deployments/production-99/approve", `{}`, 404, "not_found", "production-99"},
+		{"approve unknown field", "alice", "POST", "/v1/deployments/production-1/approve", `{"coment":"typo"}`, 400, "invalid", "coment"},
+		{"approve not JSON", "alice", "POST", "/v1/deployments/production-1/approve", `{`, 400, "invalid", "request body"},
+		{"approve oversize", "alice", "POST", "/v1/deployments/production-1/approve", big, 413, "too_large", ""},
+		{"approve outside the groups", "olga", "POST", "/v1/deployments/production-1/approve", `{}`, 403, "forbidden", "olga"},
+		{"reject without reason", "alice", "POST", "/v1/deployments/production-1/reject", `{}`, 400, "invalid", "reason"},
+		{"rollback nothing to go back to", "alice", "POST", "/v1/environments/production/rollback", `{"to":"nowhere"}`, 409, "wrong_state", "nothing to roll back"},
+		{"rollback unknown target", "alice", "POST", "/v1/environments/production/rollback", `{"to":"unknown"}`, 404, "not_found", "unknown"},
+		{"rollback unknown environment", "alice", "POST", "/v1/environments/qa/rollback", `{}`, 404, "not_found", "qa"},
+		{"rollback bad environment name", "alice", "POST", "/v1/environments/Prod/rollback", `{}`, 400, "invalid", "Prod"},
+		{"rollback outside the groups", "olga", "POST", "/v1/environments/production/rollback", `{}`, 403, "forbidden", "olga is not in an approver group of production"},
+		{"sync unknown environment", "alice", "POST", "/v1/environments/qa/sync", ``, 404, "not_found", "qa"},
+		{"remove the leader", "root", "DELETE", "/v1/cluster/members/node1", "", 409, "wrong_state", "leader"},
+		{"remove unknown member", "root", "DELETE", "/v1/cluster/members/node9", "", 404, "not_found", "node9"},
+		{"history bad cursor", "vera", "GET", "/v1/environments/production/history?cursor=x", "", 400, "invalid", "cursor"},
+		{"history bad limit", "vera", "GET", "/v1/environments/production/history?limit=0", "", 400, "invalid", "limit"},
+		{"history unknown environment", "vera", "GET", "/v1/environments/qa/history", "", 404, "not_found", "qa"},
+		{"events bad id", "vera", "GET", "/v1/events?lastEventId=x", "", 400, "invalid", "event id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newAPIFixture(t)
+			rec := f.do(t, tt.who, tt.method, tt.path, tt.body)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("= %d %s; want %d", rec.Code, rec.Body, tt.wantStatus)
+			}
+			if code := errorCode(t, rec); code != tt.wantCode {
+				t.Errorf("code = %q; want %q", code, tt.wantCode)
+			}
+			if !strings.Contains(rec.Body.String(), tt.wantMsg) {
+				t.Errorf("body %s does not mention %q", rec.Body, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestApproveRejectFlow: approvals by token identity, a duplicate counted
+// once, the wrong-state message, and a rejection.
+func TestApproveRejectFlow(t *testing.T) {
+	f := newAPIFixture(t)
+	path := "/v1/deployments/" + f.waiting
+	var res api.ApproveResult
+	for i, want := range []bool{false, true} {
+		rec := f.do(t, "alice", "POST", path+"/approve", `{"comment":"lgtm"}`)
+		if rec.Code != 200 {
+			t.Fatalf("approve #%d = %d %s", i+1, rec.Code, rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate != want || len(res.Deployment.Approvals) != 1 || res.Deployment.Approvals[0].Identity != "alice" {
+			t.Errorf("approve #%d = duplicate %v, approvals %+v; want duplicate %v and alice's one approval", i+1, res.Duplicate, res.Deployment.Approvals, want)
+		}
+	}
+	rec := f.do(t, "root", "POST", path+"/reject", `{"reason":"not today"}`)
+	if rec.Code != 200 {
+		t.Fatalf("reject = %d %s", rec.Code, rec.Body)
+	}
+	rec = f.do(t, "alice", "POST", path+"/approve", `{}`)
+	want := fmt.Sprintf("cannot approve deployment %s: it is Rejected, not AwaitingApproval", f.waiting)
+	if rec.Code != 409 || errorCode(t, rec) != "wrong_state" || !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("approving a rejected deployment = %d %s; want 409 wrong_state %q", rec.Code, rec.Body, want)
+	}
+}
+
+// TestTokensNeverLogged: neither a valid nor an invalid token reaches the
+// logs.
+func TestTokensNeverLogged(t *testing.T) {
+	f := newAPIFixture(t)
+	f.do(t, "alice", "POST", "/v1/deployments/"+f.waiting+"/approve", `{}`)
+	f.do(t, "honua_deadbeef-wrong-token", "GET", "/v1/status", "")
+	f.do(t, "root", "POST", "/v1/environments/production/rollback", `{}`)
+	if f.logs.Len() == 0 {
+		t.Fatal("nothing was logged; the check would prove nothing")
+	}
+	for name, tok := range f.tokens {
+		if strings.Contains(f.logs.String(), tok) {
+			t.Errorf("%s's token appears in the logs", name)
+		}
+	}
+	if strings.Contains(f.logs.String(), "deadbeef-wrong-token") {
+		t.Error("a refused token appears in the logs")
+	}
+}
+
+func TestHistoryPagesAndTotals(t *testing.T) {
+	f := newAPIFixture(t)
+	c := f.c
+	for i := range 4 {
+		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: fmt.Sprintf("s%d", i), Kind: fsm.KindAuto, Time: t0})
+		id := d.(*fsm.Deployment).ID
+		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp, fsm.StateApplying,
+			fsm.StatePostValidating, fsm.StateCompleted} {
+			if i == 3 && to == fsm.StateBackingUp {
+				to = fsm.StateFailed
+			}
+			c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0.Add(time.Duration(i+1) * time.Minute)})
+			if to == fsm.StateFailed {
+				break
+			}
+		}
+	}
+	var h api.History
+	rec := f.do(t, "vera", "GET", "/v1/environments/staging/history?limit=3", "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != 200 {
+		t.Fatalf("history = %d %s", rec.Code, rec.Body)
+	}
+	if len(h.Deployments) != 3 || h.NextCursor == "" || h.Totals.Total != 4 || h.Totals.Completed != 3 || h.Totals.Failed != 1 {
+		t.Fatalf("history page = %+v, totals %+v; want 3 of 4, a cursor, 3 completed and 1 failed", h.Deployments, h.Totals)
+	}
+	if h.Totals.SuccessRate != 0.75 || h.Totals.AverageSeconds <= 0 {
+		t.Errorf("totals = %+v; want success rate 0.75 and an average duration", h.Totals)
+	}
+	rec = f.do(t, "vera", "GET", "/v1/environments/staging/history?limit=3&cursor="+h.NextCursor, "")
+	var next api.History
+	if err := json.Unmarshal(rec.Body.Bytes(), &next); err != nil || len(next.Deployments) != 1 || next.NextCursor != "" {
+		t.Errorf("second page = %s; want the last deployment and no cursor", rec.Body)
+	}
+}
+
+// TestEventStream: the stream sends every transition with its id, resumes
+// after Last-Event-ID, and follows new transitions as they happen.
+func TestEventStream(t *testing.T) {
+	f := newAPIFixture(t)
+	ts := httptest.NewServer(f.s)
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(last string) *bufio.Reader {
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+f.tokens["vera"])
+		if last != "" {
+			req.Header.Set("Last-Event-ID", last)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("open events: %v %v", resp, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return bufio.NewReader(resp.Body)
+	}
+	next := func(r *bufio.Reader) fsm.Event {
+		var id string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read event: %v", err)
+			}
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = strings.TrimSpace(line[4:])
+			case strings.HasPrefix(line, "data: "):
+				var e fsm.Event
+				if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
+					t.Fatal(err)
+				}
+				if e.ID != id {
+					t.Fatalf("event id line %q does not match the data's %q", id, e.ID)
+				}
+				return e
+			}
+		}
+	}
+	r := open("")
+	var seen []fsm.Event
+	for range 4 { // Pending, Validating, Planning, AwaitingApproval
+		seen = append(seen, next(r))
+	}
+	if seen[3].To != fsm.StateAwaitingApproval || seen[3].DeploymentID != f.waiting {
+		t.Fatalf("events = %+v; want the waiting deployment's four transitions", seen)
+	}
+	// A transition made now arrives on the open stream.
+	f.do(t, "alice", "POST", "/v1/deployments/"+f.waiting+"/reject", `{"reason":"no"}`)
+	if e := next(r); e.To != fsm.StateRejected {
+		t.Errorf("live event = %+v; want the rejection", e)
+	}
+	// Resuming after the second event replays from the third.
+	r2 := open(seen[1].ID)
+	if e := next(r2); e.ID != seen[2].ID {
+		t.Errorf("resumed at %s; want %s", e.ID, seen[2].ID)
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+// runner lets the harness and gitserver, written for tests, run in a
+// command: it logs to stderr, keeps temporary directories under one root,
+// and on Fatalf runs the cleanups (which kill the nodes) and exits 1. It is
+// test/bench/pipeline's runner.
+type runner struct {
+	mu       sync.Mutex
+	root     string
+	keep     bool // leave root on disk, for its logs and repository
+	dirs     int
+	cleanups []func()
+	failed   bool
+	once     sync.Once
+}
+
+var _ harness.TB = (*runner)(nil)
+
+func newRunner(keep bool) *runner {
+	root, err := os.MkdirTemp("", "honuad-apibench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return &runner{root: root, keep: keep}
+}
+
+func (r *runner) Helper() {}
+
+func (r *runner) Logf(format string, args ...any) { log.Printf(format, args...) }
+
+func (r *runner) Fatalf(format string, args ...any) {
+	log.Printf(format, args...)
+	r.mu.Lock()
+	r.failed = true
+	r.mu.Unlock()
+	r.finish()
+	os.Exit(1)
+}
+
+func (r *runner) Cleanup(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cleanups = append(r.cleanups, f)
+}
+
+func (r *runner) TempDir() string {
+	r.mu.Lock()
+	r.dirs++
+	dir := filepath.Join(r.root, fmt.Sprintf("%03d", r.dirs))
+	r.mu.Unlock()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		r.Fatalf("temp dir: %v", err)
+	}
+	return dir
+}
+
+func (r *runner) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// finish runs the cleanups, last first, and removes what the run created
+// unless asked to keep it.
+func (r *runner) finish() {
+	r.once.Do(func() {
+		r.mu.Lock()
+		cleanups := r.cleanups
+		r.mu.Unlock()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		if r.keep {
+			log.Printf("kept %s (node logs, repository, tokens)", r.root)
+		} else {
+			os.RemoveAll(r.root)
+		}
+		harness.RemoveBuild()
+	})
+}
+
+// gitT adapts the runner to the testing.TB that package gitserver takes.
+// testing.TB cannot be implemented outside package testing (it has an
+// unexported method), so gitT embeds a nil one for that method and
+// overrides every method gitserver calls, and the other common ones; a call
+// to one it does not override would panic.
+type gitT struct {
+	testing.TB
+	r *runner
+}
+
+func (g gitT) Helper()                           {}
+func (g gitT) Name() string                      { return "api-bench" }
+func (g gitT) Log(args ...any)                   { g.r.Logf("%s", fmt.Sprint(args...)) }
+func (g gitT) Logf(format string, args ...any)   { g.r.Logf(format, args...) }
+func (g gitT) Error(args ...any)                 { g.r.Fatalf("%s", fmt.Sprint(args...)) }
+func (g gitT) Errorf(format string, args ...any) { g.r.Fatalf(format, args...) }
+func (g gitT) Fatal(args ...any)                 { g.r.Fatalf("%s", fmt.Sprint(args...)) }
+func (g gitT) Fatalf(format string, args ...any) { g.r.Fatalf(format, args...) }
+func (g gitT) Fail()                             { g.r.Fatalf("failed") }
+func (g gitT) FailNow()                          { g.r.Fatalf("failed") }
+func (g gitT) Failed() bool                      { return g.r.Failed() }
+func (g gitT) Skip(args ...any)                  { g.r.Fatalf("%s", fmt.Sprint(args...)) }
+func (g gitT) Skipf(format string, args ...any)  { g.r.Fatalf(format, args...) }
+func (g gitT) SkipNow()                          { g.r.Fatalf("skipped") }
+func (g gitT) Skipped() bool                     { return false }
+func (g gitT) Cleanup(f func())                  { g.r.Cleanup(f) }
+func (g gitT) TempDir() string                   { return g.r.TempDir() }
+func (g gitT) Context() context.Context          { return context.Background() }

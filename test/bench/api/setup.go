@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+const (
+	clusterTimeout = 60 * time.Second
+	// pipelineTimeout bounds the wait for every environment's first
+	// deployment to reach AwaitingApproval.
+	pipelineTimeout = 5 * time.Minute
+	// requestTimeout bounds one API request of the benchmark.
+	requestTimeout = 10 * time.Second
+)
+
+// adminIdentity reads the cluster's state between the phases.
+const adminIdentity = "bench-admin"
+
+// bench is the cluster under test and what the phases share.
+type bench struct {
+	r         *runner
+	c         *harness.Cluster
+	leader    *harness.Node
+	followers []*harness.Node
+	// deployments are the AwaitingApproval deployments, one per
+	// environment, in environment order.
+	deployments []string
+	// required is the requiredApprovals of every environment: more than
+	// the benchmark has identities, so no deployment ever clears.
+	required int
+	tokens   map[string]string // identity → bearer token
+	admin    *api.Client       // the leader, as adminIdentity
+}
+
+// identityGroup is a set of approver identities, named group-01 to
+// group-NN, that one sequence of approvals uses.
+type identityGroup struct {
+	name  string
+	count int
+}
+
+func (g identityGroup) names() []string {
+	out := make([]string, g.count)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%02d", g.name, i+1)
+	}
+	return out
+}
+
+// newBench writes the configuration repository (envs environments, each
+// of whose first deployment waits for more approvals than there are
+// identities), a tokens file with an approver token for every identity of
+// groups, and a honuad configuration; starts a three-node cluster on them;
+// and waits until every environment's deployment is AwaitingApproval.
+func newBench(r *runner, envs int, groups []identityGroup) *bench {
+	b := &bench{r: r, tokens: map[string]string{}}
+	dir := r.TempDir()
+
+	var entries strings.Builder
+	entries.WriteString("tokens:\n")
+	addToken := func(name string, role rpc.Role) {
+		token, entry, err := rpc.NewToken(name, role, nil)
+		if err != nil {
+			r.Fatalf("token for %s: %v", name, err)
+		}
+		b.tokens[name] = token
+		entries.WriteString(entry)
+	}
+	addToken(adminIdentity, rpc.RoleAdmin)
+	for _, g := range groups {
+		for _, name := range g.names() {
+			addToken(name, rpc.RoleApprover)
+		}
+	}
+	b.required = len(b.tokens) + 1000
+	tokensFile := filepath.Join(dir, "tokens.yaml")
+	if err := os.WriteFile(tokensFile, []byte(entries.String()), 0o600); err != nil {
+		r.Fatalf("write tokens file: %v", err)
+	}
+
+	repo := gitserver.NewRepoIn(gitT{r: r}, dir, "config.git")
+	repo.Commit(repositoryFiles(envs, b.required), fmt.Sprintf("%d environments, each requiring approval", envs))
+
+	cfgFile := filepath.Join(dir, "honuad.yaml")
+	cfg := fmt.Sprintf("repository:\n  url: %s\n  branch: main\n  pollInterval: 1h\n  timeout: 30s\n", repo.Path())
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		r.Fatalf("write honuad config: %v", err)
+	}
+
+	started := time.Now()
+	b.c = harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile, "--tokens-file", tokensFile}})
+	leader, err := b.c.WaitForLeader(clusterTimeout)
+	if err != nil {
+		r.Fatalf("start cluster: %v", err)
+	}
+	if err := b.c.WaitForMembers(clusterTimeout, 3, "alive"); err != nil {
+		r.Fatalf("start cluster: %v", err)
+	}
+	b.leader = leader
+	for _, n := range b.c.Nodes() {
+		if n != leader {
+			b.followers = append(b.followers, n)
+		}
+	}
+	b.admin = b.client(adminIdentity, leader)
+	fmt.Printf("cluster up after %v: leader %s, followers %s and %s\n", time.Since(started).Round(time.Millisecond),
+		leader.ID(), b.followers[0].ID(), b.followers[1].ID())
+
+	started = time.Now()
+	if err := b.waitAwaiting(envs); err != nil {
+		r.Fatalf("%v", err)
+	}
+	fmt.Printf("all %d first deployments AwaitingApproval (%d approvals required each) after %v\n",
+		envs, b.required, time.Since(started).Round(time.Millisecond))
+	return b
+}
+
+// repositoryFiles is the configuration repository: environments env-001 to
+// env-NNN, each a valid metadata.json (one service, one layer) and
+// datasources.json, and a policy that makes each wait for required
+// approvals.
+func repositoryFiles(envs, required int) map[string]string {
+	files := map[string]string{}
+	var policy strings.Builder
+	policy.WriteString("apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n")
+	for _, env := range environmentNames(envs) {
+		files["environments/"+env+"/metadata.json"] = metadataJSON
+		files["environments/"+env+"/datasources.json"] = datasourcesJSON
+		fmt.Fprintf(&policy, "  %s:\n    requireApproval: always\n    requiredApprovals: %d\n", env, required)
+	}
+	files[".gitops/deployment-policy.yaml"] = policy.String()
+	return files
+}
+
+func environmentNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("env-%03d", i+1)
+	}
+	return out
+}
+
+const metadataJSON = `{
+  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
+  "layers": [{"id": "sample-points", "serviceId": "test-service", "title": "Sample Points", "geometryType": "Point", "srid": 4326,
+    "storage": {"table": "public.sample_points", "geometryColumn": "geom", "primaryKey": "id"},
+    "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}]
+}
+`
+
+const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
+  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
+`
+
+// waitAwaiting waits until the leader lists envs deployments
+// AwaitingApproval, and records their ids in environment order. A
+// deployment that failed ends the wait at once.
+func (b *bench) waitAwaiting(envs int) error {
+	ctx := context.Background()
+	var waiting []api.DeploymentSummary
+	err := harness.Poll(pipelineTimeout, fmt.Sprintf("%d deployments AwaitingApproval", envs), func() error {
+		failed, err := b.admin.Deployments(ctx, api.DeploymentFilter{State: fsm.StateFailed, Limit: 1}, nil)
+		if err != nil {
+			return err
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("deployment %s of %s failed: %s", failed[0].ID, failed[0].Environment, failed[0].Error)
+		}
+		waiting, err = b.admin.Deployments(ctx, api.DeploymentFilter{State: fsm.StateAwaitingApproval, Limit: 1000}, nil)
+		if err != nil {
+			return err
+		}
+		if len(waiting) != envs {
+			return fmt.Errorf("%d of %d are", len(waiting), envs)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(waiting, func(x, y api.DeploymentSummary) int { return strings.Compare(x.Environment, y.Environment) })
+	for _, d := range waiting {
+		b.deployments = append(b.deployments, d.ID)
+	}
+	return nil
+}
+
+// client returns a client of node n only (no failover to another node),
+// acting as identity.
+func (b *bench) client(identity string, n *harness.Node) *api.Client {
+	token, ok := b.tokens[identity]
+	if !ok {
+		b.r.Fatalf("no token for identity %s", identity)
+	}
+	c, err := api.NewClient(api.Config{Addrs: []string{n.APIAddr()}, Token: token, Timeout: requestTimeout})
+	if err != nil {
+		b.r.Fatalf("client of %s: %v", n.ID(), err)
+	}
+	return c
+}
+
+// clients returns a client of n for each identity of g.
+func (b *bench) clients(g identityGroup, n *harness.Node) []*api.Client {
+	var out []*api.Client
+	for _, name := range g.names() {
+		out = append(out, b.client(name, n))
+	}
+	return out
+}
+
+// checkLeader fails the run if leadership moved since the cluster started:
+// the figures of a phase would not say what they claim.
+func (b *bench) checkLeader(phase string) {
+	leader, err := b.c.Leader()
+	if err != nil {
+		b.r.Fatalf("%s: %v", phase, err)
+	}
+	if leader != b.leader {
+		b.r.Fatalf("%s: leadership moved from %s to %s", phase, b.leader.ID(), leader.ID())
+	}
+}
+
+// stop stops the nodes gracefully, the leader first, and reports one that
+// does not exit cleanly.
+func (b *bench) stop() {
+	for _, n := range append([]*harness.Node{b.leader}, b.followers...) {
+		if !n.Running() {
+			continue
+		}
+		start := time.Now()
+		if code, err := n.Stop(); err != nil || code != 0 {
+			fmt.Printf("note: stopping %s: exit %d after %v: %v\n", n.ID(), code, time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+}

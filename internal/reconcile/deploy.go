@@ -167,6 +167,9 @@ func (r *Reconciler) applyCommit(ctx context.Context, d *fsm.Deployment, bundleO
 			return "", fmt.Errorf("before applying to %s: %w", s.Target, err)
 		}
 		if err := s.Target.Apply(ctx, bundle); err != nil {
+			if strings.HasPrefix(err.Error(), s.Target.String()) {
+				return "", err // already names the target
+			}
 			return "", fmt.Errorf("%s: %w", s.Target, err)
 		}
 		note := s.Target.String()

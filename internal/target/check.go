@@ -18,8 +18,8 @@ const healthInterval = 250 * time.Millisecond
 const healthAttemptMax = 5 * time.Second
 
 // Reload POSTs to a server's reload URL after an apply and expects a 2xx
-// answer. The error names the URL and the status and start of the body, or
-// the connection error.
+// answer, within ctx (Reload sets no timeout of its own). The error names
+// the URL and the status and start of the body, or the connection error.
 func Reload(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, http.NoBody)
 	if err != nil {

@@ -23,6 +23,7 @@ type directoryTarget struct {
 	log     *slog.Logger
 }
 
+// String implements Target.
 func (d *directoryTarget) String() string { return "directory " + d.path }
 
 // fail wraps err as the target's error for op.
@@ -82,6 +83,9 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	}
 	if served != id {
 		if err := d.switchTo(id); err != nil {
+			if !have {
+				_ = os.RemoveAll(dir) // never served; the next apply would prune it
+			}
 			return d.fail("switch", err)
 		}
 		d.log.Info("switched", "bundle", id, "commit", b.Manifest.Commit, "fencingToken", token)

@@ -28,9 +28,10 @@
 // ones are removed after each switch; the one served is always kept).
 //
 // The first time, when the path is a real directory, it is moved aside into
-// .<base>.honua/preexisting-<time> (atomically, with renameat2 RENAME_EXCHANGE on
-// Linux) and kept there until an operator removes it; an empty directory is
-// simply replaced. A path that is a regular file is refused.
+// .<base>.honua/preexisting-<time> (atomically, with renameat2
+// RENAME_EXCHANGE on Linux; elsewhere the path is missing between two
+// renames, once) and kept there until an operator removes it; an empty
+// directory is simply replaced. A path that is a regular file is refused.
 //
 // Fencing: state.json records the highest token accepted. Under the lock,
 // Apply refuses a lower token with an error matching ErrFenced; an equal

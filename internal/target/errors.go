@@ -20,6 +20,7 @@ type FencedError struct {
 	Detail string
 }
 
+// Error says which token was refused and why.
 func (e *FencedError) Error() string {
 	var msg string
 	if e.Highest > 0 {
@@ -56,6 +57,8 @@ type Error struct {
 	Output string
 }
 
+// Error reads "<target>: <op>: <cause>", then the command's last output
+// when there is one.
 func (e *Error) Error() string {
 	msg := e.Target + ": " + e.Op + ": " + e.Err.Error()
 	if e.Output != "" {

@@ -25,6 +25,7 @@ type execTarget struct {
 	last string // the last lines of the last command's output
 }
 
+// String implements Target; the arguments are left out.
 func (e *execTarget) String() string { return "exec " + e.argv[0] }
 
 // Current returns nil: an exec target cannot tell what it deployed.
@@ -117,6 +118,7 @@ type tailBuffer struct {
 
 const tailMax = 64 << 10
 
+// Write implements io.Writer.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -127,6 +129,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns what the buffer holds.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -130,4 +130,3 @@ func asError(t *testing.T, err error) *Error {
 
 // pathOf returns the path of a file of a test bundle at root.
 func pathOf(root, name string) string { return filepath.Join(root, filepath.FromSlash(name)) }
-

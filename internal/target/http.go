@@ -41,6 +41,7 @@ type httpTarget struct {
 	log        *slog.Logger
 }
 
+// String implements Target; a password in the URL is masked.
 func (h *httpTarget) String() string { return h.name }
 
 // Current returns nil: an http target cannot tell what the server serves.

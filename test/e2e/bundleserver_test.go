@@ -39,13 +39,9 @@ type bundlePut struct {
 	Token  uint64 // from the fencing token header
 	Doc    bundleDoc
 	Body   []byte
-	// Status is what the server answered; 0 while the request is held.
-	Status   int
-	Accepted bool
-	// ClientGone says the client had closed the connection when the
-	// server decided the answer (a held request whose sender died or gave
-	// up).
-	ClientGone bool
+	// Status is what the server answered (200: accepted); 0 while the
+	// request is held.
+	Status int
 }
 
 func (p bundlePut) String() string {
@@ -177,50 +173,28 @@ func (s *bundleServer) Accepted() []bundlePut {
 	return out
 }
 
-// Highest returns the highest fencing token accepted.
-func (s *bundleServer) Highest() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.highest
-}
-
 func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut || r.URL.Path != "/admin/bundle" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	p := &bundlePut{Remote: r.RemoteAddr, Body: body}
+	p, malformed := readPut(r)
 	s.mu.Lock()
 	s.puts = append(s.puts, p)
 	p.Seq = len(s.puts)
-	s.mu.Unlock()
-	if err != nil {
-		// A client that died mid-body: nothing of it is applied.
-		s.answer(w, p, http.StatusBadRequest, "read body: "+err.Error())
-		return
-	}
-	if p.Token, err = strconv.ParseUint(r.Header.Get(fencingTokenHeader), 10, 64); err != nil {
-		s.answer(w, p, http.StatusBadRequest, fencingTokenHeader+": "+err.Error())
-		return
-	}
-	if err := json.Unmarshal(body, &p.Doc); err != nil {
-		s.answer(w, p, http.StatusBadRequest, "body: "+err.Error())
-		return
-	}
-	if p.Doc.Manifest.FencingToken != p.Token || r.Header.Get(deploymentIDHeader) != p.Doc.Manifest.DeploymentID {
-		s.answer(w, p, http.StatusBadRequest, "headers do not match the manifest")
-		return
-	}
-
-	s.mu.Lock()
 	var h *heldPut
-	if s.holdNext > 0 && !s.closed {
+	if malformed != "" {
+		p.Status = http.StatusBadRequest
+	} else if s.holdNext > 0 && !s.closed {
 		s.holdNext--
 		h = &heldPut{bundlePut: p, release: make(chan struct{}), answered: make(chan struct{})}
 		s.holding = append(s.holding, h)
 	}
 	s.mu.Unlock()
+	if malformed != "" {
+		http.Error(w, malformed, http.StatusBadRequest)
+		return
+	}
 	if h != nil {
 		s.held <- h
 		<-h.release
@@ -236,11 +210,9 @@ func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		code, msg = http.StatusOK, "applied"
 		s.highest = p.Token
-		p.Accepted = true
 		s.order = append(s.order, p)
 	}
 	p.Status = code
-	p.ClientGone = r.Context().Err() != nil
 	s.mu.Unlock()
 	if h != nil {
 		close(h.answered)
@@ -248,10 +220,22 @@ func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, msg, code)
 }
 
-// answer refuses a malformed PUT.
-func (s *bundleServer) answer(w http.ResponseWriter, p *bundlePut, code int, msg string) {
-	s.mu.Lock()
-	p.Status = code
-	s.mu.Unlock()
-	http.Error(w, msg, code)
+// readPut reads a PUT in full; malformed says what is wrong with it, if
+// anything (a client that died mid-body sends a body that does not parse).
+func readPut(r *http.Request) (p *bundlePut, malformed string) {
+	p = &bundlePut{Remote: r.RemoteAddr}
+	var err error
+	if p.Body, err = io.ReadAll(r.Body); err != nil {
+		return p, "read body: " + err.Error()
+	}
+	if p.Token, err = strconv.ParseUint(r.Header.Get(fencingTokenHeader), 10, 64); err != nil {
+		return p, fencingTokenHeader + ": " + err.Error()
+	}
+	if err := json.Unmarshal(p.Body, &p.Doc); err != nil {
+		return p, "body: " + err.Error()
+	}
+	if p.Doc.Manifest.FencingToken != p.Token || r.Header.Get(deploymentIDHeader) != p.Doc.Manifest.DeploymentID {
+		return p, "headers do not match the manifest"
+	}
+	return p, ""
 }

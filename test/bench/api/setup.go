@@ -42,6 +42,8 @@ type bench struct {
 	required int
 	tokens   map[string]string // identity → bearer token
 	admin    *api.Client       // the leader, as adminIdentity
+	// statusClients read each node's /v1/status as adminIdentity.
+	statusClients map[*harness.Node]*api.Client
 }
 
 // identityGroup is a set of approver identities, named group-01 to
@@ -101,11 +103,14 @@ func newBench(r *runner, envs int, groups []identityGroup) *bench {
 
 	started := time.Now()
 	b.c = harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile, "--tokens-file", tokensFile}})
-	leader, err := b.c.WaitForLeader(clusterTimeout)
-	if err != nil {
-		r.Fatalf("start cluster: %v", err)
+	// The harness's own waits read /v1/status without a token, which a
+	// cluster with a tokens file refuses: these use the admin token.
+	b.statusClients = map[*harness.Node]*api.Client{}
+	for _, n := range b.c.Nodes() {
+		b.statusClients[n] = b.client(adminIdentity, n)
 	}
-	if err := b.c.WaitForMembers(clusterTimeout, 3, "alive"); err != nil {
+	leader, err := b.waitForLeader()
+	if err != nil {
 		r.Fatalf("start cluster: %v", err)
 	}
 	b.leader = leader
@@ -114,15 +119,15 @@ func newBench(r *runner, envs int, groups []identityGroup) *bench {
 			b.followers = append(b.followers, n)
 		}
 	}
-	b.admin = b.client(adminIdentity, leader)
-	fmt.Printf("cluster up after %v: leader %s, followers %s and %s\n", time.Since(started).Round(time.Millisecond),
+	b.admin = b.statusClients[leader]
+	fmt.Printf("   cluster up after %v: leader %s, followers %s and %s\n", time.Since(started).Round(time.Millisecond),
 		leader.ID(), b.followers[0].ID(), b.followers[1].ID())
 
 	started = time.Now()
 	if err := b.waitAwaiting(envs); err != nil {
 		r.Fatalf("%v", err)
 	}
-	fmt.Printf("all %d first deployments AwaitingApproval (%d approvals required each) after %v\n",
+	fmt.Printf("   all %d first deployments AwaitingApproval (%d approvals required each) after %v\n",
 		envs, b.required, time.Since(started).Round(time.Millisecond))
 	return b
 }
@@ -220,10 +225,65 @@ func (b *bench) clients(g identityGroup, n *harness.Node) []*api.Client {
 	return out
 }
 
+// waitForLeader waits until every node names the same leader, which says
+// it leads, and lists three alive members; it returns the leader.
+func (b *bench) waitForLeader() (*harness.Node, error) {
+	var leader *harness.Node
+	err := harness.Poll(clusterTimeout, "every node to agree on one leader with 3 alive members", func() error {
+		var err error
+		leader, err = b.currentLeader()
+		return err
+	})
+	return leader, err
+}
+
+// currentLeader returns the node every node names as leader, now, if it
+// says it leads and every node lists three alive members.
+func (b *bench) currentLeader() (*harness.Node, error) {
+	ctx := context.Background()
+	var leader *harness.Node
+	for _, n := range b.c.Nodes() {
+		st, err := b.statusClients[n].Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", n, err)
+		}
+		if st.Leader == nil {
+			return nil, fmt.Errorf("%s knows no leader", n)
+		}
+		alive := 0
+		for _, m := range st.Members {
+			if m.Status == "alive" {
+				alive++
+			}
+		}
+		if alive != 3 {
+			return nil, fmt.Errorf("%s lists %d alive members", n, alive)
+		}
+		l := b.c.Node(st.Leader.ID)
+		if l == nil || (leader != nil && l != leader) {
+			return nil, fmt.Errorf("nodes do not agree on a leader (%s names %s)", n, st.Leader.ID)
+		}
+		if n == l && st.State != "Leader" {
+			return nil, fmt.Errorf("%s is named leader but is %s", n, st.State)
+		}
+		leader = l
+	}
+	return leader, nil
+}
+
+// commitIndex returns the leader's commit index.
+func (b *bench) commitIndex() uint64 {
+	st, err := b.admin.Status(context.Background())
+	if err != nil {
+		b.r.Fatalf("status of %s: %v", b.leader, err)
+	}
+	return st.CommitIndex
+}
+
 // checkLeader fails the run if leadership moved since the cluster started:
 // the figures of a phase would not say what they claim.
 func (b *bench) checkLeader(phase string) {
-	leader, err := b.c.Leader()
+	leader, err := b.currentLeader()
 	if err != nil {
 		b.r.Fatalf("%s: %v", phase, err)
 	}

@@ -1,0 +1,195 @@
+// Command api measures the write path of honuad's API on a three-node
+// cluster of real honuad processes:
+//
+//	go run ./test/bench/api
+//	go run ./test/bench/api -n 1000 -duration 30s -keep
+//
+// Run it from anywhere in the module; it needs git and builds honuad
+// itself. The cluster watches a local repository of -envs environments
+// (env-001, env-002, ...) whose policy requires more approvals than the
+// benchmark has identities, so every environment's first deployment waits
+// in AwaitingApproval for the whole run, and every approval the benchmark
+// sends is a new approval by a new (identity, deployment) pair: a Raft
+// write that changes the deployment, not a duplicate. The identities are
+// approver tokens from a tokens file (--tokens-file).
+//
+//   - disk: the cost of making one small Raft log entry durable with
+//     raft-boltdb on the disk the data dirs are on, for reference.
+//   - latency: -n approvals sent one at a time through the leader and -n
+//     through a follower (which forwards them to the leader), alternating
+//     between the two, after -warmup uncounted ones each; p50 and p99 of
+//     each, and the follower/leader ratio (target ≤ 1.5×).
+//   - throughput: -clients concurrent clients, each with its own api.Client
+//     of one node, spread evenly over the three, approving back to back for
+//     -duration; acknowledged (2xx) writes per second (target ≥ 500/s),
+//     errors by code, p50 and p99. Then, for comparison, the same with every
+//     client on the leader (-compare).
+//
+// Every phase also reports the Raft entries committed, the approvals each
+// node answered and forwarded (from its /metrics), and the CPU each honuad
+// process and the benchmark used (from /proc), since the nodes and the
+// clients share one machine. Clients keep their connections alive: the
+// benchmark lets http.DefaultTransport, which api.Client uses, keep as many
+// idle connections per node as there are clients.
+//
+// It prints every figure, then a table against the targets. It never fails
+// on a figure: a missed target is printed as NOT met, and the exit status
+// is 0 unless the benchmark itself could not run. Nodes and the repository
+// live in one temporary directory, removed at the end unless -keep is
+// given.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+// Targets of the issue.
+const (
+	ratioTarget      = 1.5   // follower latency within 1.5× of the leader's
+	throughputTarget = 500.0 // acknowledged writes per second, clients spread
+)
+
+// options are the command's flags.
+type options struct {
+	envs       int
+	n          int
+	warmup     int
+	clients    int
+	duration   time.Duration
+	identities int
+	compare    bool
+	diskN      int
+	keep       bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.envs, "envs", 200, "environments, each with one deployment AwaitingApproval")
+	flag.IntVar(&o.n, "n", 500, "latency: approvals timed through the leader, and as many through a follower")
+	flag.IntVar(&o.warmup, "warmup", 20, "latency: uncounted approvals through each before the timed ones")
+	flag.IntVar(&o.clients, "clients", 16, "throughput: concurrent clients")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long the clients approve")
+	flag.IntVar(&o.identities, "identities", 10, "throughput: approver identities per client; each approves every deployment once")
+	flag.BoolVar(&o.compare, "compare", true, "throughput: also run with every client on the leader")
+	flag.IntVar(&o.diskN, "disk", 200, "disk: StoreLog calls timed")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node logs, repository, tokens) and print its path")
+	flag.Parse()
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	switch {
+	case o.envs < 1 || o.envs > 1000:
+		log.Fatal("-envs must be from 1 to 1000 (the API lists at most 1000 deployments)")
+	case o.n < 1, o.warmup < 0, o.clients < 1, o.identities < 1, o.diskN < 1:
+		log.Fatal("-n, -clients, -identities and -disk must be at least 1, -warmup at least 0")
+	case o.duration < time.Second:
+		log.Fatal("-duration must be at least 1s")
+	}
+	// api.Client uses http.DefaultTransport, which keeps 2 idle
+	// connections per host: with more concurrent clients per node than
+	// that, connections would be closed and redialled all the time.
+	http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = max(o.clients, 2)
+
+	r := newRunner(o.keep)
+	defer r.finish()
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		<-sig
+		r.Fatalf("interrupted")
+	}()
+
+	start := time.Now()
+	fmt.Printf("API write benchmark: %s, %s/%s, %d CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+
+	fmt.Printf("\n== 1. disk: one Raft log entry made durable, in the directory of the nodes' data dirs\n")
+	disk := probeDisk(r, r.TempDir(), o.diskN)
+
+	perPath := (o.warmup + o.n + o.envs - 1) / o.envs
+	leaderIDs := identityGroup{name: "latency-leader", count: perPath}
+	followerIDs := identityGroup{name: "latency-follower", count: perPath}
+	spreadIDs := clientGroups("spread", o.clients, o.identities)
+	onLeaderIDs := clientGroups("on-leader", o.clients, o.identities)
+	groups := append([]identityGroup{leaderIDs, followerIDs}, spreadIDs...)
+	if o.compare {
+		groups = append(groups, onLeaderIDs...)
+	}
+	fmt.Printf("\n== 2. setup: 3 honuad processes, %d environments, %d approver identities\n", o.envs, identityCount(groups))
+	b := newBench(r, o.envs, groups)
+	for _, u := range b.take().nodes {
+		fmt.Printf("   %s %s: pid %d\n", u.role, u.id, u.pid)
+	}
+
+	var sum summary
+	sum.disk = disk
+	fmt.Printf("\n== 3. latency: %d sequential approvals through the leader and %d through a follower, alternating (+%d warm-up each)\n",
+		o.n, o.n, o.warmup)
+	sum.latency = benchLatency(b, o.n, o.warmup, leaderIDs, followerIDs)
+
+	fmt.Printf("\n== 4. throughput: %d concurrent clients spread over the three nodes, %v\n", o.clients, o.duration)
+	sum.throughput = append(sum.throughput, benchThroughput(b, "spread over the three nodes",
+		append([]*harness.Node{b.leader}, b.followers...), spreadIDs, o.duration))
+	if o.compare {
+		fmt.Printf("\n== 5. throughput, for comparison: %d concurrent clients all on the leader, %v\n", o.clients, o.duration)
+		sum.throughput = append(sum.throughput, benchThroughput(b, "all on the leader",
+			[]*harness.Node{b.leader}, onLeaderIDs, o.duration))
+	}
+
+	marks := logMarks(b)
+	b.stop()
+	fmt.Println()
+	sum.print(os.Stdout)
+	fmt.Println()
+	printLogNotes(b, marks)
+	fmt.Printf("\ntotal run time %v\n", time.Since(start).Round(time.Second))
+}
+
+// clientGroups returns one identity group per client.
+func clientGroups(prefix string, clients, identities int) []identityGroup {
+	out := make([]identityGroup, clients)
+	for i := range out {
+		out[i] = identityGroup{name: fmt.Sprintf("%s-c%02d", prefix, i+1), count: identities}
+	}
+	return out
+}
+
+func identityCount(groups []identityGroup) int {
+	n := 0
+	for _, g := range groups {
+		n += g.count
+	}
+	return n
+}
+
+// percentile returns the p-th percentile of ds by the nearest-rank method
+// (p99 of 500 figures is the 495th smallest); 0 for none.
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100 // ceil(p/100 * n)
+	return s[max(rank, 1)-1]
+}
+
+// ms formats a duration in milliseconds with a precision that suits it.
+func ms(d time.Duration) string {
+	f := float64(d) / float64(time.Millisecond)
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0fms", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1fms", f)
+	}
+	return fmt.Sprintf("%.2fms", f)
+}

@@ -188,3 +188,12 @@ func (f *FSM) Deployments(env string, state DeploymentState, limit int) []*Deplo
 	}
 	return out
 }
+
+// Peek calls fn with the live deployment record under the read lock, or
+// with nil when there is none. fn must not keep or change it. It saves the
+// copy Deployment makes, for callers that look at many records often.
+func (f *FSM) Peek(id string, fn func(d *Deployment)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.st.Deployments[id])
+}

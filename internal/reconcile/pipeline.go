@@ -92,6 +92,9 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 
 // advance steps one deployment until it stops moving.
 func (r *Reconciler) advance(ctx context.Context, id string) (time.Time, error) {
+	if at, waiting := r.stillAwaiting(id); waiting {
+		return at, nil
+	}
 	for range 16 {
 		d, ok := r.store.Deployment(id)
 		if !ok || !d.State.Waiting() || ctx.Err() != nil {
@@ -109,6 +112,24 @@ func (r *Reconciler) advance(ctx context.Context, id string) (time.Time, error) 
 		}
 	}
 	return time.Time{}, nil
+}
+
+// stillAwaiting reports, without copying the record, that a deployment
+// waits for approvals it does not have yet and has not expired — the
+// common case on every change of state — and when it expires.
+func (r *Reconciler) stillAwaiting(id string) (time.Time, bool) {
+	var at time.Time
+	waiting := false
+	now := r.now()
+	r.store.Peek(id, func(d *fsm.Deployment) {
+		if d == nil || d.State != fsm.StateAwaitingApproval || d.Approval == nil || d.Approved() {
+			return
+		}
+		if exp := d.Approval.Expires; exp.IsZero() || now.Before(exp) {
+			at, waiting = exp, true
+		}
+	})
+	return at, waiting
 }
 
 // step makes the next move of a waiting deployment, if it can make one now.
@@ -214,8 +235,11 @@ func (r *Reconciler) lastFailed(e *fsm.Environment) string {
 		return ""
 	}
 	id := e.History[len(e.History)-1]
-	d, ok := r.store.Deployment(id)
-	if !ok || d.State != fsm.StateFailed || !d.Applied || d.RollbackStarted {
+	failed := false
+	r.store.Peek(id, func(d *fsm.Deployment) {
+		failed = d != nil && d.State == fsm.StateFailed && d.Applied && !d.RollbackStarted
+	})
+	if !failed {
 		return ""
 	}
 	return id

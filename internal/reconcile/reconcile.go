@@ -33,6 +33,8 @@ type Store interface {
 	Environment(name string) (*fsm.Environment, bool)
 	Environments() []*fsm.Environment
 	Deployment(id string) (*fsm.Deployment, bool)
+	// Peek shows a deployment without copying it; fn must not keep it.
+	Peek(id string, fn func(*fsm.Deployment))
 	Source() fsm.SourceStatus
 	Changed() <-chan struct{}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,6 +112,7 @@ func benchComplete(r *runner, s *setup, m deployMode, commits int) completeResul
 		leader.ID(), prev, time.Since(started).Round(time.Millisecond), node.ID())
 
 	limit := m.waitLimit()
+	jumps := 0
 	for i := 1; i <= commits; i++ {
 		commit, pushed, hook := pushDevelopment(s, m, node)
 		listed, served, err := timeCompletion(node, path, commit, limit)
@@ -124,31 +126,36 @@ func benchComplete(r *runner, s *setup, m deployMode, commits int) completeResul
 		}
 		res.listed = append(res.listed, listed.Sub(pushed))
 		res.served = append(res.served, served.Sub(pushed))
-		rec, err := deploymentRecord(node, deployedEnv, commit)
-		if err != nil {
-			res.notes = append(res.notes, fmt.Sprintf("commit %d: %v", i, err))
-			fmt.Printf("   note: %v\n", err)
-		}
-		ps := rec.phases(pushed, listed)
+		rec, recErr := deploymentRecord(node, deployedEnv, commit)
+		ps := rec.phases(pushed, served, listed)
 		res.phases = append(res.phases, ps)
-		if jump := idGap(prev, rec.ID); jump != "" {
-			res.notes = append(res.notes, jump)
-			fmt.Printf("   note: %s\n", jump)
-		}
-		prev = rec.ID
-		if err := sameFile(filepath.Join(path, "metadata.json"), s.developmentMetadata()); err != nil {
-			res.notes = append(res.notes, err.Error())
-			fmt.Printf("   note: %v\n", err)
-		}
 		fmt.Printf("   %s %2d/%d: %s → %s Completed on %s after %s, on the target after %s%s\n        %s\n",
 			m.name, i, commits, short(commit), rec.ID, node.ID(), ms(listed.Sub(pushed)), ms(served.Sub(pushed)), hook,
 			formatPhases(ps))
+		var notes []string
+		if recErr != nil {
+			notes = append(notes, fmt.Sprintf("commit %d: %v", i, recErr))
+		} else if jump := idGap(prev, rec.ID); jump != "" {
+			notes = append(notes, jump)
+			jumps++
+		}
+		prev = rec.ID
+		if err := sameFile(filepath.Join(path, "metadata.json"), s.developmentMetadata()); err != nil {
+			notes = append(notes, err.Error())
+		}
+		for _, n := range notes {
+			fmt.Printf("   note: %s\n", n)
+		}
+		res.notes = append(res.notes, notes...)
 	}
 	if note := stagingNote(node); note != "" {
 		res.notes = append(res.notes, note)
 		fmt.Printf("   note: %s\n", note)
 	} else {
-		fmt.Printf("   staging: one deployment (its first), none for the development commits; development ids consecutive\n")
+		fmt.Printf("   staging: one deployment (its first), none for the development commits\n")
+	}
+	if jumps == 0 && len(res.listed) > 0 {
+		fmt.Printf("   deployment ids: each development deployment took the next id (%s last)\n", prev)
 	}
 	res.printFigures(os.Stdout)
 	return res
@@ -192,11 +199,11 @@ func timeCompletion(node *harness.Node, path, commit string, limit time.Duration
 // finalError is a check's error that ends its wait at once.
 type finalError struct{ error }
 
-// watch calls check every interval until it returns nil, and returns the
-// time it did. It gives up on a finalError, or when ctx ends, with the
-// check's last complaint.
-func watch(ctx context.Context, every time.Duration, check func() error) (time.Time, error) {
-	tick := time.NewTicker(every)
+// watch calls check at once and then every period until it returns nil,
+// and returns the time it did. It gives up on a finalError, or when ctx
+// ends, with the check's last complaint.
+func watch(ctx context.Context, period time.Duration, check func() error) (time.Time, error) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		err := check()
@@ -310,9 +317,11 @@ func deploymentRecord(n *harness.Node, env, commit string) (record, error) {
 //     the wait for the next poll), ls-remote, fetch and comparing the
 //     environments;
 //   - in <state>: entering that state → deciding the next;
+//   - Applying→switch: part of "in Applying", from entering it to the
+//     target's manifest naming the commit (served, seen by a 2ms poll);
 //   - follower: the leader's Completed → the follower listing it (the
 //     raft commit of Completed, the follower's apply, and the 5ms poll).
-func (rec record) phases(pushed, seen time.Time) []phase {
+func (rec record) phases(pushed, served, seen time.Time) []phase {
 	if len(rec.Transitions) == 0 {
 		return nil
 	}
@@ -320,6 +329,9 @@ func (rec record) phases(pushed, seen time.Time) []phase {
 	for i := 1; i < len(rec.Transitions); i++ {
 		prev, t := rec.Transitions[i-1], rec.Transitions[i]
 		ps = append(ps, phase{"in " + prev.To, t.Time.Sub(prev.Time)})
+		if prev.To == "Applying" {
+			ps = append(ps, phase{"Applying→switch", served.Sub(prev.Time)})
+		}
 	}
 	last := rec.Transitions[len(rec.Transitions)-1]
 	return append(ps, phase{"follower", seen.Sub(last.Time)})
@@ -394,7 +406,7 @@ func stagingNote(n *harness.Node) string {
 
 // printFigures writes the mode's closing lines: each measure's median, p90
 // and max against the target.
-func (c completeResult) printFigures(w *os.File) {
+func (c completeResult) printFigures(w io.Writer) {
 	if len(c.listed) == 0 {
 		fmt.Fprintf(w, "   %s: no figures (%d missed)\n", c.mode.name, c.missed)
 		return

@@ -47,6 +47,7 @@ done
 echo "started node1-3 (pids ${pids[*]}); logs in .run/node1.log .. node3.log"
 
 addrs=127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203
+ctl=("$bin/honuactl" --addr "$addrs" --token-file "$run/admin.token")
 for _ in $(seq 1 300); do
 	for pid in "${pids[@]}"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -55,31 +56,48 @@ for _ in $(seq 1 300); do
 			exit 1
 		fi
 	done
-	if "$bin/honuactl" --addr "$addrs" status -o json 2>/dev/null | grep -q '"leader": {'; then
+	if "${ctl[@]}" status -o json 2>/dev/null | grep -q '"leader": {'; then
 		break
 	fi
 	sleep 0.1
 done
 
 echo
-"$bin/honuactl" --addr "$addrs" status || true
+"${ctl[@]}" status || true
 cat <<HINT
 
 The cluster is up and deploys the sample repository's environments to
-.run/targets/. In another terminal, try:
+.run/targets/ (development and staging at once; production waits for an
+approval from devops-team). In another terminal:
 
-  bin/honuactl status                          # leader, term, members, repository
-  curl -s '127.0.0.1:7201/v1/deployments?limit=5'
+  export HONUA_ADDR=$addrs HONUA_TOKEN=\$(cat .run/alice.token)
+  bin/honuactl status                          # leader, members, repository
+  bin/honuactl deployments                     # newest first
   cat .run/targets/development/metadata.json   # what development serves
 
 Commit a change and watch it deploy (polled every 5s):
   cd .run/config
   sed -i 's/"Sample Points"/"Sample Points v2"/' environments/development/metadata.json
-  git commit -qam "Retitle the points layer" && git push -q
-  curl -s '127.0.0.1:7201/v1/deployments?env=development&limit=1'
+  git commit -qam "Retitle the points layer" && git push -q && cd ../..
+  bin/honuactl deployments --env development --limit 1
 
-Production always waits for an approval:
-  curl -s '127.0.0.1:7201/v1/deployments?env=production&state=AwaitingApproval'
+Production's first deployment waits for an approval (alice is in devops-team):
+  bin/honuactl deployments --env production --state AwaitingApproval
+  bin/honuactl approve <id> --comment "first production deployment"
+  bin/honuactl wait <id>
+
+Then make a breaking production change, read its plan, approve it:
+  cd .run/config
+  sed -i 's/"srid": 4326/"srid": 3857/' environments/production/metadata.json
+  git commit -qam "Reproject the points" && git push -q && cd ../..
+  bin/honuactl deployments --env production --limit 1
+  bin/honuactl diff <id>
+  bin/honuactl approve <id> && bin/honuactl wait <id>
+
+Roll it back (the environment stays pinned until the next commit touches it):
+  bin/honuactl rollback production --yes
+  bin/honuactl history production
+  bin/honuactl deployment <rollback id> --verbose
 
   kill -9 <pid of the leader>                  # another node takes over
 Press Ctrl-C here to stop all three.

@@ -5,6 +5,9 @@
 #   DIR/config       a work tree to edit, commit and push from
 #   DIR/targets/     where each environment's bundle is deployed
 #   DIR/honuad.yaml  the nodes' configuration
+#   DIR/tokens.yaml  API tokens (SHA-256 only), with the tokens themselves in
+#                    DIR/alice.token, DIR/bob.token (approvers in devops-team)
+#                    and DIR/admin.token
 set -euo pipefail
 
 dir="$(cd "${1:?usage: sample-repo.sh DIR}" && pwd)"
@@ -67,6 +70,7 @@ environments:
   production:
     requireApproval: always
     requiredApprovals: 1
+    approvers: [devops-team]
     approvalTimeout: 24h
     autoRollback: true
 YAML
@@ -81,8 +85,23 @@ YAML
 	echo "created the sample configuration repository in ${work#"$PWD"/}"
 fi
 
+if [[ ! -f "$dir/tokens.yaml" ]]; then
+	honuad="$(cd "$(dirname "$0")/.." && pwd)/bin/honuad"
+	echo "tokens:" >"$dir/tokens.yaml.tmp"
+	for spec in "alice approver devops-team" "bob approver devops-team" "admin admin devops-team"; do
+		read -r name role group <<<"$spec"
+		out="$("$honuad" token create --name "$name" --role "$role" --group "$group")"
+		sed -n 's/^token: //p' <<<"$out" >"$dir/$name.token"
+		chmod 600 "$dir/$name.token"
+		sed -n '/^  - name:/,$p' <<<"$out" >>"$dir/tokens.yaml.tmp"
+	done
+	mv "$dir/tokens.yaml.tmp" "$dir/tokens.yaml"
+fi
+
 cat >"$dir/honuad.yaml" <<YAML
 # Written by scripts/sample-repo.sh for make run.
+auth:
+  tokensFile: $dir/tokens.yaml
 repository:
   url: $repo
   branch: main

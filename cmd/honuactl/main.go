@@ -1,17 +1,26 @@
 // Command honuactl shows and steers a Honua GitOps cluster through the API of
-// any of its nodes.
+// any of its nodes: the cluster and its members, deployments with their
+// plans, approvals and history, and the writes an operator makes (approve,
+// reject, roll back, sync), waiting for deployments to settle when asked.
+//
+// Exit codes: 0 ok; 1 the server refused (its message and code are
+// printed), or a waited-for deployment ended in another terminal state; 2
+// a command line that was refused; 3 no node could be reached; 124 a wait
+// that timed out.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
-	"text/tabwriter"
+	"syscall"
+	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
@@ -19,148 +28,380 @@ import (
 
 var version = "dev"
 
+// Exit codes.
+const (
+	exitOK          = 0
+	exitRefused     = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+	exitTimeout     = 124
+	exitInterrupted = 130
+)
+
 // usageError marks a command line that was refused; honuactl exits 2 on it.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 
-func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitError ends honuactl with a particular code after printing its
+// message (when it has one).
+type exitError struct {
+	code int
+	msg  string
 }
 
+func (e exitError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runWith(ctx, os.Args, streams{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		stdinTerminal:  isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd()),
+		stdoutTerminal: isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
+	})
+	stop()
+	os.Exit(code)
+}
+
+// streams is what honuactl reads and writes besides the network. Tests
+// hand in buffers, a fake terminal and their own environment.
+type streams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// stdinTerminal: a person can answer a question; stdoutTerminal: a
+	// person reads the output (color is allowed).
+	stdinTerminal, stdoutTerminal bool
+	// getenv reads the environment; nil is os.Getenv.
+	getenv func(string) string
+	// now is the clock of relative times; nil is time.Now.
+	now func() time.Time
+	// pollEvery is how often a wait polls when the server has no event
+	// stream, and how soon it reconnects one; 0 is a second.
+	pollEvery time.Duration
+}
+
+// run runs honuactl with args (args[0] is the program name) and returns its
+// exit code. Standard input is not a terminal.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout)
-	app.ErrWriter = stderr
-	err := app.Run(args)
-	if err == nil {
-		return 0
+	return runWith(context.Background(), args, streams{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr})
+}
+
+// runWith runs honuactl and returns its exit code.
+func runWith(ctx context.Context, args []string, s streams) int {
+	if s.getenv == nil {
+		s.getenv = os.Getenv
 	}
-	fmt.Fprintf(stderr, "honuactl: %v\n", err)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.pollEvery <= 0 {
+		s.pollEvery = time.Second
+	}
+	if s.stdin == nil {
+		s.stdin = strings.NewReader("")
+	}
+	app := newApp(s)
+	err := app.RunContext(ctx, permute(app, args))
+	return exitCode(s.stderr, err)
+}
+
+// exitCode prints err (never a token: no error carries one) and maps it to
+// honuactl's exit code.
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "honuactl: %s\n", ee.msg)
+		}
+		return ee.code
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		return 2
+		fmt.Fprintf(stderr, "honuactl: %v\nRun 'honuactl --help' for usage.\n", err)
+		return exitUsage
 	}
-	return 1
+	var ae *api.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "honuactl: interrupted")
+		return exitInterrupted
+	case errors.As(err, &ae):
+		fmt.Fprintf(stderr, "honuactl: %s\n", describeAPIError(ae))
+		return exitRefused
+	case errors.Is(err, api.ErrNoNodeReachable):
+		fmt.Fprintf(stderr, "honuactl: %v\n", err)
+		return exitUnreachable
+	}
+	fmt.Fprintf(stderr, "honuactl: %v\n", err)
+	return exitRefused
 }
 
-func newApp(stdout io.Writer) *cli.App {
+// describeAPIError is the server's message with its status and code:
+// "deployment production-7 is Completed, not AwaitingApproval (409 wrong_state)".
+func describeAPIError(e *api.Error) string {
+	if e.Code == "" {
+		return fmt.Sprintf("%s (%d)", e.Message, e.StatusCode)
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.StatusCode, e.Code)
+}
+
+// app holds what every command's action needs besides its flags.
+type app struct {
+	s streams
+}
+
+func newApp(s streams) *cli.App {
+	a := &app{s: s}
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	cmd := func(c *cli.Command) *cli.Command {
+		c.Flags = append(commonFlags(), c.Flags...)
+		c.OnUsageError = onUsage
+		c.HideHelp, c.HideHelpCommand = true, true
+		if c.Before == nil {
+			c.Before = checkOutput
+		}
+		for _, sub := range c.Subcommands {
+			sub.Flags = append(commonFlags(), sub.Flags...)
+			sub.OnUsageError = onUsage
+			sub.HideHelp, sub.HideHelpCommand = true, true
+			sub.Before = checkOutput
+		}
+		return c
+	}
 	return &cli.App{
-		Name:            "honuactl",
-		Usage:           "see and steer a Honua GitOps cluster",
-		Version:         version,
-		Writer:          stdout,
-		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {},
+		Name:  "honuactl",
+		Usage: "see and steer a Honua GitOps cluster",
+		Description: "Common flags (--addr, --token, --token-file, --output, --no-color) go before or after the command.\n" +
+			"Exit codes: 0 ok, 1 refused by the server (or a deployment ended otherwise than waited for),\n" +
+			"2 bad command line, 3 no node reachable, 124 a wait timed out, 130 interrupted.",
+		Version:     version,
+		HideVersion: true,
+		// urfave/cli's own help flag is one value shared by every app in
+		// the process; each app gets its own (commonFlags), which
+		// urfave/cli still honors by name.
+		HideHelp:             true,
+		Writer:               s.stdout,
+		ErrWriter:            s.stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageError{fmt.Errorf("unknown command %q; run '%s --help'", c.Args().First(), c.App.Name)}
+				return usagef("unknown command %q", c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},
 		OnUsageError: onUsage,
 		Flags:        commonFlags(),
 		Commands: []*cli.Command{
-			{Name: "status", Usage: "the cluster as the answering node sees it", Flags: commonFlags(),
-				OnUsageError: onUsage, Before: checkOutput, Action: cmdStatus},
-			{Name: "members", Usage: "the cluster's servers", Flags: commonFlags(),
-				OnUsageError: onUsage, Before: checkOutput, Action: cmdMembers},
+			cmd(&cli.Command{Name: "status", Usage: "the cluster as the answering node sees it",
+				Action: a.status}),
+			cmd(&cli.Command{Name: "members", Usage: "the cluster's servers", Action: a.members,
+				Subcommands: []*cli.Command{
+					{Name: "remove", Usage: "remove a (failed) server from the cluster (admin)", ArgsUsage: "<id>",
+						Action: a.removeMember},
+				}}),
+			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "env", Usage: "only this environment's"},
+					&cli.StringFlag{Name: "state", Usage: "only those in this state (e.g. AwaitingApproval)"},
+					&cli.IntFlag{Name: "limit", Usage: "at most this many (server default 50)"},
+				}}),
+			cmd(&cli.Command{Name: "deployment", Usage: "a deployment: summary, plan, approvals, validation, state history",
+				ArgsUsage: "<id>", Action: a.deployment,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the plan's field-level diffs too"}}}),
+			cmd(&cli.Command{Name: "diff", Usage: "a deployment's field-level plan", ArgsUsage: "<id>", Action: a.diff}),
+			cmd(&cli.Command{Name: "approve", Usage: "approve a deployment that is AwaitingApproval", ArgsUsage: "<id>",
+				Action: a.approve,
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "comment", Usage: "recorded with the approval"}}}),
+			cmd(&cli.Command{Name: "reject", Usage: "reject a deployment that is AwaitingApproval", ArgsUsage: "<id>",
+				Action: a.reject,
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "reason", Usage: "why (required)"}}}),
+			cmd(&cli.Command{Name: "rollback", Usage: "roll an environment back to its previous Completed deployment",
+				ArgsUsage: "<env>", Action: a.rollback,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "to", Usage: "a deployment id or commit to roll back to instead"},
+					&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+				}}),
+			cmd(&cli.Command{Name: "history", Usage: "an environment's deployments with totals", ArgsUsage: "<env>",
+				Action: a.history,
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "limit", Usage: "at most this many deployments (server default 20)"},
+					&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show each deployment's last message and error"},
+				}}),
+			cmd(&cli.Command{Name: "sync", Usage: "deploy an environment from the branch head now", ArgsUsage: "<env>",
+				Action: a.sync,
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow the deployment it starts until it ends (exit 1 unless it is Completed)"},
+					&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "with --wait: give up (exit 124) after this long"},
+				}}),
+			cmd(&cli.Command{Name: "wait", Usage: "wait for a deployment to reach a state (default: any terminal state)",
+				ArgsUsage: "<id>", Action: a.wait,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "for", Usage: "the state to wait for (e.g. Completed, AwaitingApproval)"},
+					&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "give up (exit 124) after this long"},
+				}}),
+			cmd(&cli.Command{Name: "version", Usage: "the versions of honuactl and of the server", Action: a.version}),
+			cmd(&cli.Command{Name: "help", Usage: "show help, of a command when named", ArgsUsage: "[command]",
+				Before: func(*cli.Context) error { return nil }, Action: showHelp}),
+			cmd(&cli.Command{Name: "completion", Usage: "print a shell completion script", ArgsUsage: "bash|zsh",
+				Before: func(*cli.Context) error { return nil }, Action: a.completion}),
 		},
 	}
 }
 
+func showHelp(c *cli.Context) error {
+	switch c.NArg() {
+	case 0:
+		return cli.ShowAppHelp(c)
+	case 1:
+		if findCommand(c.App.Commands, c.Args().First()) == nil {
+			return usagef("help: unknown command %q", c.Args().First())
+		}
+		return cli.ShowCommandHelp(c, c.Args().First())
+	}
+	return usagef("help: name one command")
+}
+
 // commonFlags are accepted before the command and after it
-// (`honuactl -o json status` and `honuactl status -o json`).
+// (`honuactl -o json status` and `honuactl status -o json`). They carry no
+// EnvVars: opt reads the environment itself, so that a flag given before
+// the command beats the environment.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "addr", EnvVars: []string{"HONUA_ADDR"}, Value: "127.0.0.1:7201",
-			Usage: "comma-separated nodes (host:port or URL); the next is tried when one cannot be reached"},
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7201",
+			Usage: "comma-separated nodes (host:port or URL); the next is tried when one cannot be reached (env HONUA_ADDR)"},
+		&cli.StringFlag{Name: "token", Usage: "API bearer token (env HONUA_TOKEN)"},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the API bearer token; used when neither --token nor HONUA_TOKEN is given"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+		&cli.BoolFlag{Name: "no-color", Usage: "no color even on a terminal (or set NO_COLOR)"},
+		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
 	}
 }
 
-// opt returns a common flag's value: the command's when given there,
-// otherwise the one given before the command (or its default).
-func opt(c *cli.Context, name string) string {
-	if c.IsSet(name) {
-		return c.String(name)
+// envOf names the environment variable of a common flag.
+var envOf = map[string]string{"addr": "HONUA_ADDR"}
+
+// opt returns a common flag's value: the one given nearest the command
+// (after it, else before it), else its environment variable, else its
+// default.
+func (a *app) opt(c *cli.Context, name string) string {
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil && cc.IsSet(name) {
+			return cc.String(name)
+		}
 	}
-	// Lineage is this command's context, then the app's.
-	if lineage := c.Lineage(); len(lineage) > 1 {
-		return lineage[1].String(name)
+	if env, ok := envOf[name]; ok {
+		if v := a.s.getenv(env); v != "" {
+			return v
+		}
 	}
 	return c.String(name)
 }
 
+// optSet reports whether a common boolean flag was given anywhere.
+func optSet(c *cli.Context, name string) bool {
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil && cc.IsSet(name) && cc.Bool(name) {
+			return true
+		}
+	}
+	return false
+}
+
 func checkOutput(c *cli.Context) error {
-	switch opt(c, "output") {
+	// Before runs with the command's context; output has no environment
+	// variable, so the app is not needed here.
+	o := c.String("output")
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil && cc.IsSet("output") {
+			o = cc.String("output")
+			break
+		}
+	}
+	switch o {
 	case "table", "json":
 		return nil
 	}
-	return usageError{fmt.Errorf("--output %q: must be table or json", opt(c, "output"))}
+	return usagef("--output %q: must be table or json", o)
 }
 
-func client(c *cli.Context) (*api.Client, error) {
-	cl, err := api.NewClient(api.Config{Addrs: strings.Split(opt(c, "addr"), ",")})
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--addr: %w", err)}
+// token returns the bearer token: --token, else HONUA_TOKEN, else the
+// contents of --token-file; surrounding whitespace is trimmed.
+func (a *app) token(c *cli.Context) (string, error) {
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil && cc.IsSet("token") {
+			return strings.TrimSpace(cc.String("token")), nil
+		}
 	}
-	return cl, nil
+	if v := strings.TrimSpace(a.s.getenv("HONUA_TOKEN")); v != "" {
+		return v, nil
+	}
+	path := a.opt(c, "token-file")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The error names the file, never its contents.
+		return "", usagef("--token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", usagef("--token-file %s: the file is empty", path)
+	}
+	return t, nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// env is what a command's action works with.
+type env struct {
+	ctx    context.Context
+	c      *cli.Context
+	out    io.Writer
+	errw   io.Writer
+	json   bool
+	color  bool
+	now    time.Time
+	client *api.Client
+	app    *app
 }
 
-// status fetches the answering node's status.
-func status(c *cli.Context) (*api.Status, error) {
-	cl, err := client(c)
+// setup reads the common flags and builds the API client.
+func (a *app) setup(c *cli.Context) (*env, error) {
+	e := &env{ctx: c.Context, c: c, out: a.s.stdout, errw: a.s.stderr, app: a, now: a.s.now(),
+		json: a.opt(c, "output") == "json"}
+	e.color = a.s.stdoutTerminal && !optSet(c, "no-color") && a.s.getenv("NO_COLOR") == "" && a.s.getenv("TERM") != "dumb"
+	tok, err := a.token(c)
 	if err != nil {
 		return nil, err
 	}
-	return cl.Status(context.Background())
-}
-
-func cmdStatus(c *cli.Context) error {
-	st, err := status(c)
+	cl, err := api.NewClient(api.Config{Addrs: strings.Split(a.opt(c, "addr"), ","), Token: tok})
 	if err != nil {
-		return err
+		return nil, usagef("--addr: %w", err)
 	}
-	w := c.App.Writer
-	if opt(c, "output") == "json" {
-		return printJSON(w, st)
-	}
-	leader := "none known"
-	if st.Leader != nil {
-		leader = fmt.Sprintf("%s (%s)", st.Leader.ID, st.Leader.APIAddr)
-	}
-	fmt.Fprintf(w, "Node:    %s (%s)\nLeader:  %s\nTerm:    %d\nIndex:   applied %d, committed %d, last %d\n\n",
-		st.NodeID, st.State, leader, st.Term, st.AppliedIndex, st.CommitIndex, st.LastIndex)
-	return printMembers(w, st)
+	e.client = cl
+	return e, nil
 }
 
-func cmdMembers(c *cli.Context) error {
-	st, err := status(c)
-	if err != nil {
-		return err
+// args checks that the command got exactly the named arguments and returns
+// them.
+func args(c *cli.Context, names ...string) ([]string, error) {
+	got := c.Args().Slice()
+	if len(got) < len(names) {
+		return nil, usagef("%s: missing argument %s", c.Command.FullName(), names[len(got)])
 	}
-	if opt(c, "output") == "json" {
-		return printJSON(c.App.Writer, st.Members)
+	if len(got) > len(names) {
+		return nil, usagef("%s: unexpected argument %q", c.Command.FullName(), got[len(names)])
 	}
-	return printMembers(c.App.Writer, st)
-}
-
-func printMembers(w io.Writer, st *api.Status) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tROLE\tVOTER\tAPI\tRAFT\tGOSSIP")
-	for _, m := range st.Members {
-		role := "follower"
-		if st.Leader != nil && st.Leader.ID == m.ID {
-			role = "leader"
+	for i, g := range got {
+		if strings.TrimSpace(g) == "" {
+			return nil, usagef("%s: argument %s is empty", c.Command.FullName(), names[i])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", m.ID, m.Status, role, m.Voter, m.APIAddr, m.RaftAddr, m.GossipAddr)
 	}
-	return tw.Flush()
+	return got, nil
 }

@@ -188,6 +188,13 @@ type policyAt struct {
 	from string
 }
 
+// policyFile is what a commit holds as its policy: a parsed file, or why
+// the defaults apply instead (absent, unparseable, commit gone).
+type policyFile struct {
+	pol      *policy.Policy
+	defaults string
+}
+
 // policyFor returns the policy in force for d: the one at the environment's
 // deployed commit (a commit cannot loosen its own gate), or, for a first
 // deployment, the one at d's own commit. An absent file means the defaults.
@@ -203,43 +210,49 @@ func (r *Reconciler) policyFor(ctx context.Context, d *fsm.Deployment) (policy.E
 	return pa.pol.For(d.Environment), pa.from, nil
 }
 
-// policyAt reads and parses the policy file at commit, once per commit. An
-// absent or unreadable file, or a commit no longer in the repository, means
-// the defaults.
+// policyAt returns the policy at commit, described as from (the file is
+// read and parsed once per commit). An absent or unparseable file, or a
+// commit no longer in the repository, means the defaults, and says so.
 func (r *Reconciler) policyAt(ctx context.Context, commit, from string) (policyAt, error) {
 	r.mu.Lock()
-	cached, ok := r.policies[commit]
+	pf, ok := r.policies[commit]
 	r.mu.Unlock()
-	if ok {
-		return cached, nil
+	if !ok {
+		var err error
+		if pf, err = r.readPolicy(ctx, commit); err != nil {
+			return policyAt{}, err
+		}
+		r.mu.Lock()
+		r.policies[commit] = pf
+		r.mu.Unlock()
 	}
+	if pf.defaults != "" {
+		return policyAt{pol: policy.Default(), from: fmt.Sprintf("the defaults (%s %s)", from, pf.defaults)}, nil
+	}
+	return policyAt{pol: pf.pol, from: from}, nil
+}
+
+func (r *Reconciler) readPolicy(ctx context.Context, commit string) (policyFile, error) {
 	fsys, err := r.commitFS(ctx, commit)
 	if errors.Is(err, errCommitMissing) {
-		// The deployed commit was force-pushed away: the strict defaults.
-		return policyAt{pol: policy.Default(), from: "the defaults (" + from + " is gone)"}, nil
+		// The commit was force-pushed away: the strict defaults.
+		return policyFile{defaults: "is gone from the repository"}, nil
 	}
 	if err != nil {
-		return policyAt{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
+		return policyFile{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
 	}
-	pa := policyAt{pol: policy.Default(), from: from}
 	raw, ok, err := configrepo.ReadPolicy(fsys)
 	switch {
 	case err != nil:
-		return policyAt{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
+		return policyFile{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
 	case !ok:
-		pa.from = "the defaults (no policy file at " + from + ")"
-	default:
-		p, err := policy.Parse(raw, policyPath)
-		if err != nil {
-			pa.from = "the defaults (the policy file at " + from + " does not parse)"
-		} else {
-			pa.pol = p
-		}
+		return policyFile{defaults: "has no policy file"}, nil
 	}
-	r.mu.Lock()
-	r.policies[commit] = pa
-	r.mu.Unlock()
-	return pa, nil
+	p, err := policy.Parse(raw, policyPath)
+	if err != nil {
+		return policyFile{defaults: "has a policy file that does not parse"}, nil
+	}
+	return policyFile{pol: p}, nil
 }
 
 // policyProblems turns a policy parse error into validation problems.

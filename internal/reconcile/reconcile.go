@@ -90,7 +90,7 @@ type Reconciler struct {
 
 	// policies caches parsed policy files by commit.
 	mu       sync.Mutex
-	policies map[string]policyAt
+	policies map[string]policyFile
 
 	// active holds the deployments whose deploy stage runs now.
 	activeMu sync.Mutex
@@ -126,7 +126,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		metrics:  newMetrics(cfg.Registry),
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
-		policies: map[string]policyAt{},
+		policies: map[string]policyFile{},
 		active:   map[string]bool{},
 	}
 }

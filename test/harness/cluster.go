@@ -14,6 +14,9 @@ type Options struct {
 	// Env are extra NAME=value environment variables for every node. The
 	// harness drops HONUA_* variables inherited from the test's environment.
 	Env []string
+	// Token is sent as a bearer token on the harness's own requests
+	// (/v1/status), for clusters started with a tokens file.
+	Token string
 }
 
 // NodeConfig describes a node to add to a cluster. Zero fields get
@@ -100,6 +103,7 @@ func (c *Cluster) Add(cfg NodeConfig) *Node {
 		raft:   "127.0.0.1:" + strconv.Itoa(ports[1]),
 		gossip: "127.0.0.1:" + strconv.Itoa(ports[2]),
 		env:    nodeEnv(c.opts.Env),
+		token:  c.opts.Token,
 	}
 	n.args = []string{"agent",
 		"--node-id", n.id, "--data-dir", n.dataDir,

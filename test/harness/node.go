@@ -23,6 +23,7 @@ const (
 // the same data dir, flags and ports.
 type Node struct {
 	t       TB
+	token   string // bearer token for the harness's requests
 	bin     string
 	name    string // unique in the cluster, for messages
 	id      string

@@ -95,7 +95,14 @@ func (n *Node) Ready() (ready bool, reason string, err error) {
 }
 
 func (n *Node) get(path string) (int, []byte, error) {
-	resp, err := client.Get("http://" + n.APIAddr() + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.APIAddr()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n.token != "" {
+		req.Header.Set("Authorization", "Bearer "+n.token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", n, err)
 	}

@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench lint clean
+.PHONY: all build run test test-short bench bench-pipeline bench-api lint clean
 
 all: build
 
@@ -27,6 +27,15 @@ test-short:
 # Leader failover time over 10 SIGKILLs of the leader (median and max).
 bench:
 	$(GO) run ./test/bench/failover -kills 10
+
+# Commit -> deployment and -> Completed (webhook and polling), the
+# ls-remote step and planning against the git CLI.
+bench-pipeline:
+	$(GO) run ./test/bench/pipeline
+
+# Approve latency through the leader and a follower; writes per second.
+bench-api:
+	$(GO) run ./test/bench/api
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

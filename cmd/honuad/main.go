@@ -106,7 +106,7 @@ func newApp() *cli.App {
 					"Add the printed entry under tokens: in the file given by auth.tokensFile (or --tokens-file).",
 				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "name", Required: true, Usage: "the identity recorded on approvals"},
+					&cli.StringFlag{Name: "name", Usage: "the identity recorded on approvals (required)"},
 					&cli.StringFlag{Name: "role", Value: "viewer", Usage: "viewer, approver or admin"},
 					&cli.StringSliceFlag{Name: "group", Usage: "a group of the identity (repeatable), matched against policy approvers"},
 				},
@@ -117,6 +117,9 @@ func newApp() *cli.App {
 }
 
 func createToken(c *cli.Context) error {
+	if c.String("name") == "" {
+		return usageError{fmt.Errorf("--name is required: the identity recorded on approvals")}
+	}
 	role, err := rpc.ParseRole(c.String("role"))
 	if err != nil {
 		return usageError{fmt.Errorf("--role: %w", err)}

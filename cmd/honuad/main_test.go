@@ -113,6 +113,10 @@ func TestExitCodes(t *testing.T) {
 		{"bad log format", []string{"honuad", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--log-format", "xml"}, 2},
 		{"stray argument", []string{"honuad", "agent", "extra"}, 2},
 		{"unknown command", []string{"honuad", "frobnicate"}, 2},
+		{"all interfaces without tokens", []string{"honuad", "agent", "--node-id", "n1", "--data-dir", t.TempDir(),
+			"--http-addr", "0.0.0.0:0", "--advertise-addr", "127.0.0.1"}, 2},
+		{"token create without a name", []string{"honuad", "token", "create"}, 2},
+		{"token create with a bad role", []string{"honuad", "token", "create", "--name", "a", "--role", "root"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

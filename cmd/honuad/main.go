@@ -87,6 +87,9 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Usage: "debug, info, warn or error", DefaultText: def.LogLevel},
 				&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Usage: "text or json", DefaultText: def.LogFormat},
 				&cli.IntFlag{Name: "raft-multiplier", EnvVars: env("raft-multiplier"), Usage: "scale raft timeouts (1 = hashicorp/raft defaults; raise on slow machines)", DefaultText: "1"},
+				&cli.Uint64Flag{Name: "raft-snapshot-threshold", EnvVars: env("raft-snapshot-threshold"), Usage: "snapshot the state after this many new log entries", DefaultText: "8192"},
+				&cli.DurationFlag{Name: "raft-snapshot-interval", EnvVars: env("raft-snapshot-interval"), Usage: "how often to check whether to snapshot", DefaultText: "2m"},
+				&cli.Uint64Flag{Name: "raft-trailing-logs", EnvVars: env("raft-trailing-logs"), Usage: "log entries kept behind a snapshot for slow followers", DefaultText: "10240"},
 				&cli.BoolFlag{Name: "dead-server-cleanup", EnvVars: env("dead-server-cleanup"), Usage: "let the leader remove servers dead for longer than --dead-server-grace"},
 				&cli.DurationFlag{Name: "dead-server-grace", EnvVars: env("dead-server-grace"), Usage: "how long a server stays dead before cleanup may remove it", DefaultText: "10m"},
 				&cli.IntFlag{Name: "history-retention", EnvVars: env("history-retention"), Usage: "deployments kept per environment", DefaultText: "100"},
@@ -164,6 +167,15 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("raft-multiplier") {
 		cfg.RaftMultiplier = c.Int("raft-multiplier")
+	}
+	if c.IsSet("raft-snapshot-threshold") {
+		cfg.RaftSnapshotThreshold = c.Uint64("raft-snapshot-threshold")
+	}
+	if c.IsSet("raft-snapshot-interval") {
+		cfg.RaftSnapshotInterval = agent.Duration(c.Duration("raft-snapshot-interval"))
+	}
+	if c.IsSet("raft-trailing-logs") {
+		cfg.RaftTrailingLogs = c.Uint64("raft-trailing-logs")
 	}
 	if c.IsSet("dead-server-cleanup") {
 		cfg.DeadServerCleanup = c.Bool("dead-server-cleanup")

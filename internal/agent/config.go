@@ -32,6 +32,11 @@ type Config struct {
 	LogFormat       string   `yaml:"log-format"`
 
 	RaftMultiplier    int      `yaml:"raft-multiplier"`
+	// Raft log compaction: snapshot after this many new entries, checked
+	// every interval, keeping this many entries behind the snapshot.
+	RaftSnapshotThreshold uint64   `yaml:"raft-snapshot-threshold"`
+	RaftSnapshotInterval  Duration `yaml:"raft-snapshot-interval"`
+	RaftTrailingLogs      uint64   `yaml:"raft-trailing-logs"`
 	DeadServerCleanup bool     `yaml:"dead-server-cleanup"`
 	DeadServerGrace   Duration `yaml:"dead-server-grace"`
 	HistoryRetention  int      `yaml:"history-retention"`
@@ -185,6 +190,9 @@ func (c *Config) clusterConfig(version string) cluster.Config {
 	cc.Join = c.Join
 	cc.Version = version
 	cc.RaftMultiplier = c.RaftMultiplier
+	cc.SnapshotThreshold = c.RaftSnapshotThreshold
+	cc.SnapshotInterval = time.Duration(c.RaftSnapshotInterval)
+	cc.TrailingLogs = c.RaftTrailingLogs
 	cc.DeadServerCleanup = c.DeadServerCleanup
 	cc.DeadServerGrace = time.Duration(c.DeadServerGrace)
 	return cc

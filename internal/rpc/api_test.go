@@ -170,6 +170,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/v1/environments/production/rollback", `{}`, RoleApprover},
 		{"POST", "/v1/environments/production/sync", ``, RoleApprover},
 		{"DELETE", "/v1/cluster/members/node2", "", RoleAdmin},
+		{"GET", "/v1/debug/state", "", RoleAdmin},
 	}
 	who := []struct {
 		name string
@@ -397,5 +398,18 @@ func TestEventStream(t *testing.T) {
 	r2 := open(seen[1].ID)
 	if e := next(r2); e.ID != seen[2].ID {
 		t.Errorf("resumed at %s; want %s", e.ID, seen[2].ID)
+	}
+}
+
+func TestDebugStateIsTheDumpDigest(t *testing.T) {
+	f := newAPIFixture(t)
+	rec := f.do(t, "root", "GET", "/v1/debug/state", "")
+	var st debugState
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || rec.Code != 200 {
+		t.Fatalf("GET /v1/debug/state = %d %s", rec.Code, rec.Body)
+	}
+	b, _ := f.c.tf.f.Dump()
+	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index || len(st.SHA256) != 64 {
+		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index)
 	}
 }

@@ -1,6 +1,9 @@
 package rpc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -196,4 +199,27 @@ func totals(ds []*fsm.Deployment) api.HistoryTotals {
 
 func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Cluster.Members())
+}
+
+// debugState is GET /v1/debug/state: a digest of this node's replicated
+// state, equal on every node that applied the same log (for operators and
+// the chaos tests comparing nodes).
+type debugState struct {
+	AppliedIndex uint64 `json:"appliedIndex"`
+	SHA256       string `json:"sha256"`
+	Bytes        int    `json:"bytes"`
+}
+
+func (s *Server) handleDebugState(w http.ResponseWriter, _ *http.Request) {
+	b, err := s.cfg.Store.Dump()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var snap struct {
+		AppliedIndex uint64 `json:"appliedIndex"`
+	}
+	_ = json.Unmarshal(b, &snap)
+	sum := sha256.Sum256(b)
+	writeJSON(w, http.StatusOK, debugState{AppliedIndex: snap.AppliedIndex, SHA256: hex.EncodeToString(sum[:]), Bytes: len(b)})
 }

@@ -46,6 +46,9 @@ type Store interface {
 	Deployment(id string) (*fsm.Deployment, bool)
 	Deployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
 	History(env string) []*fsm.Deployment
+	// Dump is the state as a snapshot would hold it: identical on nodes
+	// that applied the same log.
+	Dump() ([]byte, error)
 	Source() fsm.SourceStatus
 	EventsAfter(after fsm.EventID, env string) []fsm.Event
 	Changed() <-chan struct{}
@@ -145,6 +148,7 @@ func NewServer(cfg Config) *Server {
 	s.read("GET /v1/deployments/{id}", "deployment", s.handleDeployment)
 	s.read("GET /v1/cluster/members", "members", s.handleMembers)
 	s.route("GET /v1/events", "events", RoleViewer, false, s.handleEvents)
+	s.route("GET /v1/debug/state", "debug_state", RoleAdmin, false, s.handleDebugState)
 
 	s.route("POST /v1/deployments/{id}/approve", "approve", RoleApprover, true, s.handleApprove)
 	s.route("POST /v1/deployments/{id}/reject", "reject", RoleApprover, true, s.handleReject)

@@ -21,6 +21,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/internal/statemetrics"
 	"github.com/honua-io/honua-gitops/internal/target"
 )
 
@@ -66,6 +67,11 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	node.RegisterMetrics(registry)
+	stateMetrics := statemetrics.New(node.FSM(), registry, logger)
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	defer stopMetrics()
+	go stateMetrics.Run(metricsCtx)
 	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
 		LeaderWait: time.Duration(cfg.LeaderWait)}
 	if cfg.Auth.TokensFile != "" {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -58,8 +59,11 @@ func (n *Node) Apply(c fsm.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	n.observeApply(start)
+	if err != nil {
 		return nil, fmt.Errorf("apply %T: %w", c, translate(err))
 	}
 	resp := f.Response()

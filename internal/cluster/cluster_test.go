@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -531,4 +533,51 @@ func TestNewNodeJoiningRunningClusterBecomesVoter(t *testing.T) {
 	if err := fresh.fsm.WaitForIndex(ctx, idx); err != nil {
 		t.Fatalf("node4 does not receive the log: %v", err)
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tc := newUnstartedCluster(t, 3)
+	tc.nodes[0].node.RegisterMetrics(reg)
+	tc.startAll()
+	tc.waitForLeader()
+	_, idx := tc.apply(observe("production", "m1"))
+	tc.waitForApplied(idx)
+	waitFor(t, "node1's metrics to show the cluster", func() error {
+		mfs, err := reg.Gather()
+		if err != nil {
+			return err
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, l := range m.GetLabel() {
+					key += "{" + l.GetValue() + "}"
+				}
+				switch {
+				case m.Gauge != nil:
+					got[key] = m.Gauge.GetValue()
+				case m.Counter != nil:
+					got[key] = m.Counter.GetValue()
+				case m.Histogram != nil:
+					got[key] = float64(m.Histogram.GetSampleCount())
+				}
+			}
+		}
+		switch {
+		case got["honua_raft_applied_index"] < float64(idx):
+			return fmt.Errorf("applied index %v; want at least %d", got["honua_raft_applied_index"], idx)
+		case got["honua_raft_term"] < 1:
+			return fmt.Errorf("term %v", got["honua_raft_term"])
+		case got["honua_cluster_members{alive}"] != 3:
+			return fmt.Errorf("alive members %v; want 3", got["honua_cluster_members{alive}"])
+		case got["honua_raft_leader_changes_total"] < 1:
+			return fmt.Errorf("leader changes %v; want at least the first election", got["honua_raft_leader_changes_total"])
+		}
+		if _, ok := got["honua_raft_state"]; !ok {
+			return errors.New("no honua_raft_state")
+		}
+		return nil
+	})
 }

@@ -55,6 +55,7 @@ type Node struct {
 
 	leaderReady  atomic.Bool
 	joinAttempts atomic.Int64
+	metrics      nodeMetrics
 	ready        readiness
 
 	fatalCh      chan error

@@ -86,6 +86,7 @@ func (r *Reconciler) runActive(ctx context.Context, id string) error {
 			return nil
 		}
 		var err error
+		start := time.Now()
 		switch d.State {
 		case fsm.StateBackingUp:
 			err = r.backUp(ctx, d)
@@ -103,6 +104,7 @@ func (r *Reconciler) runActive(ctx context.Context, id string) error {
 		default:
 			return nil
 		}
+		r.metrics.stepDuration.WithLabelValues(d.Environment).Observe(time.Since(start).Seconds())
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ type metrics struct {
 	gitRequests    *prometheus.CounterVec
 	pollDuration   prometheus.Histogram
 	lastGitSuccess prometheus.Gauge
+	stepDuration   *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,7 +27,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Unix time of the last poll of the configuration repository that succeeded.",
 		}),
 	}
-	reg.MustRegister(m.gitRequests, m.pollDuration, m.lastGitSuccess)
+	m.stepDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "honua_reconcile_duration_seconds",
+		Help:    "Time the leader took to step an environment's deployment (validate, plan, gate, deploy), by environment.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	}, []string{"env"})
+	reg.MustRegister(m.gitRequests, m.pollDuration, m.lastGitSuccess, m.stepDuration)
 	return m
 }
 

@@ -75,7 +75,9 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		if e.Waiting == "" {
 			continue
 		}
+		start := time.Now()
 		at, err := r.advance(ctx, e.Waiting)
+		r.metrics.stepDuration.WithLabelValues(e.Name).Observe(time.Since(start).Seconds())
 		if err != nil {
 			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) || ctx.Err() != nil {
 				return next

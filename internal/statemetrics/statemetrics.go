@@ -1,0 +1,117 @@
+// Package statemetrics owns the Prometheus metrics every node derives from
+// the replicated deployment state: deployments by environment and state,
+// approvals pending, transitions counted as they are applied, and the time
+// from a commit being seen to its deployment completing. Labels stay
+// bounded: environments and states, never deployment ids or commits.
+package statemetrics
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Store is the replicated state the metrics are derived from.
+type Store interface {
+	Environments() []*fsm.Environment
+	Deployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
+	Deployment(id string) (*fsm.Deployment, bool)
+	EventsAfter(after fsm.EventID, env string) []fsm.Event
+	Changed() <-chan struct{}
+}
+
+// Metrics exports the state's metrics.
+type Metrics struct {
+	store        Store
+	logger       *slog.Logger
+	transitions  *prometheus.CounterVec
+	commitToDone *prometheus.HistogramVec
+	stateDesc    *prometheus.Desc
+	pendingDesc  *prometheus.Desc
+}
+
+// New registers the metrics with reg. Call Run to count transitions.
+func New(store Store, reg prometheus.Registerer, logger *slog.Logger) *Metrics {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Metrics{
+		store:  store,
+		logger: logger,
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "honua_deployments_total",
+			Help: "Deployment transitions this node applied since it started, by environment and the state entered.",
+		}, []string{"env", "state"}),
+		commitToDone: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "honua_commit_to_deploy_seconds",
+			Help:    "Time from the watcher seeing a commit (the deployment's creation) to the deployment Completed, by environment.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 18),
+		}, []string{"env"}),
+		stateDesc: prometheus.NewDesc("honua_deployment_state",
+			"Deployments this node holds in history, by environment and state.", []string{"env", "state"}, nil),
+		pendingDesc: prometheus.NewDesc("honua_approvals_pending",
+			"Deployments waiting for approval, by environment.", []string{"env"}, nil),
+	}
+	reg.MustRegister(m.transitions, m.commitToDone, (*collector)(m))
+	return m
+}
+
+// collector computes the state gauges at scrape time.
+type collector Metrics
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.stateDesc
+	ch <- c.pendingDesc
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	type key struct {
+		env   string
+		state fsm.DeploymentState
+	}
+	counts := map[key]int{}
+	pending := map[string]int{}
+	for _, e := range c.store.Environments() {
+		pending[e.Name] = 0
+	}
+	for _, d := range c.store.Deployments("", "", 0) {
+		counts[key{d.Environment, d.State}]++
+		if d.State == fsm.StateAwaitingApproval {
+			pending[d.Environment]++
+		}
+	}
+	for k, v := range counts {
+		ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), k.env, string(k.state))
+	}
+	for env, v := range pending {
+		ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue, float64(v), env)
+	}
+}
+
+// Run counts the transitions applied from now on until ctx ends.
+func (m *Metrics) Run(ctx context.Context) {
+	var after fsm.EventID
+	if evs := m.store.EventsAfter(fsm.EventID{}, ""); len(evs) > 0 {
+		after, _ = fsm.ParseEventID(evs[len(evs)-1].ID)
+	}
+	for {
+		changed := m.store.Changed()
+		for _, e := range m.store.EventsAfter(after, "") {
+			after, _ = fsm.ParseEventID(e.ID)
+			m.transitions.WithLabelValues(e.Environment, string(e.To)).Inc()
+			if e.To == fsm.StateCompleted {
+				if d, ok := m.store.Deployment(e.DeploymentID); ok {
+					m.commitToDone.WithLabelValues(e.Environment).Observe(e.Time.Sub(d.CreatedAt).Seconds())
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}

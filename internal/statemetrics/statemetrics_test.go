@@ -1,0 +1,86 @@
+package statemetrics
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+func TestStateMetrics(t *testing.T) {
+	f := fsm.New(nil)
+	var index uint64
+	apply := func(c fsm.Command) any {
+		t.Helper()
+		b, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		res := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
+		if err, ok := res.(error); ok {
+			t.Fatal(err)
+		}
+		return res
+	}
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	// Before the metrics start: one deployment waiting for approval.
+	d1 := apply(&fsm.CreateDeployment{Environment: "production", Commit: "c1", Kind: fsm.KindAuto, Time: t0}).(*fsm.Deployment)
+	for _, s := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning} {
+		apply(&fsm.TransitionDeployment{ID: d1.ID, To: s, Time: t0})
+	}
+	apply(&fsm.TransitionDeployment{ID: d1.ID, To: fsm.StateAwaitingApproval, Time: t0,
+		Approval: &fsm.ApprovalRequirement{Required: 1}})
+
+	reg := prometheus.NewRegistry()
+	m := New(f, reg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// After: staging deploys, a minute after its commit was seen.
+	d2 := apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0}).(*fsm.Deployment)
+	for _, s := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
+		fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
+		apply(&fsm.TransitionDeployment{ID: d2.ID, To: s, Time: t0.Add(time.Minute)})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for testutil.ToFloat64(m.transitions.WithLabelValues("staging", "Completed")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("gave up waiting for the Completed transition to be counted")
+		}
+		<-tick.C
+	}
+	if n := testutil.ToFloat64(m.transitions.WithLabelValues("production", "AwaitingApproval")); n != 0 {
+		t.Errorf("transitions from before the start were counted: %v", n)
+	}
+	want := `
+# HELP honua_approvals_pending Deployments waiting for approval, by environment.
+# TYPE honua_approvals_pending gauge
+honua_approvals_pending{env="production"} 1
+honua_approvals_pending{env="staging"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "honua_approvals_pending"); err != nil {
+		t.Error(err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP honua_deployment_state Deployments this node holds in history, by environment and state.
+# TYPE honua_deployment_state gauge
+honua_deployment_state{env="production",state="AwaitingApproval"} 1
+honua_deployment_state{env="staging",state="Completed"} 1
+`), "honua_deployment_state"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "honua_commit_to_deploy_seconds"); err != nil || n != 1 {
+		t.Errorf("commit-to-deploy series = %d, %v; want one", n, err)
+	}
+}

@@ -5,6 +5,9 @@
 package rpc
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,13 +225,53 @@ func (s *Server) confirmLeadership() error {
 }
 
 // ServeHTTP implements http.Handler. Every response names this node and the
-// leader it knows of.
+// leader it knows of, and carries the request's id: the client's
+// X-Request-Id when it sent a sane one, a new one otherwise. The id goes
+// with the request when it is forwarded and into every log line it causes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get(requestIDHeader)
+	if !validRequestID(id) {
+		id = newRequestID()
+		r.Header.Set(requestIDHeader, id)
+	}
+	w.Header().Set(requestIDHeader, id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	w.Header().Set("X-Honua-Node", s.cfg.Cluster.ID())
 	if id, _ := s.cfg.Cluster.Leader(); id != "" {
 		w.Header().Set("X-Honua-Leader", id)
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// requestIDHeader carries a request's id between clients and nodes.
+const requestIDHeader = "X-Request-Id"
+
+type requestIDKey struct{}
+
+// log returns the logger for lines a request causes.
+func (s *Server) log(r *http.Request) *slog.Logger {
+	if id, ok := r.Context().Value(requestIDKey{}).(string); ok {
+		return s.logger.With("request_id", id)
+	}
+	return s.logger
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

@@ -60,7 +60,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	refuse := func(e *webhookError) {
 		s.metrics.webhooks.WithLabelValues(source, e.result).Inc()
 		if e.result == "unauthorized" {
-			s.logger.Warn("webhook refused", "source", source, "remote", r.RemoteAddr, "reason", e.msg)
+			s.log(r).Warn("webhook refused", "source", source, "remote", r.RemoteAddr, "reason", e.msg)
 		}
 		writeError(w, e.status, e.code, e.msg)
 	}

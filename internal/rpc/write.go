@@ -60,7 +60,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := res.(*fsm.ApproveResult)
-	s.logger.Info("deployment approved", "deployment", ar.Deployment.ID, "by", id.Name, "duplicate", ar.Duplicate)
+	s.log(r).Info("deployment approved", "deployment", ar.Deployment.ID, "by", id.Name, "duplicate", ar.Duplicate)
 	writeJSON(w, http.StatusOK, api.ApproveResult{Duplicate: ar.Duplicate, Deployment: ar.Deployment})
 }
 
@@ -87,7 +87,7 @@ func (s *Server) handleReject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := res.(*fsm.Deployment)
-	s.logger.Info("deployment rejected", "deployment", d.ID, "by", id.Name)
+	s.log(r).Info("deployment rejected", "deployment", d.ID, "by", id.Name)
 	writeJSON(w, http.StatusOK, d)
 }
 
@@ -167,6 +167,6 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	s.logger.Info("member removed by an operator", "member", id, "by", identityOf(r).Name)
+	s.log(r).Info("member removed by an operator", "member", id, "by", identityOf(r).Name)
 	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
 }

@@ -322,3 +322,43 @@ func (c *Client) Sync(ctx context.Context, env string) (*Environment, error) {
 	_, err := c.do(ctx, http.MethodPost, "/v1/environments/"+url.PathEscape(env)+"/sync", nil, struct{}{}, &e)
 	return &e, err
 }
+
+// SaveSnapshot writes a consistent backup of the cluster's replicated
+// state, taken by the leader, to w (admin).
+func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, c.stream, http.MethodGet, "/v1/snapshot", nil, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return 0, errorOf(resp, b)
+	}
+	return io.Copy(w, resp.Body)
+}
+
+// RestoreSnapshot replaces the cluster's replicated state with a backup
+// SaveSnapshot wrote (admin). It returns the leader's applied index after.
+func (c *Client) RestoreSnapshot(ctx context.Context, backup []byte) (uint64, error) {
+	resp, err := c.send(ctx, c.stream, http.MethodPost, "/v1/snapshot", nil, backup,
+		http.Header{"Content-Type": {"application/octet-stream"}})
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, errorOf(resp, b)
+	}
+	var out struct {
+		AppliedIndex uint64 `json:"appliedIndex"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return 0, fmt.Errorf("decode the answer: %w", err)
+	}
+	return out.AppliedIndex, nil
+}

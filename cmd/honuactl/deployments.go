@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -103,7 +106,7 @@ func (a *app) deployment(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := e.client.Deployment(e.ctx, as[0], nil)
+	d, err := e.fetchDeployment(e.ctx, as[0])
 	if err != nil {
 		return err
 	}
@@ -302,7 +305,7 @@ func (a *app) diff(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := e.client.Deployment(e.ctx, as[0], nil)
+	d, err := e.fetchDeployment(e.ctx, as[0])
 	if err != nil {
 		return err
 	}
@@ -412,4 +415,17 @@ func (a *app) history(c *cli.Context) error {
 	}
 	fmt.Fprintf(e.out, "Average duration:  %s\n", orDash(tot.AverageDuration))
 	return nil
+}
+
+// fetchDeployment reads a deployment from the node asked; when that node
+// does not know it yet (a write it has not applied, such as a rollback just
+// created through another node), it asks again for a consistent read,
+// which the leader serves.
+func (e *env) fetchDeployment(ctx context.Context, id string) (*api.Deployment, error) {
+	d, err := e.client.Deployment(ctx, id, nil)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+		return e.client.Deployment(ctx, id, &api.QueryOptions{Consistent: true})
+	}
+	return d, err
 }

@@ -206,6 +206,14 @@ func newApp(s streams) *cli.App {
 					{Name: "remove", Usage: "remove a (failed) server from the cluster (admin)", ArgsUsage: "<id>",
 						Action: a.removeMember},
 				}}),
+			cmd(&cli.Command{Name: "snapshot", Usage: "back up and restore the cluster's replicated state (admin)",
+				Subcommands: []*cli.Command{
+					{Name: "save", Usage: "write a consistent backup, taken by the leader, to a file", ArgsUsage: "<file>",
+						Action: a.snapshotSave},
+					{Name: "restore", Usage: "replace the cluster's state with a backup's", ArgsUsage: "<file>",
+						Flags:  []cli.Flag{&cli.BoolFlag{Name: "yes", Usage: "confirm: every record is replaced"}},
+						Action: a.snapshotRestore},
+				}}),
 			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "env", Usage: "only this environment's"},

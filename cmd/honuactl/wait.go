@@ -269,7 +269,7 @@ func (a *app) wait(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
-	d, err := e.client.Deployment(ctx, as[0], nil)
+	d, err := e.fetchDeployment(ctx, as[0])
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && e.ctx.Err() == nil {
 			return exitError{code: exitTimeout, msg: fmt.Sprintf("timed out after %v waiting for deployment %s: %v", timeout, as[0], err)}

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/internal/agent"
+	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
@@ -100,6 +103,20 @@ func newApp() *cli.App {
 			},
 			Action: runAgent,
 		}, {
+			Name:  "recover",
+			Usage: "rewrite a stopped node's raft membership after the cluster lost its quorum",
+			Description: "Run on every surviving node while all of them are stopped, with the same peers.json:\n" +
+				"  [{\"id\": \"node1\", \"address\": \"10.0.0.11:7301\"}, ...]\n" +
+				"listing the servers to form the new cluster (the survivors; add fresh nodes after it is up).\n" +
+				"The node keeps all its state. See docs/operations.md.",
+			OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "node-id", EnvVars: env("node-id"), Usage: "this node's id (required)"},
+				&cli.StringFlag{Name: "data-dir", EnvVars: env("data-dir"), Usage: "this node's data dir (required)"},
+				&cli.StringFlag{Name: "peers", Usage: "peers.json: the servers of the recovered cluster (required)"},
+			},
+			Action: recoverNode,
+		}, {
 			Name:  "token",
 			Usage: "manage API tokens",
 			Subcommands: []*cli.Command{{
@@ -117,6 +134,30 @@ func newApp() *cli.App {
 			}},
 		}},
 	}
+}
+
+func recoverNode(c *cli.Context) error {
+	for _, f := range []string{"node-id", "data-dir", "peers"} {
+		if c.String(f) == "" {
+			return usageError{fmt.Errorf("--%s is required", f)}
+		}
+	}
+	b, err := os.ReadFile(c.String("peers"))
+	if err != nil {
+		return &agent.ConfigError{Err: fmt.Errorf("peers: %w", err)}
+	}
+	var peers []cluster.Peer
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&peers); err != nil {
+		return &agent.ConfigError{Err: fmt.Errorf("peers %s: %w", c.String("peers"), err)}
+	}
+	if err := cluster.Recover(c.String("data-dir"), c.String("node-id"), peers); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "Recovered %s: its raft membership is now %d server(s) from %s. Start it (and the other survivors) now.\n",
+		c.String("node-id"), len(peers), c.String("peers"))
+	return nil
 }
 
 func createToken(c *cli.Context) error {

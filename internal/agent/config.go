@@ -31,15 +31,15 @@ type Config struct {
 	LogLevel        string   `yaml:"log-level"`
 	LogFormat       string   `yaml:"log-format"`
 
-	RaftMultiplier    int      `yaml:"raft-multiplier"`
+	RaftMultiplier int `yaml:"raft-multiplier"`
 	// Raft log compaction: snapshot after this many new entries, checked
 	// every interval, keeping this many entries behind the snapshot.
 	RaftSnapshotThreshold uint64   `yaml:"raft-snapshot-threshold"`
 	RaftSnapshotInterval  Duration `yaml:"raft-snapshot-interval"`
 	RaftTrailingLogs      uint64   `yaml:"raft-trailing-logs"`
-	DeadServerCleanup bool     `yaml:"dead-server-cleanup"`
-	DeadServerGrace   Duration `yaml:"dead-server-grace"`
-	HistoryRetention  int      `yaml:"history-retention"`
+	DeadServerCleanup     bool     `yaml:"dead-server-cleanup"`
+	DeadServerGrace       Duration `yaml:"dead-server-grace"`
+	HistoryRetention      int      `yaml:"history-retention"`
 	// DryRun stops every environment's deployments after Planning.
 	DryRun bool `yaml:"dry-run"`
 	// InsecureNoAuth lets the API listen beyond loopback without tokens.

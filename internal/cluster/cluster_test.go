@@ -581,3 +581,73 @@ func TestMetrics(t *testing.T) {
 		return nil
 	})
 }
+
+func TestBackupRoundTrip(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	_, idx := tc.apply(observe("production", "before-backup"))
+	tc.waitForApplied(idx)
+	leader := tc.waitForLeader()
+	var backup bytes.Buffer
+	if err := leader.node.SaveBackup(&backup); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := leader.fsm.Dump()
+	_, idx = tc.apply(observe("production", "after-backup"))
+	tc.waitForApplied(idx)
+
+	// A corrupted backup is refused before it reaches raft.
+	bad := bytes.Replace(backup.Bytes(), []byte("before-backup"), []byte("BEFORE-BACKUP"), 1)
+	if _, err := leader.node.RestoreBackup(bytes.NewReader(bad)); !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("RestoreBackup(corrupted) = %v; want ErrBadBackup", err)
+	}
+	if _, err := leader.node.RestoreBackup(bytes.NewReader(backup.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every node to hold the backup's state", func() error {
+		for _, tn := range tc.running() {
+			e, ok := tn.fsm.Environment("production")
+			if !ok || e.LatestSeenCommit != "before-backup" {
+				return fmt.Errorf("%s: production %+v", tn.id(), e)
+			}
+			if got, _ := tn.fsm.Dump(); !bytes.Equal(got, saved) {
+				return fmt.Errorf("%s holds a different state than the backup", tn.id())
+			}
+		}
+		return nil
+	})
+	// The cluster goes on taking writes.
+	_, idx = tc.apply(observe("production", "after-restore"))
+	tc.waitForApplied(idx)
+}
+
+func TestRecoverAfterLosingQuorum(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	_, idx := tc.apply(observe("production", "survives"))
+	tc.waitForApplied(idx)
+	survivor := tc.followers()[0]
+	for _, tn := range tc.running() {
+		tc.stop(tn, false)
+	}
+	// The other two are gone for good. The survivor alone has no quorum:
+	// rewrite its configuration to itself.
+	err := Recover(survivor.cfg.DataDir, survivor.id(), []Peer{{ID: survivor.id(), Address: survivor.cfg.RaftBind}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Recover(survivor.cfg.DataDir, "someone-else", []Peer{{ID: "someone-else", Address: "127.0.0.1:1"}}); err == nil {
+		t.Error("Recover with another node's id accepted the data dir")
+	}
+	tc.restart(survivor)
+	waitFor(t, "the survivor to lead alone", func() error {
+		if !survivor.node.LeaderReady() {
+			return errors.New("not leader yet")
+		}
+		return nil
+	})
+	if e, ok := survivor.fsm.Environment("production"); !ok || e.LatestSeenCommit != "survives" {
+		t.Fatalf("recovered state = %+v; want what was committed", e)
+	}
+	if _, err := survivor.node.Apply(observe("production", "after-recovery")); err != nil {
+		t.Fatalf("write after recovery: %v", err)
+	}
+}

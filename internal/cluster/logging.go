@@ -158,3 +158,5 @@ func (w *prefixedLogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func nopLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

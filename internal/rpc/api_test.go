@@ -134,7 +134,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.s = NewServer(Config{Cluster: c, Store: c.tf.f, Tokens: tokens, Logger: logger,
-		Pipeline: &fakePipeline{c: c, approvers: []string{"devops-team"}},
+		Pipeline:   &fakePipeline{c: c, approvers: []string{"devops-team"}},
 		Repository: &RepositoryInfo{URL: "git://x/config.git", Branch: "main"},
 		Now:        func() time.Time { return t0.Add(time.Minute) }})
 	return f
@@ -411,5 +411,24 @@ func TestDebugStateIsTheDumpDigest(t *testing.T) {
 	b, _ := f.c.tf.f.Dump()
 	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index || len(st.SHA256) != 64 {
 		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index)
+	}
+}
+
+func TestSnapshotEndpoints(t *testing.T) {
+	f := newAPIFixture(t)
+	rec := f.do(t, "root", "GET", "/v1/snapshot", "")
+	if rec.Code != 200 || rec.Body.String() != "backup of node1" || rec.Header().Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("GET /v1/snapshot = %d %q %v", rec.Code, rec.Body, rec.Header())
+	}
+	if rec := f.do(t, "root", "POST", "/v1/snapshot", "backup of node1"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "77") {
+		t.Errorf("POST /v1/snapshot = %d %s; want 200 with the applied index", rec.Code, rec.Body)
+	}
+	if rec := f.do(t, "root", "POST", "/v1/snapshot", "garbage"); rec.Code != 400 || errorCode(t, rec) != "invalid" {
+		t.Errorf("POST /v1/snapshot with garbage = %d %s; want 400 invalid", rec.Code, rec.Body)
+	}
+	for _, who := range []string{"vera", "alice"} {
+		if rec := f.do(t, who, "GET", "/v1/snapshot", ""); rec.Code != 403 {
+			t.Errorf("GET /v1/snapshot as %s = %d; want 403", who, rec.Code)
+		}
 	}
 }

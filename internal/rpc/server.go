@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -40,6 +41,8 @@ type Cluster interface {
 	RemoveMember(id string) error
 	AppliedIndex() uint64
 	LastContact() time.Time
+	SaveBackup(w io.Writer) error
+	RestoreBackup(r io.Reader) (uint64, error)
 }
 
 // Store is the replicated state the API reads.
@@ -158,6 +161,8 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /v1/environments/{env}/rollback", "rollback", RoleApprover, true, s.handleRollback)
 	s.route("POST /v1/environments/{env}/sync", "sync", RoleApprover, true, s.handleSync)
 	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)
+	s.route("GET /v1/snapshot", "snapshot_save", RoleAdmin, true, s.handleSnapshotSave)
+	s.routeLimit("POST /v1/snapshot", "snapshot_restore", RoleAdmin, true, maxRestoreBody, s.handleSnapshotRestore)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -174,6 +179,14 @@ func (s *Server) read(pattern, name string, h http.HandlerFunc) {
 // route registers an endpoint behind authentication, the role check, and
 // — for writes and consistent reads — the leader.
 func (s *Server) route(pattern, name string, role Role, write bool, h http.HandlerFunc) {
+	s.routeLimit(pattern, name, role, write, maxBody, h)
+}
+
+// maxRestoreBody bounds a backup sent to POST /v1/snapshot.
+const maxRestoreBody = 1 << 30
+
+// routeLimit is route with its own bound on the request body.
+func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit int64, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() { s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc() }()
@@ -189,7 +202,7 @@ func (s *Server) route(pattern, name string, role Role, write bool, h http.Handl
 			return
 		}
 		r = r.WithContext(withIdentity(r.Context(), id))
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		consistent := r.URL.Query().Get("consistent") == "true"
 		if write || consistent {
 			if !s.cfg.Cluster.IsLeader() {
@@ -308,7 +321,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, reconcile.ErrUnknownTarget), errors.Is(err, cluster.ErrUnknownMember):
 		status, code = http.StatusNotFound, "not_found"
-	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup):
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader):

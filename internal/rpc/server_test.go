@@ -48,6 +48,17 @@ func (f *fakeCluster) RemoveMember(string) error      { return cluster.ErrUnknow
 func (f *fakeCluster) AppliedIndex() uint64           { return 42 }
 func (f *fakeCluster) LastContact() time.Time         { return time.Time{} }
 func (f *fakeCluster) Apply(fsm.Command) (any, error) { return nil, cluster.ErrNotLeader }
+func (f *fakeCluster) SaveBackup(w io.Writer) error {
+	_, err := io.WriteString(w, "backup of "+f.ID())
+	return err
+}
+func (f *fakeCluster) RestoreBackup(r io.Reader) (uint64, error) {
+	b, _ := io.ReadAll(r)
+	if string(b) != "backup of node1" {
+		return 0, cluster.ErrBadBackup
+	}
+	return 77, nil
+}
 
 // fakePoller records the polls it was asked for.
 type fakePoller struct {

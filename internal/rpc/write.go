@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,4 +170,27 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log(r).Info("member removed by an operator", "member", id, "by", identityOf(r).Name)
 	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
+}
+
+func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	if err := s.cfg.Cluster.SaveBackup(&buf); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="honua-backup.snap"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	s.log(r).Info("backup saved", "by", identityOf(r).Name, "bytes", buf.Len())
+}
+
+func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
+	index, err := s.cfg.Cluster.RestoreBackup(r.Body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.log(r).Warn("state restored from a backup", "by", identityOf(r).Name, "applied_index", index)
+	writeJSON(w, http.StatusOK, map[string]uint64{"appliedIndex": index})
 }

@@ -1,0 +1,182 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// A backup is one JSON header line, then the FSM snapshot it describes:
+//
+//	{"format":"honua-backup","version":1,"index":…,"term":…,"size":…,"sha256":"…"}
+//	<the FSM snapshot, as fsm.Dump writes it>
+const (
+	backupFormat  = "honua-backup"
+	backupVersion = 1
+	// maxBackup bounds a backup read back in.
+	maxBackup = 1 << 30
+)
+
+// ErrBadBackup: a backup that is not one, is truncated, or fails its
+// checksum.
+var ErrBadBackup = errors.New("not a valid honua backup")
+
+type backupHeader struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	Index   uint64 `json:"index"`
+	Term    uint64 `json:"term"`
+	Size    int    `json:"size"`
+	SHA256  string `json:"sha256"`
+	Node    string `json:"node"`
+	Time    string `json:"time"`
+}
+
+// SaveBackup writes a consistent backup of the replicated state to w. It
+// runs on the leader, after a Barrier, so the backup holds every entry
+// committed before it was asked for.
+func (n *Node) SaveBackup(w io.Writer) error {
+	if err := n.Barrier(30 * time.Second); err != nil {
+		return fmt.Errorf("save backup: %w", err)
+	}
+	data, err := n.fsm.Dump()
+	if err != nil {
+		return fmt.Errorf("save backup: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	h := backupHeader{Format: backupFormat, Version: backupVersion, Index: n.raft.AppliedIndex(),
+		Term: n.raft.CurrentTerm(), Size: len(data), SHA256: hex.EncodeToString(sum[:]), Node: n.cfg.NodeID,
+		Time: time.Now().UTC().Format(time.RFC3339)}
+	line, _ := json.Marshal(h)
+	if _, err := w.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("save backup: %w", err)
+	}
+	if _, err := w.Write(data); err != nil {
+		return fmt.Errorf("save backup: %w", err)
+	}
+	return nil
+}
+
+// readBackup checks a backup and returns its header and FSM snapshot.
+func readBackup(r io.Reader) (backupHeader, []byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, maxBackup))
+	line, err := br.ReadBytes('\n')
+	var h backupHeader
+	if err != nil || json.Unmarshal(line, &h) != nil || h.Format != backupFormat {
+		return h, nil, fmt.Errorf("%w: the first line is not a honua backup header", ErrBadBackup)
+	}
+	if h.Version != backupVersion {
+		return h, nil, fmt.Errorf("%w: backup format version %d (this binary reads %d)", ErrBadBackup, h.Version, backupVersion)
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
+	}
+	if len(data) != h.Size {
+		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, len(data), h.Size)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != h.SHA256 {
+		return h, nil, fmt.Errorf("%w: checksum mismatch", ErrBadBackup)
+	}
+	// Decode it here, so a bad backup never reaches raft.
+	if err := fsm.New(nil).Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
+	}
+	return h, data, nil
+}
+
+// RestoreBackup replaces the cluster's replicated state with a backup's. It
+// runs on the leader: raft takes the state as a snapshot past its current
+// index and installs it on every follower. The cluster's membership is
+// kept. Meant for disaster recovery; every deployment's record is replaced.
+func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
+	h, data, err := readBackup(r)
+	if err != nil {
+		return 0, err
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: int64(len(data))}
+	if err := n.raft.Restore(meta, bytes.NewReader(data), 2*time.Minute); err != nil {
+		return 0, fmt.Errorf("restore backup: %w", translate(err))
+	}
+	n.logger.Warn("replicated state replaced from a backup", "backup_index", h.Index, "backup_node", h.Node,
+		"backup_time", h.Time, "applied_index", n.raft.AppliedIndex())
+	return n.raft.AppliedIndex(), nil
+}
+
+// Peer is one server of a recovery configuration (peers.json).
+type Peer struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	NonVoter bool   `json:"non_voter,omitempty"`
+}
+
+// Recover rewrites the raft configuration of a stopped node's data dir to
+// peers, as Consul's peers.json does, so that a cluster that lost its
+// quorum can start again from the survivors. The node's state is kept; its
+// log is applied to a snapshot first. Every survivor must be recovered with
+// the same peers before any of them starts.
+func Recover(dataDir, nodeID string, peers []Peer) error {
+	if len(peers) == 0 {
+		return errors.New("recover: peers is empty")
+	}
+	var cfg raft.Configuration
+	self := false
+	for i, p := range peers {
+		if p.ID == "" || p.Address == "" {
+			return fmt.Errorf("recover: peers[%d]: id and address are required", i)
+		}
+		if err := CheckListenAddr(p.Address); err != nil {
+			return fmt.Errorf("recover: peers[%d].address %q: %v", i, p.Address, err)
+		}
+		s := raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address), Suffrage: raft.Voter}
+		if p.NonVoter {
+			s.Suffrage = raft.Nonvoter
+		}
+		self = self || p.ID == nodeID
+		cfg.Servers = append(cfg.Servers, s)
+	}
+	if !self {
+		return fmt.Errorf("recover: peers does not list this node (%s)", nodeID)
+	}
+	if b, err := os.ReadFile(filepath.Join(dataDir, "node-id")); err != nil {
+		return fmt.Errorf("recover: data-dir %s: %w", dataDir, err)
+	} else if got := string(bytes.TrimSpace(b)); got != nodeID {
+		return fmt.Errorf("recover: data-dir %s belongs to node %q, not %q", dataDir, got, nodeID)
+	}
+	dir := filepath.Join(dataDir, "raft")
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return fmt.Errorf("recover: data-dir %s is in use: stop the node first", dataDir)
+		}
+		return fmt.Errorf("recover: open log store: %w", err)
+	}
+	defer store.Close()
+	snaps, err := raft.NewFileSnapshotStore(dir, 2, io.Discard)
+	if err != nil {
+		return fmt.Errorf("recover: open snapshot store: %w", err)
+	}
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(peers[0].Address))
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(nodeID)
+	rc.Logger = newHCLog(nopLogger(), "raft")
+	if err := raft.RecoverCluster(rc, fsm.New(nil), store, store, snaps, trans, cfg); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	return nil
+}

@@ -62,6 +62,9 @@ type Config struct {
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip even without gossip events.
 	ReconcileInterval time.Duration
+	// ReconnectInterval is how often a node tries to rejoin members it
+	// sees as failed, so that views merge again after a partition.
+	ReconnectInterval time.Duration
 
 	// MinVoters is the size below which the leader does not remove a member
 	// that left gracefully (it stays a voter until an operator removes it),
@@ -96,6 +99,7 @@ func DefaultConfig() Config {
 		CommitTimeout:     10 * time.Millisecond,
 		ApplyTimeout:      10 * time.Second,
 		ReconcileInterval: 60 * time.Second,
+		ReconnectInterval: 10 * time.Second,
 		DeadServerGrace:   10 * time.Minute,
 		MinVoters:         3,
 	}
@@ -163,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 60 * time.Second
+	}
+	if c.ReconnectInterval <= 0 {
+		c.ReconnectInterval = 10 * time.Second
 	}
 	if c.MinVoters < 1 {
 		c.MinVoters = 3

@@ -24,6 +24,7 @@ func FastConfig(nodeID, dataDir string, bootstrapExpect int) Config {
 	cfg.ApplyTimeout = 5 * time.Second
 	cfg.ReconcileInterval = 200 * time.Millisecond
 	cfg.JoinRetryMax = 200 * time.Millisecond
+	cfg.ReconnectInterval = 200 * time.Millisecond
 	cfg.Gossip = fastGossip
 	return cfg
 }

@@ -350,6 +350,38 @@ func (n *Node) alivePeers() []string {
 	return out
 }
 
+// reconnectLoop tries, every ReconnectInterval, to rejoin members this node
+// sees as failed, as Serf's reconnect does. memberlist stops gossiping with
+// a member it declared dead, so after a partition longer than its
+// suspicion timeout the two sides would otherwise list each other as dead
+// for good; a successful join merges their views again.
+func (n *Node) reconnectLoop() {
+	tick := time.NewTicker(n.cfg.ReconnectInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-tick.C:
+		}
+		n.membersMu.Lock()
+		var addrs []string
+		for name, m := range n.members {
+			if name != n.cfg.NodeID && m.status == StatusDead {
+				addrs = append(addrs, m.gossip)
+			}
+		}
+		n.membersMu.Unlock()
+		for _, a := range addrs {
+			if joined, err := n.gossip.Join([]string{a}); joined > 0 {
+				n.logger.Info("reconnected to a member seen as failed", "addr", a)
+			} else {
+				n.logger.Debug("reconnect failed", "addr", a, "error", err)
+			}
+		}
+	}
+}
+
 // ErrBootstrapMismatch is sent on Fatal when two nodes about to bootstrap
 // were given different --bootstrap-expect values.
 var ErrBootstrapMismatch = errors.New("bootstrap-expect mismatch")

@@ -202,6 +202,7 @@ func (n *Node) Start() {
 	n.workMu.Unlock()
 	n.spawn(n.monitorLeadership)
 	n.spawn(n.watchState)
+	n.spawn(n.reconnectLoop)
 	if addrs := n.joinAddrs(); len(addrs) > 0 {
 		n.spawn(func() { n.joinLoop(addrs) })
 	}

@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -34,6 +35,25 @@ type NodeConfig struct {
 	Join []string
 	// Args are extra flags, after the cluster's Options.Args.
 	Args []string
+
+	// Exec is a command prefix the process runs under, such as
+	// ip netns exec NAME. The prefix must exec honuad in place (not fork
+	// it), so that the process the harness signals is honuad's own.
+	Exec []string
+	// HTTPAddr, RaftAddr and GossipAddr are --http-addr, --raft-addr and
+	// --gossip-addr; each empty one gets a free loopback port. An HTTP
+	// address beyond loopback needs --tokens-file or --insecure-no-auth
+	// among the Args, or honuad refuses to start.
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	// AdvertiseAddr is --advertise-addr; empty leaves the flag out.
+	AdvertiseAddr string
+	// APIReach is the host:port at which the test reaches the node's API,
+	// when that is not HTTPAddr (a node listening on 0.0.0.0 inside a
+	// network namespace, say). Node.APIAddr returns it, and the harness
+	// sends its own requests there. By default it is HTTPAddr.
+	APIReach string
 }
 
 // Cluster is a set of honuad processes that join each other. It kills
@@ -97,17 +117,28 @@ func (c *Cluster) Add(cfg NodeConfig) *Node {
 		cfg.DataDir = filepath.Join(dir, "data")
 	}
 	ports := FreePorts(c.t, 3)
+	orPort := func(addr string, port int) string {
+		if addr != "" {
+			return addr
+		}
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
 	n := &Node{
 		t: c.t, bin: c.bin, name: name, id: cfg.ID, dir: dir, dataDir: cfg.DataDir,
-		http:   "127.0.0.1:" + strconv.Itoa(ports[0]),
-		raft:   "127.0.0.1:" + strconv.Itoa(ports[1]),
-		gossip: "127.0.0.1:" + strconv.Itoa(ports[2]),
+		http:   orPort(cfg.HTTPAddr, ports[0]),
+		raft:   orPort(cfg.RaftAddr, ports[1]),
+		gossip: orPort(cfg.GossipAddr, ports[2]),
+		reach:  cfg.APIReach,
+		exec:   slices.Clone(cfg.Exec),
 		env:    nodeEnv(c.opts.Env),
 		token:  c.opts.Token,
 	}
 	n.args = []string{"agent",
 		"--node-id", n.id, "--data-dir", n.dataDir,
 		"--http-addr", n.http, "--raft-addr", n.raft, "--gossip-addr", n.gossip,
+	}
+	if cfg.AdvertiseAddr != "" {
+		n.args = append(n.args, "--advertise-addr", cfg.AdvertiseAddr)
 	}
 	if cfg.BootstrapExpect != 0 {
 		n.args = append(n.args, "--bootstrap-expect", strconv.Itoa(cfg.BootstrapExpect))

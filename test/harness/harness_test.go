@@ -2,7 +2,10 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,6 +142,72 @@ func TestNodeLifecycle(t *testing.T) {
 	if n.Running() {
 		t.Errorf("Running() after Kill = true")
 	}
+	if code, err := n.Wait(time.Second); err != nil || code != -1 {
+		t.Errorf("Wait() after Kill = %d, %v; want -1 (signalled), nil", code, err)
+	}
+}
+
+// TestAddAddresses checks the flags and addresses of a node whose
+// NodeConfig gives its own, as a node in a network namespace does.
+func TestAddAddresses(t *testing.T) {
+	c := &Cluster{t: t, bin: "/bin/honuad", dir: t.TempDir()}
+	n := c.Add(NodeConfig{
+		Exec:     []string{"ip", "netns", "exec", "ns1"},
+		HTTPAddr: "0.0.0.0:7201", RaftAddr: "10.77.0.1:7301", GossipAddr: "10.77.0.1:7401",
+		AdvertiseAddr: "10.77.0.1", APIReach: "10.78.0.2:7201",
+	})
+	if n.APIAddr() != "10.78.0.2:7201" || n.HTTPAddr() != "0.0.0.0:7201" ||
+		n.RaftAddr() != "10.77.0.1:7301" || n.GossipAddr() != "10.77.0.1:7401" {
+		t.Errorf("addresses = api %s, http %s, raft %s, gossip %s; want the configured ones",
+			n.APIAddr(), n.HTTPAddr(), n.RaftAddr(), n.GossipAddr())
+	}
+	args := strings.Join(n.args, " ")
+	for _, want := range []string{"--http-addr 0.0.0.0:7201", "--raft-addr 10.77.0.1:7301",
+		"--gossip-addr 10.77.0.1:7401", "--advertise-addr 10.77.0.1"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args = %s; want %s in them", args, want)
+		}
+	}
+	if got := c.gossipAddrs(); len(got) != 1 || got[0] != "10.77.0.1:7401" {
+		t.Errorf("gossipAddrs() = %v; want [10.77.0.1:7401]", got)
+	}
+
+	plain := c.Add(NodeConfig{})
+	if plain.APIAddr() != plain.HTTPAddr() || !strings.HasPrefix(plain.APIAddr(), "127.0.0.1:") {
+		t.Errorf("default APIAddr() = %s, HTTPAddr() = %s; want one loopback address", plain.APIAddr(), plain.HTTPAddr())
+	}
+	if strings.Contains(strings.Join(plain.args, " "), "--advertise-addr") {
+		t.Errorf("default args = %v; want no --advertise-addr", plain.args)
+	}
+}
+
+// TestExecPrefix starts a node under a command prefix that execs honuad in
+// place (env), and checks that the process the harness signals is honuad.
+func TestExecPrefix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a honuad process; skipped with -short")
+	}
+	envPath, err := exec.LookPath("env")
+	if err != nil {
+		t.Skipf("no env command: %v", err)
+	}
+	c := New(t, Options{})
+	n := c.Add(NodeConfig{BootstrapExpect: 1, Exec: []string{envPath, "HONUA_LOG_LEVEL=debug"}})
+	n.Start()
+	if _, err := c.WaitForLeader(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", n.PID()))
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if exe != c.bin {
+		t.Errorf("/proc/%d/exe = %s; want honuad (%s): the prefix must exec in place", n.PID(), exe, c.bin)
+	}
+	if !strings.Contains(n.Log(), "level=DEBUG") {
+		t.Errorf("log has no debug line; want the prefix's environment (HONUA_LOG_LEVEL=debug) to reach honuad")
+	}
+	n.Kill()
 	if code, err := n.Wait(time.Second); err != nil || code != -1 {
 		t.Errorf("Wait() after Kill = %d, %v; want -1 (signalled), nil", code, err)
 	}

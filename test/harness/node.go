@@ -29,13 +29,15 @@ type Node struct {
 	id      string
 	dir     string // holds the run logs (and the data dir, unless given)
 	dataDir string
-	http    string
+	http    string // --http-addr
+	reach   string // where the test reaches the API, if not http
 	raft    string
 	gossip  string
 	args    []string // without the --join flags
 	join    []string
 	joinAll func() []string // gives join when nil at the first start
 	env     []string
+	exec    []string // command prefix, such as ip netns exec NAME
 
 	mu     sync.Mutex
 	proc   *process // the current or last run; nil before Start
@@ -62,8 +64,18 @@ func (p *process) exited() bool {
 // ID returns the node's --node-id.
 func (n *Node) ID() string { return n.id }
 
-// APIAddr returns the node's HTTP address (host:port).
-func (n *Node) APIAddr() string { return n.http }
+// APIAddr returns the host:port at which the test reaches the node's API:
+// its HTTP address, or NodeConfig.APIReach when given.
+func (n *Node) APIAddr() string {
+	if n.reach != "" {
+		return n.reach
+	}
+	return n.http
+}
+
+// HTTPAddr returns the node's --http-addr, which is APIAddr unless
+// NodeConfig.APIReach was given.
+func (n *Node) HTTPAddr() string { return n.http }
 
 // RaftAddr returns the node's raft address.
 func (n *Node) RaftAddr() string { return n.raft }
@@ -103,7 +115,12 @@ func (n *Node) Start() {
 	for _, addr := range n.join {
 		args = append(args, "--join", addr)
 	}
-	cmd := exec.Command(n.bin, args...)
+	var cmd *exec.Cmd
+	if len(n.exec) > 0 {
+		cmd = exec.Command(n.exec[0], append(append(slices.Clone(n.exec[1:]), n.bin), args...)...)
+	} else {
+		cmd = exec.Command(n.bin, args...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = n.env
 	cmd.SysProcAttr = sysProcAttr()
@@ -120,6 +137,18 @@ func (n *Node) Start() {
 	}()
 	n.proc, n.paused = p, false
 	n.logs = append(n.logs, logPath)
+}
+
+// PID returns the process id of the current run, or 0 if the node was
+// never started. With NodeConfig.Exec it is the prefix's process id, which
+// becomes honuad's once the prefix has exec'd it.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil {
+		return 0
+	}
+	return n.proc.cmd.Process.Pid
 }
 
 // Restart starts the node again after Kill, Stop or its own exit, with the

@@ -1,0 +1,23 @@
+// Package netns builds a small network of Linux network namespaces for
+// chaos tests, and cuts, slows and loses real packets on it.
+//
+// New makes, for n nodes, a bridge namespace holding a Linux bridge and one
+// namespace per node. Each node namespace has two links:
+//
+//   - peer0, a veth pair to the bridge, with 10.77.0.<i+1>/24: the peer
+//     network, which carries raft, gossip and node-to-node API forwarding.
+//     Every fault acts here.
+//   - client0, a veth pair to the root namespace, with a /30 of its own in
+//     10.78.0.0/16: the client link, by which the test process (the
+//     clients) reaches the node whatever the peer network does.
+//
+// Faults are nftables rules in the node namespaces (a table inet
+// honua_chaos whose input chain drops packets arriving on peer0) and tc
+// netem qdiscs on peer0; Heal and HealAll remove them, and String says what
+// is in force. Everything is deleted when the test ends, processes left in
+// the namespaces included.
+//
+// It needs root and the ip, nft and tc commands (Debian packages iproute2
+// and nftables); without them New skips the test loudly, or fails it when
+// the CI environment variable is true, since CI must run these tests.
+package netns

@@ -1,0 +1,308 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+// TB is the part of testing.TB that New uses.
+type TB interface {
+	harness.TB
+	Skipf(format string, args ...any)
+}
+
+// MaxNodes is the most nodes one Net holds: each takes a /30 of the Net's
+// /24 of client links.
+const MaxNodes = 63
+
+// The ports honuad listens on inside a node's namespace (NodeConfig). Every
+// node has its own namespace, so they are the same for all.
+const (
+	APIPort    = 7201
+	RaftPort   = 7301
+	GossipPort = 7401
+)
+
+// peerIf and clientIf are the node ends of a node's two links.
+const (
+	peerIf   = "peer0"
+	clientIf = "client0"
+)
+
+// Net is a bridge namespace and n node namespaces, and the faults in force
+// on the peer network between them. Its methods are safe for concurrent use.
+type Net struct {
+	t     TB
+	pid   int
+	slot  int // this Net's /24 of client links is 10.78.<slot>.0/24
+	bin   tools
+	nodes []Node
+
+	mu      sync.Mutex
+	closed  bool
+	made    []string // namespaces created, bridge first
+	faults  faults
+	applied []string // nft script in force in each node namespace
+	flaps   map[int]*flap
+	nextID  int
+	history []string
+}
+
+// Node is one node namespace: its name and its two addresses.
+type Node struct {
+	// Index is the node's index in the Net, from 0.
+	Index int
+	// Namespace is the network namespace's name (ip netns).
+	Namespace string
+	// PeerIP is the node's address on the peer network, 10.77.0.<Index+1>.
+	PeerIP string
+	// ClientIP is the node's end of its client link, which the test
+	// process reaches directly.
+	ClientIP string
+	// HostIP is the root namespace's end of the client link.
+	HostIP string
+}
+
+type tools struct{ ip, nft, tc string }
+
+// Available reports why namespaces cannot be made here (not root, or a
+// command missing), or nil.
+func Available() error {
+	_, err := lookTools()
+	return err
+}
+
+func lookTools() (tools, error) {
+	var b tools
+	var missing []string
+	for _, c := range []struct {
+		name, pkg string
+		dst       *string
+	}{{"ip", "iproute2", &b.ip}, {"nft", "nftables", &b.nft}, {"tc", "iproute2", &b.tc}} {
+		path, err := exec.LookPath(c.name)
+		if err != nil {
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", c.name, c.pkg))
+			continue
+		}
+		*c.dst = path
+	}
+	var problems []string
+	if os.Geteuid() != 0 {
+		problems = append(problems, fmt.Sprintf("not running as root (euid %d)", os.Geteuid()))
+	}
+	if len(missing) > 0 {
+		problems = append(problems, "missing "+strings.Join(missing, ", "))
+	}
+	if len(problems) > 0 {
+		return b, errors.New(strings.Join(problems, "; ") +
+			": the network-partition tests need root and apt-get install iproute2 nftables")
+	}
+	return b, nil
+}
+
+// bannerOnce prints the skip banner once per test binary.
+var bannerOnce sync.Once
+
+// New makes a network of n node namespaces and deletes it when the test
+// ends, killing whatever still runs in it. Without root or the ip, nft and
+// tc commands it skips the test, with a banner on stderr, unless CI=true,
+// where it fails it. It fails the test when the network cannot be made.
+func New(t TB, n int) *Net {
+	t.Helper()
+	if n < 1 || n > MaxNodes {
+		t.Fatalf("netns.New(%d): want 1 to %d nodes", n, MaxNodes)
+	}
+	bin, err := lookTools()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("netns: %v (CI=true, so this fails instead of skipping)", err)
+		}
+		bannerOnce.Do(func() {
+			banner := strings.Repeat("!", 78)
+			fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING NETWORK-PARTITION TESTS: %v\n%s\n\n", banner, err, banner)
+		})
+		t.Skipf("SKIPPED, NO NETWORK NAMESPACES: %v", err)
+	}
+	nw := &Net{t: t, pid: os.Getpid(), bin: bin, flaps: map[int]*flap{}, applied: make([]string, n)}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Logf("netns cleanup: %v", err)
+		}
+	})
+	if err := nw.create(n); err != nil {
+		t.Fatalf("netns: make a network of %d nodes: %v", n, err)
+	}
+	return nw
+}
+
+// nsName names a namespace of this process's Net in the given slot; the
+// pid lets a later run delete what a killed one left behind.
+func nsName(pid, slot int, suffix string) string {
+	return fmt.Sprintf("honua-%d-%d-%s", pid, slot, suffix)
+}
+
+// hostIf names the root namespace's end of node i's client link (at most
+// 15 bytes: "hn255c62").
+func hostIf(slot, i int) string { return fmt.Sprintf("hn%dc%d", slot, i) }
+
+func (nw *Net) bridgeNS() string { return nsName(nw.pid, nw.slot, "br") }
+
+func (nw *Net) create(n int) error {
+	unlock, err := lockSlots()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sweepStale(nw.bin.ip)
+	slot, err := freeSlot(nw.bin.ip)
+	if err != nil {
+		return err
+	}
+	nw.slot = slot
+	for i := range n {
+		nw.nodes = append(nw.nodes, Node{
+			Index:     i,
+			Namespace: nsName(nw.pid, slot, "n"+strconv.Itoa(i)),
+			PeerIP:    fmt.Sprintf("10.77.0.%d", i+1),
+			ClientIP:  fmt.Sprintf("10.78.%d.%d", slot, 4*i+2),
+			HostIP:    fmt.Sprintf("10.78.%d.%d", slot, 4*i+1),
+		})
+	}
+	ip := nw.bin.ip
+	br := nw.bridgeNS()
+	if err := nw.addNS(br); err != nil {
+		return err
+	}
+	steps := [][]string{
+		{"-n", br, "link", "set", "lo", "up"},
+		{"-n", br, "link", "add", "br0", "type", "bridge"},
+		{"-n", br, "link", "set", "br0", "up"},
+	}
+	if err := runAll(ip, steps); err != nil {
+		return err
+	}
+	for i, nd := range nw.nodes {
+		if err := nw.addNS(nd.Namespace); err != nil {
+			return err
+		}
+		port, host := "n"+strconv.Itoa(i), hostIf(slot, i)
+		ns := nd.Namespace
+		steps := [][]string{
+			{"-n", ns, "link", "set", "lo", "up"},
+			{"-n", ns, "link", "add", peerIf, "type", "veth", "peer", "name", port, "netns", br},
+			{"-n", ns, "addr", "add", nd.PeerIP + "/24", "dev", peerIf},
+			{"-n", ns, "link", "set", peerIf, "up"},
+			{"-n", br, "link", "set", port, "master", "br0"},
+			{"-n", br, "link", "set", port, "up"},
+			{"link", "add", host, "type", "veth", "peer", "name", clientIf, "netns", ns},
+			{"addr", "add", nd.HostIP + "/30", "dev", host},
+			{"link", "set", host, "up"},
+			{"-n", ns, "addr", "add", nd.ClientIP + "/30", "dev", clientIf},
+			{"-n", ns, "link", "set", clientIf, "up"},
+		}
+		if err := runAll(ip, steps); err != nil {
+			return err
+		}
+	}
+	nw.mu.Lock()
+	nw.record("made %d node namespaces %s..%s, bridge %s", n, nw.nodes[0].Namespace, nw.nodes[n-1].Namespace, br)
+	nw.mu.Unlock()
+	return nil
+}
+
+func (nw *Net) addNS(name string) error {
+	if err := run("", nw.bin.ip, "netns", "add", name); err != nil {
+		return err
+	}
+	nw.mu.Lock()
+	nw.made = append(nw.made, name)
+	nw.mu.Unlock()
+	return nil
+}
+
+// Close stops every flap, kills the processes in the namespaces and
+// deletes them. The test's cleanup calls it; calling it again does nothing.
+func (nw *Net) Close() error {
+	nw.stopFlaps()
+	nw.mu.Lock()
+	if nw.closed {
+		nw.mu.Unlock()
+		return nil
+	}
+	nw.closed = true
+	made := nw.made
+	nw.mu.Unlock()
+	var errs []error
+	for _, ns := range made {
+		errs = append(errs, deleteNS(nw.bin.ip, ns))
+	}
+	// The kernel destroys the namespaces' veths, the client links' root
+	// ends included, once nothing refers to the namespaces: when the
+	// timers of the TCP connections the processes left run out (deleteNS
+	// shortens them to seconds). A new Net picks a slot whose client links
+	// are gone.
+	return errors.Join(errs...)
+}
+
+// N returns the number of nodes.
+func (nw *Net) N() int { return len(nw.nodes) }
+
+// Node returns node i's namespace and addresses. Like Exec and NodeConfig,
+// it fails the test for an index out of range, so call it from the test's
+// goroutine.
+func (nw *Net) Node(i int) Node {
+	nw.t.Helper()
+	if i < 0 || i >= len(nw.nodes) {
+		nw.t.Fatalf("netns: node %d of %d", i, len(nw.nodes))
+	}
+	return nw.nodes[i]
+}
+
+// Exec returns the command prefix that runs a program in node i's
+// namespace: ip netns exec <namespace>. ip execs the program in place, so
+// the process started is the program's own and signals reach it.
+func (nw *Net) Exec(i int) []string {
+	nw.t.Helper()
+	return []string{nw.bin.ip, "netns", "exec", nw.Node(i).Namespace}
+}
+
+// NodeConfig returns a harness node configuration that runs honuad in node
+// i's namespace: raft and gossip on its peer address, the API on all its
+// addresses and advertised at its peer address, and reached by the test at
+// its client address. Add BootstrapExpect, and --tokens-file or
+// --insecure-no-auth (honuad refuses an API on 0.0.0.0 without either).
+func (nw *Net) NodeConfig(i int) harness.NodeConfig {
+	nw.t.Helper()
+	nd := nw.Node(i)
+	hp := func(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	return harness.NodeConfig{
+		Exec:          nw.Exec(i),
+		HTTPAddr:      hp("0.0.0.0", APIPort),
+		RaftAddr:      hp(nd.PeerIP, RaftPort),
+		GossipAddr:    hp(nd.PeerIP, GossipPort),
+		AdvertiseAddr: nd.PeerIP,
+		APIReach:      hp(nd.ClientIP, APIPort),
+	}
+}
+
+// History returns every change made to the network, oldest first, each
+// with the time it was made.
+func (nw *Net) History() []string {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return append([]string(nil), nw.history...)
+}
+
+// record adds a line to the history. Callers hold mu.
+func (nw *Net) record(format string, args ...any) {
+	nw.history = append(nw.history, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+}

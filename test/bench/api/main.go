@@ -51,6 +51,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
@@ -99,8 +101,8 @@ func main() {
 	// that, connections would be closed and redialled all the time.
 	http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = max(o.clients, 2)
 
-	r := newRunner(o.keep)
-	defer r.finish()
+	r := benchrun.New("api", o.keep)
+	defer r.Finish()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
@@ -20,7 +22,7 @@ type diskResult struct {
 // (one bbolt transaction: its pages, then its meta page, each fsynced).
 // A write is durable on the leader before it is sent and on a follower
 // before it acknowledges, so this is paid at least twice per approval.
-func probeDisk(r *runner, dir string, n int) diskResult {
+func probeDisk(r *benchrun.Runner, dir string, n int) diskResult {
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "probe.db")})
 	if err != nil {
 		r.Fatalf("disk probe: %v", err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/rpc"
@@ -30,7 +32,7 @@ const adminIdentity = "bench-admin"
 
 // bench is the cluster under test and what the phases share.
 type bench struct {
-	r         *runner
+	r         *benchrun.Runner
 	c         *harness.Cluster
 	leader    *harness.Node
 	followers []*harness.Node
@@ -66,7 +68,7 @@ func (g identityGroup) names() []string {
 // identities), a tokens file with an approver token for every identity of
 // groups, and a honuad configuration; starts a three-node cluster on them;
 // and waits until every environment's deployment is AwaitingApproval.
-func newBench(r *runner, envs int, groups []identityGroup) *bench {
+func newBench(r *benchrun.Runner, envs int, groups []identityGroup) *bench {
 	b := &bench{r: r, tokens: map[string]string{}}
 	dir := r.TempDir()
 
@@ -92,7 +94,7 @@ func newBench(r *runner, envs int, groups []identityGroup) *bench {
 		r.Fatalf("write tokens file: %v", err)
 	}
 
-	repo := gitserver.NewRepoIn(gitT{r: r}, dir, "config.git")
+	repo := gitserver.NewRepoIn(r.Git(), dir, "config.git")
 	repo.Commit(repositoryFiles(envs, b.required), fmt.Sprintf("%d environments, each requiring approval", envs))
 
 	cfgFile := filepath.Join(dir, "honuad.yaml")

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
@@ -35,8 +37,8 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
-	r := newRunner()
-	defer r.finish()
+	r := benchrun.New("failover", false)
+	defer r.Finish()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 )
 
 // bigRepo is the plan part's repository, a bare repository under the
@@ -27,7 +29,7 @@ type bigRepo struct {
 // style files in folders of 200); each later commit changes one file, a
 // quarter of them an environment's metadata.json; the last changes one
 // environment's metadata.json by adding a layer.
-func makeBigRepo(r *runner, s *setup, files, commits, envs int) *bigRepo {
+func makeBigRepo(r *benchrun.Runner, s *setup, files, commits, envs int) *bigRepo {
 	start := time.Now()
 	b := &bigRepo{name: "big.git", path: filepath.Join(s.root, "big.git")}
 	if _, err := runGit("", "init", "-q", "--bare", "-b", "main", b.path); err != nil {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/internal/target"
 	"github.com/honua-io/honua-gitops/test/harness"
 )
@@ -73,7 +75,7 @@ type phase struct {
 // directory target, pushes commits to development one at a time and times
 // each until it is Completed on a follower and served by the target. It
 // stops the cluster before returning.
-func benchComplete(r *runner, s *setup, m deployMode, commits int) completeResult {
+func benchComplete(r *benchrun.Runner, s *setup, m deployMode, commits int) completeResult {
 	res := completeResult{mode: m}
 	dir := r.TempDir()
 	targets := filepath.Join(dir, "targets")

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
@@ -50,7 +52,7 @@ var api = &http.Client{Timeout: 2 * time.Second}
 // repository in the given mode, pushes commits to development one at a
 // time and times each until its deployment is listed on a follower. It
 // stops the cluster before returning.
-func benchDeploy(r *runner, s *setup, m deployMode, commits int) deployResult {
+func benchDeploy(r *benchrun.Runner, s *setup, m deployMode, commits int) deployResult {
 	res := deployResult{mode: m}
 	fmt.Printf("-- %s: pollInterval %v, %s\n", m.name, m.pollInterval, m.how())
 	started := time.Now()
@@ -115,7 +117,7 @@ func (m deployMode) waitLimit() time.Duration {
 // returns once the nodes agree on a leader, with the leader and the
 // follower the benchmark talks to. The caller stops the cluster; on a
 // failure here, the runner's cleanup kills it.
-func startWatching(r *runner, s *setup, m deployMode, dir, environments string) (*harness.Cluster, *harness.Node, *harness.Node) {
+func startWatching(r *benchrun.Runner, s *setup, m deployMode, dir, environments string) (*harness.Cluster, *harness.Node, *harness.Node) {
 	secretFile := filepath.Join(dir, "generic-secret")
 	if err := os.WriteFile(secretFile, webhookSecret, 0o600); err != nil {
 		r.Fatalf("write webhook secret: %v", err)

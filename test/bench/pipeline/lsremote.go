@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 )
 
@@ -44,7 +46,7 @@ type lsRemoteResult struct {
 // benchLsRemote times the no-change poll of every client against the
 // daemon directly, and counts their bytes through a proxy in front of it,
 // interleaving the clients and rotating which goes first.
-func benchLsRemote(r *runner, s *setup, runs int) lsRemoteResult {
+func benchLsRemote(r *benchrun.Runner, s *setup, runs int) lsRemoteResult {
 	proxy := startProxy(r, s.daemon.Addr())
 	name := s.config.Name()
 	directURL := s.daemon.URL(name)

@@ -59,6 +59,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 )
 
 // Targets of the issue.
@@ -117,8 +119,8 @@ func main() {
 		log.Fatalf("-files must be at least 2 per environment plus 2 (%d for -envs %d)", 2*o.envs+2, o.envs)
 	}
 
-	r := newRunner(o.keep)
-	defer r.finish()
+	r := benchrun.New("pipeline", o.keep)
+	defer r.Finish()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -165,7 +167,7 @@ func main() {
 
 // startProfile starts a CPU profile written to path and returns the
 // function that stops it.
-func startProfile(r *runner, path string) func() {
+func startProfile(r *benchrun.Runner, path string) func() {
 	f, err := os.Create(path)
 	if err != nil {
 		r.Fatalf("cpuprofile: %v", err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/plan"
@@ -38,7 +40,7 @@ type gitSide struct {
 // benchPlan builds the big repository, clones the commit before its last
 // with both go-git (through gitrepo) and git, and then, from a fresh copy
 // of each clone per run, times fetching and planning the last commit.
-func benchPlan(r *runner, s *setup, o options) planResult {
+func benchPlan(r *benchrun.Runner, s *setup, o options) planResult {
 	res := planResult{envs: o.envs}
 	for _, v := range gitVariants {
 		res.git = append(res.git, &gitSide{name: v.name, args: v.args})
@@ -142,7 +144,7 @@ func benchPlan(r *runner, s *setup, o options) planResult {
 }
 
 // goRun is one run of the go-git side in the clone at dir.
-func (res *planResult) goRun(r *runner, proxy *countingProxy, url, dir string, big *bigRepo) {
+func (res *planResult) goRun(r *benchrun.Runner, proxy *countingProxy, url, dir string, big *bigRepo) {
 	repo, err := gitrepo.Open(gitrepo.Config{URL: url, Branch: "main", Dir: dir, Timeout: time.Minute})
 	if err != nil {
 		r.Fatalf("plan: %v", err)
@@ -231,7 +233,7 @@ func input(fsys fs.FS, env string) (plan.Input, error) {
 }
 
 // run is one run of this git side in the bare clone at dir.
-func (g *gitSide) run(r *runner, proxy *countingProxy, url, dir string, big *bigRepo) {
+func (g *gitSide) run(r *benchrun.Runner, proxy *countingProxy, url, dir string, big *bigRepo) {
 	var fetch, diff time.Duration
 	t, _, err := proxy.measure(func() error {
 		start := time.Now()

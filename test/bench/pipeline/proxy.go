@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 )
 
 // countingProxy forwards TCP connections to a target and counts the bytes
@@ -21,7 +23,7 @@ type countingProxy struct {
 
 // startProxy listens on a loopback port and forwards every connection to
 // target until the runner's cleanup.
-func startProxy(r *runner, target string) *countingProxy {
+func startProxy(r *benchrun.Runner, target string) *countingProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		r.Fatalf("proxy: %v", err)

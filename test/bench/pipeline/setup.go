@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+
 	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
@@ -11,7 +13,7 @@ import (
 // one git daemon, and the small configuration repository the cluster
 // watches.
 type setup struct {
-	r      *runner
+	r      *benchrun.Runner
 	root   string // the daemon's base path
 	daemon *gitserver.Daemon
 	config *gitserver.Repo // config.git: environments development and staging, and a policy
@@ -23,8 +25,8 @@ type setup struct {
 // environment, which must get no deployment after its first.
 const deployedEnv = "development"
 
-func newSetup(r *runner) *setup {
-	t := gitT{r: r}
+func newSetup(r *benchrun.Runner) *setup {
+	t := r.Git()
 	s := &setup{r: r, root: r.TempDir()}
 	s.config = gitserver.NewRepoIn(t, s.root, "config.git")
 	s.config.Commit(map[string]string{

@@ -1,4 +1,6 @@
-package main
+// Package benchrun lets the test harness and gitserver, written for tests,
+// run inside the bench commands.
+package benchrun
 
 import (
 	"context"
@@ -12,50 +14,53 @@ import (
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
-// runner lets the harness and gitserver, written for tests, run in a
+// Runner lets the harness and gitserver, written for tests, run in a
 // command: it logs to stderr, keeps temporary directories under one root,
-// and on Fatalf runs the cleanups (which kill the nodes) and exits 1. It is
-// test/bench/pipeline's runner.
-type runner struct {
+// and on Fatalf runs the cleanups (which kill the nodes and the git daemon)
+// and exits 1.
+type Runner struct {
 	mu       sync.Mutex
 	root     string
-	keep     bool // leave root on disk, for its logs and repository
+	keep     bool // leave root on disk, for its logs and repositories
+	name     string
 	dirs     int
 	cleanups []func()
 	failed   bool
 	once     sync.Once
 }
 
-var _ harness.TB = (*runner)(nil)
+var _ harness.TB = (*Runner)(nil)
 
-func newRunner(keep bool) *runner {
-	root, err := os.MkdirTemp("", "honuad-apibench-")
+// New returns a runner for the bench command name; keep leaves its files on
+// disk at the end.
+func New(name string, keep bool) *Runner {
+	root, err := os.MkdirTemp("", "honuad-"+name+"-")
 	if err != nil {
 		log.Fatal(err)
 	}
-	return &runner{root: root, keep: keep}
+	return &Runner{root: root, keep: keep, name: name}
 }
 
-func (r *runner) Helper() {}
+func (r *Runner) Helper() {}
 
-func (r *runner) Logf(format string, args ...any) { log.Printf(format, args...) }
+func (r *Runner) Logf(format string, args ...any) { log.Printf(format, args...) }
 
-func (r *runner) Fatalf(format string, args ...any) {
+func (r *Runner) Fatalf(format string, args ...any) {
 	log.Printf(format, args...)
 	r.mu.Lock()
 	r.failed = true
 	r.mu.Unlock()
-	r.finish()
+	r.Finish()
 	os.Exit(1)
 }
 
-func (r *runner) Cleanup(f func()) {
+func (r *Runner) Cleanup(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cleanups = append(r.cleanups, f)
 }
 
-func (r *runner) TempDir() string {
+func (r *Runner) TempDir() string {
 	r.mu.Lock()
 	r.dirs++
 	dir := filepath.Join(r.root, fmt.Sprintf("%03d", r.dirs))
@@ -66,15 +71,17 @@ func (r *runner) TempDir() string {
 	return dir
 }
 
-func (r *runner) Failed() bool {
+func (r *Runner) Failed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.failed
 }
 
-// finish runs the cleanups, last first, and removes what the run created
-// unless asked to keep it.
-func (r *runner) finish() {
+// Helper, Logf, Fatalf, Cleanup, TempDir and Failed implement harness.TB.
+
+// Finish runs the cleanups, last first, and removes what the run created
+// unless asked to keep it. Defer it in main.
+func (r *Runner) Finish() {
 	r.once.Do(func() {
 		r.mu.Lock()
 		cleanups := r.cleanups
@@ -83,13 +90,16 @@ func (r *runner) finish() {
 			cleanups[i]()
 		}
 		if r.keep {
-			log.Printf("kept %s (node logs, repository, tokens)", r.root)
+			log.Printf("kept %s (node logs, repositories)", r.root)
 		} else {
 			os.RemoveAll(r.root)
 		}
 		harness.RemoveBuild()
 	})
 }
+
+// Git returns the runner as the testing.TB package gitserver takes.
+func (r *Runner) Git() testing.TB { return gitT{r: r} }
 
 // gitT adapts the runner to the testing.TB that package gitserver takes.
 // testing.TB cannot be implemented outside package testing (it has an
@@ -98,11 +108,11 @@ func (r *runner) finish() {
 // to one it does not override would panic.
 type gitT struct {
 	testing.TB
-	r *runner
+	r *Runner
 }
 
 func (g gitT) Helper()                           {}
-func (g gitT) Name() string                      { return "api-bench" }
+func (g gitT) Name() string                      { return g.r.name + "-bench" }
 func (g gitT) Log(args ...any)                   { g.r.Logf("%s", fmt.Sprint(args...)) }
 func (g gitT) Logf(format string, args ...any)   { g.r.Logf(format, args...) }
 func (g gitT) Error(args ...any)                 { g.r.Fatalf("%s", fmt.Sprint(args...)) }

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -87,9 +91,13 @@ func Open(cfg Config) (*Repo, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, r.wrap("open local clone", err)
 	}
-	repo, err := git.PlainOpen(cfg.Dir)
+	// Keep pack files open between reads: every Changed walks a few trees,
+	// and reopening the pack for each object dominated its time.
+	storage := filesystem.NewStorageWithOptions(osfs.New(cfg.Dir), cache.NewObjectLRUDefault(),
+		filesystem.Options{MaxOpenDescriptors: 16})
+	repo, err := git.Open(storage, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = git.PlainInit(cfg.Dir, true)
+		repo, err = git.Init(storage, nil)
 	}
 	if err != nil {
 		return nil, r.wrap("open local clone "+cfg.Dir, err)

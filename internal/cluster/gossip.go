@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 )
 
 // nodeMeta is what each node tells the others about itself through gossip.
@@ -285,9 +286,15 @@ func (n *Node) joinLoop(addrs []string) {
 	for attempt := 1; ; attempt++ {
 		n.joinAttempts.Add(1)
 		joined, err := n.gossip.Join(addrs)
-		if joined > 0 {
+		// A join that reached only this node itself (a join list naming
+		// every pod, this one included, resolved before the others exist)
+		// has not joined anything.
+		if joined > 0 && n.gossip.NumMembers() > 1 {
 			n.logger.Info("joined cluster", "via", addrs, "contacted", joined)
 			return
+		}
+		if joined > 0 && err == nil {
+			err = errors.New("only this node answered")
 		}
 		n.logger.Warn("join failed; retrying", "addrs", addrs, "attempt", attempt, "retry_in", backoff, "error", err)
 		select {
@@ -348,6 +355,22 @@ func (n *Node) alivePeers() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// gossipAddrs resolves raft server ids to the raft address each member
+// advertises in gossip now.
+type gossipAddrs Node
+
+// ServerAddr implements raft.ServerAddressProvider; an error makes raft use
+// the address in its configuration.
+func (g *gossipAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	n := (*Node)(g)
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	if m, ok := n.members[string(id)]; ok && m.status == StatusAlive && m.meta.Raft != "" {
+		return raft.ServerAddress(m.meta.Raft), nil
+	}
+	return "", fmt.Errorf("no live gossip member %s", id)
 }
 
 // reconnectLoop tries, every ReconnectInterval, to rejoin members this node

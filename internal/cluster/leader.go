@@ -217,11 +217,12 @@ func (n *Node) noteKeptLeftMember(name string) bool {
 	return true
 }
 
-// addVoter adds id at addr, first removing a stale entry that holds the same
-// id at another address or the same address under another id.
+// addVoter adds id at addr, or moves it there when raft knows it at another
+// address (AddVoter of a known voter updates its address), first removing a
+// stale entry that holds the same address under another id.
 func (n *Node) addVoter(id raft.ServerID, addr raft.ServerAddress, servers []raft.Server) error {
 	for _, s := range servers {
-		if (s.ID == id && s.Address != addr) || (s.Address == addr && s.ID != id) {
+		if s.Address == addr && s.ID != id {
 			if string(s.ID) == n.cfg.NodeID {
 				return fmt.Errorf("member %s claims this leader's raft address %s", id, addr)
 			}

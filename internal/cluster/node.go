@@ -159,7 +159,13 @@ func (n *Node) openRaft() error {
 		}
 		advertise = a
 	}
-	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftBind, advertise, 3, 10*time.Second, hl)
+	// Raft keeps each server's address in its configuration; a server that
+	// comes back at another address (all pods of a StatefulSet rescheduled
+	// at once) would be dialled at its old one forever. The provider looks
+	// the address up in gossip by server id first, as Consul does.
+	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftBind, advertise, &raft.NetworkTransportConfig{
+		MaxPool: 3, Timeout: 10 * time.Second, Logger: hl, ServerAddressProvider: (*gossipAddrs)(n),
+	})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("raft-addr %s: %w", n.cfg.RaftBind, err)

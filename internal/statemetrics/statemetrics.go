@@ -8,6 +8,7 @@ package statemetrics
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,6 +32,10 @@ type Metrics struct {
 	commitToDone *prometheus.HistogramVec
 	stateDesc    *prometheus.Desc
 	pendingDesc  *prometheus.Desc
+	// since: transitions made before it are not counted. A restarting
+	// node replays its log, and would otherwise count every transition
+	// of its history again.
+	since time.Time
 }
 
 // New registers the metrics with reg. Call Run to count transitions.
@@ -41,6 +46,7 @@ func New(store Store, reg prometheus.Registerer, logger *slog.Logger) *Metrics {
 	m := &Metrics{
 		store:  store,
 		logger: logger,
+		since:  time.Now(),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "honua_deployments_total",
 			Help: "Deployment transitions this node applied since it started, by environment and the state entered.",
@@ -91,16 +97,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Run counts the transitions applied from now on until ctx ends.
+// Run counts the transitions made from the process's start on (by the time
+// each records) until ctx ends.
 func (m *Metrics) Run(ctx context.Context) {
 	var after fsm.EventID
-	if evs := m.store.EventsAfter(fsm.EventID{}, ""); len(evs) > 0 {
-		after, _ = fsm.ParseEventID(evs[len(evs)-1].ID)
-	}
 	for {
 		changed := m.store.Changed()
 		for _, e := range m.store.EventsAfter(after, "") {
 			after, _ = fsm.ParseEventID(e.ID)
+			if e.Time.Before(m.since) {
+				continue
+			}
 			m.transitions.WithLabelValues(e.Environment, string(e.To)).Inc()
 			if e.To == fsm.StateCompleted {
 				if d, ok := m.store.Deployment(e.DeploymentID); ok {

@@ -40,12 +40,14 @@ func TestStateMetrics(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	m := New(f, reg, nil)
+	m.since = t0.Add(time.Second) // the process "started" after the first deployment
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	// After: staging deploys, a minute after its commit was seen.
+	// After: staging deploys, a minute after its commit was seen (its
+	// creation, at t0, is before the start and not counted).
 	d2 := apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0}).(*fsm.Deployment)
 	for _, s := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
 		fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
@@ -62,6 +64,9 @@ func TestStateMetrics(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.transitions.WithLabelValues("production", "AwaitingApproval")); n != 0 {
 		t.Errorf("transitions from before the start were counted: %v", n)
+	}
+	if n := testutil.ToFloat64(m.transitions.WithLabelValues("staging", "Pending")); n != 0 {
+		t.Errorf("staging's creation, before the start, was counted: %v", n)
 	}
 	want := `
 # HELP honua_approvals_pending Deployments waiting for approval, by environment.

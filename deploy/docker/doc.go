@@ -1,0 +1,5 @@
+// Package docker holds no code: its tests check the Dockerfile and the
+// compose file beside them. No Docker engine is needed: the Dockerfile is
+// read, and its build command run with the local Go toolchain; the compose
+// file is read, and its configuration loaded with honuad's own loader.
+package docker

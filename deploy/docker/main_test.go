@@ -1,0 +1,14 @@
+package docker
+
+import (
+	"os"
+	"testing"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.RemoveBuild()
+	os.Exit(code)
+}

@@ -254,3 +254,45 @@ func TestNewLeaderResumesAnApplyingDeployment(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestSecondRollbackKeepsThePin: rolling back twice in a row pins the
+// environment from the commit the branch still holds, so an unrelated
+// commit does not bring that commit back.
+func TestSecondRollbackKeepsThePin(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	c0 := repo.Commit(merge(envFiles("staging", points), envFiles("development", points),
+		map[string]string{policyPath: testPolicy}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1})
+	pc.deploymentOf("staging", c0, fsm.StateCompleted)
+	c1 := pc.commit(envFiles("staging", points, roads), "roads")
+	pc.deploymentOf("staging", c1, fsm.StateCompleted)
+	c2 := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "parcels")
+	pc.deploymentOf("staging", c2, fsm.StateCompleted)
+
+	pc.rollback("staging", c1, "alice")
+	pc.WaitForState("staging back on c1", func(f *fsm.FSM) error {
+		if e, _ := f.Environment("staging"); e.DeployedCommit != c1 {
+			return fmt.Errorf("deployed %s", short(e.DeployedCommit))
+		}
+		return nil
+	})
+	pc.rollback("staging", c0, "alice")
+	pc.WaitForState("staging back on c0", func(f *fsm.FSM) error {
+		if e, _ := f.Environment("staging"); e.DeployedCommit != c0 {
+			return fmt.Errorf("deployed %s", short(e.DeployedCommit))
+		}
+		return nil
+	})
+	e, _ := pc.Leader().FSM.Environment("staging")
+	if e.Pin == nil || e.Pin.From != c2 {
+		t.Fatalf("pin = %+v; want pinned from %s, the commit the branch still holds", e.Pin, short(c2))
+	}
+	n := pc.historyLen("staging")
+	dev := pc.commit(envFiles("development", points, roads), "development only")
+	pc.deploymentOf("development", dev, fsm.StateCompleted)
+	e, _ = pc.Leader().FSM.Environment("staging")
+	if e.DeployedCommit != c0 || e.Pin == nil || pc.historyLen("staging") != n {
+		t.Errorf("after a development-only commit staging has deployed %s, pin %+v, %d deployments (%d before); want c0, pinned, none new",
+			short(e.DeployedCommit), e.Pin, pc.historyLen("staging"), n)
+	}
+}

@@ -40,9 +40,16 @@ func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	if commit == e.DeployedCommit {
 		return nil, fmt.Errorf("roll back %s to %s: that commit is what is deployed: %w", env, what, fsm.ErrWrongState)
 	}
+	// The pin keeps the watcher off the commit rolled back from. Rolling
+	// back again while pinned goes further back from that same commit: the
+	// first rollback's target is not what the branch holds.
+	pinFrom := e.DeployedCommit
+	if e.Pin != nil && e.Pin.From != "" {
+		pinFrom = e.Pin.From
+	}
 	res, err := r.cluster.Apply(&fsm.CreateDeployment{
 		Environment: env, Commit: commit, Branch: r.cfg.Branch, Kind: fsm.KindRollback, Initiator: by,
-		Time: r.now(), PinFrom: e.DeployedCommit,
+		Time: r.now(), PinFrom: pinFrom,
 		Message: fmt.Sprintf("rollback of %s from %s to %s requested by %s", env, short(e.DeployedCommit), what, by),
 	})
 	if err != nil {

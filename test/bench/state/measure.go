@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+// backupFile is the backup the fill wrote.
+type backupFile struct {
+	path  string
+	bytes []byte
+	// state is the FSM snapshot after the header line.
+	state []byte
+}
+
+type fillResult struct {
+	deployments int
+	commands    int64
+	took        time.Duration
+}
+
+// fillState fills an in-process node and saves its state as a backup file.
+func fillState(r *benchrun.Runner, envs, perEnv int) (backupFile, fillResult) {
+	dir := r.TempDir()
+	node, err := startNode(dir)
+	if err != nil {
+		r.Fatalf("start the in-process node: %v", err)
+	}
+	defer func() { _ = node.Shutdown(false) }()
+	f := &filler{node: node, envs: envs, perEnv: perEnv, start: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	start := time.Now()
+	if err := f.fill(); err != nil {
+		r.Fatalf("fill: %v", err)
+	}
+	res := fillResult{took: time.Since(start), commands: f.applied.Load()}
+	res.deployments = len(node.FSM().Deployments("", "", 0))
+	if want := envs * perEnv; res.deployments != want {
+		r.Fatalf("fill: the state holds %d deployments; want %d", res.deployments, want)
+	}
+	var buf bytes.Buffer
+	if err := node.SaveBackup(&buf); err != nil {
+		r.Fatalf("save backup: %v", err)
+	}
+	b := buf.Bytes()
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		r.Fatalf("the backup has no header line")
+	}
+	path := filepath.Join(dir, "state.snap")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		r.Fatalf("write backup: %v", err)
+	}
+	return backupFile{path: path, bytes: b, state: b[nl+1:]}, res
+}
+
+// stats are the durations of repeated runs.
+type stats []time.Duration
+
+func (s stats) sorted() stats {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func (s stats) median() time.Duration {
+	c := s.sorted()
+	if len(c) == 0 {
+		return 0
+	}
+	return c[len(c)/2]
+}
+
+func (s stats) String() string {
+	c := s.sorted()
+	if len(c) == 0 {
+		return "no runs"
+	}
+	return fmt.Sprintf("median %v, best %v", s.median().Round(time.Microsecond), c[0].Round(time.Microsecond))
+}
+
+type inProcess struct {
+	snapshot, persist, restore stats
+	size                       int
+	heap                       uint64
+	deployments, environments  int
+}
+
+// memSink is a raft.SnapshotSink in memory.
+type memSink struct{ bytes.Buffer }
+
+func (*memSink) ID() string    { return "bench" }
+func (*memSink) Cancel() error { return nil }
+func (*memSink) Close() error  { return nil }
+
+// measureInProcess times the FSM's Snapshot, Persist and Restore of the
+// state.
+func measureInProcess(r *benchrun.Runner, state []byte, runs int) inProcess {
+	var out inProcess
+	runs = max(runs, 1)
+	var f *fsm.FSM
+	for range runs {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g := fsm.New(nil)
+		start := time.Now()
+		if err := g.Restore(io.NopCloser(bytes.NewReader(state))); err != nil {
+			r.Fatalf("restore: %v", err)
+		}
+		out.restore = append(out.restore, time.Since(start))
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if after.HeapAlloc > before.HeapAlloc {
+			out.heap = after.HeapAlloc - before.HeapAlloc
+		}
+		f = g
+	}
+	for range runs {
+		start := time.Now()
+		snap, err := f.Snapshot()
+		if err != nil {
+			r.Fatalf("snapshot: %v", err)
+		}
+		out.snapshot = append(out.snapshot, time.Since(start))
+		var sink memSink
+		start = time.Now()
+		if err := snap.Persist(&sink); err != nil {
+			r.Fatalf("persist: %v", err)
+		}
+		out.persist = append(out.persist, time.Since(start))
+		snap.Release()
+		out.size = sink.Len()
+		if !bytes.Equal(sink.Bytes(), state) {
+			r.Fatalf("the restored FSM's snapshot differs from the one it was restored from")
+		}
+	}
+	out.deployments = len(f.Deployments("", "", 0))
+	out.environments = len(f.Environments())
+	runtime.KeepAlive(f)
+	return out
+}
+
+type processFigures struct {
+	pid                            int
+	idle, afterRestore, afterReads int64
+	afterRestart, afterScrape      int64
+	peak, peakRestart              int64
+	restore, startup               time.Duration
+	metricsBytes                   int
+}
+
+// measureProcess restores the backup into a real one-node honuad with
+// honuactl and reads its memory.
+func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processFigures {
+	var p processFigures
+	// The node keeps as much history as the backup holds: a leader applies
+	// its own --history-retention when it takes over, which would prune
+	// the restored history after the restart.
+	c := harness.Start(r, 1, harness.Options{Args: []string{"--history-retention", strconv.Itoa(perEnv)}})
+	n := c.Nodes()[0]
+	waitReady(r, n)
+	p.pid = n.PID()
+	p.idle = procStatus(r, p.pid, "VmRSS")
+
+	ctl := buildHonuactl(r)
+	start := time.Now()
+	cmd := exec.Command(ctl, "--addr", n.APIAddr(), "snapshot", "restore", b.path, "--yes")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.TempDir(), "NO_COLOR=1"}
+	out, err := cmd.CombinedOutput()
+	p.restore = time.Since(start)
+	if err != nil {
+		r.Fatalf("honuactl snapshot restore: %v\n%s", err, out)
+	}
+	// Read before anything else asks the node for the state: a GET
+	// /v1/debug/state encodes the whole state, which costs memory too.
+	p.afterRestore = procStatus(r, p.pid, "VmRSS")
+	sum := sha256.Sum256(b.state)
+	want := hex.EncodeToString(sum[:])
+	checkState(r, n, want)
+
+	readAll(r, n, envs)
+	p.afterReads = procStatus(r, p.pid, "VmRSS")
+	p.peak = procStatus(r, p.pid, "VmHWM")
+
+	if code, err := n.Stop(); err != nil || code != 0 {
+		r.Fatalf("stop honuad: exit %d, %v", code, err)
+	}
+	start = time.Now()
+	n.Restart()
+	waitReady(r, n)
+	p.startup = time.Since(start)
+	p.afterRestart = procStatus(r, n.PID(), "VmRSS")
+	var metrics []byte
+	if err := getRaw(n, "/metrics", &metrics); err != nil {
+		r.Fatalf("%s: %v", n, err)
+	}
+	p.afterScrape = procStatus(r, n.PID(), "VmRSS")
+	checkState(r, n, want)
+	p.peakRestart = procStatus(r, n.PID(), "VmHWM")
+	p.metricsBytes = len(metrics)
+	return p
+}
+
+func waitReady(r *benchrun.Runner, n *harness.Node) {
+	err := harness.Poll(waitTimeout, n.ID()+" to be ready", func() error {
+		ready, why, err := n.Ready()
+		if err == nil && !ready {
+			err = errors.New(why)
+		}
+		return err
+	})
+	if err != nil {
+		r.Fatalf("%v", err)
+	}
+}
+
+var client = &http.Client{Timeout: time.Minute}
+
+// getRaw GETs path from the node and returns the 200 answer's body.
+func getRaw(n *harness.Node, path string, body *[]byte) error {
+	resp, err := client.Get("http://" + n.APIAddr() + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	*body = b
+	return nil
+}
+
+// get GETs path from the node and decodes the 200 answer into out.
+func get(n *harness.Node, path string, out any) error {
+	var body []byte
+	if err := getRaw(n, path, &body); err != nil {
+		return err
+	}
+	return json.Unmarshal(body, out)
+}
+
+// checkState checks that the node holds the state whose snapshot hashes to
+// want.
+func checkState(r *benchrun.Runner, n *harness.Node, want string) {
+	var d struct {
+		SHA256 string `json:"sha256"`
+		Bytes  int    `json:"bytes"`
+	}
+	if err := get(n, "/v1/debug/state", &d); err != nil {
+		r.Fatalf("%s: %v", n, err)
+	}
+	if d.SHA256 != want {
+		r.Fatalf("%s holds state %.12s (%d bytes); want the backup's, %.12s", n, d.SHA256, d.Bytes, want)
+	}
+}
+
+// readAll reads what an operator's dashboards would: every environment,
+// every environment's whole history, and the newest 1,000 deployments.
+func readAll(r *benchrun.Runner, n *harness.Node, envs int) {
+	var list []json.RawMessage
+	if err := get(n, "/v1/environments", &list); err != nil || len(list) != envs {
+		r.Fatalf("%s: GET /v1/environments: %d environments, %v; want %d", n, len(list), err, envs)
+	}
+	for i := range envs {
+		var h struct {
+			Deployments []json.RawMessage `json:"deployments"`
+		}
+		path := fmt.Sprintf("/v1/environments/env-%03d/history?limit=1000", i+1)
+		if err := get(n, path, &h); err != nil {
+			r.Fatalf("%s: %v", n, err)
+		}
+	}
+	if err := get(n, "/v1/deployments?limit=1000", &list); err != nil {
+		r.Fatalf("%s: %v", n, err)
+	}
+}
+
+// procStatus reads a size field (VmRSS, VmHWM) of /proc/<pid>/status, in
+// bytes.
+func procStatus(r *benchrun.Runner, pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		r.Fatalf("read memory of pid %d: %v (this benchmark needs Linux's /proc)", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		fs := strings.Fields(rest)
+		if len(fs) != 2 || fs[1] != "kB" {
+			break
+		}
+		kb, err := strconv.ParseInt(fs[0], 10, 64)
+		if err != nil {
+			break
+		}
+		return kb << 10
+	}
+	r.Fatalf("/proc/%d/status has no %s in kB", pid, field)
+	return 0
+}
+
+// buildHonuactl builds honuactl into a temporary directory.
+func buildHonuactl(r *benchrun.Runner) string {
+	path := filepath.Join(r.TempDir(), "honuactl")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/honua-io/honua-gitops/cmd/honuactl").CombinedOutput()
+	if err != nil {
+		r.Fatalf("go build ./cmd/honuactl: %v\n%s", err, out)
+	}
+	return path
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/honuaserver"
 )
 
 // TestDeployFailoverKill kills the leader while the target holds its apply:
@@ -227,7 +228,7 @@ environments:
 type deployFixture struct {
 	t      *testing.T
 	repo   *gitserver.Repo
-	server *bundleServer
+	server *honuaserver.Server
 	c      *harness.Cluster
 	config string                       // honuad's config file, given to every node
 	first  string                       // the first commit
@@ -238,7 +239,7 @@ type deployFixture struct {
 // writes the config file of the nodes; start starts them.
 func newDeployFixture(t *testing.T) *deployFixture {
 	t.Helper()
-	f := &deployFixture{t: t, repo: gitserver.NewRepo(t), server: newBundleServer(t), files: map[string]map[string]string{}}
+	f := &deployFixture{t: t, repo: gitserver.NewRepo(t), server: honuaserver.New(t, "staging"), files: map[string]map[string]string{}}
 	f.first = f.commitFiles("staging with one layer", map[string]string{
 		"environments/staging/metadata.json":    metadataJSON(points),
 		"environments/staging/datasources.json": datasourcesJSON,
@@ -304,11 +305,11 @@ func (f *deployFixture) waitInitialDeployment() string {
 // checkHeldFromLeader checks that the held PUT is the apply of commit by the
 // current leader, which records the deployment Applying with the PUT's
 // token; it returns the leader and the token.
-func (f *deployFixture) checkHeldFromLeader(h *heldPut, commit string) (*harness.Node, uint64) {
+func (f *deployFixture) checkHeldFromLeader(h *honuaserver.Held, commit string) (*harness.Node, uint64) {
 	f.t.Helper()
 	m := h.Doc.Manifest
 	if m.Commit != commit || m.Environment != "staging" {
-		f.t.Fatalf("held %s of %s; want staging's apply of %.12s", h.bundlePut, m.Environment, commit)
+		f.t.Fatalf("held %s of %s; want staging's apply of %.12s", h.Put, m.Environment, commit)
 	}
 	leader, err := f.c.WaitForLeader(waitTimeout)
 	if err != nil {
@@ -319,7 +320,7 @@ func (f *deployFixture) checkHeldFromLeader(h *heldPut, commit string) (*harness
 	case err != nil:
 		f.t.Logf("cannot tell which process sent the held PUT (%v); relying on the fencing token", err)
 	case owner != leader.ID():
-		f.t.Fatalf("held %s was sent by %s; the leader is %s", h.bundlePut, owner, leader)
+		f.t.Fatalf("held %s was sent by %s; the leader is %s", h.Put, owner, leader)
 	}
 	d, err := getDeployment(leader, m.DeploymentID)
 	if err != nil {

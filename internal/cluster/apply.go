@@ -28,6 +28,9 @@ var (
 	ErrShutdown = errors.New("node is shutting down")
 	// ErrUnknownMember: no server with that id is in the configuration.
 	ErrUnknownMember = errors.New("no such member")
+	// ErrMemberAlive: the member to remove is alive; stop it (it leaves
+	// gracefully) or remove it once it has failed.
+	ErrMemberAlive = errors.New("the member is alive: stop it, and it leaves by itself; remove a member only once it has failed")
 	// ErrRemoveLeader: the leader cannot remove itself; stop it (it hands
 	// leadership over) or remove it from another leader.
 	ErrRemoveLeader = errors.New("the leader cannot remove itself; stop it gracefully or transfer leadership first")

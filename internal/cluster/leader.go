@@ -256,6 +256,14 @@ func (n *Node) RemoveMember(id string) error {
 	if !found {
 		return fmt.Errorf("remove member %s: %w", id, ErrUnknownMember)
 	}
+	n.membersMu.Lock()
+	m, known := n.members[id]
+	alive := known && m.status == StatusAlive
+	n.membersMu.Unlock()
+	if alive {
+		// The leader would add it back at the next reconcile.
+		return fmt.Errorf("remove member %s: %w", id, ErrMemberAlive)
+	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 		return fmt.Errorf("remove member %s: %w", id, translate(err))
 	}

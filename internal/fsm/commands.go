@@ -200,6 +200,12 @@ func (*SetPin) Type() CommandType { return SetPinCommand }
 // grows with every term and every apply, and no two applies share one.
 type IssueFencingToken struct {
 	ID string `json:"id"`
+	// Above, when set, makes the token greater than it: a target reported
+	// it accepted that token already, which this cluster never issued
+	// (its state was restored from a backup taken before). Only the
+	// leader can commit the command, so a deposed leader cannot use it
+	// to overtake its successor.
+	Above uint64 `json:"above,omitempty"`
 }
 
 // Type implements Command.

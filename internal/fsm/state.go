@@ -413,7 +413,7 @@ func (s *state) issueFencingToken(index uint64, c *IssueFencingToken) (any, erro
 		return nil, fmt.Errorf("cannot issue a fencing token to deployment %s: it is %s, not changing targets: %w",
 			d.ID, d.State, ErrWrongState)
 	}
-	token := max(index, s.LastFencingToken+1)
+	token := max(index, s.LastFencingToken+1, c.Above+1)
 	s.LastFencingToken = token
 	d.FencingToken = token
 	return token, nil

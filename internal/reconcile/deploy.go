@@ -147,8 +147,24 @@ func (r *Reconciler) apply(ctx context.Context, d *fsm.Deployment) error {
 func (r *Reconciler) applyCommit(ctx context.Context, d *fsm.Deployment, bundleOf, commit string, kind fsm.Kind) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, deployTimeout)
 	defer cancel()
+	notes, err := r.applyWithToken(ctx, d, bundleOf, commit, kind, 0)
+	var fe *target.FencedError
+	if errors.As(err, &fe) && fe.Highest > 0 {
+		// A target holds a token this cluster never issued: its state was
+		// restored from a backup older than the target's last apply. Take
+		// a token above it, through raft, and apply again.
+		r.logger.Warn("a target accepted a higher fencing token than this cluster issued (state restored from a backup?); issuing one above it",
+			"deployment", d.ID, "target_highest", fe.Highest, "token", fe.Token)
+		return r.applyWithToken(ctx, d, bundleOf, commit, kind, fe.Highest)
+	}
+	return notes, err
+}
+
+// applyWithToken issues a fencing token (above a floor, when given), builds
+// the bundle and applies it to every target in turn.
+func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bundleOf, commit string, kind fsm.Kind, above uint64) (string, error) {
 	specs := r.cfg.Environments[d.Environment].Targets
-	res, err := r.cluster.Apply(&fsm.IssueFencingToken{ID: d.ID})
+	res, err := r.cluster.Apply(&fsm.IssueFencingToken{ID: d.ID, Above: above})
 	if err != nil {
 		return "", err
 	}

@@ -58,6 +58,9 @@ func (c *leaderCluster) RemoveMember(id string) error {
 	if id == "node2" {
 		return nil
 	}
+	if id == "node3" {
+		return fmt.Errorf("remove member %s: %w", id, cluster.ErrMemberAlive)
+	}
 	return fmt.Errorf("remove member %s: %w", id, cluster.ErrUnknownMember)
 }
 
@@ -232,6 +235,7 @@ func TestWriteErrors(t *testing.T) {
 		{"sync unknown environment", "alice", "POST", "/v1/environments/qa/sync", ``, 404, "not_found", "qa"},
 		{"remove the leader", "root", "DELETE", "/v1/cluster/members/node1", "", 409, "wrong_state", "leader"},
 		{"remove unknown member", "root", "DELETE", "/v1/cluster/members/node9", "", 404, "not_found", "node9"},
+		{"remove a live member", "root", "DELETE", "/v1/cluster/members/node3", "", 409, "wrong_state", "alive"},
 		{"history bad cursor", "vera", "GET", "/v1/environments/production/history?cursor=x", "", 400, "invalid", "cursor"},
 		{"history bad limit", "vera", "GET", "/v1/environments/production/history?limit=0", "", 400, "invalid", "limit"},
 		{"history unknown environment", "vera", "GET", "/v1/environments/qa/history", "", 404, "not_found", "qa"},

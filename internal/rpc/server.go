@@ -324,7 +324,8 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup):
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict),
-		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader):
+		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader),
+		errors.Is(err, cluster.ErrMemberAlive):
 		status, code = http.StatusConflict, "wrong_state"
 	case errors.Is(err, fsm.ErrNotAllowed):
 		status, code = http.StatusForbidden, "forbidden"

@@ -22,11 +22,6 @@ import (
 // above the backup's; the new cluster's must still be higher, or the target
 // refuses every apply.
 func TestSnapshotRestoreIntoNewCluster(t *testing.T) {
-	t.Skip("BUG: after a backup is restored into a cluster built anew, its fencing tokens " +
-		"continue from the backup's raft index, not from the highest token the lost cluster issued; " +
-		"a directory target that accepted a deployment made after the backup refuses every new apply " +
-		"(\"fencing token N is lower than M, already accepted\") and the deployment fails. " +
-		"Remove this Skip to reproduce.")
 	skipIfShort(t)
 	repo := gitserver.NewRepo(t)
 	first := repo.Commit(map[string]string{

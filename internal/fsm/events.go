@@ -54,16 +54,119 @@ type Event struct {
 	Message      string          `json:"message,omitempty"`
 }
 
-// EventsAfter returns, in order, the transitions after the given id of the
-// deployments this node still holds, of env only when env is not empty.
+// eventLogSize is how many recent events the FSM keeps in memory to answer
+// EventsAfter without scanning every deployment.
+const eventLogSize = 10000
+
+// eventLog holds the latest events in order.
+type eventLog struct {
+	ids    []EventID
+	events []Event
+	// complete: the log holds every event of the state, none trimmed.
+	complete bool
+}
+
+func (l *eventLog) add(id EventID, e Event) {
+	l.ids = append(l.ids, id)
+	l.events = append(l.events, e)
+	if len(l.ids) > 2*eventLogSize {
+		l.ids = append([]EventID(nil), l.ids[len(l.ids)-eventLogSize:]...)
+		l.events = append([]Event(nil), l.events[len(l.events)-eventLogSize:]...)
+		l.complete = false
+	}
+}
+
+// covers reports whether the log holds every event after after.
+func (l *eventLog) covers(after EventID) bool {
+	return l.complete || (len(l.ids) > 0 && after.compare(l.ids[0]) >= 0)
+}
+
+// since returns the events after after, of env only when env is not empty.
+func (l *eventLog) since(after EventID, env string) []Event {
+	i, _ := slices.BinarySearchFunc(l.ids, after, EventID.compare)
+	if i < len(l.ids) && l.ids[i] == after {
+		i++
+	}
+	var out []Event
+	for j := i; j < len(l.events); j++ {
+		if env == "" || l.events[j].Environment == env {
+			out = append(out, l.events[j])
+		}
+	}
+	return out
+}
+
+// record appends to the event log the transitions the entry at index made.
+// Called under the write lock, after the state applied the entry.
+func (f *FSM) record(index uint64) {
+	moved := f.st.moved
+	if len(moved) == 0 {
+		return
+	}
+	type entry struct {
+		num uint64
+		pos int
+		d   *Deployment
+	}
+	var es []entry
+	for _, d := range moved {
+		for i := len(d.Transitions) - 1; i >= 0 && d.Transitions[i].Index == index; i-- {
+			es = append(es, entry{idNumber(d.ID), i, d})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := cmp.Compare(a.num, b.num); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
+	for n, e := range es {
+		id := EventID{Index: index, N: n}
+		f.events.add(id, eventOf(id, e.d, e.pos))
+	}
+}
+
+func eventOf(id EventID, d *Deployment, pos int) Event {
+	t := d.Transitions[pos]
+	return Event{ID: id.String(), DeploymentID: d.ID, Environment: d.Environment,
+		Commit: d.Commit, Kind: d.Kind, From: t.From, To: t.To, Time: t.Time, Message: t.Message}
+}
+
+// rebuildEvents refills the event log from the state (after a restore).
+func (f *FSM) rebuildEvents() {
+	all := f.scanEvents(EventID{}, "")
+	l := eventLog{complete: len(all) <= eventLogSize}
+	if len(all) > eventLogSize {
+		all = all[len(all)-eventLogSize:]
+	}
+	for _, e := range all {
+		id, _ := ParseEventID(e.ID)
+		l.ids = append(l.ids, id)
+		l.events = append(l.events, e)
+	}
+	f.events = l
+}
+
+// EventsAfter returns, in order, the transitions after the given id, of env
+// only when env is not empty: from the event log when it reaches back that
+// far, otherwise from the deployments this node still holds.
 func (f *FSM) EventsAfter(after EventID, env string) []Event {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.events.covers(after) {
+		return f.events.since(after, env)
+	}
+	return f.scanEvents(after, env)
+}
+
+// scanEvents builds the events after after from every deployment held.
+// Called with the lock held.
+func (f *FSM) scanEvents(after EventID, env string) []Event {
 	type entry struct {
 		index, num uint64
 		pos        int
 		d          *Deployment
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
 	var all []entry
 	for _, d := range f.st.Deployments {
 		num := idNumber(d.ID)
@@ -94,9 +197,7 @@ func (f *FSM) EventsAfter(after EventID, env string) []Event {
 		if id.compare(after) <= 0 || (env != "" && e.d.Environment != env) {
 			continue
 		}
-		t := e.d.Transitions[e.pos]
-		out = append(out, Event{ID: id.String(), DeploymentID: e.d.ID, Environment: e.d.Environment,
-			Commit: e.d.Commit, Kind: e.d.Kind, From: t.From, To: t.To, Time: t.Time, Message: t.Message})
+		out = append(out, eventOf(id, e.d, e.pos))
 	}
 	return out
 }

@@ -18,6 +18,7 @@ type FSM struct {
 
 	mu      sync.RWMutex
 	st      *state
+	events  eventLog
 	applied uint64
 	// changed is closed and replaced after every applied entry and restore.
 	changed chan struct{}
@@ -28,7 +29,7 @@ func New(logger *slog.Logger) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{logger: logger, st: newState(), changed: make(chan struct{})}
+	return &FSM{logger: logger, st: newState(), changed: make(chan struct{}), events: eventLog{complete: true}}
 }
 
 // Apply implements raft.FSM. It returns the command's result, or an error
@@ -51,6 +52,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	res, err := f.st.apply(l.Index, c)
+	f.record(l.Index)
 	f.applied = l.Index
 	ch := f.changed
 	f.changed = make(chan struct{})
@@ -196,4 +198,21 @@ func (f *FSM) Peek(id string, fn func(d *Deployment)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	fn(f.st.Deployments[id])
+}
+
+// CountDeployments returns how many deployments each environment holds in
+// each state, without copying them.
+func (f *FSM) CountDeployments() map[string]map[DeploymentState]int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := map[string]map[DeploymentState]int{}
+	for _, d := range f.st.Deployments {
+		m := out[d.Environment]
+		if m == nil {
+			m = map[DeploymentState]int{}
+			out[d.Environment] = m
+		}
+		m[d.State]++
+	}
+	return out
 }

@@ -80,6 +80,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
+	f.rebuildEvents()
 	f.applied = snap.AppliedIndex
 	ch := f.changed
 	f.changed = make(chan struct{})

@@ -28,6 +28,9 @@ type state struct {
 	// index is the Raft index of the entry being applied; transitions
 	// record it.
 	index uint64
+	// moved collects the deployments the entry being applied moved, for
+	// the event log.
+	moved []*Deployment
 }
 
 func newState() *state {
@@ -41,6 +44,7 @@ func newState() *state {
 // apply executes c, the command of the log entry at index.
 func (s *state) apply(index uint64, c Command) (any, error) {
 	s.index = index
+	s.moved = s.moved[:0]
 	switch c := c.(type) {
 	case *CreateDeployment:
 		return s.createDeployment(c)
@@ -118,6 +122,7 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		if w := s.Deployments[e.Waiting]; w != nil {
 			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", id, c.Commit)
 			w.move(StateSuperseded, c.Time, msg, s.index)
+			s.moved = append(s.moved, w)
 		}
 		e.Waiting = ""
 	}
@@ -135,6 +140,7 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		Transitions: []Transition{{To: StatePending, Time: c.Time, Message: c.Message, Index: s.index}},
 	}
 	s.Deployments[d.ID] = d
+	s.moved = append(s.moved, d)
 	e.Waiting = d.ID
 	if c.Kind == KindManualSync {
 		e.PendingSync = nil
@@ -190,6 +196,7 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 
 	from := d.State
 	d.move(c.To, c.Time, c.Message, s.index)
+	s.moved = append(s.moved, d)
 	if c.Error != "" {
 		d.Error = c.Error
 	}
@@ -304,6 +311,7 @@ func (s *state) reject(c *Reject) (any, error) {
 	}
 	d.Rejection = &Rejection{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
 	d.move(StateRejected, c.Time, fmt.Sprintf("rejected by %s: %s", c.Identity, c.Reason), s.index)
+	s.moved = append(s.moved, d)
 	e := s.env(d.Environment)
 	if e.Waiting == d.ID {
 		e.Waiting = ""

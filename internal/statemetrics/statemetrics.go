@@ -18,7 +18,7 @@ import (
 // Store is the replicated state the metrics are derived from.
 type Store interface {
 	Environments() []*fsm.Environment
-	Deployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
+	CountDeployments() map[string]map[fsm.DeploymentState]int
 	Deployment(id string) (*fsm.Deployment, bool)
 	EventsAfter(after fsm.EventID, env string) []fsm.Event
 	Changed() <-chan struct{}
@@ -74,26 +74,15 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	type key struct {
-		env   string
-		state fsm.DeploymentState
-	}
-	counts := map[key]int{}
-	pending := map[string]int{}
+	counts := c.store.CountDeployments()
 	for _, e := range c.store.Environments() {
-		pending[e.Name] = 0
+		ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue,
+			float64(counts[e.Name][fsm.StateAwaitingApproval]), e.Name)
 	}
-	for _, d := range c.store.Deployments("", "", 0) {
-		counts[key{d.Environment, d.State}]++
-		if d.State == fsm.StateAwaitingApproval {
-			pending[d.Environment]++
+	for env, states := range counts {
+		for state, v := range states {
+			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), env, string(state))
 		}
-	}
-	for k, v := range counts {
-		ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), k.env, string(k.state))
-	}
-	for env, v := range pending {
-		ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue, float64(v), env)
 	}
 }
 

@@ -1,0 +1,74 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// TestEventLogMatchesScan: the in-memory event log answers EventsAfter
+// exactly as a scan of every deployment does, from any cursor, with and
+// without an environment, after a restore too.
+func TestEventLogMatchesScan(t *testing.T) {
+	f := New(nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var index uint64
+	apply := func(c Command) any {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	envs := []string{"a", "b", "c"}
+	for i := range 400 {
+		env := envs[rng.IntN(len(envs))]
+		if rng.IntN(3) == 0 {
+			apply(&CreateDeployment{Environment: env, Commit: fmt.Sprint(i), Kind: KindAuto, Time: t0})
+			continue
+		}
+		if e, ok := f.Environment(env); ok && e.Waiting != "" {
+			to := []DeploymentState{StateValidating, StatePlanning, StateFailed, StateSuperseded}[rng.IntN(4)]
+			apply(&TransitionDeployment{ID: e.Waiting, To: to, Time: t0})
+		}
+	}
+	check := func(f *FSM, label string) {
+		t.Helper()
+		f.mu.RLock()
+		defer f.mu.RUnlock()
+		all := f.scanEvents(EventID{}, "")
+		if len(all) < 100 {
+			t.Fatalf("%s: only %d events; the test proves little", label, len(all))
+		}
+		cursors := []EventID{{}}
+		for _, e := range all {
+			id, _ := ParseEventID(e.ID)
+			cursors = append(cursors, id)
+		}
+		for _, c := range cursors {
+			for _, env := range []string{"", "b"} {
+				if got, want := f.events.since(c, env), f.scanEvents(c, env); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s: after %v env %q: log gives %d events, scan %d", label, c, env, len(got), len(want))
+				}
+			}
+		}
+	}
+	check(f, "applied")
+	b, err := f.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+		t.Fatal(err)
+	}
+	check(g, "restored")
+}

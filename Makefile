@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-pipeline bench-api lint clean
+.PHONY: all build run test test-short chaos bench bench-pipeline bench-api bench-state lint clean
 
 all: build
 
@@ -24,6 +24,12 @@ test:
 test-short:
 	$(GO) test -race -count=1 -short ./...
 
+# The whole chaos suite: every fault on its own, and long randomized
+# schedules on three and five nodes (make test runs a short schedule).
+# A failure prints its seed and the command that replays it.
+chaos:
+	$(GO) test -race -count=1 -timeout 25m ./test/chaos -chaos.long
+
 # Leader failover time over 10 SIGKILLs of the leader (median and max).
 bench:
 	$(GO) run ./test/bench/failover -kills 10
@@ -36,6 +42,11 @@ bench-pipeline:
 # Approve latency through the leader and a follower; writes per second.
 bench-api:
 	$(GO) run ./test/bench/api
+
+# Resident memory, snapshot size and save/restore time with 10,000
+# deployments in history.
+bench-state:
+	$(GO) run ./test/bench/state
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -165,6 +165,9 @@ func (n *Node) openRaft() error {
 	// the address up in gossip by server id first, as Consul does.
 	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftBind, advertise, &raft.NetworkTransportConfig{
 		MaxPool: 3, Timeout: 10 * time.Second, Logger: hl, ServerAddressProvider: (*gossipAddrs)(n),
+		// No pipelined replication: with it, a follower whose log store fails
+		// a write can stop receiving entries for good (hashicorp/raft#612).
+		MaxRPCsInFlight: 1,
 	})
 	if err != nil {
 		store.Close()

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,8 +33,14 @@ func (d *directoryTarget) fail(op string, err error) *Error {
 	return &Error{Target: d.String(), Op: op, Err: err}
 }
 
-// Apply writes b beside the path, checks its fencing token and switches the
-// path to it, all under the lock, then removes bundles beyond Keep.
+// Apply writes b beside the path, then, under the lock, checks its fencing
+// token and switches the path to it, then removes bundles beyond Keep.
+//
+// The bundle is written before the lock is taken, so that the lock is held
+// only for the check, the state file and the switch: a process frozen
+// while holding it (a paused former leader) stalls the others for as
+// little as possible. A bundle written by an apply that is then refused is
+// removed.
 func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	if err := b.Validate(); err != nil {
 		return d.fail("validate bundle", err)
@@ -40,36 +48,13 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	if err := d.prepare(); err != nil {
 		return d.fail("prepare", err)
 	}
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		e := d.fail("lock", err)
-		e.Retryable = true
-		return e
-	}
-	defer unlock()
-
-	st, err := d.readState()
-	if err != nil {
-		return d.fail("read state", err)
-	}
-	served := d.served()
 	token := b.Manifest.FencingToken
-	highest := st.HighestToken
-	if m := d.servedManifest(); m != nil && m.FencingToken > highest {
-		highest = m.FencingToken // the state file was lost: trust what is served
-	}
-	if token < highest {
-		return d.fail("fencing", &FencedError{Token: token, Highest: highest})
-	}
-	if token > st.HighestToken {
-		// Recorded before the switch: once a token is accepted, no lower
-		// one may switch in, even if this process dies right here.
-		st.HighestToken = token
-		if err := d.writeState(st); err != nil {
-			return d.fail("write state", err)
+	// Refuse early, without writing, what the lock would refuse anyway.
+	if st, err := d.readState(); err == nil {
+		if highest := d.highest(st); token < highest {
+			return d.fail("fencing", &FencedError{Token: token, Highest: highest})
 		}
 	}
-
 	id := b.Manifest.BundleID()
 	dir := filepath.Join(d.bundles, id)
 	have, err := d.haveBundle(dir, b)
@@ -78,21 +63,71 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	}
 	if !have {
 		if err := d.writeBundle(dir, b); err != nil {
+			// A newer apply may have switched in meanwhile and removed
+			// this one's temporary directory as refused: say so.
+			if st, serr := d.readState(); serr == nil && token < d.highest(st) {
+				return d.fail("fencing", &FencedError{Token: token, Highest: d.highest(st)})
+			}
 			return d.fail("write bundle", err)
 		}
 	}
-	if served != id {
+	discard := func() {
+		if !have && d.served() != id {
+			_ = os.RemoveAll(dir) // never served
+		}
+	}
+
+	unlock, err := d.lock(ctx)
+	if err != nil {
+		discard()
+		e := d.fail("lock", err)
+		e.Retryable = true
+		return e
+	}
+	st, err := d.readState()
+	if err != nil {
+		unlock()
+		discard()
+		return d.fail("read state", err)
+	}
+	if highest := d.highest(st); token < highest {
+		unlock()
+		discard()
+		return d.fail("fencing", &FencedError{Token: token, Highest: highest})
+	}
+	if token > st.HighestToken {
+		// Recorded before the switch: once a token is accepted, no lower
+		// one may switch in, even if this process dies right here.
+		st.HighestToken = token
+		if err := d.writeState(st); err != nil {
+			unlock()
+			discard()
+			return d.fail("write state", err)
+		}
+	}
+	if d.served() != id {
 		if err := d.switchTo(id); err != nil {
-			if !have {
-				_ = os.RemoveAll(dir) // never served; the next apply would prune it
-			}
+			unlock()
+			discard()
 			return d.fail("switch", err)
 		}
 		d.log.Info("switched", "bundle", id, "commit", b.Manifest.Commit, "fencingToken", token)
 	}
 	st.Bundles = append(removeString(st.Bundles, id), id)
-	d.prune(st, id)
+	old := d.retire(st, id)
+	unlock()
+	d.remove(old)
 	return nil
+}
+
+// highest is the highest token the target accepted: the state's, or the
+// served bundle's when the state file was lost.
+func (d *directoryTarget) highest(st *dirState) uint64 {
+	h := st.HighestToken
+	if m := d.servedManifest(); m != nil && m.FencingToken > h {
+		h = m.FencingToken
+	}
+	return h
 }
 
 // Current reads the manifest of the bundle the path serves.
@@ -231,17 +266,22 @@ func (d *directoryTarget) adopt(next string) error {
 	return nil
 }
 
-// prune records st with at most Keep bundles in it and removes every
-// directory under bundles/ that is neither among them nor served (older
-// bundles, and temporary ones a crash left). The switch is done: failures
-// are logged, not returned.
-func (d *directoryTarget) prune(st *dirState, served string) {
+// staleAfter is how old an unknown directory under bundles/ must be before
+// it is removed: a younger one may be a bundle another process is writing
+// before it takes the lock.
+const staleAfter = 10 * time.Minute
+
+// retire records st with at most Keep bundles in it and returns the
+// directories under bundles/ to remove: neither kept nor served, and
+// either switched out before or left by a crash long ago. Called under the
+// lock; the removal itself happens after it.
+func (d *directoryTarget) retire(st *dirState, served string) []string {
 	if len(st.Bundles) > d.keep {
 		st.Bundles = st.Bundles[len(st.Bundles)-d.keep:]
 	}
 	if err := d.writeState(st); err != nil {
 		d.log.Error("record kept bundles", "error", err)
-		return
+		return nil
 	}
 	keep := map[string]bool{served: true}
 	for _, id := range st.Bundles {
@@ -250,18 +290,54 @@ func (d *directoryTarget) prune(st *dirState, served string) {
 	entries, err := os.ReadDir(d.bundles)
 	if err != nil {
 		d.log.Error("list bundles", "error", err)
-		return
+		return nil
 	}
+	var old []string
 	for _, e := range entries {
-		name := e.Name()
-		if keep[name] {
+		if keep[e.Name()] {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(d.bundles, name)); err != nil {
-			d.log.Error("remove old bundle", "bundle", name, "error", err)
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) < staleAfter && !d.switchedOut(e.Name()) {
+			continue // perhaps another process's bundle, written before its lock
+		}
+		old = append(old, filepath.Join(d.bundles, e.Name()))
+	}
+	return old
+}
+
+// switchedOut reports whether a bundle directory (or a temporary one, a
+// crash's leftover) is for a fencing token at or below the highest
+// accepted: it was served, or it would be refused now. Another process's
+// bundle not yet switched in always carries a higher token.
+func (d *directoryTarget) switchedOut(name string) bool {
+	st, err := d.readState()
+	if err != nil {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(name, ".tmp-"); ok {
+		i := strings.LastIndexByte(rest, '-') // the random suffix
+		if i < 0 {
+			return false
+		}
+		name = rest[:i]
+	}
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return false
+	}
+	tok, err := strconv.ParseUint(name[i+1:], 10, 64)
+	return err == nil && tok <= d.highest(st)
+}
+
+// remove deletes retired bundle directories; the switch is done, so
+// failures are logged, not returned.
+func (d *directoryTarget) remove(dirs []string) {
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			d.log.Error("remove old bundle", "bundle", filepath.Base(dir), "error", err)
 			continue
 		}
-		d.log.Debug("removed old bundle", "bundle", name)
+		d.log.Debug("removed old bundle", "bundle", filepath.Base(dir))
 	}
 }
 

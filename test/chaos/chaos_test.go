@@ -1,0 +1,163 @@
+package chaos
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+var (
+	seedFlag      = flag.Int64("chaos.seed", 0, "seed of the chaos runs (0: a new one, printed)")
+	longFlag      = flag.Bool("chaos.long", false, "the full suite: every fault's own test and long schedules (or HONUA_CHAOS=full)")
+	artifactsFlag = flag.String("chaos.artifacts", "", "where a failed linearizability check writes porcupine's visualization (default <repo>/artifacts/chaos)")
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.RemoveBuild()
+	os.Exit(code)
+}
+
+// long reports whether the full suite runs (make chaos).
+func long() bool { return *longFlag || os.Getenv("HONUA_CHAOS") == "full" }
+
+// newNetwork returns the network-fault layer (test/chaos/netns), or nil:
+// network faults are then left out.
+func newNetwork(t *testing.T) Network { return nil }
+
+// newRun starts a run for t with the seed of -chaos.seed, or a new one. It
+// prints the seed, and on failure the command that replays the run.
+func newRun(t *testing.T, o Options) *Run {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts honuad clusters; skipped with -short")
+	}
+	seed := *seedFlag
+	if seed == 0 {
+		seed = time.Now().UnixNano() % 1_000_000_000
+	}
+	o.Seed, o.Long, o.ArtifactsDir = seed, long(), *artifactsFlag
+	t.Logf("chaos seed %d", seed)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FAILED with chaos seed %d; replay with:\n\t%s", seed, replayCommand(t, seed))
+		}
+	})
+	return Start(t, o)
+}
+
+func replayCommand(t *testing.T, seed int64) string {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	cmd := fmt.Sprintf("go test ./test/chaos -run '^%s$' -chaos.seed=%d -v", top, seed)
+	if long() {
+		cmd += " -chaos.long"
+	}
+	return cmd
+}
+
+// selected reports whether -run names tests: a fault's own test then runs
+// even in the short suite.
+func selected() bool {
+	f := flag.Lookup("test.run")
+	return f != nil && f.Value.String() != ""
+}
+
+// testFault runs one fault while the workload runs (three times in the
+// full suite) and checks the history.
+func testFault(t *testing.T, name string, nodes int) {
+	if !long() && !selected() {
+		t.Skip("a fault's own test runs with -chaos.long (or HONUA_CHAOS=full) or when -run names it; TestSchedule injects every fault in the short suite")
+	}
+	f, ok := FaultNamed(name)
+	if !ok {
+		t.Fatalf("no fault %q", name)
+	}
+	network := newNetwork(t)
+	if (strings.HasPrefix(name, "partition") || name == "delay") && network == nil {
+		skipLoudly(t, name+": no Network given (network faults need test/chaos/netns)")
+	}
+	if name == "disk-full" && os.Geteuid() != 0 {
+		skipLoudly(t, "disk-full: needs root to mount a tmpfs as a follower's data dir")
+	}
+	r := newRun(t, Options{Nodes: nodes, TmpfsDataDirs: name == "disk-full", Network: network})
+	if why := r.SkipReason(f); why != "" {
+		skipLoudly(t, name+": "+why)
+	}
+	r.StartWorkload()
+	r.idle(3 * time.Second)
+	repeats := 1
+	if long() {
+		repeats = 2
+	}
+	for range repeats {
+		r.Inject(f)
+		r.idle(3 * time.Second)
+	}
+	r.Check()
+}
+
+func skipLoudly(t *testing.T, why string) {
+	t.Helper()
+	fmt.Fprintln(os.Stderr, "SKIP:", t.Name()+":", why)
+	t.Skip(why)
+}
+
+func TestKillLeader(t *testing.T)         { testFault(t, "kill-leader", 3) }
+func TestKillLeaderApplying(t *testing.T) { testFault(t, "kill-leader-applying", 3) }
+func TestKillLeaderSnapshot(t *testing.T) { testFault(t, "kill-leader-snapshot", 3) }
+func TestKillFollower(t *testing.T)       { testFault(t, "kill-follower", 3) }
+func TestKillTwoOfFive(t *testing.T)      { testFault(t, "kill-two-of-five", 5) }
+func TestPauseLeader(t *testing.T)        { testFault(t, "pause-leader", 3) }
+func TestRestartCluster(t *testing.T)     { testFault(t, "restart-cluster", 3) }
+func TestReplaceMember(t *testing.T)      { testFault(t, "replace-member", 3) }
+func TestFollowerDiskFull(t *testing.T)   { testFault(t, "disk-full", 3) }
+func TestPartitionLeader(t *testing.T)    { testFault(t, "partition-leader", 3) }
+func TestPartitionFollower(t *testing.T)  { testFault(t, "partition-follower", 3) }
+func TestNetworkDelay(t *testing.T)       { testFault(t, "delay", 3) }
+
+// TestSchedule injects every fault a three-node cluster can take, in a
+// random order, while the workload runs: each once in the short suite,
+// round after round for several minutes in the full one.
+func TestSchedule(t *testing.T) {
+	r := newRun(t, Options{Nodes: 3, TmpfsDataDirs: true, Network: newNetwork(t)})
+	var faults []Fault
+	for _, f := range Faults() {
+		if f.Nodes == 0 {
+			faults = append(faults, f)
+		}
+	}
+	r.StartWorkload()
+	r.idle(2 * time.Second)
+	var d time.Duration
+	if long() {
+		d = 4 * time.Minute
+	}
+	r.Schedule(faults, d)
+	r.Check()
+}
+
+// TestSchedule5 does the same on five nodes, where two may die at once:
+// in the short suite, two of five and the leader; every fault in the full
+// one.
+func TestSchedule5(t *testing.T) {
+	r := newRun(t, Options{Nodes: 5, TmpfsDataDirs: long(), Network: newNetwork(t)})
+	faults := Faults()
+	var d time.Duration
+	if long() {
+		d = 2 * time.Minute
+	} else {
+		faults = slices.DeleteFunc(faults, func(f Fault) bool {
+			return f.Name != "kill-two-of-five" && f.Name != "kill-leader"
+		})
+	}
+	r.StartWorkload()
+	r.idle(2 * time.Second)
+	r.Schedule(faults, d)
+	r.Check()
+}

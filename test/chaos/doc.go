@@ -1,0 +1,151 @@
+// Package chaos runs real honuad clusters under a concurrent workload while
+// it kills, pauses, restarts, replaces and starves their nodes, records the
+// whole history, and checks it against a model afterwards — the method of
+// etcd's robustness tests and of Jepsen.
+//
+// # The cluster
+//
+// Start builds honuad (test/harness) and starts three or five nodes, each
+// with its own data dir, all given one configuration file: a configuration
+// repository served by a real git daemon (test/gitserver), polled every
+// second, and for every environment two real targets — a directory target
+// and an http target played by test/honuaserver, which records every
+// fencing token it receives and refuses a lower one. The API needs bearer
+// tokens (four approvers and an admin). Raft snapshots are taken every few
+// dozen entries (--raft-snapshot-threshold, --raft-trailing-logs and
+// --raft-snapshot-interval are low), so snapshots are written, sent and
+// restored during every run.
+//
+// The repository has three kinds of environment, each for one part of the
+// model:
+//
+//   - gate-1 … gate-N require 1000 approvals (requireApproval: always,
+//     approvalTimeout 720h) and no commit ever touches them, so their
+//     deployments wait in AwaitingApproval until a client rejects them. After
+//     a rejection, the next commit (to any environment) creates a new
+//     deployment of that environment, which the workload picks up once a read
+//     shows it AwaitingApproval; nothing but a client can change it after
+//     that.
+//   - rb-1 … rb-N deploy without approval and receive two commits during
+//     set-up (c0, then c1); no commit touches them afterwards. The workload
+//     rolls them back to c0 or to c1, and syncs them (which deploys the
+//     branch head, whose files there are c1's, and keeps the pin). The
+//     first rollback pins the environment from a commit with c1's files,
+//     and later ones keep that, so the watcher never unpins it.
+//   - app-1 … app-N deploy without approval; the workload commits to them and
+//     syncs them throughout.
+//
+// Commits never touch environments/common or the policy file, which would
+// touch every environment.
+//
+// # The workload
+//
+// Concurrent clients use the Go API client (package api) against a random
+// order of the nodes for every request: approvals and rejections of gate
+// deployments, consistent reads of those deployments, rollbacks and
+// consistent reads of rb environments, syncs of rb and app environments,
+// and commits to app environments. Every operation is recorded with its
+// call and return time and its result:
+//
+//   - ok, with what the server answered;
+//   - failed, when the answer says it did nothing: an API error with code
+//     invalid, unauthorized, forbidden, not_found, wrong_state, too_large or
+//     no_leader, or no node reachable at all (nothing was sent);
+//   - unknown, when it may or may not have happened: an API error with code
+//     unknown_outcome, unavailable (raft answers ErrRaftShutdown to a
+//     command that may have committed when the node shuts down while it
+//     waits) or any other 5xx, a timeout, a connection reset or cut after
+//     the request was sent.
+//
+// Event streams (GET /v1/events) are read from every node throughout, and a
+// reader goroutine per directory target resolves the target's symlink and
+// reads the whole bundle behind it, again and again.
+//
+// # The model
+//
+// The history of approvals, rejections and rollbacks is checked for
+// linearizability with porcupine, partitioned (each partition is checked on
+// its own, which is sound because no operation touches two keys):
+//
+// A gate deployment (one partition per deployment id) has the state
+// Awaiting(A), A a set of approver identities, or Rejected(A). It starts
+// as Awaiting(∅): the workload acts on it only after a read showed it
+// AwaitingApproval with no approvals, and nothing but the workload approves
+// or rejects it.
+//
+//	approve(who) → ok{duplicate: who ∈ A, approvals: A ∪ {who}}  from Awaiting(A), to Awaiting(A ∪ {who})
+//	approve(who) → wrong_state                                    from Rejected(A), unchanged
+//	reject(who)  → ok{state: Rejected, approvals: A}              from Awaiting(A), to Rejected(A)
+//	reject(who)  → wrong_state                                    from Rejected(A), unchanged
+//	read         → {state, approvals}                             equal to the state, unchanged
+//
+// An rb environment (one partition per environment) has the state Pin,
+// the commit a rollback pinned it to and the identity that asked
+// (Environment.Pin's Commit and By), or none; it starts with none.
+//
+//	rollback(to, who) → ok{deployment of commit to, kind rollback}   to Pin(to, who)
+//	rollback(to, who) → wrong_state                                   unchanged (to is what is deployed)
+//	read              → the environment's pin                         equal to the state, unchanged
+//
+// An operation with an unknown outcome is given an infinite return time
+// and may step either way: applied at some point after its call, or never
+// (linearized after everything else, where it is not observed). A failed
+// operation is left out: it did nothing, and if it did, an observation
+// that no operation explains fails the check. The checker's verdict
+// "unknown" (it timed out) is a failure; a failed check writes porcupine's
+// visualization to the artifacts folder.
+//
+// A rollback to the commit that is deployed is refused with wrong_state:
+// that depends on the pipeline's progress, which the model does not
+// follow, so a refusal is allowed in any state (and changes nothing).
+//
+// # The other checks
+//
+// After every run, once the faults are healed:
+//
+//   - a leader is elected within a bound; every deployment that was in
+//     flight finishes (none is left active, nor in Pending, Validating,
+//     Planning or Scheduled; only gate deployments wait for approval); every
+//     node reaches the same applied index with the same digest of its
+//     replicated state (GET /v1/debug/state);
+//   - no acknowledged write is lost: every ok approval, rejection and
+//     rollback is in the final state of every node, every ok sync was
+//     followed by a manual-sync deployment, every commit to an app
+//     environment is what it has deployed at the end;
+//   - no deployment reached two terminal states, on any node's event
+//     stream or in the final state, and every event any node sent is in
+//     the final state, with the same id on every node;
+//   - at most one deployment of an environment was active (BackingUp to
+//     PostValidating, or RollingBack) at any index, by the transitions of
+//     the final state and by the event streams;
+//   - every target holds exactly the bundle of its environment's deployed
+//     deployment (the directory's manifest and files; the http server's
+//     last accepted body), the http servers never accepted a lower token
+//     after a higher one, the directory readers never saw a token go down
+//     nor a bundle mixing two commits, and gate environments' targets were
+//     never written;
+//   - for every leader kill, the time to the first write a survivor
+//     acknowledged is printed.
+//
+// # Faults
+//
+// Process faults are implemented here (faults.go): SIGKILL of the leader
+// (at any time, while a deployment is Applying, while it writes a
+// snapshot), of a follower and of two of five nodes; SIGSTOP of the leader
+// past its lease; a stop and restart of the whole cluster; replacing a
+// dead member with a fresh node; and a follower's disk filling up (its data
+// dir is a small tmpfs; root only). Network faults (partitions, delay) are
+// hooks: a Network given in Options implements them (test/chaos/netns).
+// See README.md for what each fault does and how to read a failure.
+//
+// Two faults step around product bugs that their own tests (skipped, with
+// "BUG:") show: disk-full restarts the leader, loudly, when the follower
+// whose disk was freed does not catch up within 30 seconds
+// (TestFollowerDiskFullRecovers); and pause-leader resumes the paused node
+// after 20 seconds when the new leader cannot finish what it had in flight
+// because the paused node holds a directory target's lock
+// (TestTargetLockHeldByPausedLeader). Two bugs the suite found are fixed
+// and their tests run: TestRollbackTwiceKeepsPin and
+// TestRemoveMemberStaysRemoved (replace-member still removes a member only
+// once gossip sees it dead, as an operator removing a failed member would).
+package chaos

@@ -1,0 +1,211 @@
+package chaos
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/honua-io/honua-gitops/test/harness"
+)
+
+// Fault is one kind of fault. Inject injects it while the workload runs,
+// waits for the cluster to react, and heals it; it runs on the test's
+// goroutine.
+type Fault struct {
+	Name string
+	// Nodes is the cluster size the fault needs; 0 means any.
+	Nodes int
+	// Skip says why the fault cannot run in r ("" when it can).
+	Skip   func(r *Run) string
+	Inject func(r *Run)
+}
+
+// Faults returns every kind of fault, process faults first.
+func Faults() []Fault {
+	return []Fault{
+		{Name: "kill-leader", Inject: (*Run).killLeader},
+		{Name: "kill-leader-applying", Inject: (*Run).killLeaderApplying},
+		{Name: "kill-leader-snapshot", Inject: (*Run).killLeaderSnapshot},
+		{Name: "kill-follower", Inject: (*Run).killFollower},
+		{Name: "kill-two-of-five", Nodes: 5, Inject: (*Run).killTwoOfFive},
+		{Name: "pause-leader", Inject: (*Run).pauseLeader},
+		{Name: "restart-cluster", Inject: (*Run).restartCluster},
+		{Name: "replace-member", Inject: (*Run).replaceMember},
+		{Name: "disk-full", Skip: (*Run).diskFullSkip, Inject: (*Run).diskFull},
+		{Name: "partition-leader", Skip: (*Run).networkSkip, Inject: (*Run).partitionLeader},
+		{Name: "partition-follower", Skip: (*Run).networkSkip, Inject: (*Run).partitionFollower},
+		{Name: "delay", Skip: (*Run).networkSkip, Inject: (*Run).delayNetwork},
+	}
+}
+
+// FaultNamed returns the fault called name.
+func FaultNamed(name string) (Fault, bool) {
+	i := slices.IndexFunc(Faults(), func(f Fault) bool { return f.Name == name })
+	if i < 0 {
+		return Fault{}, false
+	}
+	return Faults()[i], true
+}
+
+// SkipReason says why f cannot run in r, or "".
+func (r *Run) SkipReason(f Fault) string {
+	if f.Nodes != 0 && f.Nodes != r.opts.Nodes {
+		return fmt.Sprintf("needs a %d-node cluster", f.Nodes)
+	}
+	if f.Skip != nil {
+		return f.Skip(r)
+	}
+	return ""
+}
+
+// Inject runs fault f and records it.
+func (r *Run) Inject(f Fault) {
+	r.t.Helper()
+	rec := faultRecord{Name: f.Name, Start: r.history.Since()}
+	r.Logf("fault %s: start", f.Name)
+	f.Inject(r)
+	rec.End = r.history.Since()
+	r.mu.Lock()
+	r.faultLog = append(r.faultLog, rec)
+	r.mu.Unlock()
+	r.Logf("fault %s: healed after %v", f.Name, (rec.End - rec.Start).Round(time.Millisecond))
+}
+
+// Schedule injects faults in a random order (by the run's seed), with a
+// random pause between them, until every fault ran once and, when d is
+// longer, until d has passed.
+func (r *Run) Schedule(faults []Fault, d time.Duration) {
+	r.t.Helper()
+	var runnable []Fault
+	for _, f := range faults {
+		if why := r.SkipReason(f); why != "" {
+			r.Logf("schedule: leaving out %s: %s", f.Name, why)
+			continue
+		}
+		runnable = append(runnable, f)
+	}
+	if len(runnable) == 0 {
+		r.t.Fatal("schedule: no fault can run")
+	}
+	end := time.Now().Add(d)
+	for round := 0; round == 0 || time.Now().Before(end); round++ {
+		order := slices.Clone(runnable)
+		r.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		names := make([]string, len(order))
+		for i, f := range order {
+			names[i] = f.Name
+		}
+		r.Logf("schedule round %d: %s", round+1, strings.Join(names, ", "))
+		for _, f := range order {
+			r.Inject(f)
+			r.idle(r.between(time.Second, 2500*time.Millisecond))
+		}
+	}
+}
+
+func (r *Run) faults() []faultRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.faultLog)
+}
+
+func (r *Run) outage(what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outages = append(r.outages, outage{What: what, At: r.history.Since()})
+}
+
+// leader returns the leader every live node agrees on, or fails the test.
+func (r *Run) leader() *harness.Node {
+	r.t.Helper()
+	l, err := r.cluster.WaitForLeader(leaderTimeout)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return l
+}
+
+// follower returns a random follower, or fails the test.
+func (r *Run) follower(among func(*harness.Node) bool) *harness.Node {
+	r.t.Helper()
+	leader := r.leader()
+	var fs []*harness.Node
+	for _, n := range r.members() {
+		if n != leader && !n.Paused() && (among == nil || among(n)) {
+			fs = append(fs, n)
+		}
+	}
+	if len(fs) == 0 {
+		r.t.Fatal("no follower to fault")
+	}
+	return pick(r.rng, fs)
+}
+
+// restart starts a stopped node again and waits until it has caught up
+// with the leader.
+func (r *Run) restart(nodes ...*harness.Node) {
+	r.t.Helper()
+	for _, n := range nodes {
+		n.Restart()
+	}
+	r.waitCaughtUp(nodes...)
+}
+
+// waitCaughtUp waits until every node knows the leader and has applied
+// what the leader had committed when the wait began.
+func (r *Run) waitCaughtUp(nodes ...*harness.Node) {
+	r.t.Helper()
+	leader, err := r.catchUp(settleTimeout, nodes...)
+	if err != nil {
+		r.dumpStacks(leader)
+		for _, n := range nodes {
+			r.dumpStacks(n)
+		}
+		r.t.Fatal(err)
+	}
+}
+
+// catchUp waits up to timeout for every node to know the leader and to
+// apply what the leader had committed when the wait began. It returns the
+// leader.
+func (r *Run) catchUp(timeout time.Duration, nodes ...*harness.Node) (*harness.Node, error) {
+	r.t.Helper()
+	leader := r.leader()
+	st, err := leader.Status()
+	if err != nil {
+		return leader, err
+	}
+	start := time.Now()
+	for _, n := range nodes {
+		err := harness.Poll(timeout, fmt.Sprintf("%s to follow a leader and apply index %d", n, st.CommitIndex), func() error {
+			s, err := n.Status()
+			if err == nil && (s.LeaderID() == "" || s.AppliedIndex < st.CommitIndex) {
+				err = fmt.Errorf("%s", s)
+			}
+			return err
+		})
+		if err != nil {
+			return leader, err
+		}
+	}
+	r.Logf("%v caught up with index %d in %v", nodes, st.CommitIndex, time.Since(start).Round(time.Millisecond))
+	return leader, nil
+}
+
+// dumpStacks makes a node print its goroutines into its log and exit
+// (SIGQUIT), so that the saved log shows where it was stuck.
+func (r *Run) dumpStacks(n *harness.Node) {
+	pid, err := pidOf(r.bin, n.ID())
+	if err != nil {
+		r.Logf("cannot dump %s's goroutines: %v", n.ID(), err)
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
+		r.Logf("cannot dump %s's goroutines: %v", n.ID(), err)
+		return
+	}
+	_, _ = n.Wait(10 * time.Second)
+	r.Logf("sent SIGQUIT to %s (pid %d): its goroutines are at the end of its log", n.ID(), pid)
+}

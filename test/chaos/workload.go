@@ -1,0 +1,305 @@
+package chaos
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/honua-io/honua-gitops/api"
+)
+
+// workload runs the clients of a run: see the package documentation.
+type workload struct {
+	r      *Run
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	gates  *gateRegistry
+	seq    uint64 // seeds of the workers' random sources
+}
+
+// StartWorkload starts the clients; StopWorkload stops them.
+func (r *Run) StartWorkload() {
+	r.t.Helper()
+	if r.workload != nil {
+		r.t.Fatal("the workload is already running")
+	}
+	w := &workload{r: r, gates: &gateRegistry{known: map[string]bool{}, rejected: map[string]bool{}}}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	r.workload = w
+	// Register the gate deployments that wait now, before any client
+	// acts on them.
+	w.scout(w.rng())
+	client := 0
+	for range 3 {
+		w.loop(60*time.Millisecond, w.gateClient(client))
+		client++
+	}
+	for _, env := range r.rbs {
+		w.loop(150*time.Millisecond, w.rollbackClient(client, env))
+		client++
+	}
+	w.loop(700*time.Millisecond, w.committer(client))
+	client++
+	w.loop(1500*time.Millisecond, w.syncer(client))
+	w.loop(300*time.Millisecond, func(rng *rand.Rand) { w.scout(rng) })
+	r.Logf("workload started: %d gate deployments waiting", len(w.gates.all()))
+}
+
+// StopWorkload stops the clients and waits for the operations in flight to
+// return.
+func (r *Run) StopWorkload() {
+	r.t.Helper()
+	if r.workload == nil {
+		return
+	}
+	r.workload.stop()
+	r.workload = nil
+	ops := r.history.Ops()
+	counts := map[OpKind]map[Outcome]int{}
+	codes := map[OpKind]map[string]int{}
+	for _, o := range ops {
+		if counts[o.Kind] == nil {
+			counts[o.Kind], codes[o.Kind] = map[Outcome]int{}, map[string]int{}
+		}
+		counts[o.Kind][o.Outcome]++
+		if o.Code != "" {
+			codes[o.Kind][o.Code]++
+		}
+	}
+	for _, k := range []OpKind{OpApprove, OpReject, OpReadDeployment, OpRollback, OpReadEnvironment, OpSync, OpCommit} {
+		c := counts[k]
+		r.Logf("workload: %-16s ok %4d  failed %4d  unknown %3d  %v", k, c[OK], c[Failed], c[Unknown], codes[k])
+	}
+}
+
+func (w *workload) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+func (w *workload) rng() *rand.Rand {
+	w.seq++
+	return rand.New(rand.NewPCG(uint64(w.r.opts.Seed), w.seq))
+}
+
+// loop runs f every interval until the workload stops.
+func (w *workload) loop(interval time.Duration, f func(rng *rand.Rand)) {
+	rng := w.rng()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f(rng)
+		}
+	}()
+}
+
+// do runs one API call as operation op: it records the call, the return
+// and the result (fill reads what an ok call returned).
+func (w *workload) do(op *Op, rng *rand.Rand, call func(ctx context.Context, cl *api.Client) error, fill func(*Op)) error {
+	cl, node := w.r.client(op.Who, rng)
+	op.Node = node
+	h := w.r.history
+	h.Begin(op)
+	// Not the workload's context: an operation in flight when the workload
+	// stops runs to its end (or its timeout).
+	ctx, cancel := context.WithTimeout(context.Background(), workloadTimeout)
+	defer cancel()
+	err := call(ctx, cl)
+	h.End(op, err, fill)
+	return err
+}
+
+func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// gateClient approves, rejects and reads gate deployments.
+func (w *workload) gateClient(client int) func(rng *rand.Rand) {
+	return func(rng *rand.Rand) {
+		id := w.gates.pick(rng)
+		if id == "" {
+			return
+		}
+		who := pick(rng, approvers)
+		switch p := rng.Float64(); {
+		case p < 0.55:
+			var res *api.ApproveResult
+			_ = w.do(&Op{Client: client, Kind: OpApprove, Deployment: id, Who: who}, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					res, err = cl.Approve(ctx, id, "chaos approves")
+					return err
+				},
+				func(o *Op) {
+					o.Duplicate = res.Duplicate
+					if res.Deployment != nil {
+						o.State, o.Approvals = string(res.Deployment.State), approvalIdentities(res.Deployment)
+					}
+				})
+		case p < 0.97:
+			var d *api.Deployment
+			err := w.do(&Op{Client: client, Kind: OpReadDeployment, Deployment: id, Who: who}, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					d, err = cl.Deployment(ctx, id, &api.QueryOptions{Consistent: true})
+					return err
+				},
+				func(o *Op) { o.State, o.Approvals = string(d.State), approvalIdentities(d) })
+			if err == nil && d.State == "Rejected" {
+				w.gates.markRejected(id)
+			}
+		default:
+			var d *api.Deployment
+			err := w.do(&Op{Client: client, Kind: OpReject, Deployment: id, Who: who}, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					d, err = cl.Reject(ctx, id, "chaos rejects")
+					return err
+				},
+				func(o *Op) {
+					o.State, o.Approvals = string(d.State), approvalIdentities(d)
+					if d.Rejection != nil {
+						o.Rejecter = d.Rejection.Identity
+					}
+				})
+			if err == nil {
+				w.gates.markRejected(id)
+			}
+		}
+	}
+}
+
+// rollbackClient rolls env back to c0 or c1, reads its pin, and syncs it.
+func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
+	commits := []string{w.r.c0, w.r.c1}
+	return func(rng *rand.Rand) {
+		who := pick(rng, approvers)
+		switch p := rng.Float64(); {
+		case p < 0.3:
+			to := pick(rng, commits)
+			var d *api.Deployment
+			_ = w.do(&Op{Client: client, Kind: OpRollback, Env: env, Who: who, To: to}, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					d, err = cl.Rollback(ctx, env, to[:12])
+					return err
+				},
+				func(o *Op) { o.Created, o.CreatedCommit, o.CreatedKind = d.ID, d.Commit, string(d.Kind) })
+		case p < 0.85:
+			var e *api.EnvironmentDetail
+			_ = w.do(&Op{Client: client, Kind: OpReadEnvironment, Env: env, Who: who}, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					e, err = cl.Environment(ctx, env, &api.QueryOptions{Consistent: true})
+					return err
+				},
+				func(o *Op) {
+					if e.Environment != nil && e.Pin != nil {
+						o.PinCommit, o.PinBy = e.Pin.Commit, e.Pin.By
+					}
+				})
+		default:
+			w.sync(client, env, who, rng)
+		}
+	}
+}
+
+func (w *workload) sync(client int, env, who string, rng *rand.Rand) {
+	_ = w.do(&Op{Client: client, Kind: OpSync, Env: env, Who: who}, rng,
+		func(ctx context.Context, cl *api.Client) error {
+			_, err := cl.Sync(ctx, env)
+			return err
+		}, nil)
+}
+
+// committer commits the next revision of a random app environment.
+func (w *workload) committer(client int) func(rng *rand.Rand) {
+	return func(rng *rand.Rand) {
+		env := pick(rng, w.r.apps)
+		h := w.r.history
+		op := h.Begin(&Op{Client: client, Kind: OpCommit, Env: env, Node: "git"})
+		commit := w.r.repo.bumpEnv(env)
+		h.End(op, nil, func(o *Op) { o.To = commit })
+	}
+}
+
+// syncer syncs a random app environment.
+func (w *workload) syncer(client int) func(rng *rand.Rand) {
+	return func(rng *rand.Rand) {
+		w.sync(client, pick(rng, w.r.apps), pick(rng, approvers), rng)
+	}
+}
+
+// scout registers the gate deployments that wait for approval and that no
+// client has touched: a new one appears after a rejection, with the next
+// commit. Any node's (possibly stale) list will do: nothing but the
+// workload changes such a deployment, and it has not acted on it yet.
+func (w *workload) scout(rng *rand.Rand) {
+	cl, _ := w.r.client(adminName, rng)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	for _, env := range w.r.gates {
+		ds, err := cl.Deployments(ctx, api.DeploymentFilter{Env: env, Limit: 5}, nil)
+		if err != nil {
+			return
+		}
+		for _, d := range ds {
+			if d.State == "AwaitingApproval" && d.Approvals == 0 {
+				w.gates.register(d.ID)
+			}
+		}
+	}
+}
+
+// gateRegistry holds the gate deployments the clients act on.
+type gateRegistry struct {
+	mu       sync.Mutex
+	ids      []string
+	known    map[string]bool
+	rejected map[string]bool // known to be rejected: picked less often
+}
+
+func (g *gateRegistry) register(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.known[id] {
+		g.known[id] = true
+		g.ids = append(g.ids, id)
+	}
+}
+
+func (g *gateRegistry) markRejected(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rejected[id] = true
+}
+
+func (g *gateRegistry) all() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.ids)
+}
+
+// pick returns a deployment to act on: mostly one not known to be
+// rejected, sometimes any (to see wrong_state); "" when none is known.
+func (g *gateRegistry) pick(rng *rand.Rand) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.ids) == 0 {
+		return ""
+	}
+	var open []string
+	for _, id := range g.ids {
+		if !g.rejected[id] {
+			open = append(open, id)
+		}
+	}
+	if len(open) > 0 && rng.Float64() < 0.9 {
+		return pick(rng, open)
+	}
+	return pick(rng, g.ids)
+}

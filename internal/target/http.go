@@ -93,6 +93,9 @@ func (h *httpTarget) Apply(ctx context.Context, b *Bundle) error {
 		return &Error{Target: h.name, Op: "encode bundle", Err: err}
 	}
 	delay := h.backoffMin
+	// answer is the last error the server itself gave (an HTTP status),
+	// kept so that an attempt cut short by the deadline does not hide it.
+	var answer error
 	for attempt := 1; ; attempt++ {
 		err := h.put(ctx, b, body)
 		if err == nil {
@@ -102,9 +105,12 @@ func (h *httpTarget) Apply(ctx context.Context, b *Bundle) error {
 		if !err.Retryable {
 			return err
 		}
+		if ctx.Err() == nil || answer == nil {
+			answer = err.Err
+		}
 		if ctx.Err() != nil {
 			return &Error{Target: h.name, Op: "put", Retryable: true,
-				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, err.Err)}
+				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, answer)}
 		}
 		h.log.Info("put failed, retrying", "attempt", attempt, "in", delay, "error", err.Err)
 		t := time.NewTimer(delay)
@@ -112,7 +118,7 @@ func (h *httpTarget) Apply(ctx context.Context, b *Bundle) error {
 		case <-ctx.Done():
 			t.Stop()
 			return &Error{Target: h.name, Op: "put", Retryable: true,
-				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, err.Err)}
+				Err: fmt.Errorf("%w after %d attempts; last error: %w", ctx.Err(), attempt, answer)}
 		case <-t.C:
 		}
 		delay = min(2*delay, h.backoffMax)

@@ -319,6 +319,11 @@ func (a *app) diff(c *cli.Context) error {
 		}
 		return printJSON(e.out, json.RawMessage(d.Plan))
 	}
+	if doc == nil && d.PlanDropped {
+		fmt.Fprintf(e.out, "Deployment %s no longer keeps its plan (risk %s): only each environment's newest deployments do (honuad --plan-retention).\n",
+			d.ID, orDash(d.Risk))
+		return nil
+	}
 	if doc == nil {
 		fmt.Fprintf(e.out, "Deployment %s has no plan yet (it is %s).\n", d.ID, e.state(d.State))
 		return nil

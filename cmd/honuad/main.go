@@ -103,6 +103,7 @@ func newApp() *cli.App {
 				&cli.BoolFlag{Name: "dead-server-cleanup", EnvVars: env("dead-server-cleanup"), Usage: "let the leader remove servers dead for longer than --dead-server-grace"},
 				&cli.DurationFlag{Name: "dead-server-grace", EnvVars: env("dead-server-grace"), Usage: "how long a server stays dead before cleanup may remove it", DefaultText: "10m"},
 				&cli.IntFlag{Name: "history-retention", EnvVars: env("history-retention"), Usage: "deployments kept per environment", DefaultText: "100"},
+				&cli.IntFlag{Name: "plan-retention", EnvVars: env("plan-retention"), Usage: "newest deployments per environment that keep their plan and validation documents", DefaultText: "20"},
 				&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "validate and plan every deployment, and stop there"},
 				&cli.StringFlag{Name: "tokens-file", EnvVars: env("tokens-file"), Usage: "API bearer tokens (the config file's auth.tokensFile); see honuad token create"},
 				&cli.BoolFlag{Name: "insecure-no-auth", EnvVars: env("insecure-no-auth"), Usage: "serve the API without authentication on a non-loopback address"},
@@ -233,6 +234,9 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("history-retention") {
 		cfg.HistoryRetention = c.Int("history-retention")
+	}
+	if c.IsSet("plan-retention") {
+		cfg.PlanRetention = c.Int("plan-retention")
 	}
 	if c.IsSet("dry-run") {
 		cfg.DryRun = c.Bool("dry-run")

@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 		}
 		return err
 	}
-	node.RegisterLeaderWork("settings", settingsWork(node, cfg.HistoryRetention, logger))
+	node.RegisterLeaderWork("settings", settingsWork(node, cfg.HistoryRetention, cfg.PlanRetention, logger))
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -203,12 +203,12 @@ func loadWebhookSecrets(w WebhooksConfig) (rpc.WebhookSecrets, error) {
 
 // settingsWork makes the replicated settings follow the leader's
 // configuration: the leader applies them when it takes over.
-func settingsWork(node *cluster.Node, retention int, logger *slog.Logger) func(context.Context) {
+func settingsWork(node *cluster.Node, retention, planRetention int, logger *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
-		if node.FSM().HistoryRetention() == retention {
+		if node.FSM().HistoryRetention() == retention && node.FSM().PlanRetention() == planRetention {
 			return
 		}
-		if _, err := node.Apply(&fsm.SetSettings{HistoryRetention: retention}); err != nil {
+		if _, err := node.Apply(&fsm.SetSettings{HistoryRetention: retention, PlanRetention: planRetention}); err != nil {
 			logger.Error("apply settings", "error", err)
 		}
 	}

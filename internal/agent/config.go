@@ -40,6 +40,7 @@ type Config struct {
 	DeadServerCleanup     bool     `yaml:"dead-server-cleanup"`
 	DeadServerGrace       Duration `yaml:"dead-server-grace"`
 	HistoryRetention      int      `yaml:"history-retention"`
+	PlanRetention         int      `yaml:"plan-retention"`
 	// DryRun stops every environment's deployments after Planning.
 	DryRun bool `yaml:"dry-run"`
 	// InsecureNoAuth lets the API listen beyond loopback without tokens.
@@ -85,6 +86,7 @@ func DefaultConfig() Config {
 		DeadServerGrace:  Duration(10 * time.Minute),
 		LeaderWait:       Duration(5 * time.Second),
 		HistoryRetention: 100,
+		PlanRetention:    20,
 	}
 }
 
@@ -144,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistoryRetention < 1 {
 		bad("history-retention", c.HistoryRetention, "must be at least 1")
+	}
+	if c.PlanRetention < 1 {
+		bad("plan-retention", c.PlanRetention, "must be at least 1")
 	}
 	if c.LeaderWait <= 0 {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")

@@ -217,6 +217,9 @@ func (*IssueFencingToken) Type() CommandType { return IssueFencingTokenCommand }
 type SetSettings struct {
 	// HistoryRetention is how many deployments each environment keeps.
 	HistoryRetention int `json:"historyRetention"`
+	// PlanRetention is how many of each environment's newest deployments
+	// keep their plan and validation documents; 0 leaves it unchanged.
+	PlanRetention int `json:"planRetention,omitempty"`
 }
 
 // Type implements Command.

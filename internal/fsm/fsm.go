@@ -156,6 +156,14 @@ func (f *FSM) LastFencingToken() uint64 {
 	return f.st.LastFencingToken
 }
 
+// PlanRetention returns how many of each environment's newest deployments
+// keep their plan and validation documents.
+func (f *FSM) PlanRetention() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.PlanRetention
+}
+
 // HistoryRetention returns how many deployments each environment keeps.
 func (f *FSM) HistoryRetention() int {
 	f.mu.RLock()

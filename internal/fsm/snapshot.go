@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +76,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.HistoryRetention < 1 {
 		st.HistoryRetention = DefaultHistoryRetention
 	}
+	if st.PlanRetention < 1 {
+		st.PlanRetention = DefaultPlanRetention
+	}
 	if err := st.check(); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
@@ -86,6 +90,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
 	close(ch)
+	// Decoding a snapshot needs several times the state's size for a
+	// moment; hand that back to the OS now rather than keep it resident.
+	snap.State = nil
+	debug.FreeOSMemory()
 	return nil
 }
 

@@ -12,6 +12,11 @@ import (
 // a SetSettings command says otherwise.
 const DefaultHistoryRetention = 100
 
+// DefaultPlanRetention is how many of an environment's newest deployments
+// keep their plan and validation documents, the bulk of the state; older
+// ones keep everything else (transitions, approvals, risk).
+const DefaultPlanRetention = 20
+
 // state is the replicated data. Its methods are the pure, deterministic half
 // of Apply: they read nothing but the command and the state, and they change
 // nothing when they return an error.
@@ -22,6 +27,7 @@ type state struct {
 	DeploymentSeq    uint64 `json:"deploymentSeq"`
 	LastFencingToken uint64 `json:"lastFencingToken"`
 	HistoryRetention int    `json:"historyRetention"`
+	PlanRetention    int    `json:"planRetention"`
 	// Source is the repository's status as the leader last reported it.
 	Source SourceStatus `json:"source"`
 
@@ -38,6 +44,7 @@ func newState() *state {
 		Deployments:      map[string]*Deployment{},
 		Environments:     map[string]*Environment{},
 		HistoryRetention: DefaultHistoryRetention,
+		PlanRetention:    DefaultPlanRetention,
 	}
 }
 
@@ -431,7 +438,13 @@ func (s *state) setSettings(c *SetSettings) (any, error) {
 	if c.HistoryRetention < 1 {
 		return nil, invalid("set settings: historyRetention must be at least 1, got %d", c.HistoryRetention)
 	}
+	if c.PlanRetention < 0 {
+		return nil, invalid("set settings: planRetention must not be negative, got %d", c.PlanRetention)
+	}
 	s.HistoryRetention = c.HistoryRetention
+	if c.PlanRetention > 0 {
+		s.PlanRetention = c.PlanRetention
+	}
 	names := make([]string, 0, len(s.Environments))
 	for n := range s.Environments {
 		names = append(names, n)
@@ -447,6 +460,7 @@ func (s *state) setSettings(c *SetSettings) (any, error) {
 // It never forgets the active, the waiting or the deployed deployment, nor
 // one that failed after applying and may still roll back.
 func (s *state) prune(e *Environment) {
+	s.dropOldPlans(e)
 	excess := len(e.History) - s.HistoryRetention
 	if excess <= 0 {
 		return
@@ -472,6 +486,18 @@ func (s *state) prune(e *Environment) {
 		}
 	}
 	e.History = kept
+}
+
+// dropOldPlans drops the plan and validation documents of the finished
+// deployments of e older than its newest PlanRetention.
+func (s *state) dropOldPlans(e *Environment) {
+	for i := len(e.History) - 1 - s.PlanRetention; i >= 0; i-- {
+		d := s.Deployments[e.History[i]]
+		if d == nil || !d.State.Terminal() || d.PlanDropped {
+			continue
+		}
+		d.Plan, d.Validation, d.PlanDropped = nil, nil, true
+	}
 }
 
 func (d *Deployment) prunable(e *Environment) bool {

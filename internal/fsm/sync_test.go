@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -102,5 +103,34 @@ func TestRollbackPinsAtCreation(t *testing.T) {
 	p := h.environment("prod").Pin
 	if p == nil || p.Commit != "c1" || p.From != "c2" || p.By != "alice" || !p.Since.Equal(at) {
 		t.Errorf("Pin = %+v; want pinned to c1 from c2 by alice", p)
+	}
+}
+
+func TestOldPlansAreDropped(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(&fsm.SetSettings{HistoryRetention: 100, PlanRetention: 2})
+	var names []string
+	for i := range 4 {
+		name := fmt.Sprintf("d%d", i)
+		h.create(name, "prod")
+		h.mustApply(&fsm.TransitionDeployment{ID: h.id(name), To: fsm.StateValidating, Time: h.tick()})
+		h.mustApply(&fsm.TransitionDeployment{ID: h.id(name), To: fsm.StatePlanning, Time: h.tick(),
+			Plan: []byte(`{"risk":"low"}`), Validation: []byte(`{"valid":true}`)})
+		names = append(names, name)
+	}
+	// d0..d2 were superseded (terminal) as each next one was created; d3
+	// waits. The newest two keep their plans.
+	for i, name := range names {
+		d := h.deployment(name)
+		dropped := i < 2
+		if d.PlanDropped != dropped || (len(d.Plan) == 0) != dropped || (len(d.Validation) == 0) != dropped {
+			t.Errorf("%s: planDropped %v, plan %q, validation %q; want dropped %v", name, d.PlanDropped, d.Plan, d.Validation, dropped)
+		}
+		if d.Transitions[len(d.Transitions)-1].To == "" {
+			t.Errorf("%s lost its transitions", name)
+		}
+	}
+	if _, err := h.apply(&fsm.SetSettings{HistoryRetention: 10, PlanRetention: -1}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("negative plan retention = %v; want ErrInvalid", err)
 	}
 }

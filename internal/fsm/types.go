@@ -116,6 +116,10 @@ type Deployment struct {
 	// stores them verbatim.
 	Plan       json.RawMessage `json:"plan,omitempty"`
 	Validation json.RawMessage `json:"validation,omitempty"`
+	// PlanDropped is set once the plan and validation documents were
+	// dropped to save memory (only the newest deployments of each
+	// environment keep them; see SetSettings.PlanRetention).
+	PlanDropped bool `json:"planDropped,omitempty"`
 	Risk       string          `json:"risk,omitempty"`
 	// Approval is what the policy asked for when the deployment started
 	// waiting for approval.

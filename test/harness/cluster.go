@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,7 +117,7 @@ func (c *Cluster) Add(cfg NodeConfig) *Node {
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(dir, "data")
 	}
-	ports := FreePorts(c.t, 3)
+	ports := c.freePorts()
 	orPort := func(addr string, port int) string {
 		if addr != "" {
 			return addr
@@ -153,6 +154,27 @@ func (c *Cluster) Add(cfg NodeConfig) *Node {
 	}
 	c.nodes = append(c.nodes, n)
 	return n
+}
+
+// freePorts returns three free loopback ports that no node of the cluster
+// was given: the nodes are usually all added before any starts, so the
+// kernel may hand out again a port it gave an earlier node.
+func (c *Cluster) freePorts() []int {
+	c.t.Helper()
+	taken := map[string]bool{}
+	for _, n := range c.nodes {
+		for _, addr := range []string{n.http, n.raft, n.gossip} {
+			if _, port, err := net.SplitHostPort(addr); err == nil {
+				taken[port] = true
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		ports := FreePorts(c.t, 3)
+		if !slices.ContainsFunc(ports, func(p int) bool { return taken[strconv.Itoa(p)] }) || attempt == 100 {
+			return ports
+		}
+	}
 }
 
 func (c *Cluster) gossipAddrs() []string {

@@ -123,7 +123,7 @@ func TestRemoveMemberStaysRemoved(t *testing.T) {
 	}
 	// Its replacement joins: a gossip event, on which the leader
 	// reconciles the raft configuration with gossip.
-	fresh := r.cluster.Add(harness.NodeConfig{})
+	fresh := r.addNode(harness.NodeConfig{})
 	r.mu.Lock()
 	r.nodes = append(r.nodes, fresh)
 	r.removed[dead.ID()] = true

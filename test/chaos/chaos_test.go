@@ -27,10 +27,6 @@ func TestMain(m *testing.M) {
 // long reports whether the full suite runs (make chaos).
 func long() bool { return *longFlag || os.Getenv("HONUA_CHAOS") == "full" }
 
-// newNetwork returns the network-fault layer (test/chaos/netns), or nil:
-// network faults are then left out.
-func newNetwork(t *testing.T) Network { return nil }
-
 // newRun starts a run for t with the seed of -chaos.seed, or a new one. It
 // prints the seed, and on failure the command that replays the run.
 func newRun(t *testing.T, o Options) *Run {
@@ -78,14 +74,12 @@ func testFault(t *testing.T, name string, nodes int) {
 	if !ok {
 		t.Fatalf("no fault %q", name)
 	}
-	network := newNetwork(t)
-	if (strings.HasPrefix(name, "partition") || name == "delay") && network == nil {
-		skipLoudly(t, name+": no Network given (network faults need test/chaos/netns)")
-	}
 	if name == "disk-full" && os.Geteuid() != 0 {
 		skipLoudly(t, "disk-full: needs root to mount a tmpfs as a follower's data dir")
 	}
-	r := newRun(t, Options{Nodes: nodes, TmpfsDataDirs: name == "disk-full", Network: network})
+	// A network fault's test skips loudly in newRun without root, ip or
+	// nft (netns.New).
+	r := newRun(t, Options{Nodes: nodes, TmpfsDataDirs: name == "disk-full", Network: f.Network})
 	if why := r.SkipReason(f); why != "" {
 		skipLoudly(t, name+": "+why)
 	}
@@ -117,17 +111,25 @@ func TestPauseLeader(t *testing.T)        { testFault(t, "pause-leader", 3) }
 func TestRestartCluster(t *testing.T)     { testFault(t, "restart-cluster", 3) }
 func TestReplaceMember(t *testing.T)      { testFault(t, "replace-member", 3) }
 func TestFollowerDiskFull(t *testing.T)   { testFault(t, "disk-full", 3) }
-func TestPartitionLeader(t *testing.T)    { testFault(t, "partition-leader", 3) }
-func TestPartitionFollower(t *testing.T)  { testFault(t, "partition-follower", 3) }
-func TestNetworkDelay(t *testing.T)       { testFault(t, "delay", 3) }
 
-// TestSchedule injects every fault a three-node cluster can take, in a
-// random order, while the workload runs: each once in the short suite,
-// round after round for several minutes in the full one.
+// The network faults' own tests: the nodes run in network namespaces
+// (Options.Network), and without root, ip or nft the tests skip loudly.
+func TestPartitionLeader(t *testing.T)           { testFault(t, "partition-leader", 3) }
+func TestPartitionOneWayFromLeader(t *testing.T) { testFault(t, "partition-one-way-from-leader", 3) }
+func TestPartitionOneWayToLeader(t *testing.T)   { testFault(t, "partition-one-way-to-leader", 3) }
+func TestPartitionFlap(t *testing.T)             { testFault(t, "partition-flap", 3) }
+func TestNetworkLoss(t *testing.T)               { testFault(t, "loss", 3) }
+func TestNetworkDelay(t *testing.T)              { testFault(t, "delay", 3) }
+func TestPartitionFollowerLong(t *testing.T)     { testFault(t, "partition-follower-long", 3) }
+
+// TestSchedule injects every process fault a three-node cluster can take,
+// in a random order, while the workload runs: each once in the short
+// suite, round after round for several minutes in the full one. The nodes
+// listen on loopback; TestNetworkSchedule runs the network faults.
 func TestSchedule(t *testing.T) {
-	r := newRun(t, Options{Nodes: 3, TmpfsDataDirs: true, Network: newNetwork(t)})
+	r := newRun(t, Options{Nodes: 3, TmpfsDataDirs: true})
 	var faults []Fault
-	for _, f := range Faults() {
+	for _, f := range processFaults() {
 		if f.Nodes == 0 {
 			faults = append(faults, f)
 		}
@@ -146,8 +148,8 @@ func TestSchedule(t *testing.T) {
 // in the short suite, two of five and the leader; every fault in the full
 // one.
 func TestSchedule5(t *testing.T) {
-	r := newRun(t, Options{Nodes: 5, TmpfsDataDirs: long(), Network: newNetwork(t)})
-	faults := Faults()
+	r := newRun(t, Options{Nodes: 5, TmpfsDataDirs: long()})
+	faults := processFaults()
 	var d time.Duration
 	if long() {
 		d = 2 * time.Minute
@@ -155,6 +157,40 @@ func TestSchedule5(t *testing.T) {
 		faults = slices.DeleteFunc(faults, func(f Fault) bool {
 			return f.Name != "kill-two-of-five" && f.Name != "kill-leader"
 		})
+	}
+	r.StartWorkload()
+	r.idle(2 * time.Second)
+	r.Schedule(faults, d)
+	r.Check()
+}
+
+// TestNetworkSchedule runs the nodes in network namespaces and injects
+// faults in a random order while the workload runs: in the short suite,
+// the leader's partition, one of the two one-way partitions (by the seed),
+// a flap, loss and delay (left out loudly where the kernel has no netem);
+// in the full one, every fault a three-node cluster can take,
+// network and process faults, round after round for three minutes.
+// Without root, ip or nft it skips loudly.
+func TestNetworkSchedule(t *testing.T) {
+	r := newRun(t, Options{Nodes: 3, Network: true, TmpfsDataDirs: long()})
+	var faults []Fault
+	var d time.Duration
+	if long() {
+		for _, f := range Faults() {
+			if f.Nodes == 0 {
+				faults = append(faults, f)
+			}
+		}
+		d = 3 * time.Minute
+	} else {
+		oneWay := "partition-one-way-from-leader"
+		if r.rng.IntN(2) == 1 {
+			oneWay = "partition-one-way-to-leader"
+		}
+		for _, name := range []string{"partition-leader", oneWay, "partition-flap", "loss", "delay"} {
+			f, _ := FaultNamed(name)
+			faults = append(faults, f)
+		}
 	}
 	r.StartWorkload()
 	r.idle(2 * time.Second)

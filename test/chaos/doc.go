@@ -16,6 +16,19 @@
 // --raft-snapshot-interval are low), so snapshots are written, sent and
 // restored during every run.
 //
+// With Options.Network (the network faults' tests and
+// TestNetworkSchedule) every node runs in a network namespace of its own
+// (test/chaos/netns), started through ip netns exec. Raft, gossip and the
+// forwarding of writes to the leader go over a peer network between the
+// namespaces (10.77.0.0/24, addresses that exist only inside them), where
+// nftables rules cut, one-way drop, flap and lose packets and tc netem
+// delays them. The test's clients reach each node's API over a link of
+// its own, which no fault touches, and the git daemon and the http targets
+// listen on a service address of the root namespace that every namespace
+// reaches over that link: a node cut off from the others still hears from
+// clients and still reaches its targets. Without root, ip or nft these
+// tests skip loudly; the others run on loopback.
+//
 // The repository has three kinds of environment, each for one part of the
 // model:
 //
@@ -124,18 +137,33 @@
 //     after a higher one, the directory readers never saw a token go down
 //     nor a bundle mixing two commits, and gate environments' targets were
 //     never written;
-//   - for every leader kill, the time to the first write a survivor
-//     acknowledged is printed.
+//   - for every leader kill or partition, the time to the first write a
+//     survivor acknowledged is printed.
 //
 // # Faults
 //
-// Process faults are implemented here (faults.go): SIGKILL of the leader
-// (at any time, while a deployment is Applying, while it writes a
+// Process faults (process.go, fencing.go, diskfull.go): SIGKILL of the
+// leader (at any time, while a deployment is Applying, while it writes a
 // snapshot), of a follower and of two of five nodes; SIGSTOP of the leader
 // past its lease; a stop and restart of the whole cluster; replacing a
 // dead member with a fresh node; and a follower's disk filling up (its data
-// dir is a small tmpfs; root only). Network faults (partitions, delay) are
-// hooks: a Network given in Options implements them (test/chaos/netns).
+// dir is a small tmpfs; root only).
+//
+// Network faults (netfaults.go), on the peer network only: the leader cut
+// off from the majority while clients still reach it (partition-leader);
+// every packet from the leader to the followers dropped, or every packet
+// from the followers to the leader (partition-one-way-from-leader, -to-);
+// the leader cut off and healed every 0.7 to 1.5 s for several seconds
+// (partition-flap); 20 to 30% of what one or every node sends lost (loss);
+// delay (tc netem: left out, loudly, on a kernel without it); and a
+// follower cut off for 40 s, past memberlist's GossipToTheDeadTime
+// (partition-follower-long). Besides the common checks, a node cut off
+// from a quorum must acknowledge nothing it is sent before the network
+// heals (each operation sent to it first ends refused or unknown: the
+// client tries another node only when it cannot connect), the majority
+// must elect a leader and the old one step down, and after the long
+// partition every node must list every member alive again within 40 s.
+//
 // See README.md for what each fault does and how to read a failure.
 //
 // Two faults step around product bugs that their own tests (skipped, with

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,12 +18,16 @@ type Fault struct {
 	Name string
 	// Nodes is the cluster size the fault needs; 0 means any.
 	Nodes int
+	// Network is set for the faults of the peer network: they need the
+	// nodes in network namespaces (Options.Network).
+	Network bool
 	// Skip says why the fault cannot run in r ("" when it can).
 	Skip   func(r *Run) string
 	Inject func(r *Run)
 }
 
-// Faults returns every kind of fault, process faults first.
+// Faults returns every kind of fault, process faults first, then network
+// faults.
 func Faults() []Fault {
 	return []Fault{
 		{Name: "kill-leader", Inject: (*Run).killLeader},
@@ -34,10 +39,19 @@ func Faults() []Fault {
 		{Name: "restart-cluster", Inject: (*Run).restartCluster},
 		{Name: "replace-member", Inject: (*Run).replaceMember},
 		{Name: "disk-full", Skip: (*Run).diskFullSkip, Inject: (*Run).diskFull},
-		{Name: "partition-leader", Skip: (*Run).networkSkip, Inject: (*Run).partitionLeader},
-		{Name: "partition-follower", Skip: (*Run).networkSkip, Inject: (*Run).partitionFollower},
-		{Name: "delay", Skip: (*Run).networkSkip, Inject: (*Run).delayNetwork},
+		{Name: "partition-leader", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).partitionLeader},
+		{Name: "partition-one-way-from-leader", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).partitionOneWayFromLeader},
+		{Name: "partition-one-way-to-leader", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).partitionOneWayToLeader},
+		{Name: "partition-flap", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).partitionFlap},
+		{Name: "loss", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).loss},
+		{Name: "delay", Network: true, Skip: (*Run).delaySkip, Inject: (*Run).delayNetwork},
+		{Name: "partition-follower-long", Network: true, Skip: (*Run).networkSkip, Inject: (*Run).partitionFollowerLong},
 	}
+}
+
+// processFaults returns the faults that are not network faults.
+func processFaults() []Fault {
+	return slices.DeleteFunc(Faults(), func(f Fault) bool { return f.Network })
 }
 
 // FaultNamed returns the fault called name.
@@ -81,7 +95,7 @@ func (r *Run) Schedule(faults []Fault, d time.Duration) {
 	var runnable []Fault
 	for _, f := range faults {
 		if why := r.SkipReason(f); why != "" {
-			r.Logf("schedule: leaving out %s: %s", f.Name, why)
+			r.leaveOut(f, why)
 			continue
 		}
 		runnable = append(runnable, f)
@@ -104,6 +118,17 @@ func (r *Run) Schedule(faults []Fault, d time.Duration) {
 		}
 	}
 }
+
+// leaveOut says loudly, on stderr, in the log and in the run's summary,
+// that the schedule leaves fault f out.
+func (r *Run) leaveOut(f Fault, why string) {
+	r.t.Helper()
+	fmt.Fprintf(os.Stderr, "SKIP: %s: fault %s left out of the schedule: %s\n", r.t.Name(), f.Name, why)
+	r.Logf("%s\n\tSCHEDULE LEAVES OUT %s: %s\n\t%s", banner, f.Name, why, banner)
+	r.note("LEFT OUT of the schedule: %s: %s", f.Name, why)
+}
+
+var banner = strings.Repeat("!", 72)
 
 func (r *Run) faults() []faultRecord {
 	r.mu.Lock()

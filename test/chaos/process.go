@@ -187,7 +187,7 @@ func (r *Run) replaceMember() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	fresh := r.cluster.Add(harness.NodeConfig{})
+	fresh := r.addNode(harness.NodeConfig{})
 	r.mu.Lock()
 	r.nodes = append(r.nodes, fresh)
 	r.mu.Unlock()

@@ -52,8 +52,14 @@ type Options struct {
 	// so that the disk-full fault can fill it. It needs root; without it
 	// the data dirs are ordinary directories and the fault is skipped.
 	TmpfsDataDirs bool
-	// Network injects network faults; nil leaves them out.
-	Network Network
+	// Network runs every node in a network namespace of its own
+	// (test/chaos/netns): raft, gossip and forwarding go over a peer
+	// network where the network faults act, the test reaches each node
+	// over a link of its own, and the git daemon and http targets listen
+	// on an address every namespace reaches. It needs root and the ip and
+	// nft commands; without them Start skips the test loudly. Without it
+	// the nodes listen on loopback and the network faults are left out.
+	Network bool
 	// ArtifactsDir receives porcupine's visualization of a history that
 	// fails the check; default <module root>/artifacts/chaos.
 	ArtifactsDir string
@@ -91,6 +97,7 @@ type Run struct {
 	daemon  *gitserver.Daemon
 	cluster *harness.Cluster
 	bin     string
+	net     *network // nil unless Options.Network
 
 	gates, rbs, apps []string
 	servers          map[string]*honuaserver.Server // environment → its http target
@@ -146,6 +153,9 @@ func Start(t *testing.T, o Options) *Run {
 	}
 	r.history = newHistory(r.start)
 	r.gates, r.rbs, r.apps = envNames(gatePrefix, o.Gates), envNames(rbPrefix, o.Rollbacks), envNames(appPrefix, o.Apps)
+	if o.Network {
+		r.net = newNetwork(t, o.Nodes)
+	}
 	dir := t.TempDir()
 	var dataDirs []string
 	if o.TmpfsDataDirs {
@@ -159,14 +169,14 @@ func Start(t *testing.T, o Options) *Run {
 
 	r.repo = newRepo(t)
 	r.c0 = r.repo.commit(r.initialFiles(), "initial configuration")
-	r.daemon = gitserver.StartDaemon(t, r.repo.gr.Root())
+	r.daemon = gitserver.StartDaemonAt(t, r.repo.gr.Root(), r.net.serviceHost())
 	r.bin = harness.Build(t)
 	targets := filepath.Join(dir, "targets")
 	if err := os.Mkdir(targets, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, env := range r.envs() {
-		s := honuaserver.New(t, env)
+		s := honuaserver.NewAt(t, env, r.net.serviceHost())
 		s.Identify(r.identify(s.Addr()))
 		r.servers[env] = s
 		r.dirs[env] = filepath.Join(targets, env)
@@ -189,7 +199,7 @@ func Start(t *testing.T, o Options) *Run {
 		if dataDirs != nil {
 			cfg.DataDir = dataDirs[i]
 		}
-		n := r.cluster.Add(cfg)
+		n := r.addNode(cfg)
 		if dataDirs != nil {
 			r.tmpfs[n.ID()] = dataDirs[i]
 		}
@@ -287,8 +297,12 @@ func (r *Run) writeConfig(path, tokensFile string) {
 }
 
 // identify returns the function a bundle server names the sender of a PUT
-// with: the node whose process holds the connection.
+// with: the node whose process holds the connection, or, when the nodes
+// run in namespaces, the node whose namespace it comes from.
 func (r *Run) identify(server string) func(remote string) string {
+	if r.net != nil {
+		return r.net.identify
+	}
 	return func(remote string) string {
 		id, err := connOwner(r.bin, remote, server)
 		if err != nil {

@@ -19,11 +19,13 @@ const startTimeout = 15 * time.Second
 const pollInterval = 10 * time.Millisecond
 
 // Daemon is a `git daemon` serving every repository under a root over
-// git:// on a loopback port. It keeps its port across Stop and Start, so a
-// test can take the remote away and bring it back at the same URL.
+// git:// on a loopback port (or on the address given to StartDaemonAt). It
+// keeps its port across Stop and Start, so a test can take the remote away
+// and bring it back at the same URL.
 type Daemon struct {
 	t    testing.TB
 	root string
+	host string // the IP it listens on
 	port int
 
 	mu   sync.Mutex
@@ -37,11 +39,19 @@ type Daemon struct {
 // cleanup; if the test failed, the daemon's log is printed.
 func StartDaemon(t testing.TB, root string) *Daemon {
 	t.Helper()
+	return StartDaemonAt(t, root, "127.0.0.1")
+}
+
+// StartDaemonAt is StartDaemon listening on host, an IP address of this
+// machine, instead of 127.0.0.1: the address of a network namespace's
+// service route, say, for nodes that cannot reach this loopback.
+func StartDaemonAt(t testing.TB, root, host string) *Daemon {
+	t.Helper()
 	RequireGit(t)
-	d := &Daemon{t: t, root: root, log: &lockedBuffer{}}
+	d := &Daemon{t: t, root: root, host: host, log: &lockedBuffer{}}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		d.port = freePort(t)
+		d.port = freePortOn(t, host)
 		if err = d.start(); err == nil {
 			break
 		}
@@ -65,7 +75,7 @@ func (d *Daemon) URL(name string) string {
 
 // Addr is the daemon's host:port.
 func (d *Daemon) Addr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.port))
+	return net.JoinHostPort(d.host, strconv.Itoa(d.port))
 }
 
 // Stop kills the daemon and the transfers it is serving, and returns once
@@ -107,7 +117,7 @@ func (d *Daemon) start() error {
 		"--base-path="+d.root,
 		"--reuseaddr",
 		"--verbose",
-		"--listen=127.0.0.1",
+		"--listen="+d.host,
 		"--port="+strconv.Itoa(d.port),
 	)
 	cmd.Env = gitEnviron()
@@ -165,7 +175,13 @@ func waitAccepting(addr string, done <-chan struct{}) error {
 // freePort returns a loopback TCP port that was free when it checked.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return freePortOn(t, "127.0.0.1")
+}
+
+// freePortOn returns a TCP port of host that was free when it checked.
+func freePortOn(t testing.TB, host string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("gitserver: find a free port: %v", err)
 	}

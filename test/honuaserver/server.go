@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -131,8 +132,23 @@ type Server struct {
 // test failed, it logs the last PUTs it received.
 func New(t testing.TB, name string) *Server {
 	t.Helper()
+	return NewAt(t, name, "127.0.0.1")
+}
+
+// NewAt is New listening on a port of host, an IP address of this machine,
+// instead of 127.0.0.1: the address of a network namespace's service route,
+// say, for nodes that cannot reach this loopback.
+func NewAt(t testing.TB, name, host string) *Server {
+	t.Helper()
 	s := &Server{name: name, held: make(chan *Held, 64)}
-	s.srv = httptest.NewServer(s)
+	s.srv = httptest.NewUnstartedServer(s)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("bundle server %s: listen on %s: %v", name, host, err)
+	}
+	s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
 	t.Cleanup(func() {
 		s.ReleaseAll()
 		s.mu.Lock()

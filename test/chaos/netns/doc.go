@@ -11,11 +11,17 @@
 //     10.78.0.0/16: the client link, by which the test process (the
 //     clients) reaches the node whatever the peer network does.
 //
+// The root namespace's lo also gets a service address (ServiceIP,
+// 10.79.<slot>.1), which every node namespace routes over its client link:
+// servers the nodes use, such as a git server or an http target, listen
+// on it and stay reachable whatever the peer network does. Add makes one
+// more node namespace after New, for a node that replaces a failed one.
+//
 // Faults are nftables rules in the node namespaces (a table inet
 // honua_chaos whose input chain drops packets arriving on peer0) and tc
 // netem qdiscs on peer0; Heal and HealAll remove them, and String says what
 // is in force. Everything is deleted when the test ends, processes left in
-// the namespaces included.
+// the namespaces and the service address included.
 //
 // It needs root and the ip, nft and tc commands (Debian packages iproute2
 // and nftables); without them New skips the test loudly, or fails it when

@@ -66,7 +66,7 @@ func (nw *Net) Isolate(i int) error {
 		return fmt.Errorf("isolate: %w", err)
 	}
 	var rest []int
-	for j := range nw.nodes {
+	for j := range nw.list() {
 		if j != i {
 			rest = append(rest, j)
 		}
@@ -130,7 +130,7 @@ func (nw *Net) Delay(i int, d, jitter time.Duration) error {
 	if d == 0 {
 		return nw.undelay(i)
 	}
-	args := []string{"-n", nw.nodes[i].Namespace, "qdisc", "replace", "dev", peerIf, "root", "netem",
+	args := []string{"-n", nw.list()[i].Namespace, "qdisc", "replace", "dev", peerIf, "root", "netem",
 		"delay", fmt.Sprintf("%dus", d.Microseconds())}
 	if jitter > 0 {
 		args = append(args, fmt.Sprintf("%dus", jitter.Microseconds()))
@@ -151,7 +151,7 @@ func (nw *Net) undelay(i int) error {
 	if _, ok := nw.faults.delay[i]; !ok {
 		return nil
 	}
-	if err := run("", nw.bin.tc, "-n", nw.nodes[i].Namespace, "qdisc", "del", "dev", peerIf, "root"); err != nil {
+	if err := run("", nw.bin.tc, "-n", nw.list()[i].Namespace, "qdisc", "del", "dev", peerIf, "root"); err != nil {
 		return fmt.Errorf("remove delay on %d: %w", i, err)
 	}
 	delete(nw.faults.delay, i)
@@ -278,7 +278,7 @@ func (nw *Net) HealAll() error {
 	nw.faults.init()
 	nw.record("heal all")
 	var errs []error
-	for i, nd := range nw.nodes {
+	for i, nd := range nw.list() {
 		// Rewrite every namespace's table, whatever we think is there.
 		nw.applied[i] = "?"
 		if _, ok := delays[i]; ok {
@@ -320,7 +320,7 @@ func (nw *Net) apply() error {
 	nw.faults.init()
 	dropped := nw.dropped()
 	var errs []error
-	for j, nd := range nw.nodes {
+	for j, nd := range nw.list() {
 		rules := nw.rules(j, dropped)
 		if rules == nw.applied[j] {
 			continue
@@ -358,7 +358,7 @@ func (nw *Net) dropped() map[link]bool {
 func (nw *Net) rules(j int, dropped map[link]bool) string {
 	var from []string
 	var lines []string
-	for i, nd := range nw.nodes {
+	for i, nd := range nw.list() {
 		if dropped[link{i, j}] {
 			from = append(from, nd.PeerIP)
 		} else if p, ok := nw.faults.loss[i]; ok && i != j {
@@ -405,8 +405,8 @@ func (nw *Net) cut(groups [][]int) ([]link, error) {
 }
 
 func (nw *Net) check(i int) error {
-	if i < 0 || i >= len(nw.nodes) {
-		return fmt.Errorf("no node %d (nodes are 0 to %d)", i, len(nw.nodes)-1)
+	if n := len(nw.list()); i < 0 || i >= n {
+		return fmt.Errorf("no node %d (nodes are 0 to %d)", i, n-1)
 	}
 	return nil
 }
@@ -427,14 +427,15 @@ func (nw *Net) String() string {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	nw.faults.init()
-	head := fmt.Sprintf("netns honua-%d-%d (%d nodes)", nw.pid, nw.slot, len(nw.nodes))
+	nodes := nw.list()
+	head := fmt.Sprintf("netns honua-%d-%d (%d nodes)", nw.pid, nw.slot, len(nodes))
 	if nw.closed {
 		return head + ": deleted"
 	}
 	var parts []string
 	var both, one []string
-	for i := range nw.nodes {
-		for j := range nw.nodes {
+	for i := range nodes {
+		for j := range nodes {
 			switch {
 			case !nw.faults.dropped[link{i, j}]:
 			case nw.faults.dropped[link{j, i}]:

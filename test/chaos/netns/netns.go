@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -20,8 +22,8 @@ type TB interface {
 	Skipf(format string, args ...any)
 }
 
-// MaxNodes is the most nodes one Net holds: each takes a /30 of the Net's
-// /24 of client links.
+// MaxNodes is the most nodes one Net holds, those added by Add included:
+// each takes a /30 of the Net's /24 of client links.
 const MaxNodes = 63
 
 // The ports honuad listens on inside a node's namespace (NodeConfig). Every
@@ -41,15 +43,18 @@ const (
 // Net is a bridge namespace and n node namespaces, and the faults in force
 // on the peer network between them. Its methods are safe for concurrent use.
 type Net struct {
-	t     TB
-	pid   int
-	slot  int // this Net's /24 of client links is 10.78.<slot>.0/24
-	bin   tools
-	nodes []Node
+	t    TB
+	pid  int
+	slot int // this Net's /24 of client links is 10.78.<slot>.0/24
+	bin  tools
+	// nodes is replaced, never changed, when Add adds one: read it with
+	// list, from any goroutine.
+	nodes atomic.Pointer[[]Node]
 
 	mu      sync.Mutex
 	closed  bool
 	made    []string // namespaces created, bridge first
+	service bool     // the service address is on the root namespace's lo
 	faults  faults
 	applied []string // nft script in force in each node namespace
 	flaps   map[int]*flap
@@ -70,6 +75,14 @@ type Node struct {
 	ClientIP string
 	// HostIP is the root namespace's end of the client link.
 	HostIP string
+}
+
+// list returns the nodes; the slice is never changed afterwards.
+func (nw *Net) list() []Node {
+	if p := nw.nodes.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 type tools struct{ ip, nft, tc string }
@@ -132,7 +145,7 @@ func New(t TB, n int) *Net {
 		})
 		t.Skipf("SKIPPED, NO NETWORK NAMESPACES: %v", err)
 	}
-	nw := &Net{t: t, pid: os.Getpid(), bin: bin, flaps: map[int]*flap{}, applied: make([]string, n)}
+	nw := &Net{t: t, pid: os.Getpid(), bin: bin, flaps: map[int]*flap{}}
 	t.Cleanup(func() {
 		if err := nw.Close(); err != nil {
 			t.Logf("netns cleanup: %v", err)
@@ -168,15 +181,6 @@ func (nw *Net) create(n int) error {
 		return err
 	}
 	nw.slot = slot
-	for i := range n {
-		nw.nodes = append(nw.nodes, Node{
-			Index:     i,
-			Namespace: nsName(nw.pid, slot, "n"+strconv.Itoa(i)),
-			PeerIP:    fmt.Sprintf("10.77.0.%d", i+1),
-			ClientIP:  fmt.Sprintf("10.78.%d.%d", slot, 4*i+2),
-			HostIP:    fmt.Sprintf("10.78.%d.%d", slot, 4*i+1),
-		})
-	}
 	ip := nw.bin.ip
 	br := nw.bridgeNS()
 	if err := nw.addNS(br); err != nil {
@@ -186,38 +190,97 @@ func (nw *Net) create(n int) error {
 		{"-n", br, "link", "set", "lo", "up"},
 		{"-n", br, "link", "add", "br0", "type", "bridge"},
 		{"-n", br, "link", "set", "br0", "up"},
+		// A killed run may have left it: replace, not add.
+		{"addr", "replace", nw.ServiceIP() + "/32", "dev", "lo"},
 	}
 	if err := runAll(ip, steps); err != nil {
 		return err
 	}
-	for i, nd := range nw.nodes {
-		if err := nw.addNS(nd.Namespace); err != nil {
-			return err
-		}
-		port, host := "n"+strconv.Itoa(i), hostIf(slot, i)
-		ns := nd.Namespace
-		steps := [][]string{
-			{"-n", ns, "link", "set", "lo", "up"},
-			{"-n", ns, "link", "add", peerIf, "type", "veth", "peer", "name", port, "netns", br},
-			{"-n", ns, "addr", "add", nd.PeerIP + "/24", "dev", peerIf},
-			{"-n", ns, "link", "set", peerIf, "up"},
-			{"-n", br, "link", "set", port, "master", "br0"},
-			{"-n", br, "link", "set", port, "up"},
-			{"link", "add", host, "type", "veth", "peer", "name", clientIf, "netns", ns},
-			{"addr", "add", nd.HostIP + "/30", "dev", host},
-			{"link", "set", host, "up"},
-			{"-n", ns, "addr", "add", nd.ClientIP + "/30", "dev", clientIf},
-			{"-n", ns, "link", "set", clientIf, "up"},
-		}
-		if err := runAll(ip, steps); err != nil {
+	nw.mu.Lock()
+	nw.service = true
+	nw.mu.Unlock()
+	for i := range n {
+		if _, err := nw.makeNode(i); err != nil {
 			return err
 		}
 	}
+	nodes := nw.list()
 	nw.mu.Lock()
-	nw.record("made %d node namespaces %s..%s, bridge %s", n, nw.nodes[0].Namespace, nw.nodes[n-1].Namespace, br)
+	nw.record("made %d node namespaces %s..%s, bridge %s, service address %s",
+		n, nodes[0].Namespace, nodes[n-1].Namespace, br, nw.ServiceIP())
 	nw.mu.Unlock()
 	return nil
 }
+
+// makeNode makes node i's namespace and links, and publishes it.
+func (nw *Net) makeNode(i int) (Node, error) {
+	nd := Node{
+		Index:     i,
+		Namespace: nsName(nw.pid, nw.slot, "n"+strconv.Itoa(i)),
+		PeerIP:    fmt.Sprintf("10.77.0.%d", i+1),
+		ClientIP:  fmt.Sprintf("10.78.%d.%d", nw.slot, 4*i+2),
+		HostIP:    fmt.Sprintf("10.78.%d.%d", nw.slot, 4*i+1),
+	}
+	if err := nw.addNS(nd.Namespace); err != nil {
+		return nd, err
+	}
+	port, host := "n"+strconv.Itoa(i), hostIf(nw.slot, i)
+	ns, br := nd.Namespace, nw.bridgeNS()
+	steps := [][]string{
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "link", "add", peerIf, "type", "veth", "peer", "name", port, "netns", br},
+		{"-n", ns, "addr", "add", nd.PeerIP + "/24", "dev", peerIf},
+		{"-n", ns, "link", "set", peerIf, "up"},
+		{"-n", br, "link", "set", port, "master", "br0"},
+		{"-n", br, "link", "set", port, "up"},
+		{"link", "add", host, "type", "veth", "peer", "name", clientIf, "netns", ns},
+		{"addr", "add", nd.HostIP + "/30", "dev", host},
+		{"link", "set", host, "up"},
+		{"-n", ns, "addr", "add", nd.ClientIP + "/30", "dev", clientIf},
+		{"-n", ns, "link", "set", clientIf, "up"},
+		{"-n", ns, "route", "add", nw.ServiceIP() + "/32", "via", nd.HostIP, "dev", clientIf},
+	}
+	if err := runAll(nw.bin.ip, steps); err != nil {
+		return nd, err
+	}
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nodes := append(slices.Clone(nw.list()), nd)
+	nw.nodes.Store(&nodes)
+	nw.applied = append(nw.applied, "")
+	return nd, nil
+}
+
+// Add makes one more node namespace, as New made the others, and returns
+// its index: a node that replaces a failed one runs there. Faults in force
+// and running flaps leave it out: it keeps every link.
+func (nw *Net) Add() (int, error) {
+	nw.mu.Lock()
+	closed := nw.closed
+	nw.mu.Unlock()
+	if closed {
+		return 0, errors.New("add a node: the network is deleted")
+	}
+	i := len(nw.list())
+	if i >= MaxNodes {
+		return 0, fmt.Errorf("add a node: a network holds at most %d", MaxNodes)
+	}
+	nd, err := nw.makeNode(i)
+	if err != nil {
+		return 0, fmt.Errorf("add node %d: %w", i, err)
+	}
+	nw.mu.Lock()
+	nw.record("added node namespace %s", nd.Namespace)
+	nw.mu.Unlock()
+	return i, nil
+}
+
+// ServiceIP returns the service address: an address of the root namespace
+// (on its lo, 10.79.<slot>.1) that every node namespace reaches over its
+// client link, whatever the peer network does. Servers the nodes use — a
+// git server, a stand-in for an http target — listen on it; the test
+// process reaches it too. Close removes it.
+func (nw *Net) ServiceIP() string { return fmt.Sprintf("10.79.%d.1", nw.slot) }
 
 func (nw *Net) addNS(name string) error {
 	if err := run("", nw.bin.ip, "netns", "add", name); err != nil {
@@ -239,11 +302,14 @@ func (nw *Net) Close() error {
 		return nil
 	}
 	nw.closed = true
-	made := nw.made
+	made, service := nw.made, nw.service
 	nw.mu.Unlock()
 	var errs []error
 	for _, ns := range made {
 		errs = append(errs, deleteNS(nw.bin.ip, ns))
+	}
+	if service {
+		errs = append(errs, run("", nw.bin.ip, "addr", "del", nw.ServiceIP()+"/32", "dev", "lo"))
 	}
 	// The kernel destroys the namespaces' veths, the client links' root
 	// ends included, once nothing refers to the namespaces: when the
@@ -254,17 +320,18 @@ func (nw *Net) Close() error {
 }
 
 // N returns the number of nodes.
-func (nw *Net) N() int { return len(nw.nodes) }
+func (nw *Net) N() int { return len(nw.list()) }
 
 // Node returns node i's namespace and addresses. Like Exec and NodeConfig,
 // it fails the test for an index out of range, so call it from the test's
 // goroutine.
 func (nw *Net) Node(i int) Node {
 	nw.t.Helper()
-	if i < 0 || i >= len(nw.nodes) {
-		nw.t.Fatalf("netns: node %d of %d", i, len(nw.nodes))
+	nodes := nw.list()
+	if i < 0 || i >= len(nodes) {
+		nw.t.Fatalf("netns: node %d of %d", i, len(nodes))
 	}
-	return nw.nodes[i]
+	return nodes[i]
 }
 
 // Exec returns the command prefix that runs a program in node i's

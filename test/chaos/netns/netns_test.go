@@ -17,9 +17,11 @@ import (
 // no command.
 func fakeNet(n int) *Net {
 	nw := &Net{flaps: map[int]*flap{}, applied: make([]string, n), pid: 1}
+	var nodes []Node
 	for i := range n {
-		nw.nodes = append(nw.nodes, Node{Index: i, PeerIP: fmt.Sprintf("10.77.0.%d", i+1)})
+		nodes = append(nodes, Node{Index: i, PeerIP: fmt.Sprintf("10.77.0.%d", i+1)})
 	}
+	nw.nodes.Store(&nodes)
 	nw.faults.init()
 	return nw
 }
@@ -282,6 +284,56 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestServiceAndAdd checks that every node namespace, one added after New
+// included, reaches a server listening on the service address over its
+// client link, also while the peer network is cut, and that an added node
+// joins the peer network.
+func TestServiceAndAdd(t *testing.T) {
+	nw := New(t, 2)
+	i, err := nw.Add()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 2 || nw.N() != 3 {
+		t.Fatalf("Add() = %d with N() = %d; want node 2 of 3", i, nw.N())
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(nw.ServiceIP(), "0"))
+	if err != nil {
+		t.Fatalf("listen on the service address: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	h := startHelpers(t, nw)
+	h.reach(func(int, int) bool { return true })
+	service := func(want bool) {
+		t.Helper()
+		for i := range nw.N() {
+			r := h.must(i, fmt.Sprintf("dial %s 1 2s", ln.Addr()))
+			if (r.OK == 1) != want {
+				t.Errorf("node %d dialled the service address %s: %+v; want success %v\n%s", i, ln.Addr(), r, want, nw)
+			}
+		}
+	}
+	service(true)
+	if err := nw.Isolate(2); err != nil {
+		t.Fatal(err)
+	}
+	h.reach(func(i, j int) bool { return i != 2 && j != 2 })
+	service(true) // faults act on the peer network only
+	if err := nw.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	h.reach(func(int, int) bool { return true })
+}
+
 // TestCleanupLeavesNothing checks that a Net's namespaces, links and
 // processes are gone after its test.
 func TestCleanupLeavesNothing(t *testing.T) {
@@ -334,6 +386,9 @@ func TestCleanupLeavesNothing(t *testing.T) {
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(b), ") Z ") {
 		t.Errorf("process %d left in a deleted namespace is still running: %s", pid, b)
+	}
+	if out, err := output("", nw.bin.ip, "-4", "-o", "addr", "show", "dev", "lo"); err != nil || strings.Contains(out, " "+nw.ServiceIP()+"/") {
+		t.Errorf("service address %s left on lo: %q, %v", nw.ServiceIP(), out, err)
 	}
 	if s := nw.String(); !strings.HasSuffix(s, ": deleted") {
 		t.Errorf("String() after cleanup = %q; want deleted", s)

@@ -94,18 +94,39 @@ func listNS(ip string) ([]string, error) {
 }
 
 // sweepStale deletes the namespaces of Nets whose process is gone (killed
-// by a go test timeout, say, before its cleanup ran).
+// by a go test timeout, say, before its cleanup ran), and the service
+// addresses of slots no namespace uses any more.
 func sweepStale(ip string) {
 	names, err := listNS(ip)
 	if err != nil {
 		return
 	}
+	used := map[int]bool{}
 	for _, name := range names {
-		pid, _, ok := ourNS(name)
-		if !ok || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+		pid, slot, ok := ourNS(name)
+		if !ok {
+			continue
+		}
+		if pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			used[slot] = true
 			continue
 		}
 		_ = deleteNS(ip, name)
+	}
+	out, err := output("", ip, "-4", "-o", "addr", "show", "dev", "lo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		// "1: lo    inet 10.79.3.1/32 scope global lo ..."
+		f := strings.Fields(line)
+		if len(f) < 4 || f[2] != "inet" {
+			continue
+		}
+		var slot int
+		if n, _ := fmt.Sscanf(f[3], "10.79.%d.1/32", &slot); n == 1 && f[3] == fmt.Sprintf("10.79.%d.1/32", slot) && !used[slot] {
+			_ = run("", ip, "addr", "del", f[3], "dev", "lo")
+		}
 	}
 }
 

@@ -119,8 +119,8 @@ type Deployment struct {
 	// PlanDropped is set once the plan and validation documents were
 	// dropped to save memory (only the newest deployments of each
 	// environment keep them; see SetSettings.PlanRetention).
-	PlanDropped bool `json:"planDropped,omitempty"`
-	Risk       string          `json:"risk,omitempty"`
+	PlanDropped bool   `json:"planDropped,omitempty"`
+	Risk        string `json:"risk,omitempty"`
 	// Approval is what the policy asked for when the deployment started
 	// waiting for approval.
 	Approval    *ApprovalRequirement `json:"approval,omitempty"`

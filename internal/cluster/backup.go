@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -82,19 +83,30 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 	if h.Version != backupVersion {
 		return h, nil, fmt.Errorf("%w: backup format version %d (this binary reads %d)", ErrBadBackup, h.Version, backupVersion)
 	}
-	data, err := io.ReadAll(br)
-	if err != nil {
-		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
+	if h.Size < 0 || h.Size > maxBackup {
+		return h, nil, fmt.Errorf("%w: the header says %d bytes of state (at most %d)", ErrBadBackup, h.Size, maxBackup)
 	}
-	if len(data) != h.Size {
-		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, len(data), h.Size)
+	// Read into one buffer of the announced size: io.ReadAll would grow
+	// one by doubling, twice the state's size for a moment.
+	data := make([]byte, h.Size)
+	n, err := io.ReadFull(br, data)
+	if err == nil {
+		// Nothing may follow the state.
+		var extra [1]byte
+		if m, _ := io.ReadFull(br, extra[:]); m > 0 {
+			return h, nil, fmt.Errorf("%w: more than the %d bytes of state the header says", ErrBadBackup, h.Size)
+		}
+	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, n, h.Size)
+	} else {
+		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != h.SHA256 {
 		return h, nil, fmt.Errorf("%w: checksum mismatch", ErrBadBackup)
 	}
 	// Decode it here, so a bad backup never reaches raft.
-	if err := fsm.New(nil).Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+	if err := fsm.CheckSnapshot(bytes.NewReader(data)); err != nil {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
 	return h, data, nil
@@ -110,7 +122,11 @@ func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
 		return 0, err
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: int64(len(data))}
-	if err := n.raft.Restore(meta, bytes.NewReader(data), 2*time.Minute); err != nil {
+	err = n.raft.Restore(meta, bytes.NewReader(data), 2*time.Minute)
+	// The backup's bytes and the decoded copies are garbage now: hand them
+	// back to the OS rather than keep them resident (restores are rare).
+	debug.FreeOSMemory()
+	if err != nil {
 		return 0, fmt.Errorf("restore backup: %w", translate(err))
 	}
 	n.logger.Warn("replicated state replaced from a backup", "backup_index", h.Index, "backup_node", h.Node,

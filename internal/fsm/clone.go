@@ -3,13 +3,20 @@ package fsm
 import "slices"
 
 // clone returns a deep copy of d, safe to hand outside the lock.
-func (d *Deployment) clone() *Deployment {
+func (d *Deployment) clone() *Deployment { return d.copyOf(true) }
+
+// copyOf returns a deep copy of d, with its plan and validation documents
+// when docs is set.
+func (d *Deployment) copyOf(docs bool) *Deployment {
 	if d == nil {
 		return nil
 	}
 	c := *d
-	c.Plan = slices.Clone(d.Plan)
-	c.Validation = slices.Clone(d.Validation)
+	c.Plan, c.Validation = nil, nil
+	if docs {
+		c.Plan = slices.Clone(d.Plan)
+		c.Validation = slices.Clone(d.Validation)
+	}
 	c.Approval = d.Approval.clone()
 	c.Approvals = slices.Clone(d.Approvals)
 	for i := range c.Approvals {
@@ -26,6 +33,10 @@ func (d *Deployment) clone() *Deployment {
 	}
 	return &c
 }
+
+// brief returns a deep copy of d without its plan and validation
+// documents.
+func (d *Deployment) brief() *Deployment { return d.copyOf(false) }
 
 func (a *ApprovalRequirement) clone() *ApprovalRequirement {
 	if a == nil {

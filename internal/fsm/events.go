@@ -132,19 +132,31 @@ func eventOf(id EventID, d *Deployment, pos int) Event {
 		Commit: d.Commit, Kind: d.Kind, From: t.From, To: t.To, Time: t.Time, Message: t.Message}
 }
 
-// rebuildEvents refills the event log from the state (after a restore).
+// rebuildEvents refills the event log from the state (after a restore):
+// the newest eventLogSize transitions. Only those become Events.
 func (f *FSM) rebuildEvents() {
-	all := f.scanEvents(EventID{}, "")
+	all := f.transitionsAfter(EventID{})
 	l := eventLog{complete: len(all) <= eventLogSize}
 	if len(all) > eventLogSize {
 		all = all[len(all)-eventLogSize:]
 	}
+	l.ids = make([]EventID, 0, len(all))
+	l.events = make([]Event, 0, len(all))
 	for _, e := range all {
-		id, _ := ParseEventID(e.ID)
-		l.ids = append(l.ids, id)
-		l.events = append(l.events, e)
+		l.ids = append(l.ids, e.id)
+		l.events = append(l.events, eventOf(e.id, e.d, e.pos))
 	}
 	f.events = l
+}
+
+// RecentEventsAfter is EventsAfter from the in-memory event log only: the
+// newest transitions, never a scan of every deployment. A reader that
+// follows the stream as it happens (the metrics) needs no more; what it
+// misses are transitions older than the log (after a restore, say).
+func (f *FSM) RecentEventsAfter(after EventID, env string) []Event {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.events.since(after, env)
 }
 
 // EventsAfter returns, in order, the transitions after the given id, of env
@@ -162,6 +174,25 @@ func (f *FSM) EventsAfter(after EventID, env string) []Event {
 // scanEvents builds the events after after from every deployment held.
 // Called with the lock held.
 func (f *FSM) scanEvents(after EventID, env string) []Event {
+	var out []Event
+	for _, e := range f.transitionsAfter(after) {
+		if env == "" || e.d.Environment == env {
+			out = append(out, eventOf(e.id, e.d, e.pos))
+		}
+	}
+	return out
+}
+
+// transition names one transition of a deployment held, with its event id.
+type transition struct {
+	id  EventID
+	d   *Deployment
+	pos int
+}
+
+// transitionsAfter returns, in event order, the transitions of every
+// deployment held whose event id is after after. Called with the lock held.
+func (f *FSM) transitionsAfter(after EventID) []transition {
 	type entry struct {
 		index, num uint64
 		pos        int
@@ -185,7 +216,7 @@ func (f *FSM) scanEvents(after EventID, env string) []Event {
 		}
 		return cmp.Compare(a.pos, b.pos)
 	})
-	var out []Event
+	out := make([]transition, 0, len(all))
 	rank := 0
 	for i, e := range all {
 		if i > 0 && all[i-1].index == e.index {
@@ -194,10 +225,10 @@ func (f *FSM) scanEvents(after EventID, env string) []Event {
 			rank = 0
 		}
 		id := EventID{Index: e.index, N: rank}
-		if id.compare(after) <= 0 || (env != "" && e.d.Environment != env) {
+		if id.compare(after) <= 0 {
 			continue
 		}
-		out = append(out, eventOf(id, e.d, e.pos))
+		out = append(out, transition{id, e.d, e.pos})
 	}
 	return out
 }

@@ -133,7 +133,13 @@ func (f *FSM) Environments() []*Environment {
 }
 
 // History returns copies of an environment's deployments, newest first.
-func (f *FSM) History(env string) []*Deployment {
+func (f *FSM) History(env string) []*Deployment { return f.history(env, (*Deployment).clone) }
+
+// BriefHistory is History without the plan and validation documents, the
+// bulk of a deployment: for listings, which leave them out anyway.
+func (f *FSM) BriefHistory(env string) []*Deployment { return f.history(env, (*Deployment).brief) }
+
+func (f *FSM) history(env string, clone func(*Deployment) *Deployment) []*Deployment {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	e, ok := f.st.Environments[env]
@@ -143,7 +149,7 @@ func (f *FSM) History(env string) []*Deployment {
 	out := make([]*Deployment, 0, len(e.History))
 	for i := len(e.History) - 1; i >= 0; i-- {
 		if d, ok := f.st.Deployments[e.History[i]]; ok {
-			out = append(out, d.clone())
+			out = append(out, clone(d))
 		}
 	}
 	return out
@@ -181,6 +187,16 @@ func (f *FSM) Source() SourceStatus {
 // Deployments returns copies of the deployments that match, newest first:
 // env and state filter when not empty; at most limit when limit > 0.
 func (f *FSM) Deployments(env string, state DeploymentState, limit int) []*Deployment {
+	return f.deployments(env, state, limit, (*Deployment).clone)
+}
+
+// BriefDeployments is Deployments without the plan and validation
+// documents (see BriefHistory).
+func (f *FSM) BriefDeployments(env string, state DeploymentState, limit int) []*Deployment {
+	return f.deployments(env, state, limit, (*Deployment).brief)
+}
+
+func (f *FSM) deployments(env string, state DeploymentState, limit int, clone func(*Deployment) *Deployment) []*Deployment {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []*Deployment
@@ -194,7 +210,7 @@ func (f *FSM) Deployments(env string, state DeploymentState, limit int) []*Deplo
 		out = out[:limit]
 	}
 	for i, d := range out {
-		out[i] = d.clone()
+		out[i] = clone(d)
 	}
 	return out
 }

@@ -367,3 +367,32 @@ func TestWaitForIndexIsReleasedBySkippedEntriesAndRestore(t *testing.T) {
 		t.Errorf("WaitForIndex(4) = %v after restoring a snapshot at 4; want nil", err)
 	}
 }
+
+// TestBriefReadsLeaveOutDocuments: BriefHistory and BriefDeployments are
+// History and Deployments without the plan and validation documents, and
+// they leave the state's documents alone.
+func TestBriefReadsLeaveOutDocuments(t *testing.T) {
+	h := newHarness(t)
+	h.createAt("d1", "prod", fsm.StatePlanning)
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick(),
+		Plan: json.RawMessage(`{"a":1}`), Validation: json.RawMessage(`{"ok":true}`),
+		Approval: &fsm.ApprovalRequirement{Required: 1}})
+	h.createAt("d2", "prod", fsm.StatePending)
+	full, brief := h.fsm.History("prod"), h.fsm.BriefHistory("prod")
+	fullList, briefList := h.fsm.Deployments("prod", "", 0), h.fsm.BriefDeployments("prod", "", 0)
+	for _, pair := range [][2][]*fsm.Deployment{{full, brief}, {fullList, briefList}} {
+		if len(pair[0]) != 2 || len(pair[1]) != 2 {
+			t.Fatalf("%d and %d deployments; want 2 each", len(pair[0]), len(pair[1]))
+		}
+		for i := range pair[0] {
+			want := *pair[0][i]
+			want.Plan, want.Validation = nil, nil
+			if !reflect.DeepEqual(pair[1][i], &want) {
+				t.Errorf("brief %+v; want %+v", pair[1][i], &want)
+			}
+		}
+	}
+	if d := h.deployment("d1"); string(d.Plan) != `{"a":1}` || string(d.Validation) != `{"ok":true}` {
+		t.Errorf("after brief reads, the deployment holds plan %s and validation %s", d.Plan, d.Validation)
+	}
+}

@@ -53,18 +53,48 @@ func (f *FSM) Dump() ([]byte, error) { return f.encode() }
 // Restore implements raft.FSM: it replaces the state with the snapshot's.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	snap, err := decodeSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	st := snap.State
+	compact(st)
+	f.mu.Lock()
+	f.st = st
+	f.rebuildEvents()
+	f.applied = snap.AppliedIndex
+	ch := f.changed
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	close(ch)
+	// Decoding a snapshot needs several times the state's size for a
+	// moment; hand that back to the OS now rather than keep it resident.
+	snap.State = nil
+	debug.FreeOSMemory()
+	return nil
+}
+
+// CheckSnapshot reads a snapshot as Restore would, without installing it:
+// nil when Restore would accept it.
+func CheckSnapshot(r io.Reader) error {
+	_, err := decodeSnapshot(r)
+	return err
+}
+
+// decodeSnapshot reads and checks a snapshot.
+func decodeSnapshot(r io.Reader) (*snapshotFile, error) {
 	var snap snapshotFile
-	dec := json.NewDecoder(rc)
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&snap); err != nil {
-		return fmt.Errorf("restore snapshot: decode: %w", err)
+		return nil, fmt.Errorf("restore snapshot: decode: %w", err)
 	}
 	if snap.Version != SnapshotVersion {
-		return fmt.Errorf("restore snapshot: format version %d is not supported (this binary reads version %d)",
+		return nil, fmt.Errorf("restore snapshot: format version %d is not supported (this binary reads version %d)",
 			snap.Version, SnapshotVersion)
 	}
 	if snap.State == nil {
-		return fmt.Errorf("restore snapshot: no state")
+		return nil, fmt.Errorf("restore snapshot: no state")
 	}
 	st := snap.State
 	if st.Deployments == nil {
@@ -80,21 +110,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		st.PlanRetention = DefaultPlanRetention
 	}
 	if err := st.check(); err != nil {
-		return fmt.Errorf("restore snapshot: %w", err)
+		return nil, fmt.Errorf("restore snapshot: %w", err)
 	}
-	f.mu.Lock()
-	f.st = st
-	f.rebuildEvents()
-	f.applied = snap.AppliedIndex
-	ch := f.changed
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	close(ch)
-	// Decoding a snapshot needs several times the state's size for a
-	// moment; hand that back to the OS now rather than keep it resident.
-	snap.State = nil
-	debug.FreeOSMemory()
-	return nil
+	return &snap, nil
 }
 
 type fsmSnapshot struct{ data []byte }

@@ -102,7 +102,7 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ds := s.cfg.Store.Deployments(env, state, limit)
+	ds := s.cfg.Store.BriefDeployments(env, state, limit)
 	out := make([]*api.DeploymentSummary, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, summarize(d))
@@ -140,7 +140,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	all := s.cfg.Store.History(env) // newest first
+	all := s.cfg.Store.BriefHistory(env) // newest first
 	start := 0
 	if c := q.Get("cursor"); c != "" {
 		start = -1

@@ -50,8 +50,10 @@ type Store interface {
 	Environment(name string) (*fsm.Environment, bool)
 	Environments() []*fsm.Environment
 	Deployment(id string) (*fsm.Deployment, bool)
-	Deployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
-	History(env string) []*fsm.Deployment
+	// BriefDeployments and BriefHistory leave out the plan and
+	// validation documents.
+	BriefDeployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment
+	BriefHistory(env string) []*fsm.Deployment
 	// Dump is the state as a snapshot would hold it: identical on nodes
 	// that applied the same log.
 	Dump() ([]byte, error)

@@ -20,7 +20,7 @@ type Store interface {
 	Environments() []*fsm.Environment
 	CountDeployments() map[string]map[fsm.DeploymentState]int
 	Deployment(id string) (*fsm.Deployment, bool)
-	EventsAfter(after fsm.EventID, env string) []fsm.Event
+	RecentEventsAfter(after fsm.EventID, env string) []fsm.Event
 	Changed() <-chan struct{}
 }
 
@@ -92,7 +92,7 @@ func (m *Metrics) Run(ctx context.Context) {
 	var after fsm.EventID
 	for {
 		changed := m.store.Changed()
-		for _, e := range m.store.EventsAfter(after, "") {
+		for _, e := range m.store.RecentEventsAfter(after, "") {
 			after, _ = fsm.ParseEventID(e.ID)
 			if e.Time.Before(m.since) {
 				continue

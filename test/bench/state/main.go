@@ -95,6 +95,8 @@ func main() {
 	fmt.Printf("process: VmRSS after reading every environment, every history and 1,000 deployments %s\n", mib(p.afterReads))
 	fmt.Printf("process: restarted (state rebuilt from its own raft snapshot) ready in %v; VmRSS %s\n",
 		p.startup.Round(time.Millisecond), mib(p.afterRestart))
+	fmt.Printf("process: of it, anonymous %s (Go heap in use %s), file pages %s (the binary, and the raft log's mmapped bolt file)\n",
+		mib(p.restartAnon), mib(p.heapInuse), mib(p.restartFile))
 	fmt.Printf("process: VmRSS after one GET /metrics (a Prometheus scrape, %d bytes) %s\n", p.metricsBytes, mib(p.afterScrape))
 	fmt.Printf("process: peak VmHWM %s in the first run, %s after the restart\n", mib(p.peak), mib(p.peakRestart))
 

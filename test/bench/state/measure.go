@@ -164,9 +164,13 @@ type processFigures struct {
 	pid                            int
 	idle, afterRestore, afterReads int64
 	afterRestart, afterScrape      int64
-	peak, peakRestart              int64
-	restore, startup               time.Duration
-	metricsBytes                   int
+	// What the fresh process's VmRSS is made of: anonymous memory (the Go
+	// heap and stacks, mostly) and file pages (the raft log's mmapped
+	// bolt file, the binary), and the Go heap in use as /metrics says.
+	restartAnon, restartFile, heapInuse int64
+	peak, peakRestart                   int64
+	restore, startup                    time.Duration
+	metricsBytes                        int
 }
 
 // measureProcess restores the backup into a real one-node honuad with
@@ -194,13 +198,12 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	// Read before anything else asks the node for the state: a GET
 	// /v1/debug/state encodes the whole state, which costs memory too.
 	p.afterRestore = procStatus(r, p.pid, "VmRSS")
-	sum := sha256.Sum256(b.state)
-	want := hex.EncodeToString(sum[:])
-	checkState(r, n, want)
-
 	readAll(r, n, envs)
 	p.afterReads = procStatus(r, p.pid, "VmRSS")
 	p.peak = procStatus(r, p.pid, "VmHWM")
+	sum := sha256.Sum256(b.state)
+	want := hex.EncodeToString(sum[:])
+	checkState(r, n, want)
 
 	if code, err := n.Stop(); err != nil || code != 0 {
 		r.Fatalf("stop honuad: exit %d, %v", code, err)
@@ -210,10 +213,13 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	waitReady(r, n)
 	p.startup = time.Since(start)
 	p.afterRestart = procStatus(r, n.PID(), "VmRSS")
+	p.restartAnon = procStatus(r, n.PID(), "RssAnon")
+	p.restartFile = procStatus(r, n.PID(), "RssFile")
 	var metrics []byte
 	if err := getRaw(n, "/metrics", &metrics); err != nil {
 		r.Fatalf("%s: %v", n, err)
 	}
+	p.heapInuse = metricValue(metrics, "go_memstats_heap_inuse_bytes")
 	p.afterScrape = procStatus(r, n.PID(), "VmRSS")
 	checkState(r, n, want)
 	p.peakRestart = procStatus(r, n.PID(), "VmHWM")
@@ -297,6 +303,23 @@ func readAll(r *benchrun.Runner, n *harness.Node, envs int) {
 	if err := get(n, "/v1/deployments?limit=1000", &list); err != nil {
 		r.Fatalf("%s: %v", n, err)
 	}
+}
+
+// metricValue returns the value of an unlabelled metric in a Prometheus
+// text exposition, or -1.
+func metricValue(exposition []byte, name string) int64 {
+	for line := range strings.SplitSeq(string(exposition), "\n") {
+		v, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return -1
+		}
+		return int64(f)
+	}
+	return -1
 }
 
 // procStatus reads a size field (VmRSS, VmHWM) of /proc/<pid>/status, in

@@ -167,7 +167,8 @@ func TestSchedule5(t *testing.T) {
 // TestNetworkSchedule runs the nodes in network namespaces and injects
 // faults in a random order while the workload runs: in the short suite,
 // the leader's partition, one of the two one-way partitions (by the seed),
-// a flap, loss and delay (left out loudly where the kernel has no netem);
+// a flap, loss and delay (left out loudly where the kernel can delay no
+// packet: neither netem nor nfqueue);
 // in the full one, every fault a three-node cluster can take,
 // network and process faults, round after round for three minutes.
 // Without root, ip or nft it skips loudly.

@@ -21,8 +21,8 @@
 // (test/chaos/netns), started through ip netns exec. Raft, gossip and the
 // forwarding of writes to the leader go over a peer network between the
 // namespaces (10.77.0.0/24, addresses that exist only inside them), where
-// nftables rules cut, one-way drop, flap and lose packets and tc netem
-// delays them. The test's clients reach each node's API over a link of
+// nftables rules cut, one-way drop, flap and lose packets, and tc netem
+// or, on a kernel without netem, an nfqueue the test reads delays them. The test's clients reach each node's API over a link of
 // its own, which no fault touches, and the git daemon and the http targets
 // listen on a service address of the root namespace that every namespace
 // reaches over that link: a node cut off from the others still hears from
@@ -155,7 +155,8 @@
 // from the followers to the leader (partition-one-way-from-leader, -to-);
 // the leader cut off and healed every 0.7 to 1.5 s for several seconds
 // (partition-flap); 20 to 30% of what one or every node sends lost (loss);
-// delay (tc netem: left out, loudly, on a kernel without it); and a
+// delay (tc netem, or nfqueue without it; left out, loudly, on a kernel
+// with neither); and a
 // follower cut off for 40 s, past memberlist's GossipToTheDeadTime
 // (partition-follower-long). Besides the common checks, a node cut off
 // from a quorum must acknowledge nothing it is sent before the network

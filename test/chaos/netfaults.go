@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -150,17 +151,28 @@ func (r *Run) loss() {
 }
 
 // delayNetwork delays what every node sends on the peer network for a
-// while (tc netem; left out where the kernel has none).
+// while (tc netem, or nfqueue on a kernel without netem; left out where
+// the kernel has neither).
 func (r *Run) delayNetwork() {
 	r.t.Helper()
-	d := r.between(20*time.Millisecond, 200*time.Millisecond)
+	d := r.between(20*time.Millisecond, 200*time.Millisecond).Round(time.Millisecond)
 	for _, n := range r.members() {
 		r.netFault("delay "+n.ID(), r.net.nw.Delay(r.net.idx(n), d, d/4))
 	}
-	r.Logf("delaying what every node sends by %v±%v", d, d/4)
-	r.idle(r.between(2*time.Second, 4*time.Second))
+	by := r.net.nw.DelayMechanism()
+	r.Logf("delaying what every node sends by %v±%v, by %s", d, d/4, by)
+	long := r.between(2*time.Second, 4*time.Second)
+	r.idle(long)
+	seen := len(r.net.nw.History())
 	r.heal()
+	// What each node's nfqueue reader did, if the delay used nfqueue.
+	for _, h := range r.net.nw.History()[seen:] {
+		if strings.Contains(h, "nfqueue on") {
+			r.Logf("netns: %s", h)
+		}
+	}
 	r.waitCaughtUp(r.members()...)
+	r.note("delay: what every node sent, by %v±%v for %v (%s)", d, d/4, long.Round(time.Millisecond), by)
 }
 
 // partitionFollowerLong cuts a follower off for longer than memberlist

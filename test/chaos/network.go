@@ -23,8 +23,9 @@ import (
 // over its client link.
 type network struct {
 	nw *netns.Net
-	// netem says why tc netem cannot delay packets here ("" when it can).
-	netem string
+	// noDelay says why the network cannot delay packets here ("" when it
+	// can: netns.Net.DelayMechanism says how).
+	noDelay string
 
 	mu    sync.Mutex
 	index map[string]int    // node id → namespace index
@@ -40,17 +41,19 @@ func newNetwork(t *testing.T, n int) *network {
 		fmt.Fprintf(os.Stderr, "SKIP: %s: the network faults need network namespaces: %v\n", t.Name(), err)
 	}
 	nt := &network{nw: netns.New(t, n), index: map[string]int{}, byIP: map[string]string{}}
-	// Probe netem once, before any fault: node 0 gets a 1ms delay for a
-	// moment.
+	// Probe the delay once, before any fault: node 0 gets a 1ms delay for
+	// a moment, by tc netem, or by nfqueue where the kernel has no netem.
 	switch err := nt.nw.Delay(0, time.Millisecond, 0); {
-	case errors.Is(err, netns.ErrNoNetem):
-		nt.netem = err.Error()
+	case errors.Is(err, netns.ErrNoDelay):
+		nt.noDelay = err.Error()
+		t.Logf("network delay: none here, the delay fault is left out: %v", err)
 	case err != nil:
-		t.Fatalf("probe tc netem: %v", err)
+		t.Fatalf("probe the network delay: %v", err)
 	default:
 		if err := nt.nw.Delay(0, 0, 0); err != nil {
-			t.Fatalf("probe tc netem: %v", err)
+			t.Fatalf("probe the network delay: %v", err)
 		}
+		t.Logf("network delay: by %s", nt.nw.DelayMechanism())
 	}
 	return nt
 }
@@ -140,8 +143,8 @@ func (r *Run) delaySkip() string {
 	if why := r.networkSkip(); why != "" {
 		return why
 	}
-	if r.net.netem != "" {
-		return "NO NETEM: " + r.net.netem
+	if r.net.noDelay != "" {
+		return "NO DELAY: " + r.net.noDelay
 	}
 	return ""
 }

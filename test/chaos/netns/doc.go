@@ -18,12 +18,26 @@
 // more node namespace after New, for a node that replaces a failed one.
 //
 // Faults are nftables rules in the node namespaces (a table inet
-// honua_chaos whose input chain drops packets arriving on peer0) and tc
-// netem qdiscs on peer0; Heal and HealAll remove them, and String says what
-// is in force. Everything is deleted when the test ends, processes left in
-// the namespaces and the service address included.
+// honua_chaos whose input chain drops packets arriving on peer0), and
+// delays. Delay puts a tc netem qdisc on peer0 where the kernel has netem;
+// where it has not, it adds a table ip honua_delay to the node's namespace
+// whose output chain queues what the node sends on the peer network to an
+// nfqueue (with bypass, so that packets pass when nothing reads the
+// queue), and a goroutine of the test process reads the queue on a
+// netlink socket made in that namespace and accepts each packet once its
+// delay has passed. The queue rule uses nftables' queue expression, or
+// xtables' NFQUEUE target through nft_compat on a kernel without it; the
+// nft command writes only the former, so the rule is written over netlink
+// (queuerule.go), as is the nfnetlink_queue protocol (nfqueue.go). Drops
+// act on arrival, so a delayed packet that is also dropped is dropped
+// after its delay. Heal and HealAll remove faults, the delay's qdisc or
+// rule and reader included, and String says what is in force. Everything
+// is deleted when the test ends, processes left in the namespaces, queue
+// readers and the service address included.
 //
 // It needs root and the ip, nft and tc commands (Debian packages iproute2
 // and nftables); without them New skips the test loudly, or fails it when
 // the CI environment variable is true, since CI must run these tests.
+// Delay needs netem or nfqueue in the kernel, and returns ErrNoDelay
+// with neither.
 package netns

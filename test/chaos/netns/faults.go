@@ -10,18 +10,11 @@ import (
 	"time"
 )
 
-// ErrNoNetem is returned by Delay when the kernel has no netem qdisc
-// (CONFIG_NET_SCH_NETEM), as some VM kernels do not.
-var ErrNoNetem = errors.New("the kernel has no tc netem qdisc (CONFIG_NET_SCH_NETEM)")
-
 // table is the nftables table that holds a node namespace's faults.
 const table = "inet honua_chaos"
 
 // link is the direction from one node to another on the peer network.
 type link struct{ from, to int }
-
-// delay is a netem delay on a node's peer0.
-type delay struct{ d, jitter time.Duration }
 
 // faults are the faults set by Partition, Isolate, DropOneWay, Loss and
 // Delay (not those of running flaps).
@@ -109,54 +102,6 @@ func (nw *Net) Loss(i, percent int) error {
 		}
 		nw.record("loss on %d: %d%%", i, percent)
 	})
-}
-
-// Delay delays every packet node i sends on the peer network by d, plus or
-// minus jitter, with a tc netem qdisc on its peer0 (which replaces the one
-// before); d = 0 removes it. It returns ErrNoNetem, wrapped, on a kernel
-// without netem.
-func (nw *Net) Delay(i int, d, jitter time.Duration) error {
-	if err := nw.check(i); err != nil {
-		return fmt.Errorf("delay: %w", err)
-	}
-	if d < 0 || jitter < 0 || jitter > d {
-		return fmt.Errorf("delay on %d: %v±%v: want 0 <= jitter <= delay", i, d, jitter)
-	}
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	if nw.closed {
-		return errors.New("delay: the network is deleted")
-	}
-	if d == 0 {
-		return nw.undelay(i)
-	}
-	args := []string{"-n", nw.list()[i].Namespace, "qdisc", "replace", "dev", peerIf, "root", "netem",
-		"delay", fmt.Sprintf("%dus", d.Microseconds())}
-	if jitter > 0 {
-		args = append(args, fmt.Sprintf("%dus", jitter.Microseconds()))
-	}
-	if err := run("", nw.bin.tc, args...); err != nil {
-		if strings.Contains(err.Error(), "qdisc kind is unknown") {
-			return fmt.Errorf("delay on %d: %w: %v", i, ErrNoNetem, err)
-		}
-		return fmt.Errorf("delay on %d: %w", i, err)
-	}
-	nw.faults.delay[i] = delay{d, jitter}
-	nw.record("delay on %d: %v±%v", i, d, jitter)
-	return nil
-}
-
-// undelay removes node i's netem qdisc, if it has one. Callers hold mu.
-func (nw *Net) undelay(i int) error {
-	if _, ok := nw.faults.delay[i]; !ok {
-		return nil
-	}
-	if err := run("", nw.bin.tc, "-n", nw.list()[i].Namespace, "qdisc", "del", "dev", peerIf, "root"); err != nil {
-		return fmt.Errorf("remove delay on %d: %w", i, err)
-	}
-	delete(nw.faults.delay, i)
-	nw.record("delay on %d removed", i)
-	return nil
 }
 
 // Flap partitions the peer network between groups, heals it a period
@@ -264,8 +209,8 @@ func (nw *Net) Heal(i int) error {
 	return errors.Join(append(errs, err)...)
 }
 
-// HealAll stops every flap and removes every rule and qdisc: the peer
-// network is whole again.
+// HealAll stops every flap and removes every rule, qdisc and queue
+// reader: the peer network is whole again.
 func (nw *Net) HealAll() error {
 	nw.stopFlaps()
 	nw.mu.Lock()
@@ -273,20 +218,16 @@ func (nw *Net) HealAll() error {
 	if nw.closed {
 		return errors.New("heal all: the network is deleted")
 	}
-	delays := nw.faults.delay
+	nw.faults.init()
+	var errs []error
+	for i := range nw.list() {
+		errs = append(errs, nw.undelay(i), nw.stopQueue(i))
+		// Rewrite every namespace's table, whatever we think is there.
+		nw.applied[i] = "?"
+	}
 	nw.faults = faults{}
 	nw.faults.init()
 	nw.record("heal all")
-	var errs []error
-	for i, nd := range nw.list() {
-		// Rewrite every namespace's table, whatever we think is there.
-		nw.applied[i] = "?"
-		if _, ok := delays[i]; ok {
-			if err := run("", nw.bin.tc, "-n", nd.Namespace, "qdisc", "del", "dev", peerIf, "root"); err != nil {
-				errs = append(errs, fmt.Errorf("remove delay on %d: %w", i, err))
-			}
-		}
-	}
 	errs = append(errs, nw.apply())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("heal all: %w", err)
@@ -458,7 +399,7 @@ func (nw *Net) String() string {
 	}
 	for _, i := range slices.Sorted(maps.Keys(nw.faults.delay)) {
 		d := nw.faults.delay[i]
-		parts = append(parts, fmt.Sprintf("delay %d: %v±%v on what it sends", i, d.d, d.jitter))
+		parts = append(parts, fmt.Sprintf("delay %d: %v±%v on what it sends (%v)", i, d.d, d.jitter, d.by))
 	}
 	for _, id := range slices.Sorted(maps.Keys(nw.flaps)) {
 		f := nw.flaps[id]

@@ -60,6 +60,15 @@ type Net struct {
 	flaps   map[int]*flap
 	nextID  int
 	history []string
+
+	// How Delay delays (delay.go): why tc netem cannot ("" while it can or
+	// before it was tried), the mechanism of the last Delay, the queue
+	// rule's expression that works (0 before one did), and the nfqueue
+	// readers by node.
+	noNetem   string
+	delayBy   mechanism
+	queueExpr queueExpr
+	queues    map[int]*queue
 }
 
 // Node is one node namespace: its name and its two addresses.
@@ -292,8 +301,9 @@ func (nw *Net) addNS(name string) error {
 	return nil
 }
 
-// Close stops every flap, kills the processes in the namespaces and
-// deletes them. The test's cleanup calls it; calling it again does nothing.
+// Close stops every flap and nfqueue reader, kills the processes in the
+// namespaces and deletes them. The test's cleanup calls it; calling it
+// again does nothing.
 func (nw *Net) Close() error {
 	nw.stopFlaps()
 	nw.mu.Lock()
@@ -302,6 +312,8 @@ func (nw *Net) Close() error {
 		return nil
 	}
 	nw.closed = true
+	// The sockets hold on to their namespaces.
+	nw.stopQueues()
 	made, service := nw.made, nw.service
 	nw.mu.Unlock()
 	var errs []error

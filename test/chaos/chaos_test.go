@@ -138,7 +138,7 @@ func TestSchedule(t *testing.T) {
 	r.idle(2 * time.Second)
 	var d time.Duration
 	if long() {
-		d = 4 * time.Minute
+		d = 3 * time.Minute
 	}
 	r.Schedule(faults, d)
 	r.Check()

@@ -214,7 +214,7 @@ func TestTargetLockHeldByPausedLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	leader := r.leader()
-	pid, err := pidOf(r.bin, leader.ID())
+	pid, err := harness.PIDOf(r.bin, leader.ID())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,7 +222,7 @@ func (r *Run) catchUp(timeout time.Duration, nodes ...*harness.Node) (*harness.N
 // dumpStacks makes a node print its goroutines into its log and exit
 // (SIGQUIT), so that the saved log shows where it was stuck.
 func (r *Run) dumpStacks(n *harness.Node) {
-	pid, err := pidOf(r.bin, n.ID())
+	pid, err := harness.PIDOf(r.bin, n.ID())
 	if err != nil {
 		r.Logf("cannot dump %s's goroutines: %v", n.ID(), err)
 		return

@@ -304,7 +304,7 @@ func (r *Run) identify(server string) func(remote string) string {
 		return r.net.identify
 	}
 	return func(remote string) string {
-		id, err := connOwner(r.bin, remote, server)
+		id, err := harness.ConnOwner(r.bin, remote, server)
 		if err != nil {
 			return ""
 		}

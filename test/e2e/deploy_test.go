@@ -315,7 +315,7 @@ func (f *deployFixture) checkHeldFromLeader(h *honuaserver.Held, commit string) 
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	owner, err := connOwner(harness.Build(f.t), h.Remote, f.server.Addr())
+	owner, err := harness.ConnOwner(harness.Build(f.t), h.Remote, f.server.Addr())
 	switch {
 	case err != nil:
 		f.t.Logf("cannot tell which process sent the held PUT (%v); relying on the fencing token", err)

@@ -1,4 +1,4 @@
-package chaos
+package harness
 
 import (
 	"bufio"
@@ -12,11 +12,11 @@ import (
 	"strings"
 )
 
-// connOwner returns the --node-id of the honuad process (the binary bin)
+// ConnOwner returns the --node-id of the honuad process (the binary bin)
 // holding the client end of a TCP connection from client to server, both
 // IPv4 host:port: it finds the socket in /proc/net/tcp and the process
 // whose file descriptors include it.
-func connOwner(bin, client, server string) (string, error) {
+func ConnOwner(bin, client, server string) (string, error) {
 	inode, err := socketInode(client, server)
 	if err != nil {
 		return "", err
@@ -49,11 +49,11 @@ func connOwner(bin, client, server string) (string, error) {
 						return args[i+1], nil
 					}
 				}
-				return "", fmt.Errorf("process %s holds the connection from %s but has no --node-id", p.Name(), client)
+				return "", fmt.Errorf("process %s holds the connection from %s but has no --node-id: %q", p.Name(), client, args)
 			}
 		}
 	}
-	return "", fmt.Errorf("no %s process holds the connection from %s to %s", bin, client, server)
+	return "", fmt.Errorf("no %s process holds the connection from %s to %s (socket inode %s)", bin, client, server, inode)
 }
 
 // socketInode returns the inode of the TCP socket whose local address is
@@ -111,9 +111,9 @@ func procAddr(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(p)), nil
 }
 
-// pidOf returns the process id of the running honuad (the binary bin)
+// PIDOf returns the process id of the running honuad (the binary bin)
 // with the given --node-id.
-func pidOf(bin, id string) (int, error) {
+func PIDOf(bin, id string) (int, error) {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err

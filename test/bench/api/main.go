@@ -45,10 +45,8 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
@@ -103,12 +101,6 @@ func main() {
 
 	r := benchrun.New("api", o.keep)
 	defer r.Finish()
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		<-sig
-		r.Fatalf("interrupted")
-	}()
 
 	start := time.Now()
 	fmt.Printf("API write benchmark: %s, %s/%s, %d CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -32,13 +34,22 @@ type Runner struct {
 var _ harness.TB = (*Runner)(nil)
 
 // New returns a runner for the bench command name; keep leaves its files on
-// disk at the end.
+// disk at the end. An interrupt ends the command as Fatalf does.
 func New(name string, keep bool) *Runner {
 	root, err := os.MkdirTemp("", "honuad-"+name+"-")
 	if err != nil {
 		log.Fatal(err)
 	}
-	return &Runner{root: root, keep: keep, name: name}
+	r := &Runner{root: root, keep: keep, name: name}
+	// Ctrl-C (or SIGTERM) runs the cleanups too: no node or git daemon
+	// outlives the command.
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		<-sig
+		r.Fatalf("interrupted")
+	}()
+	return r
 }
 
 func (r *Runner) Helper() {}

@@ -15,10 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
@@ -39,12 +36,6 @@ func main() {
 
 	r := benchrun.New("failover", false)
 	defer r.Finish()
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		<-sig
-		r.Fatalf("interrupted")
-	}()
 
 	c := harness.Start(r, 3, harness.Options{})
 	var figures []time.Duration

@@ -52,12 +52,10 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
@@ -121,12 +119,6 @@ func main() {
 
 	r := benchrun.New("pipeline", o.keep)
 	defer r.Finish()
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		<-sig
-		r.Fatalf("interrupted")
-	}()
 
 	start := time.Now()
 	fmt.Printf("pipeline benchmark: %s, %s/%s, %d CPUs, %s%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,

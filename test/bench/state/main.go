@@ -43,9 +43,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
@@ -70,12 +67,6 @@ func main() {
 
 	r := benchrun.New("state", *keep)
 	defer r.Finish()
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		<-sig
-		r.Fatalf("interrupted")
-	}()
 
 	backup, fill := fillState(r, *envs, *perEnv)
 	fmt.Printf("fill: %d environments × %d deployments = %d deployments through raft in %v (%d commands, %.0f/s)\n",

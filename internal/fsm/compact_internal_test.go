@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/hashicorp/raft"
 )
 
 // TestCompactKeepsState: a restored state, compacted, holds exactly what the
@@ -19,15 +17,7 @@ import (
 func TestCompactKeepsState(t *testing.T) {
 	f := New(nil)
 	rng := rand.New(rand.NewPCG(3, 4))
-	var index uint64
-	apply := func(c Command) any {
-		b, err := Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-	}
+	apply := applier(t, f)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	envs := []string{"prod", "staging", "dev"}
 	for i := range 600 {
@@ -109,15 +99,7 @@ func TestCompactKeepsState(t *testing.T) {
 // and gives nothing older than the log.
 func TestRecentEventsAfterReadsOnlyTheLog(t *testing.T) {
 	f := New(nil)
-	var index uint64
-	apply := func(c Command) {
-		b, err := Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-	}
+	apply := applier(t, f)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 5 {
 		apply(&CreateDeployment{Environment: "prod", Commit: fmt.Sprint(i), Kind: KindAuto, Time: t0})

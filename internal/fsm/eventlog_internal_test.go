@@ -18,15 +18,7 @@ import (
 func TestEventLogMatchesScan(t *testing.T) {
 	f := New(nil)
 	rng := rand.New(rand.NewPCG(1, 2))
-	var index uint64
-	apply := func(c Command) any {
-		b, err := Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-	}
+	apply := applier(t, f)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	envs := []string{"a", "b", "c"}
 	for i := range 400 {
@@ -71,4 +63,19 @@ func TestEventLogMatchesScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(g, "restored")
+}
+
+// applier returns a function that applies commands to f as raft would,
+// each as the next log entry.
+func applier(t *testing.T, f *FSM) func(Command) any {
+	var index uint64
+	return func(c Command) any {
+		t.Helper()
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
+	}
 }

@@ -16,11 +16,7 @@ import (
 )
 
 func (a *app) approve(c *cli.Context) error {
-	as, err := args(c, "<id>")
-	if err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, as, err := a.start(c, "<id>")
 	if err != nil {
 		return err
 	}

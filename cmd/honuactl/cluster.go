@@ -12,10 +12,7 @@ import (
 )
 
 func (a *app) status(c *cli.Context) error {
-	if _, err := args(c); err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, _, err := a.start(c)
 	if err != nil {
 		return err
 	}
@@ -86,11 +83,7 @@ func printMembers(w io.Writer, st *api.Status) error {
 }
 
 func (a *app) removeMember(c *cli.Context) error {
-	as, err := args(c, "<id>")
-	if err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, as, err := a.start(c, "<id>")
 	if err != nil {
 		return err
 	}
@@ -121,10 +114,7 @@ type serverVersion struct {
 }
 
 func (a *app) version(c *cli.Context) error {
-	if _, err := args(c); err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, _, err := a.start(c)
 	if err != nil {
 		return err
 	}

@@ -98,11 +98,7 @@ func validationOf(d *api.Deployment) (*configrepo.Report, error) {
 }
 
 func (a *app) deployment(c *cli.Context) error {
-	as, err := args(c, "<id>")
-	if err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, as, err := a.start(c, "<id>")
 	if err != nil {
 		return err
 	}
@@ -297,11 +293,7 @@ func (e *env) writeApprovals(d *api.Deployment) {
 }
 
 func (a *app) diff(c *cli.Context) error {
-	as, err := args(c, "<id>")
-	if err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, as, err := a.start(c, "<id>")
 	if err != nil {
 		return err
 	}

@@ -396,6 +396,20 @@ func (a *app) setup(c *cli.Context) (*env, error) {
 	return e, nil
 }
 
+// start checks a command's arguments against names, then sets up its
+// environment: the preamble of every command that talks to the cluster.
+func (a *app) start(c *cli.Context, names ...string) (*env, []string, error) {
+	as, err := args(c, names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := a.setup(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, as, nil
+}
+
 // args checks that the command got exactly the named arguments and returns
 // them.
 func args(c *cli.Context, names ...string) ([]string, error) {

@@ -12,11 +12,7 @@ import (
 // (admin). The file is written beside its final name and renamed, so a
 // failed save never leaves a truncated backup behind.
 func (a *app) snapshotSave(c *cli.Context) error {
-	as, err := args(c, "<file>")
-	if err != nil {
-		return err
-	}
-	e, err := a.setup(c)
+	e, as, err := a.start(c, "<file>")
 	if err != nil {
 		return err
 	}

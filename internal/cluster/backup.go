@@ -92,8 +92,7 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 	n, err := io.ReadFull(br, data)
 	if err == nil {
 		// Nothing may follow the state.
-		var extra [1]byte
-		if m, _ := io.ReadFull(br, extra[:]); m > 0 {
+		if _, err := br.ReadByte(); err == nil {
 			return h, nil, fmt.Errorf("%w: more than the %d bytes of state the header says", ErrBadBackup, h.Size)
 		}
 	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

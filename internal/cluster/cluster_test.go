@@ -3,9 +3,13 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -649,5 +653,39 @@ func TestRecoverAfterLosingQuorum(t *testing.T) {
 	}
 	if _, err := survivor.node.Apply(observe("production", "after-recovery")); err != nil {
 		t.Fatalf("write after recovery: %v", err)
+	}
+}
+
+// TestReadBackupChecksTheSize: a backup whose state is shorter or longer
+// than its header says, or whose header gives an impossible size, is
+// refused with ErrBadBackup and a message that says so.
+func TestReadBackupChecksTheSize(t *testing.T) {
+	data, err := fsm.New(nil).Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := func(size int, state []byte) []byte {
+		sum := sha256.Sum256(state)
+		line, _ := json.Marshal(backupHeader{Format: backupFormat, Version: backupVersion, Index: 1, Term: 1,
+			Size: size, SHA256: hex.EncodeToString(sum[:]), Node: "n1"})
+		return append(append(line, '\n'), state...)
+	}
+	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("readBackup(a good backup) = %d bytes, %v; want the state back", len(got), err)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"truncated", backup(len(data), data)[:len(backup(len(data), data))-3], "truncated?"},
+		{"bytes after the state", append(backup(len(data), data), ' '), "more than the"},
+		{"negative size", backup(-1, data), "the header says -1 bytes"},
+		{"size over the limit", backup(maxBackup+1, data), "at most"},
+	} {
+		_, _, err := readBackup(bytes.NewReader(c.b))
+		if !errors.Is(err, ErrBadBackup) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: readBackup = %v; want ErrBadBackup saying %q", c.name, err, c.want)
+		}
 	}
 }

@@ -69,7 +69,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	close(ch)
 	// Decoding a snapshot needs several times the state's size for a
 	// moment; hand that back to the OS now rather than keep it resident.
-	snap.State = nil
 	debug.FreeOSMemory()
 	return nil
 }

@@ -120,7 +120,7 @@ func (d *Daemon) start() error {
 		"--listen="+d.host,
 		"--port="+strconv.Itoa(d.port),
 	)
-	cmd.Env = gitEnviron()
+	cmd.Env = GitEnviron()
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {

@@ -76,7 +76,7 @@ func StartHTTP(t testing.TB, root string, opts ...HTTPOption) *HTTPServer {
 		Path: gitPath,
 		Args: []string{"http-backend"},
 		Root: "/",
-		Env: append(gitEnviron(),
+		Env: append(GitEnviron(),
 			"GIT_PROJECT_ROOT="+root,
 			"GIT_HTTP_EXPORT_ALL=1",
 		),

@@ -233,7 +233,7 @@ func runGitEnv(dir string, env []string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(gitEnviron(), env...)
+	cmd.Env = append(GitEnviron(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -243,10 +243,10 @@ func runGitEnv(dir string, env []string, args ...string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
-// gitEnviron is the environment of every git process: the test's, less any
+// GitEnviron is the environment of every git process: the test's, less any
 // GIT_* variable, with the machine's and user's git configuration ignored
-// and the fixed identity set.
-func gitEnviron() []string {
+// and the fixed identity set. The bench commands run git with it too.
+func GitEnviron() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GIT_") {

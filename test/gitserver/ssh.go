@@ -222,7 +222,7 @@ func uploadPackPath(command, root string) (string, bool) {
 // code.
 func runUploadPack(ch ssh.Channel, repo string) int {
 	cmd := exec.Command("git", "upload-pack", repo)
-	cmd.Env = gitEnviron()
+	cmd.Env = GitEnviron()
 	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

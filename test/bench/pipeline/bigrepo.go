@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
 // bigRepo is the plan part's repository, a bare repository under the
@@ -37,7 +38,7 @@ func makeBigRepo(r *benchrun.Runner, s *setup, files, commits, envs int) *bigRep
 	}
 	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
 	cmd.Dir = b.path
-	cmd.Env = gitEnv()
+	cmd.Env = gitserver.GitEnviron()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()

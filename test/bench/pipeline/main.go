@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
 // Targets of the issue.
@@ -197,29 +198,12 @@ func loadAverage() string {
 	return ", load average " + strings.Join(f[:3], " ")
 }
 
-// gitEnv is the environment of every git process the benchmark runs: its
-// own, less any GIT_* variable, with the machine's and user's git
-// configuration ignored (as package gitserver does).
-func gitEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_TERMINAL_PROMPT=0",
-	)
-}
-
 // runGit runs git in dir (or the current directory when "") and returns its
 // output.
 func runGit(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = gitEnv()
+	cmd.Env = gitserver.GitEnviron()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

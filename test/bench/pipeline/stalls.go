@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
 // stallGap is the silence between two consecutive pkt-lines that counts as
@@ -39,7 +41,7 @@ func traceStalls(dir string, args ...string) (stalls, error) {
 	defer os.Remove(path)
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(gitEnv(), "GIT_TRACE_PACKET="+filepath.ToSlash(path))
+	cmd.Env = append(gitserver.GitEnviron(), "GIT_TRACE_PACKET="+filepath.ToSlash(path))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return stalls{}, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
 	}

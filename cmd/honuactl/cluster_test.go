@@ -302,7 +302,12 @@ environments:
 	if d.State != "Completed" || len(d.Approvals) != 1 || d.Approvals[0].Identity != "ops-admin" || d.Approvals[0].Comment != "first one" {
 		t.Errorf("wait JSON: %s with approvals %+v; want Completed, approved by ops-admin", d.State, d.Approvals)
 	}
+	// A retried approval is a duplicate, even once the deployment moved
+	// on; a rejection now is refused.
 	r = cc.ctl("approve", id1)
+	wantCode(t, r, exitOK)
+	wantLines(t, r.stdout, []string{"Your approval of " + id1 + " was already recorded"})
+	r = cc.ctl("reject", id1, "--reason", "too late")
 	wantCode(t, r, exitRefused)
 	wantLines(t, r.stderr, []string{id1, "Completed", "AwaitingApproval", "(409 wrong_state)"})
 	r = cc.ctl("wait", id1, "--for", "RolledBack")

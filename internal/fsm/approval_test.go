@@ -297,3 +297,35 @@ func TestApproveWithoutTime(t *testing.T) {
 		})
 	}
 }
+
+// TestRetriedApprovalAfterTheDeploymentMovedOn: an approval retried (a lost
+// answer, a client's retry) after the deployment left AwaitingApproval, or
+// after its approval window closed, is answered as the duplicate it is, not
+// refused; another identity's approval is refused.
+func TestRetriedApprovalAfterTheDeploymentMovedOn(t *testing.T) {
+	for _, moved := range []fsm.DeploymentState{fsm.StateBackingUp, fsm.StateCompleted, fsm.StateRejected} {
+		t.Run(string(moved), func(t *testing.T) {
+			h := newHarness(t)
+			id := h.awaiting("d1", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}, Expires: t0.Add(time.Hour)})
+			h.mustApply(&fsm.Approve{ID: id, Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})
+			switch moved {
+			case fsm.StateRejected:
+				h.mustApply(&fsm.Reject{ID: id, Identity: "bob", Groups: []string{"ops"}, Time: h.tick(), Reason: "no"})
+			default:
+				h.drive("d1", fsm.StateBackingUp)
+				if moved == fsm.StateCompleted {
+					h.drive("d1", fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted)
+				}
+			}
+			before := h.stateBytes()
+			res, err := h.apply(&fsm.Approve{ID: id, Identity: "alice", Groups: []string{"ops"}, Time: t0.Add(2 * time.Hour)})
+			if r, ok := res.(*fsm.ApproveResult); err != nil || !ok || !r.Duplicate || r.Deployment.State != moved {
+				t.Fatalf("Apply(alice approves again once %s) = %+v, %v; want a duplicate showing %s", moved, res, err, moved)
+			}
+			if string(h.stateBytes()) != string(before) {
+				t.Errorf("a duplicate approval changed the state")
+			}
+			h.refused(&fsm.Approve{ID: id, Identity: "carol", Groups: []string{"ops"}, Time: h.tick()}, fsm.ErrWrongState)
+		})
+	}
+}

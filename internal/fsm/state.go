@@ -285,6 +285,15 @@ func (s *state) approve(c *Approve) (any, error) {
 	if c.Time.IsZero() {
 		return nil, invalid("approve deployment %s: time is missing", c.ID)
 	}
+	// A retry by an identity that approved already is answered as a
+	// duplicate, whatever the deployment went on to do since.
+	if d, ok := s.Deployments[c.ID]; ok && c.Identity != "" {
+		for _, a := range d.Approvals {
+			if a.Identity == c.Identity {
+				return &ApproveResult{Deployment: d.clone(), Duplicate: true}, nil
+			}
+		}
+	}
 	d, err := s.decidable(c.ID, "approve", c.Identity, c.Groups)
 	if err != nil {
 		return nil, err
@@ -292,11 +301,6 @@ func (s *state) approve(c *Approve) (any, error) {
 	if d.Approval != nil && !d.Approval.Expires.IsZero() && c.Time.After(d.Approval.Expires) {
 		return nil, fmt.Errorf("cannot approve deployment %s: its approval expired at %s: %w",
 			d.ID, d.Approval.Expires.UTC().Format("2006-01-02T15:04:05Z07:00"), ErrWrongState)
-	}
-	for _, a := range d.Approvals {
-		if a.Identity == c.Identity {
-			return &ApproveResult{Deployment: d.clone(), Duplicate: true}, nil
-		}
 	}
 	d.Approvals = append(d.Approvals, Approval{
 		Identity: c.Identity, Groups: slices.Clone(c.Groups), Time: c.Time, Comment: c.Comment,

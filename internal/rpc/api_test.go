@@ -280,7 +280,15 @@ func TestApproveRejectFlow(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("reject = %d %s", rec.Code, rec.Body)
 	}
+	// alice retrying her approval is told it was a duplicate, as the API
+	// promises; anyone else is refused.
 	rec = f.do(t, "alice", "POST", path+"/approve", `{}`)
+	res = api.ApproveResult{}
+	if err := json.Unmarshal(rec.Body.Bytes(), &res); rec.Code != 200 || err != nil || !res.Duplicate ||
+		res.Deployment.State != fsm.StateRejected {
+		t.Errorf("alice approving again once rejected = %d %s; want 200 duplicate showing Rejected", rec.Code, rec.Body)
+	}
+	rec = f.do(t, "olga", "POST", path+"/approve", `{}`)
 	want := fmt.Sprintf("cannot approve deployment %s: it is Rejected, not AwaitingApproval", f.waiting)
 	if rec.Code != 409 || errorCode(t, rec) != "wrong_state" || !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("approving a rejected deployment = %d %s; want 409 wrong_state %q", rec.Code, rec.Body, want)

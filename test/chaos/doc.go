@@ -87,7 +87,8 @@
 // or rejects it.
 //
 //	approve(who) → ok{duplicate: who ∈ A, approvals: A ∪ {who}}  from Awaiting(A), to Awaiting(A ∪ {who})
-//	approve(who) → wrong_state                                    from Rejected(A), unchanged
+//	approve(who) → ok{duplicate, state: Rejected, approvals: A}   from Rejected(A) when who ∈ A, unchanged
+//	approve(who) → wrong_state                                    from Rejected(A) when who ∉ A, unchanged
 //	reject(who)  → ok{state: Rejected, approvals: A}              from Awaiting(A), to Rejected(A)
 //	reject(who)  → wrong_state                                    from Rejected(A), unchanged
 //	read         → {state, approvals}                             equal to the state, unchanged

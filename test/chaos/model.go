@@ -82,13 +82,16 @@ func stepModel(state, input, output any) (bool, any) {
 	case OpApprove:
 		switch out.Outcome {
 		case OK:
+			if s.Rejected {
+				// Only a retry by an identity that approved already.
+				return s.Approvals&bit != 0 && out.Duplicate && out.State == rejected && out.Approvals == s.Approvals, s
+			}
 			next := s
 			next.Approvals |= bit
-			ok := !s.Rejected && out.Duplicate == (s.Approvals&bit != 0) &&
-				out.State == awaiting && out.Approvals == next.Approvals
+			ok := out.Duplicate == (s.Approvals&bit != 0) && out.State == awaiting && out.Approvals == next.Approvals
 			return ok, next
 		case Failed: // wrong_state
-			return s.Rejected, s
+			return s.Rejected && s.Approvals&bit == 0, s
 		default: // unknown: applied, or refused because it was rejected
 			if !s.Rejected {
 				s.Approvals |= bit

@@ -111,6 +111,20 @@ func TestModel(t *testing.T) {
 			reject("d", "alice", 0, 10),
 			approve("d", "bob", 20, 30, false, "bob"),
 		}, false},
+		{"a retried approval after a rejection is a duplicate", h{
+			approve("d", "bob", 0, 10, false, "bob"),
+			reject("d", "alice", 20, 30, "bob"),
+			func() Op { o := approve("d", "bob", 40, 50, true, "bob"); o.State = rejected; return o }(),
+		}, true},
+		{"a duplicate after a rejection by someone who never approved", h{
+			reject("d", "alice", 0, 10),
+			func() Op { o := approve("d", "bob", 20, 30, true); o.State = rejected; return o }(),
+		}, false},
+		{"wrong_state to a retried approval after a rejection", h{
+			approve("d", "bob", 0, 10, false, "bob"),
+			reject("d", "alice", 20, 30, "bob"),
+			failed(approve("d", "bob", 40, 50, false), "wrong_state"),
+		}, false},
 		{"two rejections acknowledged", h{
 			reject("d", "alice", 0, 10),
 			reject("d", "bob", 20, 30),

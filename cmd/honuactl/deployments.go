@@ -131,6 +131,9 @@ func (a *app) deployment(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "Commit:       %s\n", commit)
 	fmt.Fprintf(w, "Kind:         %s, started by %s\n", d.Kind, orDash(d.Initiator))
+	if d.RollbackTo != "" {
+		fmt.Fprintf(w, "Rolls back to: %s\n", d.RollbackTo)
+	}
 	if d.DryRun {
 		fmt.Fprintln(w, "Dry run:      yes (validate and plan only)")
 	}

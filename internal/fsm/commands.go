@@ -26,6 +26,7 @@ const (
 	SetSettingsCommand       CommandType = 8
 	RequestSyncCommand       CommandType = 9
 	SetSourceStatusCommand   CommandType = 10
+	CreateRollbackCommand    CommandType = 11
 	// Append new types here.
 )
 
@@ -97,6 +98,8 @@ func Decode(b []byte) (Command, error) {
 		c = &RequestSync{}
 	case SetSourceStatusCommand:
 		c = &SetSourceStatus{}
+	case CreateRollbackCommand:
+		c = &CreateRollback{}
 	default:
 		return nil, errUnknownCommand{t: t, ignoreOK: ignoreOK}
 	}
@@ -106,9 +109,10 @@ func Decode(b []byte) (Command, error) {
 	return c, nil
 }
 
-// CreateDeployment creates a Pending deployment and returns it; the FSM
-// assigns its id. A waiting deployment of the same environment is superseded
-// by it in the same step.
+// CreateDeployment creates a Pending deployment of kind auto or manual-sync
+// and returns it; the FSM assigns its id. A waiting deployment of the same
+// environment is superseded by it in the same step. Rollbacks are created
+// by CreateRollback, which names what they go back to.
 type CreateDeployment struct {
 	Environment string    `json:"environment"`
 	Commit      string    `json:"commit"`
@@ -119,14 +123,33 @@ type CreateDeployment struct {
 	Message     string    `json:"message,omitempty"`
 	// DryRun deployments are validated and planned, and stop there.
 	DryRun bool `json:"dryRun,omitempty"`
-	// PinFrom, on a rollback, is the commit rolled back from: the
-	// environment is pinned to Commit in the same step, so the watcher
-	// does not deploy PinFrom again.
-	PinFrom string `json:"pinFrom,omitempty"`
 }
 
 // Type implements Command.
 func (*CreateDeployment) Type() CommandType { return CreateDeploymentCommand }
+
+// CreateRollback creates a Pending deployment of kind rollback that takes an
+// environment back to To, one of its deployments that Completed: its commit
+// is To's, never one the caller names. A rollback skips the approval rules
+// a commit goes through (only rollbackRequiresApproval holds it), so it may
+// only restore something that was once deployed through them: a deployment
+// that is waiting, was rejected, failed or rolled back is refused.
+//
+// The environment is pinned in the same step: the watcher does not deploy
+// the commit it last saw for the environment (LatestSeenCommit, the branch
+// head when the rollback was made; the deployed commit when none was seen)
+// again, and only a later commit that changes the environment unpins it.
+type CreateRollback struct {
+	Environment string    `json:"environment"`
+	To          string    `json:"to"`
+	Branch      string    `json:"branch,omitempty"`
+	Initiator   string    `json:"initiator"`
+	Time        time.Time `json:"time"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// Type implements Command.
+func (*CreateRollback) Type() CommandType { return CreateRollbackCommand }
 
 // TransitionDeployment moves a deployment to another state, recording what the step
 // that moved it learned.

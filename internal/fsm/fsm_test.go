@@ -123,8 +123,8 @@ func TestReadsOfUnknownNames(t *testing.T) {
 func everyCommand() []fsm.Command {
 	at := t0.Add(90 * time.Second)
 	return []fsm.Command{
-		&fsm.CreateDeployment{Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindRollback,
-			Initiator: "alice", Time: at, Message: "roll back"},
+		&fsm.CreateDeployment{Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindManualSync,
+			Initiator: "alice", Time: at, Message: "sync", DryRun: true},
 		&fsm.TransitionDeployment{ID: "prod-1", To: fsm.StateAwaitingApproval, Time: at, Message: "m", Error: "e",
 			Plan: json.RawMessage(`{"changes":[1,2]}`), Validation: json.RawMessage(`{"ok":true}`), Risk: "high",
 			Approval:       &fsm.ApprovalRequirement{Required: 2, Groups: []string{"ops", "sre"}, Expires: at.Add(time.Hour)},
@@ -136,6 +136,8 @@ func everyCommand() []fsm.Command {
 		&fsm.SetPin{Environment: "prod"},
 		&fsm.IssueFencingToken{ID: "prod-1"},
 		&fsm.SetSettings{HistoryRetention: 7},
+		&fsm.CreateRollback{Environment: "prod", To: "prod-1", Branch: "main", Initiator: "alice", Time: at,
+			Message: "roll back"},
 	}
 }
 
@@ -145,6 +147,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	wantType := map[string]fsm.CommandType{
 		"*fsm.CreateDeployment": 1, "*fsm.TransitionDeployment": 2, "*fsm.Approve": 3, "*fsm.Reject": 4,
 		"*fsm.ObserveCommit": 5, "*fsm.SetPin": 6, "*fsm.IssueFencingToken": 7, "*fsm.SetSettings": 8,
+		"*fsm.CreateRollback": 11,
 	}
 	seen := map[string]bool{}
 	for _, c := range everyCommand() {

@@ -214,8 +214,16 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 			Reason: g.oneOf("", "too risky", "not now")}
 	case n < 91:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
-	case n < 94:
+	case n < 93:
 		return &fsm.SetSettings{HistoryRetention: g.r.IntN(6)}
+	case n < 95:
+		// Mostly to a Completed deployment; sometimes to anything.
+		to := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateCompleted })
+		env := g.oneOf(propEnvs...)
+		if d, ok := f.Deployment(to); ok && g.r.IntN(4) != 0 {
+			env = d.Environment
+		}
+		return &fsm.CreateRollback{Environment: env, To: to, Initiator: g.oneOf("alice", ""), Time: g.now}
 	case n < 97:
 		return &fsm.ObserveCommit{Environment: g.oneOf(propEnvs...), Commit: fmt.Sprintf("c%d", g.next+1), Time: g.now}
 	default:
@@ -229,7 +237,12 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 // applied tells the generator how c fared: res and err are what Apply
 // returned.
 func (g *gen) applied(c fsm.Command, res any, err error) {
-	if _, ok := c.(*fsm.CreateDeployment); ok && err == nil {
+	switch c.(type) {
+	case *fsm.CreateDeployment, *fsm.CreateRollback:
+	default:
+		return
+	}
+	if err == nil {
 		id := res.(*fsm.Deployment).ID
 		g.created[id] = len(g.ids)
 		g.ids = append(g.ids, id)
@@ -454,6 +467,10 @@ func runSequence(t *testing.T, seed uint64, seq, n int, check bool, tl *tally) [
 	lastN := 0 // the number of the last deployment id
 	for step := range n {
 		c := g.command(h.fsm)
+		var rollbackTo *fsm.Deployment // what a rollback names, before it applies (it may prune it)
+		if rb, ok := c.(*fsm.CreateRollback); ok {
+			rollbackTo, _ = h.fsm.Deployment(rb.To)
+		}
 		res, err := h.apply(c)
 		data, _ := fsm.Encode(c)
 		l := &raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data}
@@ -482,6 +499,20 @@ func runSequence(t *testing.T, seed uint64, seq, n int, check bool, tl *tally) [
 				t.Fatalf("%s = id %s, which an earlier deployment had", where, d.ID)
 			}
 			lastN = num
+		case *fsm.CreateRollback:
+			if err != nil {
+				break
+			}
+			// A rollback restores a Completed deployment of its own
+			// environment, and pins the environment to its commit.
+			d, to := res.(*fsm.Deployment), rollbackTo
+			if to == nil || to.State != fsm.StateCompleted || to.Environment != c.Environment ||
+				d.Commit != to.Commit || d.Kind != fsm.KindRollback || d.RollbackTo != to.ID {
+				t.Fatalf("%s = %+v; want a rollback to a Completed deployment of %s, got to %+v", where, d, c.Environment, to)
+			}
+			if e, _ := h.fsm.Environment(c.Environment); e.Pin == nil || e.Pin.Commit != to.Commit {
+				t.Fatalf("%s: pin = %+v; want pinned to %s", where, e.Pin, to.Commit)
+			}
 		case *fsm.ObserveCommit:
 			if err != nil {
 				break

@@ -73,6 +73,8 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 		return s.requestSync(c)
 	case *SetSourceStatus:
 		return s.setSourceStatus(c)
+	case *CreateRollback:
+		return s.createRollback(c)
 	}
 	return nil, invalid("command %T has no handler", c)
 }
@@ -111,53 +113,110 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 		return nil, invalid("create deployment: environment name %q is not valid", c.Environment)
 	case c.Commit == "":
 		return nil, invalid("create deployment for %s: commit is empty", c.Environment)
+	case c.Kind == KindRollback || c.Kind == KindAutoRollback:
+		return nil, invalid("create deployment for %s: a deployment of kind %s is created by a rollback command, which names the Completed deployment it goes back to", c.Environment, c.Kind)
 	case !c.Kind.Valid():
-		return nil, invalid("create deployment for %s: kind %q is not one of auto, manual-sync, rollback, auto-rollback", c.Environment, c.Kind)
+		return nil, invalid("create deployment for %s: kind %q is not one of auto, manual-sync", c.Environment, c.Kind)
 	case c.Time.IsZero():
 		return nil, invalid("create deployment for %s: time is missing", c.Environment)
-	case c.PinFrom != "" && c.Kind != KindRollback:
-		return nil, invalid("create deployment for %s: only a rollback pins the environment", c.Environment)
 	}
-	id := fmt.Sprintf("%s-%d", c.Environment, s.DeploymentSeq+1)
+	d, e, err := s.newDeployment(c.Environment, c.Commit, c.Time)
+	if err != nil {
+		return nil, err
+	}
+	d.Branch, d.Kind, d.Initiator, d.DryRun = c.Branch, c.Kind, c.Initiator, c.DryRun
+	d.Transitions[0].Message = c.Message
+	if c.Kind == KindManualSync {
+		e.PendingSync = nil
+	}
+	return s.added(d, e), nil
+}
+
+func (s *state) createRollback(c *CreateRollback) (any, error) {
+	switch {
+	case !ValidEnvironmentName(c.Environment):
+		return nil, invalid("roll back: environment name %q is not valid", c.Environment)
+	case c.To == "":
+		return nil, invalid("roll back %s: the deployment to go back to is not named", c.Environment)
+	case c.Initiator == "":
+		return nil, invalid("roll back %s: initiator is empty", c.Environment)
+	case c.Time.IsZero():
+		return nil, invalid("roll back %s: time is missing", c.Environment)
+	}
+	e, ok := s.Environments[c.Environment]
+	if !ok {
+		return nil, notFound("environment", c.Environment)
+	}
+	to, ok := s.Deployments[c.To]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("roll back %s to %s: no such deployment (only a Completed deployment of %s can be rolled back to): %w",
+			c.Environment, c.To, c.Environment, ErrNotFound)
+	case to.Environment != c.Environment:
+		return nil, invalid("roll back %s to %s: that deployment is of %s; only a Completed deployment of %s can be rolled back to",
+			c.Environment, c.To, to.Environment, c.Environment)
+	case to.State != StateCompleted:
+		return nil, fmt.Errorf("roll back %s to %s: that deployment is %s; only a Completed deployment can be rolled back to: %w",
+			c.Environment, c.To, to.State, ErrWrongState)
+	case e.DeployedCommit == "":
+		return nil, fmt.Errorf("roll back %s: nothing is deployed: %w", c.Environment, ErrWrongState)
+	case to.Commit == e.DeployedCommit:
+		return nil, fmt.Errorf("roll back %s to %s: its commit %s is what is deployed: %w",
+			c.Environment, c.To, to.Commit, ErrWrongState)
+	}
+	from := e.LatestSeenCommit
+	if from == "" {
+		from = e.DeployedCommit
+	}
+	d, e, err := s.newDeployment(c.Environment, to.Commit, c.Time)
+	if err != nil {
+		return nil, err
+	}
+	d.Branch, d.Kind, d.Initiator, d.RollbackTo = c.Branch, KindRollback, c.Initiator, to.ID
+	d.Transitions[0].Message = c.Message
+	e.Pin = &Pin{Commit: to.Commit, From: from, By: c.Initiator, Since: c.Time}
+	return s.added(d, e), nil
+}
+
+// newDeployment numbers a new Pending deployment of commit in env and
+// supersedes env's waiting deployment. Nothing is recorded until the
+// caller hands the deployment to added.
+func (s *state) newDeployment(env, commit string, at time.Time) (*Deployment, *Environment, error) {
+	id := fmt.Sprintf("%s-%d", env, s.DeploymentSeq+1)
 	if _, ok := s.Deployments[id]; ok {
 		// Only a corrupt snapshot could get here.
-		return nil, fmt.Errorf("create deployment %s: id already used: %w", id, ErrDuplicate)
+		return nil, nil, fmt.Errorf("create deployment %s: id already used: %w", id, ErrDuplicate)
 	}
+	d := &Deployment{
+		ID:          id,
+		Environment: env,
+		Commit:      commit,
+		State:       StatePending,
+		CreatedAt:   at,
+		UpdatedAt:   at,
+		Transitions: []Transition{{To: StatePending, Time: at, Index: s.index}},
+	}
+	return d, s.env(env), nil
+}
+
+// added records d, new in e, as e's waiting deployment, superseding the one
+// that waited, and returns a copy.
+func (s *state) added(d *Deployment, e *Environment) *Deployment {
 	s.DeploymentSeq++
-	e := s.env(c.Environment)
 	if e.Waiting != "" {
 		if w := s.Deployments[e.Waiting]; w != nil {
-			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", id, c.Commit)
-			w.move(StateSuperseded, c.Time, msg, s.index)
+			msg := fmt.Sprintf("superseded by deployment %s (commit %s)", d.ID, d.Commit)
+			w.move(StateSuperseded, d.CreatedAt, msg, s.index)
 			s.moved = append(s.moved, w)
 		}
 		e.Waiting = ""
 	}
-	d := &Deployment{
-		ID:          id,
-		Environment: c.Environment,
-		Commit:      c.Commit,
-		Branch:      c.Branch,
-		Kind:        c.Kind,
-		Initiator:   c.Initiator,
-		DryRun:      c.DryRun,
-		State:       StatePending,
-		CreatedAt:   c.Time,
-		UpdatedAt:   c.Time,
-		Transitions: []Transition{{To: StatePending, Time: c.Time, Message: c.Message, Index: s.index}},
-	}
 	s.Deployments[d.ID] = d
 	s.moved = append(s.moved, d)
 	e.Waiting = d.ID
-	if c.Kind == KindManualSync {
-		e.PendingSync = nil
-	}
-	if c.PinFrom != "" {
-		e.Pin = &Pin{Commit: c.Commit, From: c.PinFrom, By: c.Initiator, Since: c.Time}
-	}
 	e.History = append(e.History, d.ID)
 	s.prune(e)
-	return d.clone(), nil
+	return d.clone()
 }
 
 func (s *state) transition(c *TransitionDeployment) (any, error) {
@@ -229,6 +288,12 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 	if c.To.Active() {
 		e.Current = d.ID
 	}
+	if from == StatePlanning && (c.To == StateAwaitingApproval || c.To == StateScheduled || c.To == StateBackingUp) &&
+		e.DeployedCommit == "" && e.FirstGate == "" {
+		// The first decision of the policy's gate while nothing is
+		// deployed: that policy stays in force until something is.
+		e.FirstGate = d.Commit
+	}
 	switch c.To {
 	case StateBackingUp:
 		d.Backup = &Backup{DeploymentID: e.DeployedDeployment, Commit: e.DeployedCommit}
@@ -241,6 +306,7 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 		d.RollbackStarted = true
 	case StateCompleted:
 		e.DeployedCommit, e.DeployedDeployment = d.Commit, d.ID
+		e.FirstGate = ""
 	case StateRolledBack:
 		if d.Backup != nil {
 			e.DeployedCommit, e.DeployedDeployment = d.Backup.Commit, d.Backup.DeploymentID

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -91,18 +92,69 @@ func TestDeploymentsFilter(t *testing.T) {
 	}
 }
 
-func TestRollbackPinsAtCreation(t *testing.T) {
+// TestCreateRollback: a rollback goes only to a Completed deployment of its
+// own environment, takes that deployment's commit, and pins the
+// environment from the commit the watcher saw last.
+func TestCreateRollback(t *testing.T) {
 	h := newHarness(t)
-	if _, err := h.apply(&fsm.CreateDeployment{Environment: "prod", Commit: "c1", Kind: fsm.KindAuto,
-		Time: h.tick(), PinFrom: "c2"}); !errors.Is(err, fsm.ErrInvalid) {
-		t.Errorf("Apply(auto deployment with PinFrom) = %v; want ErrInvalid", err)
+	h.createAt("done", "prod", fsm.StateCompleted)
+	h.createAt("other-env", "dev", fsm.StateCompleted)
+	h.createAt("rolled-back", "prod", fsm.StateRolledBack)
+	h.createAt("rejected", "prod", fsm.StateRejected)
+	h.createAt("failed", "prod", fsm.StateFailed)
+	h.createAt("deployed", "prod", fsm.StateCompleted)
+	h.createAt("superseded", "prod", fsm.StatePlanning)
+	h.createAt("waiting", "prod", fsm.StateAwaitingApproval) // supersedes the one in Planning
+	h.mustApply(&fsm.ObserveCommit{Environment: "prod", Commit: "commit-head", Time: h.tick()})
+
+	rollback := func(env, to string) *fsm.CreateRollback {
+		return &fsm.CreateRollback{Environment: env, To: to, Initiator: "alice", Time: h.tick(), Message: "back"}
 	}
-	at := h.tick()
-	h.mustApply(&fsm.CreateDeployment{Environment: "prod", Commit: "c1", Kind: fsm.KindRollback,
-		Initiator: "alice", Time: at, PinFrom: "c2"})
-	p := h.environment("prod").Pin
-	if p == nil || p.Commit != "c1" || p.From != "c2" || p.By != "alice" || !p.Since.Equal(at) {
-		t.Errorf("Pin = %+v; want pinned to c1 from c2 by alice", p)
+	for _, tt := range []struct {
+		name    string
+		cmd     *fsm.CreateRollback
+		want    error
+		wantMsg string
+	}{
+		{"to a deployment that rolled back", rollback("prod", h.id("rolled-back")), fsm.ErrWrongState, "is RolledBack"},
+		{"to a rejected deployment", rollback("prod", h.id("rejected")), fsm.ErrWrongState, "is Rejected"},
+		{"to a failed deployment", rollback("prod", h.id("failed")), fsm.ErrWrongState, "is Failed"},
+		{"to a superseded deployment", rollback("prod", h.id("superseded")), fsm.ErrWrongState, "is Superseded"},
+		{"to a waiting deployment", rollback("prod", h.id("waiting")), fsm.ErrWrongState, "is AwaitingApproval"},
+		{"to what is deployed", rollback("prod", h.id("deployed")), fsm.ErrWrongState, "is what is deployed"},
+		{"to a deployment of another environment", rollback("prod", h.id("other-env")), fsm.ErrInvalid, "is of dev"},
+		{"to an unknown deployment", rollback("prod", "prod-99"), fsm.ErrNotFound, "no such deployment"},
+		{"of an unknown environment", rollback("staging", h.id("done")), fsm.ErrNotFound, "environment staging"},
+		{"naming nothing", rollback("prod", ""), fsm.ErrInvalid, "not named"},
+		{"by nobody", &fsm.CreateRollback{Environment: "prod", To: h.id("done"), Time: h.tick()}, fsm.ErrInvalid, "initiator"},
+		{"without a time", &fsm.CreateRollback{Environment: "prod", To: h.id("done"), Initiator: "alice"}, fsm.ErrInvalid, "time"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := h.refused(tt.cmd, tt.want)
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Apply(%s) error = %q; want it to say %q", describe(tt.cmd), err, tt.wantMsg)
+			}
+		})
+	}
+	if _, err := h.apply(&fsm.CreateDeployment{Environment: "prod", Commit: "commit-x", Kind: fsm.KindRollback,
+		Initiator: "alice", Time: h.tick()}); !errors.Is(err, fsm.ErrInvalid) {
+		t.Errorf("Apply(CreateDeployment of kind rollback) = %v; want ErrInvalid", err)
+	}
+
+	c := rollback("prod", h.id("done"))
+	d := h.mustApply(c).(*fsm.Deployment)
+	if d.Kind != fsm.KindRollback || d.Commit != "commit-done" || d.RollbackTo != h.id("done") ||
+		d.Initiator != "alice" || d.State != fsm.StatePending {
+		t.Errorf("rollback = %+v; want a Pending rollback to %s at commit-done by alice", d, h.id("done"))
+	}
+	e := h.environment("prod")
+	want := fsm.Pin{Commit: "commit-done", From: "commit-head", By: "alice", Since: c.Time}
+	if e.Pin == nil || *e.Pin != want {
+		t.Errorf("pin = %+v; want %+v", e.Pin, want)
+	}
+	if e.Waiting != d.ID || h.deployment("waiting").State != fsm.StateSuperseded {
+		t.Errorf("waiting = %s, the deployment that waited is %s; want the rollback waiting and the other superseded",
+			e.Waiting, h.deployment("waiting").State)
 	}
 }
 

@@ -139,6 +139,9 @@ type Deployment struct {
 	// RollbackStarted is set once the deployment entered RollingBack; a
 	// deployment rolls back at most once.
 	RollbackStarted bool `json:"rollbackStarted,omitempty"`
+	// RollbackTo, on a deployment of kind rollback, is the Completed
+	// deployment whose commit it restores.
+	RollbackTo string `json:"rollbackTo,omitempty"`
 }
 
 // Approved reports whether the deployment has the approvals it requires.
@@ -203,6 +206,12 @@ type Environment struct {
 	LatestSeenAt     time.Time `json:"latestSeenAt,omitzero"`
 	// Pin, when set, stops the watcher from deploying Pin.From again.
 	Pin *Pin `json:"pin,omitempty"`
+	// FirstGate is the commit of the environment's first deployment that
+	// reached the policy's gate (approval or window) while nothing was
+	// deployed. Until a deployment completes, the policy at FirstGate
+	// stays in force, so that a commit after a rejected first deployment
+	// cannot loosen the gate it was held by.
+	FirstGate string `json:"firstGate,omitempty"`
 	// Current is the active deployment, Waiting the waiting one.
 	Current string `json:"current,omitempty"`
 	Waiting string `json:"waiting,omitempty"`

@@ -130,7 +130,7 @@ func inputOf(b *configrepo.Bundle, rawPolicy []byte) plan.Input {
 // decide applies the policy in force to a planned deployment: it waits for
 // approval, or goes on to the window gate.
 func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, error) {
-	pol, from, err := r.policyFor(ctx, d)
+	pol, gate, from, err := r.policyInForce(ctx, d)
 	if err != nil {
 		return outcome{at: r.now().Add(retryAfter)}, err
 	}
@@ -138,7 +138,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
 		return r.fail(d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
-	policyChanged, err := r.policyLoosenable(ctx, d, &rec, pol)
+	policyChanged, err := r.policyLoosenable(ctx, d, &rec, gate, pol)
 	if err != nil {
 		return outcome{at: r.now().Add(retryAfter)}, err
 	}
@@ -166,13 +166,14 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	return r.move(d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
 }
 
-// policyLoosenable reports whether the plan's policy change must be
-// approved under the policy in force: it must when it changes what applies
-// to this environment. A first deployment has no gate to loosen, and a
-// change to other environments' entries leaves this one's gate as it was
-// (the plan still rates the change high).
-func (r *Reconciler) policyLoosenable(ctx context.Context, d *fsm.Deployment, rec *plan.Document, old policy.Environment) (bool, error) {
-	if !rec.PolicyChanged || rec.BaseCommit == "" {
+// policyLoosenable reports whether d's commit changes the policy that
+// applies to its environment from old, the policy in force (read at the
+// commit gate): such a change must be approved under old. The policy of
+// d's own commit gates only an environment's very first deployment, which
+// has no gate to loosen; a change to other environments' entries leaves
+// this one's gate as it was (the plan still rates the change high).
+func (r *Reconciler) policyLoosenable(ctx context.Context, d *fsm.Deployment, rec *plan.Document, gate string, old policy.Environment) (bool, error) {
+	if gate == d.Commit || (rec.BaseCommit == gate && !rec.PolicyChanged) {
 		return false, nil
 	}
 	pa, err := r.policyAt(ctx, d.Commit, "the new commit")
@@ -195,19 +196,34 @@ type policyFile struct {
 	defaults string
 }
 
-// policyFor returns the policy in force for d: the one at the environment's
-// deployed commit (a commit cannot loosen its own gate), or, for a first
-// deployment, the one at d's own commit. An absent file means the defaults.
+// policyFor returns the policy in force for d, and the commit it is read
+// at: the environment's deployed commit (a commit cannot loosen its own
+// gate); with nothing deployed, the commit of the environment's first
+// deployment that reached the gate (fsm.Environment.FirstGate), so that a
+// rejected first deployment cannot be followed by a commit that turns the
+// gate off; and for that first deployment itself, d's own commit. An
+// absent file means the defaults.
 func (r *Reconciler) policyFor(ctx context.Context, d *fsm.Deployment) (policy.Environment, string, error) {
+	pol, _, from, err := r.policyInForce(ctx, d)
+	return pol, from, err
+}
+
+// policyInForce is policyFor, with the commit the policy is read at.
+func (r *Reconciler) policyInForce(ctx context.Context, d *fsm.Deployment) (policy.Environment, string, string, error) {
 	commit, from := d.Commit, "its own commit, the environment's first deployment"
-	if e, ok := r.store.Environment(d.Environment); ok && e.DeployedCommit != "" {
-		commit, from = e.DeployedCommit, "the deployed commit "+short(e.DeployedCommit)
+	if e, ok := r.store.Environment(d.Environment); ok {
+		switch {
+		case e.DeployedCommit != "":
+			commit, from = e.DeployedCommit, "the deployed commit "+short(e.DeployedCommit)
+		case e.FirstGate != "" && e.FirstGate != d.Commit:
+			commit, from = e.FirstGate, fmt.Sprintf("commit %s, which gated the environment's first deployment; nothing is deployed yet", short(e.FirstGate))
+		}
 	}
 	pa, err := r.policyAt(ctx, commit, from)
 	if err != nil {
-		return policy.Environment{}, "", err
+		return policy.Environment{}, "", "", err
 	}
-	return pa.pol.For(d.Environment), pa.from, nil
+	return pa.pol.For(d.Environment), commit, pa.from, nil
 }
 
 // policyAt returns the policy at commit, described as from (the file is

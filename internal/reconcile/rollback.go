@@ -18,13 +18,15 @@ var (
 	ErrUnknownTarget = errors.New("no such deployment or commit")
 )
 
-// Rollback starts a deployment of kind rollback that takes env back to: the
-// previous Completed deployment when to is empty, or the given deployment
-// id or commit (a full hash, or a prefix of the commit of one of the
-// environment's deployments). The environment is pinned in the same step:
-// the watcher does not deploy the commit rolled back from again, and the
-// next new commit touching the environment deploys normally and unpins it.
-// It runs on the leader.
+// Rollback starts a deployment of kind rollback that takes env back to one
+// of its Completed deployments: the newest one before the deployed one when
+// to is empty, or the one to names — a deployment id, or a commit (a full
+// hash or a prefix of at least 7 characters) of a Completed deployment of
+// env. A rollback skips the approval rules a commit goes through, so
+// nothing else is a target: not a commit that waits for approval, was
+// rejected, failed or rolled back, nor one that was never deployed. The
+// FSM checks the same rule (fsm.CreateRollback). The environment is
+// pinned in the same step; see fsm.CreateRollback. It runs on the leader.
 func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	e, ok := r.store.Environment(env)
 	if !ok {
@@ -33,23 +35,13 @@ func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	if e.DeployedCommit == "" {
 		return nil, fmt.Errorf("roll back %s: nothing is deployed: %w", env, ErrNothingToRollBack)
 	}
-	commit, what, err := r.rollbackTarget(e, to)
+	target, err := r.rollbackTarget(e, to)
 	if err != nil {
 		return nil, err
 	}
-	if commit == e.DeployedCommit {
-		return nil, fmt.Errorf("roll back %s to %s: that commit is what is deployed: %w", env, what, fsm.ErrWrongState)
-	}
-	// The pin keeps the watcher off the commit rolled back from. Rolling
-	// back again while pinned goes further back from that same commit: the
-	// first rollback's target is not what the branch holds.
-	pinFrom := e.DeployedCommit
-	if e.Pin != nil && e.Pin.From != "" {
-		pinFrom = e.Pin.From
-	}
-	res, err := r.cluster.Apply(&fsm.CreateDeployment{
-		Environment: env, Commit: commit, Branch: r.cfg.Branch, Kind: fsm.KindRollback, Initiator: by,
-		Time: r.now(), PinFrom: pinFrom,
+	what := fmt.Sprintf("deployment %s (commit %s)", target.ID, short(target.Commit))
+	res, err := r.cluster.Apply(&fsm.CreateRollback{
+		Environment: env, To: target.ID, Branch: r.cfg.Branch, Initiator: by, Time: r.now(),
 		Message: fmt.Sprintf("rollback of %s from %s to %s requested by %s", env, short(e.DeployedCommit), what, by),
 	})
 	if err != nil {
@@ -61,8 +53,9 @@ func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	return d, nil
 }
 
-// rollbackTarget resolves what a rollback goes to, and names it.
-func (r *Reconciler) rollbackTarget(e *fsm.Environment, to string) (commit, what string, err error) {
+// rollbackTarget resolves what a rollback goes to: a Completed deployment
+// of e.
+func (r *Reconciler) rollbackTarget(e *fsm.Environment, to string) (*fsm.Deployment, error) {
 	if to == "" {
 		// The newest Completed deployment before the deployed one.
 		seen := false
@@ -74,39 +67,66 @@ func (r *Reconciler) rollbackTarget(e *fsm.Environment, to string) (commit, what
 			}
 			d, ok := r.store.Deployment(id)
 			if seen && ok && d.State == fsm.StateCompleted && d.Commit != e.DeployedCommit {
-				return d.Commit, fmt.Sprintf("deployment %s (commit %s)", d.ID, short(d.Commit)), nil
+				return d, nil
 			}
 		}
-		return "", "", fmt.Errorf("roll back %s: no Completed deployment before %s: %w", e.Name, e.DeployedDeployment, ErrNothingToRollBack)
+		return nil, fmt.Errorf("roll back %s: no Completed deployment before %s: %w", e.Name, e.DeployedDeployment, ErrNothingToRollBack)
 	}
 	if d, ok := r.store.Deployment(to); ok {
 		if d.Environment != e.Name {
-			return "", "", fmt.Errorf("roll back %s to %s: that deployment is of %s: %w", e.Name, to, d.Environment, fsm.ErrInvalid)
+			return nil, fmt.Errorf("roll back %s to %s: that deployment is of %s; only a Completed deployment of %s can be rolled back to: %w",
+				e.Name, to, d.Environment, e.Name, fsm.ErrInvalid)
 		}
-		if d.State != fsm.StateCompleted && d.State != fsm.StateRolledBack {
-			return "", "", fmt.Errorf("roll back %s to %s: that deployment is %s; only a Completed one is known good: %w",
-				e.Name, to, d.State, fsm.ErrWrongState)
+		return d, r.rollbackable(e, d, "deployment "+to)
+	}
+	if len(to) < 7 || len(to) > 64 || strings.Trim(strings.ToLower(to), "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("roll back %s to %q: not a deployment of %s, nor a commit hash (7 to 64 hex digits): %w",
+			e.Name, to, e.Name, ErrUnknownTarget)
+	}
+	// The newest Completed deployment of a commit the prefix names; a
+	// deployment of it in another state says why it cannot be a target.
+	to = strings.ToLower(to)
+	var match, other *fsm.Deployment
+	for i := len(e.History) - 1; i >= 0; i-- {
+		d, ok := r.store.Deployment(e.History[i])
+		if !ok || !strings.HasPrefix(d.Commit, to) {
+			continue
 		}
-		return d.Commit, fmt.Sprintf("deployment %s (commit %s)", d.ID, short(d.Commit)), nil
-	}
-	if len(to) == 40 && r.cfg.Source.Has(to) {
-		return to, "commit " + short(to), nil
-	}
-	if len(to) >= 7 {
-		var match string
-		for _, id := range e.History {
-			if d, ok := r.store.Deployment(id); ok && strings.HasPrefix(d.Commit, to) {
-				if match != "" && match != d.Commit {
-					return "", "", fmt.Errorf("roll back %s to %s: the prefix is ambiguous: %w", e.Name, to, fsm.ErrInvalid)
-				}
-				match = d.Commit
+		for _, seen := range []*fsm.Deployment{match, other} {
+			if seen != nil && seen.Commit != d.Commit {
+				return nil, fmt.Errorf("roll back %s to %s: the prefix names commits %s and %s: %w",
+					e.Name, to, short(seen.Commit), short(d.Commit), fsm.ErrInvalid)
 			}
 		}
-		if match != "" {
-			return match, "commit " + short(match), nil
+		switch {
+		case d.State == fsm.StateCompleted && match == nil:
+			match = d
+		case d.State != fsm.StateCompleted && other == nil:
+			other = d
 		}
 	}
-	return "", "", fmt.Errorf("roll back %s to %q: %w", e.Name, to, ErrUnknownTarget)
+	switch {
+	case match != nil:
+		return match, r.rollbackable(e, match, "commit "+short(match.Commit))
+	case other != nil:
+		return nil, fmt.Errorf("roll back %s to commit %s: no deployment of it Completed (%s is %s); only a Completed deployment can be rolled back to: %w",
+			e.Name, short(other.Commit), other.ID, other.State, fsm.ErrWrongState)
+	}
+	return nil, fmt.Errorf("roll back %s to %s: no deployment of %s has that commit; only a Completed deployment can be rolled back to: %w",
+		e.Name, to, e.Name, ErrUnknownTarget)
+}
+
+// rollbackable says why d cannot be what e rolls back to, if it cannot.
+// The FSM checks the same; asking first gives the clearer message.
+func (r *Reconciler) rollbackable(e *fsm.Environment, d *fsm.Deployment, what string) error {
+	switch {
+	case d.State != fsm.StateCompleted:
+		return fmt.Errorf("roll back %s to %s: %s is %s; only a Completed deployment can be rolled back to: %w",
+			e.Name, what, d.ID, d.State, fsm.ErrWrongState)
+	case d.Commit == e.DeployedCommit:
+		return fmt.Errorf("roll back %s to %s: commit %s is what is deployed: %w", e.Name, what, short(d.Commit), fsm.ErrWrongState)
+	}
+	return nil
 }
 
 // Approvers returns the approver groups of the policy in force for env

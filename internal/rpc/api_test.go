@@ -69,6 +69,7 @@ type fakePipeline struct {
 	fakePoller
 	c         *leaderCluster
 	approvers []string
+	previous  string // the Completed deployment a rollback goes to by default
 }
 
 func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
@@ -78,8 +79,10 @@ func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	case "unknown":
 		return nil, fmt.Errorf("roll back %s to %q: %w", env, to, reconcile.ErrUnknownTarget)
 	}
-	res, err := p.c.Apply(&fsm.CreateDeployment{Environment: env, Commit: "c0", Kind: fsm.KindRollback,
-		Initiator: by, Time: t0, PinFrom: "c1"})
+	if to == "" {
+		to = p.previous
+	}
+	res, err := p.c.Apply(&fsm.CreateRollback{Environment: env, To: to, Initiator: by, Time: t0})
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +127,20 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c1", Kind: fsm.KindAuto, Time: t0})
+	// production-1 and production-2 completed; production-3 waits.
+	var completed []string
+	for _, commit := range []string{"c0", "c1"} {
+		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
+		id := d.(*fsm.Deployment).ID
+		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
+			fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
+			if _, err := c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		completed = append(completed, id)
+	}
+	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
 	f.waiting = d.(*fsm.Deployment).ID
 	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning} {
 		if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
@@ -137,7 +153,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.s = NewServer(Config{Cluster: c, Store: c.tf.f, Tokens: tokens, Logger: logger,
-		Pipeline:   &fakePipeline{c: c, approvers: []string{"devops-team"}},
+		Pipeline:   &fakePipeline{c: c, approvers: []string{"devops-team"}, previous: completed[0]},
 		Repository: &RepositoryInfo{URL: "git://x/config.git", Branch: "main"},
 		Now:        func() time.Time { return t0.Add(time.Minute) }})
 	return f
@@ -166,10 +182,10 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/v1/environments/production", "", RoleViewer},
 		{"GET", "/v1/environments/production/history", "", RoleViewer},
 		{"GET", "/v1/deployments", "", RoleViewer},
-		{"GET", "/v1/deployments/production-1", "", RoleViewer},
+		{"GET", "/v1/deployments/production-3", "", RoleViewer},
 		{"GET", "/v1/cluster/members", "", RoleViewer},
-		{"POST", "/v1/deployments/production-1/approve", `{"comment":"ok"}`, RoleApprover},
-		{"POST", "/v1/deployments/production-1/reject", `{"reason":"no"}`, RoleApprover},
+		{"POST", "/v1/deployments/production-3/approve", `{"comment":"ok"}`, RoleApprover},
+		{"POST", "/v1/deployments/production-3/reject", `{"reason":"no"}`, RoleApprover},
 		{"POST", "/v1/environments/production/rollback", `{}`, RoleApprover},
 		{"POST", "/v1/environments/production/sync", ``, RoleApprover},
 		{"DELETE", "/v1/cluster/members/node2", "", RoleAdmin},
@@ -222,13 +238,15 @@ func TestWriteErrors(t *testing.T) {
 		wantMsg                       string
 	}{
 		{"approve unknown deployment", "alice", "POST", "/v1/deployments/production-99/approve", `{}`, 404, "not_found", "production-99"},
-		{"approve unknown field", "alice", "POST", "/v1/deployments/production-1/approve", `{"coment":"typo"}`, 400, "invalid", "coment"},
-		{"approve not JSON", "alice", "POST", "/v1/deployments/production-1/approve", `{`, 400, "invalid", "request body"},
-		{"approve oversize", "alice", "POST", "/v1/deployments/production-1/approve", big, 413, "too_large", ""},
-		{"approve outside the groups", "olga", "POST", "/v1/deployments/production-1/approve", `{}`, 403, "forbidden", "olga"},
-		{"reject without reason", "alice", "POST", "/v1/deployments/production-1/reject", `{}`, 400, "invalid", "reason"},
+		{"approve unknown field", "alice", "POST", "/v1/deployments/production-3/approve", `{"coment":"typo"}`, 400, "invalid", "coment"},
+		{"approve not JSON", "alice", "POST", "/v1/deployments/production-3/approve", `{`, 400, "invalid", "request body"},
+		{"approve oversize", "alice", "POST", "/v1/deployments/production-3/approve", big, 413, "too_large", ""},
+		{"approve outside the groups", "olga", "POST", "/v1/deployments/production-3/approve", `{}`, 403, "forbidden", "olga"},
+		{"reject without reason", "alice", "POST", "/v1/deployments/production-3/reject", `{}`, 400, "invalid", "reason"},
 		{"rollback nothing to go back to", "alice", "POST", "/v1/environments/production/rollback", `{"to":"nowhere"}`, 409, "wrong_state", "nothing to roll back"},
-		{"rollback unknown target", "alice", "POST", "/v1/environments/production/rollback", `{"to":"unknown"}`, 404, "not_found", "unknown"},
+		{"rollback unknown target", "alice", "POST", "/v1/environments/production/rollback", `{"to":"unknown"}`, 400, "invalid", "unknown"},
+		{"rollback to a waiting deployment", "alice", "POST", "/v1/environments/production/rollback", `{"to":"production-3"}`, 409, "wrong_state", "only a Completed deployment can be rolled back to"},
+		{"rollback to what is deployed", "alice", "POST", "/v1/environments/production/rollback", `{"to":"production-2"}`, 409, "wrong_state", "is what is deployed"},
 		{"rollback unknown environment", "alice", "POST", "/v1/environments/qa/rollback", `{}`, 404, "not_found", "qa"},
 		{"rollback bad environment name", "alice", "POST", "/v1/environments/Prod/rollback", `{}`, 400, "invalid", "Prod"},
 		{"rollback outside the groups", "olga", "POST", "/v1/environments/production/rollback", `{}`, 403, "forbidden", "olga is not in an approver group of production"},
@@ -394,12 +412,14 @@ func TestEventStream(t *testing.T) {
 		}
 	}
 	r := open("")
+	// The two completed deployments' seven transitions each, then the
+	// waiting one's four: Pending, Validating, Planning, AwaitingApproval.
 	var seen []fsm.Event
-	for range 4 { // Pending, Validating, Planning, AwaitingApproval
+	for range 2*7 + 4 {
 		seen = append(seen, next(r))
 	}
-	if seen[3].To != fsm.StateAwaitingApproval || seen[3].DeploymentID != f.waiting {
-		t.Fatalf("events = %+v; want the waiting deployment's four transitions", seen)
+	if last := seen[len(seen)-1]; last.To != fsm.StateAwaitingApproval || last.DeploymentID != f.waiting {
+		t.Fatalf("events = %+v; want the waiting deployment's four transitions last", seen)
 	}
 	// A transition made now arrives on the open stream.
 	f.do(t, "alice", "POST", "/v1/deployments/"+f.waiting+"/reject", `{"reason":"no"}`)

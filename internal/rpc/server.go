@@ -321,9 +321,10 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, reconcile.ErrUnknownTarget), errors.Is(err, cluster.ErrUnknownMember):
+	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, cluster.ErrUnknownMember):
 		status, code = http.StatusNotFound, "not_found"
-	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup),
+		errors.Is(err, reconcile.ErrUnknownTarget):
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader),

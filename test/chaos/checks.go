@@ -85,6 +85,14 @@ func (r *Run) report(check string, violations []string) {
 func unexpectedAnswers(ops []Op) []string {
 	var out []string
 	for _, o := range ops {
+		if o.Hostile {
+			// Refused with invalid, not_found or wrong_state, as it
+			// must be; the model fails an acknowledged one.
+			if o.Outcome == OK {
+				out = append(out, fmt.Sprintf("%s: a rollback to a deployment that is no Completed deployment of %s was acknowledged", o.String(), o.Env))
+			}
+			continue
+		}
 		switch o.Code {
 		case "invalid", "unauthorized", "forbidden", "not_found", "too_large":
 			out = append(out, fmt.Sprintf("%s: %s", o.String(), o.Err))

@@ -55,8 +55,8 @@
 //
 // Concurrent clients use the Go API client (package api) against a random
 // order of the nodes for every request: approvals and rejections of gate
-// deployments, consistent reads of those deployments, rollbacks and
-// consistent reads of rb environments, syncs of rb and app environments,
+// deployments, consistent reads of those deployments, rollbacks (and
+// hostile rollbacks, see the model) and consistent reads of rb environments, syncs of rb and app environments,
 // and commits to app environments. Every operation is recorded with its
 // call and return time and its result:
 //
@@ -99,7 +99,14 @@
 //
 //	rollback(to, who) → ok{deployment of commit to, kind rollback}   to Pin(to, who)
 //	rollback(to, who) → wrong_state                                   unchanged (to is what is deployed)
+//	hostile rollback  → never ok                                      unchanged, even when unknown
 //	read              → the environment's pin                         equal to the state, unchanged
+//
+// A hostile rollback names what must never be rolled back to, because a
+// rollback skips the approvals a commit needs: a gate deployment (waiting
+// for approval or rejected), from an rb environment or from its own gate
+// environment (which has nothing deployed). Only a Completed deployment of
+// the environment is a rollback target.
 //
 // An operation with an unknown outcome is given an infinite return time
 // and may step either way: applied at some point after its call, or never

@@ -68,7 +68,12 @@ type Op struct {
 	// Who is the identity whose token was used.
 	Who string
 	// To is the commit a rollback goes to, or the commit a commit made.
+	// For a hostile rollback it is the deployment id it names.
 	To string
+	// Hostile marks a rollback to something that is no Completed
+	// deployment of Env (a deployment of another environment, or one that
+	// waits or was rejected): it must be refused.
+	Hostile bool
 	// Node is the node the request was sent to first.
 	Node string
 	// Call and Return are offsets from the run's start (monotonic).
@@ -111,6 +116,9 @@ func (o *Op) String() string {
 		s += " " + o.Deployment
 	case OpRollback:
 		s += fmt.Sprintf(" %s to %.12s by %s", o.Env, o.To, o.Who)
+		if o.Hostile {
+			s += " (hostile)"
+		}
 	case OpSync, OpReadEnvironment:
 		s += " " + o.Env
 	case OpCommit:

@@ -30,6 +30,9 @@ type modelInput struct {
 	Key  string // the partition: "deployment <id>" or "environment <env>"
 	Who  string
 	To   string // a rollback's commit
+	// Hostile: a rollback to something that is no Completed deployment
+	// of the environment, which must be refused.
+	Hostile bool
 }
 
 // modelOutput is an operation's return.
@@ -117,6 +120,10 @@ func stepModel(state, input, output any) (bool, any) {
 		}
 		return out.State == want && out.Approvals == s.Approvals, s
 	case OpRollback:
+		if in.Hostile {
+			// Never acknowledged, never applied.
+			return out.Outcome != OK, s
+		}
 		switch out.Outcome {
 		case OK:
 			return out.Commit == in.To, modelState{PinCommit: in.To, PinBy: in.Who}
@@ -159,6 +166,9 @@ var historyModel = porcupine.Model{
 			call = fmt.Sprintf("%s(%s)", in.Kind, in.Who)
 		case OpRollback:
 			call = fmt.Sprintf("rollback(%.8s, %s)", in.To, in.Who)
+			if in.Hostile {
+				call = fmt.Sprintf("hostile rollback(%s, %s)", in.To, in.Who)
+			}
 		default:
 			call = "read"
 		}
@@ -198,7 +208,7 @@ var historyModel = porcupine.Model{
 func modelOps(ops []Op) []porcupine.Operation {
 	var out []porcupine.Operation
 	for _, o := range ops {
-		in := modelInput{Kind: o.Kind, Who: o.Who, To: o.To}
+		in := modelInput{Kind: o.Kind, Who: o.Who, To: o.To, Hostile: o.Hostile}
 		var res modelOutput
 		switch o.Kind {
 		case OpApprove, OpReject, OpReadDeployment:

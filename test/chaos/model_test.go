@@ -42,6 +42,12 @@ func readPin(env string, call, ret int, commit, by string) Op {
 	return Op{Kind: OpReadEnvironment, Env: env, Call: c, Return: r, Outcome: OK, PinCommit: commit, PinBy: by}
 }
 
+// hostile marks a rollback as one that must be refused.
+func hostile(o Op) Op {
+	o.Hostile = true
+	return o
+}
+
 // unknown turns an operation's outcome into an unknown one.
 func unknown(o Op) Op {
 	o.Outcome, o.Code, o.State, o.Approvals = Unknown, "timeout", "", nil
@@ -180,6 +186,19 @@ func TestModel(t *testing.T) {
 			unknown(rollback("rb", "c0", "bob", 0, 10)),
 			readPin("rb", 20, 30, "c0", "bob"),
 		}, true},
+		{"a hostile rollback refused", h{
+			rollback("rb", "c0", "alice", 0, 10),
+			failed(hostile(rollback("rb", "gate-1-4", "bob", 20, 30)), "invalid"),
+			unknown(hostile(rollback("rb", "gate-1-4", "bob", 40, 50))),
+			readPin("rb", 60, 70, "c0", "alice"),
+		}, true},
+		{"a hostile rollback acknowledged", h{
+			hostile(rollback("gate-1", "gate-1-4", "bob", 0, 10)),
+		}, false},
+		{"a hostile rollback of unknown outcome that pinned", h{
+			unknown(hostile(rollback("rb", "gate-1-4", "bob", 0, 10))),
+			readPin("rb", 20, 30, "gate-1-4", "bob"),
+		}, false},
 		{"a rollback that created a deployment of another commit", h{
 			func() Op { o := rollback("rb", "c0", "bob", 0, 10); o.CreatedCommit = "c1"; return o }(),
 		}, false},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,12 +176,15 @@ func (w *workload) gateClient(client int) func(rng *rand.Rand) {
 	}
 }
 
-// rollbackClient rolls env back to c0 or c1, reads its pin, and syncs it.
+// rollbackClient rolls env back to c0 or c1, asks for rollbacks that must
+// be refused, reads its pin, and syncs it.
 func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 	commits := []string{w.r.c0, w.r.c1}
 	return func(rng *rand.Rand) {
 		who := pick(rng, approvers)
 		switch p := rng.Float64(); {
+		case p < 0.06:
+			w.hostileRollback(client, env, who, rng)
 		case p < 0.3:
 			to := pick(rng, commits)
 			var d *api.Deployment
@@ -206,6 +210,28 @@ func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 			w.sync(client, env, who, rng)
 		}
 	}
+}
+
+// hostileRollback asks for a rollback that skips the approvals a gate
+// deployment waits for, or was rejected by: of env (an rb environment) to a
+// gate deployment, or of the gate environment to its own deployment. Only
+// a Completed deployment of the environment may be rolled back to, so it
+// must be refused.
+func (w *workload) hostileRollback(client int, env, who string, rng *rand.Rand) {
+	id := w.gates.pick(rng)
+	if id == "" {
+		return
+	}
+	if rng.IntN(2) == 0 {
+		env = id[:strings.LastIndexByte(id, '-')]
+	}
+	var d *api.Deployment
+	_ = w.do(&Op{Client: client, Kind: OpRollback, Env: env, Who: who, To: id, Hostile: true}, rng,
+		func(ctx context.Context, cl *api.Client) (err error) {
+			d, err = cl.Rollback(ctx, env, id)
+			return err
+		},
+		func(o *Op) { o.Created, o.CreatedCommit, o.CreatedKind = d.ID, d.Commit, string(d.Kind) })
 }
 
 func (w *workload) sync(client int, env, who string, rng *rand.Rand) {

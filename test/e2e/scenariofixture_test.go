@@ -469,6 +469,7 @@ func (ch *scenarioChange) mustDiff(t *testing.T, field string, from, to any) {
 // scenarios read.
 type scenarioEnvironment struct {
 	DeployedCommit   string `json:"deployedCommit"`
+	Waiting          string `json:"waiting"`
 	LatestSeenCommit string `json:"latestSeenCommit"`
 	Pin              *struct {
 		Commit string `json:"commit"`

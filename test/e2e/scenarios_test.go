@@ -195,6 +195,42 @@ func TestScenarios(t *testing.T) {
 		}
 		s.checkTarget(t, "production", rolledBack, s.files["production"][s.commitOf(t, "production")])
 	})
+
+	step("a rollback cannot deploy what approvers did not pass", func(t *testing.T) {
+		// bob rejects a breaking production change; the next one waits.
+		// alice, one approver, tries to deploy either by "rolling back"
+		// to it, by commit and by id, through every node.
+		deployed := s.commitOf(t, "production")
+		// Not step 04's files: production is pinned from those.
+		areas := samplePoints
+		areas.geometry, areas.table, areas.title = "Polygon", "public.sample_areas", "Sample areas"
+		rejected := s.commit(t, "production", "sample-points become polygons, again", areas)
+		rejectedID := s.deploymentOf(t, "production", rejected)
+		s.waitFor(t, rejectedID, "AwaitingApproval")
+		s.ctlOK(t, "bob", s.addrs(), "reject", rejectedID, "--reason", "not this quarter")
+		s.waitFor(t, rejectedID, "Rejected")
+		areas.title = "Sample areas, take two"
+		waiting := s.commit(t, "production", "sample-points become polygons, take two", areas)
+		waitingID := s.deploymentOf(t, "production", waiting)
+		s.waitFor(t, waitingID, "AwaitingApproval")
+
+		for _, to := range []string{rejected, rejected[:10], rejectedID, waiting, waitingID} {
+			res := s.ctl(t, "alice", s.addrs(), "rollback", "production", "--to", to, "--yes")
+			if res.code == 0 || !strings.Contains(res.stderr, "(409 wrong_state)") ||
+				!strings.Contains(res.stderr, "only a Completed deployment can be rolled back to") {
+				t.Errorf("rollback of production to %.12s: %s; want it refused with 409 wrong_state", to, res)
+			}
+		}
+		var env scenarioEnvironment
+		if err := s.get("/v1/environments/production?consistent=true", &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.DeployedCommit != deployed || env.Waiting != waitingID {
+			t.Errorf("production after the refused rollbacks: deployed %.12s, waiting %q; want %.12s deployed and %s still waiting",
+				env.DeployedCommit, env.Waiting, deployed, waitingID)
+		}
+		s.checkTarget(t, "production", rolledBack, s.files["production"][deployed])
+	})
 }
 
 // The layers the scenarios deploy.

@@ -37,10 +37,10 @@ func (a *app) approve(c *cli.Context) error {
 	}
 	count := approvals(len(d.Approvals), required)
 	if res.Duplicate {
-		fmt.Fprintf(e.out, "Your approval of %s was already recorded (%s approvals); nothing changed.\n", d.ID, count)
+		fprintf(e.out, "Your approval of %s was already recorded (%s approvals); nothing changed.\n", d.ID, count)
 		return nil
 	}
-	fmt.Fprintf(e.out, "Approved %s (%s approvals); it is %s.\n", d.ID, count, e.state(d.State))
+	fprintf(e.out, "Approved %s (%s approvals); it is %s.\n", d.ID, count, e.state(d.State))
 	return nil
 }
 
@@ -64,7 +64,7 @@ func (a *app) reject(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, d)
 	}
-	fmt.Fprintf(e.out, "Rejected %s: %s; it is %s.\n", d.ID, reason, e.state(d.State))
+	fprintf(e.out, "Rejected %s: %s; it is %s.\n", d.ID, reason, e.state(d.State))
 	return nil
 }
 
@@ -116,17 +116,17 @@ func (a *app) rollback(c *cli.Context) error {
 	}
 	var t table
 	t.row("Environment:", envName)
-	t.row("Current:", fmt.Sprintf("%s  commit %s  (%s %s)", orDash(v.fromID), shortSHA(v.fromCommit), e.state(v.fromState), ago(e.now, v.fromTime)))
-	target := fmt.Sprintf("%s  commit %s", orDash(v.toID), shortSHA(v.toCommit))
+	t.row("Current:", cellf("%s  commit %s  (%s %s)", orDash(v.fromID), shortSHA(v.fromCommit), e.state(v.fromState), ago(e.now, v.fromTime)))
+	target := cellf("%s  commit %s", orDash(v.toID), shortSHA(v.toCommit))
 	if v.toID != "" {
-		target += fmt.Sprintf("  (%s %s)", e.state(v.toState), ago(e.now, v.toTime))
+		target += cellf("  (%s %s)", e.state(v.toState), ago(e.now, v.toTime))
 	}
 	t.row("Target:", target)
 	if err := t.write(w); err != nil {
 		return err
 	}
 	if !yes {
-		fmt.Fprintf(a.s.stderr, "Roll %s back from %s to %s? [y/N] ", envName, v.from(), v.to())
+		fprintf(a.s.stderr, "Roll %s back from %s to %s? [y/N] ", envName, v.from(), v.to())
 		answer, _ := bufio.NewReader(a.s.stdin).ReadString('\n')
 		switch strings.ToLower(strings.TrimSpace(answer)) {
 		case "y", "yes":
@@ -142,7 +142,7 @@ func (a *app) rollback(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, d)
 	}
-	fmt.Fprintf(e.out, "Rolling %s back to %s: deployment %s is %s.\nFollow it with: honuactl wait %s\n",
+	fprintf(e.out, "Rolling %s back to %s: deployment %s is %s.\nFollow it with: honuactl wait %s\n",
 		envName, shortSHA(d.Commit), d.ID, e.state(d.State), d.ID)
 	return nil
 }
@@ -241,7 +241,7 @@ func (a *app) sync(c *cli.Context) error {
 		if en.PendingSync != nil {
 			by = en.PendingSync.By
 		}
-		fmt.Fprintf(e.out, "Sync of %s requested by %s: the leader deploys the branch head as a manual-sync deployment.\n", envName, by)
+		fprintf(e.out, "Sync of %s requested by %s: the leader deploys the branch head as a manual-sync deployment.\n", envName, by)
 		return nil
 	}
 
@@ -271,7 +271,7 @@ func (a *app) sync(c *cli.Context) error {
 		since = en.PendingSync.Time
 	}
 	if !e.json {
-		fmt.Fprintf(e.out, "Sync of %s requested; waiting for its deployment...\n", envName)
+		fprintf(e.out, "Sync of %s requested; waiting for its deployment...\n", envName)
 	}
 	fol := &follower{cl: e.client, env: envName, after: afterIndex(st.AppliedIndex), retry: a.s.pollEvery}
 	defer fol.close()

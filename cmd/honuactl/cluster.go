@@ -28,20 +28,20 @@ func (a *app) status(c *cli.Context) error {
 		leader = fmt.Sprintf("%s (%s)", st.Leader.ID, st.Leader.APIAddr)
 	}
 	w := e.out
-	fmt.Fprintf(w, "Node:        %s (%s)\n", st.NodeID, st.State)
-	fmt.Fprintf(w, "Leader:      %s\n", leader)
-	fmt.Fprintf(w, "Term:        %d\n", st.Term)
-	fmt.Fprintf(w, "Index:       applied %d, committed %d, last %d\n", st.AppliedIndex, st.CommitIndex, st.LastIndex)
+	fprintf(w, "Node:        %s (%s)\n", st.NodeID, st.State)
+	fprintf(w, "Leader:      %s\n", leader)
+	fprintf(w, "Term:        %d\n", st.Term)
+	fprintf(w, "Index:       applied %d, committed %d, last %d\n", st.AppliedIndex, st.CommitIndex, st.LastIndex)
 	if st.Version != "" {
-		fmt.Fprintf(w, "Version:     %s\n", st.Version)
+		fprintf(w, "Version:     %s\n", st.Version)
 	}
 	if r := st.Repository; r != nil {
-		fmt.Fprintf(w, "Repository:  %s (branch %s)\n", r.URL, orDash(r.Branch))
+		fprintf(w, "Repository:  %s (branch %s)\n", r.URL, orDash(r.Branch))
 		if r.Head != "" {
-			fmt.Fprintf(w, "Head:        %s (since %s)\n", shortSHA(r.Head), ago(e.now, r.HeadSince))
+			fprintf(w, "Head:        %s (since %s)\n", shortSHA(r.Head), ago(e.now, r.HeadSince))
 		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "Poll error:  %s (since %s)\n", r.Error, ago(e.now, r.ErrorSince))
+			fprintf(w, "Poll error:  %s (since %s)\n", r.Error, ago(e.now, r.ErrorSince))
 		}
 	} else {
 		fmt.Fprintln(w, "Repository:  none watched")
@@ -93,7 +93,7 @@ func (a *app) removeMember(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, map[string]string{"removed": as[0]})
 	}
-	fmt.Fprintf(e.out, "Removed %s from the cluster.\n", as[0])
+	fprintf(e.out, "Removed %s from the cluster.\n", as[0])
 	return nil
 }
 
@@ -137,11 +137,11 @@ func (a *app) version(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, v)
 	}
-	fmt.Fprintf(e.out, "Client:  honuactl %s (%s)\n", v.Client.Version, v.Client.Go)
+	fprintf(e.out, "Client:  honuactl %s (%s)\n", v.Client.Version, v.Client.Go)
 	if v.Server != nil {
-		fmt.Fprintf(e.out, "Server:  honuad %s (node %s)\n", orDash(v.Server.Version), v.Server.Node)
+		fprintf(e.out, "Server:  honuad %s (node %s)\n", orDash(v.Server.Version), v.Server.Node)
 	} else {
-		fmt.Fprintf(e.out, "Server:  unknown (%s)\n", v.ServerError)
+		fprintf(e.out, "Server:  unknown (%s)\n", v.ServerError)
 	}
 	return nil
 }

@@ -122,39 +122,39 @@ func (a *app) deployment(c *cli.Context) error {
 	if n := len(d.Transitions); n > 0 {
 		since = d.Transitions[n-1].Time
 	}
-	fmt.Fprintf(w, "Deployment:   %s\n", d.ID)
-	fmt.Fprintf(w, "Environment:  %s\n", d.Environment)
-	fmt.Fprintf(w, "State:        %s (since %s)\n", e.state(d.State), ago(e.now, since))
+	fprintf(w, "Deployment:   %s\n", d.ID)
+	fprintf(w, "Environment:  %s\n", d.Environment)
+	fprintf(w, "State:        %s (since %s)\n", e.state(d.State), ago(e.now, since))
 	commit := shortSHA(d.Commit)
 	if d.Branch != "" {
 		commit += " (branch " + d.Branch + ")"
 	}
-	fmt.Fprintf(w, "Commit:       %s\n", commit)
-	fmt.Fprintf(w, "Kind:         %s, started by %s\n", d.Kind, orDash(d.Initiator))
+	fprintf(w, "Commit:       %s\n", commit)
+	fprintf(w, "Kind:         %s, started by %s\n", d.Kind, orDash(d.Initiator))
 	if d.RollbackTo != "" {
-		fmt.Fprintf(w, "Rolls back to: %s\n", d.RollbackTo)
+		fprintf(w, "Restores:     %s\n", d.RollbackTo)
 	}
 	if d.DryRun {
 		fmt.Fprintln(w, "Dry run:      yes (validate and plan only)")
 	}
-	fmt.Fprintf(w, "Created:      %s (%s)\n", clock(d.CreatedAt), ago(e.now, d.CreatedAt))
-	fmt.Fprintf(w, "Updated:      %s (%s)\n", clock(d.UpdatedAt), ago(e.now, d.UpdatedAt))
-	fmt.Fprintf(w, "Risk:         %s\n", orDash(d.Risk))
+	fprintf(w, "Created:      %s (%s)\n", clock(d.CreatedAt), ago(e.now, d.CreatedAt))
+	fprintf(w, "Updated:      %s (%s)\n", clock(d.UpdatedAt), ago(e.now, d.UpdatedAt))
+	fprintf(w, "Risk:         %s\n", orDash(d.Risk))
 	if d.Error != "" {
-		fmt.Fprintf(w, "Error:        %s\n", d.Error)
+		fprintf(w, "Error:        %s\n", d.Error)
 	}
 	if d.FencingToken != 0 {
-		fmt.Fprintf(w, "Fencing:      token %d\n", d.FencingToken)
+		fprintf(w, "Fencing:      token %d\n", d.FencingToken)
 	}
 	if b := d.Backup; b != nil && (b.Commit != "" || b.DeploymentID != "") {
-		fmt.Fprintf(w, "Backup:       %s at %s\n", orDash(b.DeploymentID), shortSHA(b.Commit))
+		fprintf(w, "Backup:       %s at %s\n", orDash(b.DeploymentID), shortSHA(b.Commit))
 	}
 
 	fmt.Fprintln(w)
 	if doc == nil {
 		fmt.Fprintln(w, "Plan:         none yet")
 	} else {
-		fmt.Fprintf(w, "Plan:         %s\n", planSummary(doc))
+		fprintf(w, "Plan:         %s\n", planSummary(doc))
 		if len(doc.Changes) > 0 {
 			fmt.Fprintln(w)
 			if err := e.writeChanges(doc, c.Bool("verbose")); err != nil {
@@ -181,9 +181,9 @@ func (a *app) deployment(c *cli.Context) error {
 		if report.Valid {
 			verdict = "valid"
 		}
-		fmt.Fprintf(w, "Validation:   %s, %d problem(s):\n", verdict, len(report.Problems))
+		fprintf(w, "Validation:   %s, %d problem(s):\n", verdict, len(report.Problems))
 		for _, p := range report.Problems {
-			fmt.Fprintf(w, "  %s\n", p.Text)
+			fprintf(w, "  %s\n", p.Text)
 		}
 	}
 
@@ -278,9 +278,9 @@ func (e *env) writeApprovals(d *api.Deployment) {
 			}
 			line += fmt.Sprintf("; %s %s (%s)", verb, clock(req.Expires), ago(e.now, req.Expires))
 		}
-		fmt.Fprintf(w, "Approvals:    %s\n", line)
+		fprintf(w, "Approvals:    %s\n", line)
 	default:
-		fmt.Fprintf(w, "Approvals:    %d\n", len(d.Approvals))
+		fprintf(w, "Approvals:    %d\n", len(d.Approvals))
 	}
 	if len(d.Approvals) > 0 {
 		var t table
@@ -291,7 +291,7 @@ func (e *env) writeApprovals(d *api.Deployment) {
 		_ = t.write(w)
 	}
 	if r := d.Rejection; r != nil {
-		fmt.Fprintf(w, "Rejected by %s %s: %s\n", r.Identity, ago(e.now, r.Time), r.Reason)
+		fprintf(w, "Rejected by %s %s: %s\n", r.Identity, ago(e.now, r.Time), r.Reason)
 	}
 }
 
@@ -315,15 +315,15 @@ func (a *app) diff(c *cli.Context) error {
 		return printJSON(e.out, json.RawMessage(d.Plan))
 	}
 	if doc == nil && d.PlanDropped {
-		fmt.Fprintf(e.out, "Deployment %s no longer keeps its plan (risk %s): only each environment's newest deployments do (honuad --plan-retention).\n",
+		fprintf(e.out, "Deployment %s no longer keeps its plan (risk %s): only each environment's newest deployments do (honuad --plan-retention).\n",
 			d.ID, orDash(d.Risk))
 		return nil
 	}
 	if doc == nil {
-		fmt.Fprintf(e.out, "Deployment %s has no plan yet (it is %s).\n", d.ID, e.state(d.State))
+		fprintf(e.out, "Deployment %s has no plan yet (it is %s).\n", d.ID, e.state(d.State))
 		return nil
 	}
-	fmt.Fprintf(e.out, "Plan of %s (%s): %s\n", d.ID, d.Environment, planSummary(doc))
+	fprintf(e.out, "Plan of %s (%s): %s\n", d.ID, d.Environment, planSummary(doc))
 	if len(doc.Changes) == 0 {
 		fmt.Fprintln(e.out, "No changes.")
 		return nil
@@ -331,9 +331,9 @@ func (a *app) diff(c *cli.Context) error {
 	signs := map[string]string{plan.ActionAdded: "+", plan.ActionModified: "~", plan.ActionRemoved: "-"}
 	for _, ch := range doc.Changes {
 		fmt.Fprintln(e.out)
-		fmt.Fprintf(e.out, "%s %s %s %s  [%s]\n", orDash(signs[ch.Action]), ch.Action, ch.Kind, ch.Path, rating(ch.Risk, ch.Breaking, ch.Reason))
+		fprintf(e.out, "%s %s %s %s  [%s]\n", orDash(signs[ch.Action]), ch.Action, ch.Kind, ch.Path, rating(ch.Risk, ch.Breaking, ch.Reason))
 		for _, fd := range ch.Diff {
-			fmt.Fprintf(e.out, "    %s  [%s]\n", fieldDiff(fd), rating(fd.Risk, fd.Breaking, fd.Reason))
+			fprintf(e.out, "    %s  [%s]\n", fieldDiff(fd), rating(fd.Risk, fd.Breaking, fd.Reason))
 		}
 	}
 	return nil
@@ -373,10 +373,10 @@ func (a *app) history(c *cli.Context) error {
 	}
 	verbose := c.Bool("verbose")
 	if len(h.Deployments) == 0 {
-		fmt.Fprintf(e.out, "No deployments of %s.\n", h.Environment)
+		fprintf(e.out, "No deployments of %s.\n", h.Environment)
 	} else {
 		var t table
-		head := []string{"ID", "STATE", "KIND", "COMMIT", "RISK", "APPROVALS", "INITIATOR", "CREATED", "DURATION"}
+		head := []any{"ID", "STATE", "KIND", "COMMIT", "RISK", "APPROVALS", "INITIATOR", "CREATED", "DURATION"}
 		if verbose {
 			head = append(head, "MESSAGE")
 		}
@@ -386,7 +386,7 @@ func (a *app) history(c *cli.Context) error {
 			if d.State.Terminal() {
 				took = duration(d.UpdatedAt.Sub(d.CreatedAt))
 			}
-			r := []string{d.ID, e.state(d.State), d.Kind, shortSHA(d.Commit), orDash(d.Risk),
+			r := []any{d.ID, e.state(d.State), d.Kind, shortSHA(d.Commit), orDash(d.Risk),
 				approvals(d.Approvals, d.Required), d.Initiator, ago(e.now, d.CreatedAt), took}
 			if verbose {
 				msg := d.Message
@@ -404,16 +404,16 @@ func (a *app) history(c *cli.Context) error {
 	tot := h.Totals
 	fmt.Fprintln(e.out)
 	if len(h.Deployments) < tot.Total {
-		fmt.Fprintf(e.out, "Showing %d of %d deployments kept (see more with --limit).\n", len(h.Deployments), tot.Total)
+		fprintf(e.out, "Showing %d of %d deployments kept (see more with --limit).\n", len(h.Deployments), tot.Total)
 	}
-	fmt.Fprintf(e.out, "Total:             %d: %d Completed, %d Failed, %d RolledBack, %d Rejected, %d Superseded, %d in progress\n",
+	fprintf(e.out, "Total:             %d: %d Completed, %d Failed, %d RolledBack, %d Rejected, %d Superseded, %d in progress\n",
 		tot.Total, tot.Completed, tot.Failed, tot.RolledBack, tot.Rejected, tot.Superseded, tot.InProgress)
 	if n := tot.Completed + tot.Failed + tot.RolledBack; n > 0 {
-		fmt.Fprintf(e.out, "Success rate:      %s (%d of %d that reached their targets)\n", percent(tot.SuccessRate), tot.Completed, n)
+		fprintf(e.out, "Success rate:      %s (%d of %d that reached their targets)\n", percent(tot.SuccessRate), tot.Completed, n)
 	} else {
 		fmt.Fprintln(e.out, "Success rate:      - (none reached their targets yet)")
 	}
-	fmt.Fprintf(e.out, "Average duration:  %s\n", orDash(tot.AverageDuration))
+	fprintf(e.out, "Average duration:  %s\n", orDash(tot.AverageDuration))
 	return nil
 }
 

@@ -52,6 +52,8 @@ type fakeAPI struct {
 	// noEvents answers 404 there instead.
 	events   []api.Event
 	noEvents bool
+	// editStatus, when set, changes the status before it is sent.
+	editStatus func(*api.Status)
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -147,7 +149,14 @@ func (f *fakeAPI) deployment(id string) (*api.Deployment, bool) {
 }
 
 func (f *fakeAPI) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSONTest(w, http.StatusOK, fixtureStatus())
+	st := fixtureStatus()
+	f.mu.Lock()
+	edit := f.editStatus
+	f.mu.Unlock()
+	if edit != nil {
+		edit(st)
+	}
+	writeJSONTest(w, http.StatusOK, st)
 }
 
 func fixtureStatus() *api.Status {

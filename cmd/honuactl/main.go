@@ -3,6 +3,9 @@
 // plans, approvals and history, and the writes an operator makes (approve,
 // reject, roll back, sync), waiting for deployments to settle when asked.
 //
+// Table and text output escape the characters a terminal acts on in the
+// server's text (escape.go); -o json prints the API's JSON.
+//
 // Exit codes: 0 ok; 1 the server refused (its message and code are
 // printed), or a waited-for deployment ended in another terminal state; 2
 // a command line that was refused; 3 no node could be reached; 124 a wait
@@ -116,13 +119,13 @@ func exitCode(stderr io.Writer, err error) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "honuactl: %s\n", ee.msg)
+			fprintf(stderr, "honuactl: %s\n", ee.msg)
 		}
 		return ee.code
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "honuactl: %v\nRun 'honuactl --help' for usage.\n", err)
+		fprintf(stderr, "honuactl: %v\nRun 'honuactl --help' for usage.\n", err)
 		return exitUsage
 	}
 	var ae *api.Error
@@ -131,13 +134,13 @@ func exitCode(stderr io.Writer, err error) int {
 		fmt.Fprintln(stderr, "honuactl: interrupted")
 		return exitInterrupted
 	case errors.As(err, &ae):
-		fmt.Fprintf(stderr, "honuactl: %s\n", describeAPIError(ae))
+		fprintf(stderr, "honuactl: %s\n", describeAPIError(ae))
 		return exitRefused
 	case errors.Is(err, api.ErrNoNodeReachable):
-		fmt.Fprintf(stderr, "honuactl: %v\n", err)
+		fprintf(stderr, "honuactl: %v\n", err)
 		return exitUnreachable
 	}
-	fmt.Fprintf(stderr, "honuactl: %v\n", err)
+	fprintf(stderr, "honuactl: %v\n", err)
 	return exitRefused
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,11 +14,17 @@ import (
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
-// printJSON writes v as indented JSON: the API's types, re-encoded.
+// printJSON writes v as indented JSON: the API's types, re-encoded, with
+// the characters a terminal acts on as JSON escapes (escapeJSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSON(b.Bytes()))
+	return err
 }
 
 // table lays out rows in columns two spaces apart. Unlike text/tabwriter
@@ -26,7 +33,23 @@ type table struct {
 	rows [][]string
 }
 
-func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+// row adds a row. A cell is a string, escaped (escapeCell) so that it
+// stays on its row, or a safe value (a colored state, cellf's parts),
+// kept; anything else is formatted with fmt.Sprint and escaped.
+func (t *table) row(cells ...any) {
+	r := make([]string, len(cells))
+	for i, c := range cells {
+		switch v := c.(type) {
+		case safe:
+			r[i] = string(v)
+		case string:
+			r[i] = escapeCell(v)
+		default:
+			r[i] = escapeCell(fmt.Sprint(v))
+		}
+	}
+	t.rows = append(t.rows, r)
+}
 
 func (t *table) write(w io.Writer) error {
 	var widths []int
@@ -88,13 +111,15 @@ var stateColors = map[fsm.DeploymentState]string{
 	fsm.StateSuperseded:       "90", // grey
 }
 
-// state is a state's name, colored when output goes to a terminal.
-func (e *env) state(s api.DeploymentState) string {
+// state is a state's name, escaped (it comes from the server) and colored
+// when output goes to a terminal.
+func (e *env) state(s api.DeploymentState) safe {
+	name := escapeCell(string(s))
 	code, ok := stateColors[s]
 	if !e.color || !ok || s == "" {
-		return string(s)
+		return safe(name)
 	}
-	return "\x1b[" + code + "m" + string(s) + "\x1b[0m"
+	return safe("\x1b[" + code + "m" + name + "\x1b[0m")
 }
 
 // shortSHA is a commit's first 12 characters.

@@ -38,7 +38,7 @@ func (a *app) snapshotSave(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, map[string]any{"file": path, "bytes": n})
 	}
-	fmt.Fprintf(e.out, "Saved a backup of the cluster's state to %s (%d bytes).\n", path, n)
+	fprintf(e.out, "Saved a backup of the cluster's state to %s (%d bytes).\n", path, n)
 	return nil
 }
 
@@ -67,6 +67,6 @@ func (a *app) snapshotRestore(c *cli.Context) error {
 	if e.json {
 		return printJSON(e.out, map[string]any{"file": as[0], "appliedIndex": index})
 	}
-	fmt.Fprintf(e.out, "Restored the cluster's state from %s; the leader is at index %d.\n", as[0], index)
+	fprintf(e.out, "Restored the cluster's state from %s; the leader is at index %d.\n", as[0], index)
 	return nil
 }

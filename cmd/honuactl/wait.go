@@ -152,11 +152,11 @@ func (e *env) progress(id string, t api.Transition) {
 	if e.json {
 		return
 	}
-	from := ""
+	var from safe
 	if t.From != "" {
 		from = e.state(t.From) + " → "
 	}
-	fmt.Fprintf(e.out, "%s  %s  %s%s  %s\n", t.Time.Local().Format("15:04:05"), id, from, e.state(t.To), oneLine(t.Message))
+	fprintf(e.out, "%s  %s  %s%s  %s\n", t.Time.Local().Format("15:04:05"), id, from, e.state(t.To), oneLine(t.Message))
 }
 
 // track follows deployment d until g is decided, printing its transitions
@@ -234,7 +234,7 @@ func (e *env) finish(d *api.Deployment, g goal, ok bool, err error, timeout time
 			return err
 		}
 	} else if ok {
-		fmt.Fprintf(e.out, "Deployment %s is %s.\n", d.ID, e.state(d.State))
+		fprintf(e.out, "Deployment %s is %s.\n", d.ID, e.state(d.State))
 	}
 	if ok {
 		return nil
@@ -278,7 +278,7 @@ func (a *app) wait(c *cli.Context) error {
 	}
 	if !e.json {
 		if done, _ := g.check(d); !done {
-			fmt.Fprintf(e.out, "Waiting for %s to reach %s (it is %s)...\n", d.ID, g, e.state(d.State))
+			fprintf(e.out, "Waiting for %s to reach %s (it is %s)...\n", d.ID, g, e.state(d.State))
 		}
 	}
 	fol := &follower{cl: e.client, env: d.Environment, after: afterIndex(lastIndex(d)), retry: a.s.pollEvery}

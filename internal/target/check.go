@@ -17,6 +17,12 @@ const healthInterval = 250 * time.Millisecond
 // asked again.
 const healthAttemptMax = 5 * time.Second
 
+// checkClient makes the reload and health check requests. It follows no
+// redirect: a reload must reach the server the bundle went to, and a
+// health check answered by another server (a login page, another node)
+// says nothing about it.
+var checkClient = &http.Client{CheckRedirect: noRedirect}
+
 // Reload POSTs to a server's reload URL after an apply and expects a 2xx
 // answer, within ctx (Reload sets no timeout of its own). The error names
 // the URL and the status and start of the body, or the connection error.
@@ -25,11 +31,14 @@ func Reload(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", redact(url), err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := checkClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", redact(url), unwrapURLError(err))
 	}
 	detail := readDetail(resp)
+	if err := redirected(resp); err != nil {
+		return fmt.Errorf("reload %s: %w", redact(url), err)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("reload %s: %s", redact(url), detail)
 	}
@@ -96,7 +105,7 @@ func healthGet(ctx context.Context, url string) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := checkClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, "", nil
@@ -104,5 +113,8 @@ func healthGet(ctx context.Context, url string) (bool, string, error) {
 		return false, unwrapURLError(err).Error(), nil
 	}
 	detail := readDetail(resp)
+	if err := redirected(resp); err != nil {
+		return false, err.Error(), nil
+	}
 	return resp.StatusCode >= 200 && resp.StatusCode <= 299, detail, nil
 }

@@ -53,6 +53,20 @@
 // 5xx answers and connection errors are retried with exponential backoff
 // (200ms doubling, at most 5s) until the context ends; a 4xx answer is
 // never retried, and 409 or 412 means the server refused the fencing token.
+// Redirects are never followed, so the bundle and its token reach the
+// configured URL and no other: a 3xx answer with a Location is an error
+// matching ErrRedirected that names it, and is not retried (the URL is
+// wrong until someone changes it).
+//
+// # Reload and health checks
+//
+// Reload POSTs a reload URL once and wants a 2xx answer; WaitHealthy GETs
+// each health check URL until it answers 2xx or the timeout ends. Neither
+// follows a redirect: a reload must reach the server the bundle went to,
+// and a redirect answered by another server says nothing about it. A
+// redirected reload fails at once, naming the Location; a redirected
+// health check is not healthy, like any answer that is not 2xx, and its
+// error names the Location.
 //
 // # Exec targets
 //

@@ -9,6 +9,10 @@ import (
 // refused for its fencing token: lower than the highest it has accepted.
 var ErrFenced = errors.New("fencing token refused")
 
+// ErrRedirected is matched (errors.Is) by the error of a request that was
+// answered with a redirect.
+var ErrRedirected = errors.New("redirect not followed")
+
 // FencedError is how a target refuses a fencing token; it matches ErrFenced.
 type FencedError struct {
 	// Token is the token the refused bundle carried.

@@ -150,6 +150,9 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 		return fail(!errors.As(err, &cert), err)
 	}
 	detail := readDetail(resp)
+	if err := redirected(resp); err != nil {
+		return fail(false, err)
+	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
@@ -160,6 +163,27 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	default:
 		return fail(false, errors.New(detail))
 	}
+}
+
+// noRedirect is the CheckRedirect of every client here: a redirect is
+// never followed, so a bundle, its fencing token, a reload or a health
+// check only ever reaches the URL configured. The 3xx answer is returned
+// as it is, for redirected to describe.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// redirected returns an error matching ErrRedirected for a 3xx answer
+// that names a Location: its status and where it points (resolved
+// against the request's URL, any password masked). It returns nil for any
+// other answer, a 304 Not Modified among them.
+func redirected(resp *http.Response) error {
+	if resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return nil
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return nil
+	}
+	return fmt.Errorf("%s to %s: %w", resp.Status, loc.Redacted(), ErrRedirected)
 }
 
 // readDetail returns an answer's status and the first bodyLimit bytes of

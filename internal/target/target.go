@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -121,6 +122,7 @@ func newHTTP(cfg Config, log *slog.Logger) (*httpTarget, error) {
 		timeout:    timeout,
 		backoffMin: 200 * time.Millisecond,
 		backoffMax: 5 * time.Second,
+		client:     http.Client{CheckRedirect: noRedirect},
 	}
 	h.log = log.With("target", h.name)
 	return h, nil

@@ -147,9 +147,8 @@ func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
 	if t == nil {
 		return anonymous, nil
 	}
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
 		return nil, errors.New("missing bearer token (Authorization: Bearer <token>)")
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -164,6 +163,18 @@ func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
 		return nil, errors.New("unknown token")
 	}
 	return found, nil
+}
+
+// bearerToken returns the token of an Authorization header value
+// "Bearer <token>". The scheme is case-insensitive and may be followed by
+// more than one space (RFC 9110 §11.4).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 // NewToken returns a new random token and the tokens file entry for it.

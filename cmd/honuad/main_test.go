@@ -118,6 +118,7 @@ func TestExitCodes(t *testing.T) {
 			"--http-addr", "0.0.0.0:0", "--advertise-addr", "127.0.0.1"}, 2},
 		{"token create without a name", []string{"honuad", "token", "create"}, 2},
 		{"token create with a bad role", []string{"honuad", "token", "create", "--name", "a", "--role", "root"}, 2},
+		{"token create with the group of every group", []string{"honuad", "token", "create", "--name", "a", "--group", "*"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

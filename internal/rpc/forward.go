@@ -68,6 +68,8 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte
 		req.Header[k] = vs
 	}
 	req.Header.Set(forwardedHeader, s.cfg.Cluster.ID())
+	// For the Host the client used, which the leader checks Origin against.
+	req.Host = r.Host
 	resp, err := s.forward.Do(req)
 	s.metrics.forwarded.Inc()
 	if err != nil {

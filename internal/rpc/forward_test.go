@@ -239,3 +239,32 @@ func TestNoLeaderAfterHold(t *testing.T) {
 		t.Errorf("local read without a leader: %v", err)
 	}
 }
+
+// TestOriginIsCheckedOnTheHostTheClientUsed: a follower forwards a write
+// for the Host the client sent it to, so the leader's Origin check agrees
+// with the follower's.
+func TestOriginIsCheckedOnTheHostTheClientUsed(t *testing.T) {
+	ac := startAPICluster(t, 5*time.Second)
+	id := ac.awaitingDeployment(t)
+	f := ac.follower()
+	for _, tt := range []struct {
+		origin string
+		want   int
+	}{{"http://attacker.example", http.StatusForbidden}, {"http://" + ac.addrs[f], http.StatusOK}} {
+		req, err := http.NewRequest("POST", "http://"+ac.addrs[f]+"/v1/deployments/"+id+"/approve", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+ac.token)
+		req.Header.Set("Origin", tt.origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("approve through follower %s with Origin %s = %d (forwarded to %q); want %d",
+				ac.Nodes()[f].ID(), tt.origin, resp.StatusCode, resp.Header.Get("X-Honua-Forwarded-To"), tt.want)
+		}
+	}
+}

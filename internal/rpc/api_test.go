@@ -432,11 +432,11 @@ func TestDebugStateIsTheDumpDigest(t *testing.T) {
 func TestSnapshotEndpoints(t *testing.T) {
 	f := newAPIFixture(t)
 	rec := f.do(t, "root", "GET", "/v1/snapshot", "")
-	if rec.Code != 200 || rec.Body.String() != "backup of node1" || rec.Header().Get("Content-Type") != "application/octet-stream" {
+	if rec.Code != 200 || rec.Body.String() != fakeBackup("node1") || rec.Header().Get("Content-Type") != "application/octet-stream" {
 		t.Fatalf("GET /v1/snapshot = %d %q %v", rec.Code, rec.Body, rec.Header())
 	}
 	octets := func() map[string]string { return map[string]string{"Content-Type": "application/octet-stream"} }
-	if rec := f.doWith(t, "root", "POST", "/v1/snapshot", "backup of node1", octets()); rec.Code != 200 || !strings.Contains(rec.Body.String(), "77") {
+	if rec := f.doWith(t, "root", "POST", "/v1/snapshot", fakeBackup("node1"), octets()); rec.Code != 200 || !strings.Contains(rec.Body.String(), "77") {
 		t.Errorf("POST /v1/snapshot = %d %s; want 200 with the applied index", rec.Code, rec.Body)
 	}
 	if rec := f.doWith(t, "root", "POST", "/v1/snapshot", "garbage", octets()); rec.Code != 400 || errorCode(t, rec) != "invalid" {
@@ -444,7 +444,7 @@ func TestSnapshotEndpoints(t *testing.T) {
 	}
 	// What a web page can send without a preflight is not read.
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
-		rec := f.doWith(t, "root", "POST", "/v1/snapshot", "backup of node1", map[string]string{"Content-Type": ct})
+		rec := f.doWith(t, "root", "POST", "/v1/snapshot", fakeBackup("node1"), map[string]string{"Content-Type": ct})
 		if rec.Code != 415 || errorCode(t, rec) != "unsupported_media_type" {
 			t.Errorf("POST /v1/snapshot as %q = %d %s; want 415 unsupported_media_type", ct, rec.Code, rec.Body)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -197,9 +198,27 @@ var bodyChecks = map[string]func(r *http.Request) error{
 }
 
 // checkBackupBody checks the body of POST /v1/snapshot: a backup, sent as
-// application/octet-stream.
+// application/octet-stream, whose header line (read here, at most 4 KiB)
+// is a backup's and says the size the body has.
 func checkBackupBody(r *http.Request) error {
-	return checkMediaType(r, "application/octet-stream")
+	if err := checkMediaType(r, "application/octet-stream"); err != nil {
+		return err
+	}
+	size, backup, err := cluster.CheckBackupHeader(r.Body)
+	if err != nil {
+		return err
+	}
+	if r.ContentLength >= 0 && r.ContentLength != size {
+		return fmt.Errorf("%w: the body is %d bytes, and the backup's header says %d", cluster.ErrBadBackup, r.ContentLength, size)
+	}
+	r.Body = readCloser{Reader: backup, Closer: r.Body}
+	return nil
+}
+
+// readCloser is a body read through another reader.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,196 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/cluster/clustertest"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// patternReader serves size bytes, prefix and then fill, without holding
+// them: a request body of any size.
+type patternReader struct {
+	prefix string
+	fill   byte
+	size   int64
+	off    int64
+}
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.size-r.off)
+	for i := range p[:n] {
+		if o := r.off + int64(i); o < int64(len(r.prefix)) {
+			p[i] = r.prefix[o]
+		} else {
+			p[i] = r.fill
+		}
+	}
+	r.off += n
+	return int(n), nil
+}
+
+// restoreOn POSTs body, of size bytes, to node i's /v1/snapshot as root.
+func (ac *apiCluster) restoreOn(t *testing.T, i int, body io.Reader, size int64) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+ac.addrs[i]+"/v1/snapshot", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = size
+	req.Header.Set("Authorization", "Bearer "+ac.adminToken)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/snapshot to %s: %v", ac.Nodes()[i].ID(), err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestFollowerRefusesWhatIsNotABackupAtItsStart: a follower checks the
+// start of a backup before it forwards it, and refuses one that is not a
+// backup itself, having read at most 64 KiB of it, rather than read (and
+// once held) all of it and send it to the leader.
+func TestFollowerRefusesWhatIsNotABackupAtItsStart(t *testing.T) {
+	ac := startAPICluster(t, 5*time.Second)
+	ac.Leader()
+	f := ac.follower()
+	const size = 32 << 20
+	short := `{"format":"honua-backup","version":1,"size":5}` + "\n"
+	tests := []struct {
+		name, prefix, want string
+	}{
+		{"a body without a header line", "", "no header line"},
+		{"another kind of file", "PK\x03\x04\n", "not a honua backup header"},
+		{"a later version's backup", `{"format":"honua-backup","version":9,"size":1}` + "\n", "version 9"},
+		{"a body longer than its header says", short,
+			fmt.Sprintf("the body is %d bytes, and the backup's header says %d", size, len(short)+5)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ac.read[f].Load()
+			resp := ac.restoreOn(t, f, &patternReader{prefix: tt.prefix, fill: 'x', size: size}, size)
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var eb api.ErrorBody
+			if resp.StatusCode != 400 || json.Unmarshal(b, &eb) != nil || eb.Code != "invalid" || !strings.Contains(eb.Error, tt.want) {
+				t.Errorf("restore of %s = %d %s; want 400 invalid saying %q", tt.name, resp.StatusCode, b, tt.want)
+			}
+			if by, to := resp.Header.Get("X-Honua-Node"), resp.Header.Get("X-Honua-Forwarded-To"); by != ac.Nodes()[f].ID() || to != "" {
+				t.Errorf("answered by %q, forwarded to %q; want follower %s to answer itself", by, to, ac.Nodes()[f].ID())
+			}
+			if read := ac.read[f].Load() - before; read > 64<<10 {
+				t.Errorf("the follower read %d bytes of the %d-byte body; want at most 64 KiB", read, size)
+			}
+		})
+	}
+}
+
+// gatedReader serves first, then holds rest back until open says it may go
+// on, or gives up with open's error.
+type gatedReader struct {
+	first, rest []byte
+	open        func() error
+	err         error
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if len(g.first) > 0 {
+		n := copy(p, g.first)
+		g.first = g.first[n:]
+		return n, nil
+	}
+	if g.open != nil {
+		g.err, g.open = g.open(), nil
+		if g.err != nil {
+			return 0, g.err
+		}
+	}
+	if len(g.rest) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, g.rest)
+	g.rest = g.rest[n:]
+	return n, nil
+}
+
+// TestBackupThroughAFollowerIsStreamed: a follower sends a backup on to the
+// leader as it arrives, never holding it whole: the leader reads the start
+// of the body while the client still holds back its second half. The
+// backup, four times the bodies a follower reads before forwarding, is
+// restored on every node.
+func TestBackupThroughAFollowerIsStreamed(t *testing.T) {
+	ac := startAPICluster(t, 5*time.Second)
+	res, err := ac.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c1", Kind: fsm.KindAuto, Time: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.(*fsm.Deployment).ID
+	plan := json.RawMessage(`{"note":"` + strings.Repeat("p", 4*maxBody) + `"}`)
+	for _, tr := range []*fsm.TransitionDeployment{{ID: id, To: fsm.StateValidating, Time: t0},
+		{ID: id, To: fsm.StatePlanning, Time: t0, Plan: plan}} {
+		if _, err := ac.Apply(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := ac.Leader()
+	li := ac.index(leader)
+	var backup bytes.Buffer
+	c, err := api.NewClient(api.Config{Addrs: []string{ac.addrs[li]}, Token: ac.adminToken, Timeout: clustertest.Timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SaveSnapshot(t.Context(), &backup); err != nil {
+		t.Fatal(err)
+	}
+	saved := backup.Bytes()[bytes.IndexByte(backup.Bytes(), '\n')+1:]
+	// The state moves on after the backup.
+	if _, err := ac.Apply(&fsm.ObserveCommit{Environment: "staging", Commit: "c2", Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+
+	f := ac.follower()
+	before := ac.read[li].Load()
+	half := backup.Len() / 2
+	body := &gatedReader{first: backup.Bytes()[:half], rest: backup.Bytes()[half:], open: func() error {
+		deadline := time.Now().Add(clustertest.Timeout)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for ac.read[li].Load() == before {
+			if time.Now().After(deadline) {
+				return errors.New("the leader got nothing of the backup while the client held back its second half: the follower does not stream it")
+			}
+			<-tick.C
+		}
+		return nil
+	}}
+	resp := ac.restoreOn(t, f, body, int64(backup.Len()))
+	b, _ := io.ReadAll(resp.Body)
+	if body.err != nil {
+		t.Fatal(body.err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("X-Honua-Forwarded-To") != leader.ID() {
+		t.Fatalf("restore of a %d-byte backup through follower %s = %d %s (forwarded to %q); want 200 from leader %s",
+			backup.Len(), ac.Nodes()[f].ID(), resp.StatusCode, b, resp.Header.Get("X-Honua-Forwarded-To"), leader.ID())
+	}
+	ac.WaitForState("the backup's state", func(f *fsm.FSM) error {
+		if got, _ := f.Dump(); !bytes.Equal(got, saved) {
+			return errors.New("the state is not the backup's")
+		}
+		return nil
+	})
+}

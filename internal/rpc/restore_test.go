@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +106,7 @@ func TestFollowerRefusesWhatIsNotABackupAtItsStart(t *testing.T) {
 type gatedReader struct {
 	first, rest []byte
 	open        func() error
+	mu          sync.Mutex
 	err         error
 }
 
@@ -115,9 +117,13 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if g.open != nil {
-		g.err, g.open = g.open(), nil
-		if g.err != nil {
-			return 0, g.err
+		err := g.open()
+		g.open = nil
+		if err != nil {
+			g.mu.Lock()
+			g.err = err
+			g.mu.Unlock()
+			return 0, err
 		}
 	}
 	if len(g.rest) == 0 {
@@ -128,6 +134,23 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (g *gatedReader) gateErr() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// readByOthers is how many request body bytes every node but i read.
+func (ac *apiCluster) readByOthers(i int) int64 {
+	var n int64
+	for j := range ac.read {
+		if j != i {
+			n += ac.read[j].Load()
+		}
+	}
+	return n
+}
+
 // TestBackupThroughAFollowerIsStreamed: a follower sends a backup on to the
 // leader as it arrives, never holding it whole: the leader reads the start
 // of the body while the client still holds back its second half. The
@@ -135,58 +158,72 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 // restored on every node.
 func TestBackupThroughAFollowerIsStreamed(t *testing.T) {
 	ac := startAPICluster(t, 5*time.Second)
-	res, err := ac.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c1", Kind: fsm.KindAuto, Time: t0})
-	if err != nil {
+	// A long commit makes a large state (ObserveCommit is safe to apply
+	// again when leadership moves).
+	big := strings.Repeat("c", 4*maxBody)
+	if _, err := ac.Apply(&fsm.ObserveCommit{Environment: "staging", Commit: big, Time: t0}); err != nil {
 		t.Fatal(err)
 	}
-	id := res.(*fsm.Deployment).ID
-	plan := json.RawMessage(`{"note":"` + strings.Repeat("p", 4*maxBody) + `"}`)
-	for _, tr := range []*fsm.TransitionDeployment{{ID: id, To: fsm.StateValidating, Time: t0},
-		{ID: id, To: fsm.StatePlanning, Time: t0, Plan: plan}} {
-		if _, err := ac.Apply(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leader := ac.Leader()
-	li := ac.index(leader)
 	var backup bytes.Buffer
-	c, err := api.NewClient(api.Config{Addrs: []string{ac.addrs[li]}, Token: ac.adminToken, Timeout: clustertest.Timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SaveSnapshot(t.Context(), &backup); err != nil {
-		t.Fatal(err)
-	}
+	clustertest.WaitFor(t, "a backup", func() error {
+		backup.Reset()
+		c, err := api.NewClient(api.Config{Addrs: []string{ac.addrs[ac.index(ac.Leader())]}, Token: ac.adminToken,
+			Timeout: clustertest.Timeout})
+		if err != nil {
+			return err
+		}
+		_, err = c.SaveSnapshot(t.Context(), &backup)
+		return err
+	})
 	saved := backup.Bytes()[bytes.IndexByte(backup.Bytes(), '\n')+1:]
+	if !bytes.Contains(saved, []byte(big)) {
+		t.Fatalf("the backup does not hold the long commit")
+	}
 	// The state moves on after the backup.
 	if _, err := ac.Apply(&fsm.ObserveCommit{Environment: "staging", Commit: "c2", Time: t0}); err != nil {
 		t.Fatal(err)
 	}
 
-	f := ac.follower()
-	before := ac.read[li].Load()
-	half := backup.Len() / 2
-	body := &gatedReader{first: backup.Bytes()[:half], rest: backup.Bytes()[half:], open: func() error {
-		deadline := time.Now().Add(clustertest.Timeout)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for ac.read[li].Load() == before {
-			if time.Now().After(deadline) {
-				return errors.New("the leader got nothing of the backup while the client held back its second half: the follower does not stream it")
+	// A forward that meets a leadership change answers a retryable 503:
+	// try again, as a client would.
+	clustertest.WaitFor(t, "a restore through a follower", func() error {
+		ac.Leader()
+		f := ac.follower()
+		before := ac.readByOthers(f)
+		stop := make(chan struct{})
+		half := backup.Len() / 2
+		body := &gatedReader{first: backup.Bytes()[:half], rest: backup.Bytes()[half:], open: func() error {
+			deadline := time.NewTimer(clustertest.Timeout)
+			defer deadline.Stop()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for ac.readByOthers(f) == before {
+				select {
+				case <-stop:
+					return errors.New("answered before the rest of the body was sent")
+				case <-deadline.C:
+					return errors.New("no other node got any of the backup while the client held back its second half: the follower does not stream it")
+				case <-tick.C:
+				}
 			}
-			<-tick.C
+			return nil
+		}}
+		resp := ac.restoreOn(t, f, body, int64(backup.Len()))
+		b, _ := io.ReadAll(resp.Body)
+		close(stop)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		if to := resp.Header.Get("X-Honua-Forwarded-To"); resp.StatusCode != 200 || to == "" || to == ac.Nodes()[f].ID() {
+			t.Fatalf("restore of a %d-byte backup through follower %s = %d %s (forwarded to %q); want 200 from the leader",
+				backup.Len(), ac.Nodes()[f].ID(), resp.StatusCode, b, to)
+		}
+		// The whole body was sent, so the gate opened.
+		if err := body.gateErr(); err != nil {
+			t.Fatal(err)
 		}
 		return nil
-	}}
-	resp := ac.restoreOn(t, f, body, int64(backup.Len()))
-	b, _ := io.ReadAll(resp.Body)
-	if body.err != nil {
-		t.Fatal(body.err)
-	}
-	if resp.StatusCode != 200 || resp.Header.Get("X-Honua-Forwarded-To") != leader.ID() {
-		t.Fatalf("restore of a %d-byte backup through follower %s = %d %s (forwarded to %q); want 200 from leader %s",
-			backup.Len(), ac.Nodes()[f].ID(), resp.StatusCode, b, resp.Header.Get("X-Honua-Forwarded-To"), leader.ID())
-	}
+	})
 	ac.WaitForState("the backup's state", func(f *fsm.FSM) error {
 		if got, _ := f.Dump(); !bytes.Equal(got, saved) {
 			return errors.New("the state is not the backup's")

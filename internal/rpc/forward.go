@@ -44,19 +44,12 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
 		s.forwardBody(w, r, head)
 		return
 	}
-	s.forwardStream(w, r, &streamedBody{r: io.MultiReader(bytes.NewReader(head), r.Body)})
+	s.forwardTo(w, r, nil, &streamedBody{r: io.MultiReader(bytes.NewReader(head), r.Body)})
 }
 
 // forwardBody is forwardToLeader with the body already read.
 func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte) {
 	s.forwardTo(w, r, body, nil)
-}
-
-// forwardStream is forwardToLeader with a body streamed as it arrives.
-// Sending it takes as long as the client does; the leader then has
-// ForwardTimeout and the time a restore may take to answer.
-func (s *Server) forwardStream(w http.ResponseWriter, r *http.Request, body *streamedBody) {
-	s.forwardTo(w, r, nil, body)
 }
 
 // streamedBody is a request body forwarded as it arrives. It keeps the
@@ -85,7 +78,8 @@ func (b *streamedBody) readErr() error {
 }
 
 // forwardTo sends r to the leader with body, or with stream when it is not
-// nil.
+// nil. Sending a stream takes as long as the client does; the leader then
+// has ForwardTimeout and the time a restore may take to answer.
 func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, body []byte, stream *streamedBody) {
 	if by := r.Header.Get(forwardedHeader); by != "" {
 		// We were chosen as the leader but are not: leadership moved.

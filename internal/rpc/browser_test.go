@@ -71,7 +71,7 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 			f := newAPIFixture(t)
 			before := f.c.tf.index
 			// An empty body: what a page can POST without a preflight.
-			rec := f.doWith(t, "root", "POST", "/v1/deployments/"+f.waiting+"/approve", "", tt.headers)
+			rec := f.doWith(t, "root", "POST", "/v1/deployments/"+f.waiting+"/approve", "", copyHeaders(tt.headers))
 			if rec.Code != tt.want {
 				t.Fatalf("approve with %v = %d %s; want %d", tt.headers, rec.Code, rec.Body, tt.want)
 			}

@@ -176,6 +176,11 @@ func createToken(c *cli.Context) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--role: %w", err)}
 	}
+	for _, g := range c.StringSlice("group") {
+		if err := rpc.CheckGroup(g); err != nil {
+			return usageError{fmt.Errorf("--group: %w", err)}
+		}
+	}
 	token, entry, err := rpc.NewToken(c.String("name"), role, c.StringSlice("group"))
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,11 +118,58 @@ func TestExitCodes(t *testing.T) {
 			"--http-addr", "0.0.0.0:0", "--advertise-addr", "127.0.0.1"}, 2},
 		{"token create without a name", []string{"honuad", "token", "create"}, 2},
 		{"token create with a bad role", []string{"honuad", "token", "create", "--name", "a", "--role", "root"}, 2},
+		{"token create with the group of every group", []string{"honuad", "token", "create", "--name", "a", "--group", "*"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := run(tt.args); got != tt.want {
 				t.Errorf("run(%q) = %d; want %d", tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWebhookSecretFileWithoutASecret: a secret file that is empty or holds
+// only whitespace would turn the webhook's signature check off (the secret
+// is trimmed); honuad refuses either at start with status 2, naming the
+// field and the file.
+func TestWebhookSecretFileWithoutASecret(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content, want string
+	}{
+		{"empty", "", "is empty"},
+		{"whitespace only", " \n\t\r\n", "holds only whitespace"},
+		{"a secret", "s3cret\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secret := filepath.Join(dir, tt.name+".secret")
+			if err := os.WriteFile(secret, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			config := filepath.Join(dir, tt.name+".yaml")
+			if err := os.WriteFile(config, []byte("webhooks:\n  githubSecretFile: "+secret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"--config", config, "--node-id", "n1", "--data-dir", filepath.Join(dir, tt.name)}
+			cfg, err := parse(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("a secret file holding a secret: %v", err)
+				}
+				return
+			}
+			want := fmt.Sprintf("webhooks.githubSecretFile %q: %s", secret, tt.want)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Validate() = %v; want an error saying %s", err, want)
+			}
+			if got := run(append([]string{"honuad", "agent"}, args...)); got != 2 {
+				t.Errorf("honuad agent with a secret file %s = exit %d; want 2", tt.name, got)
 			}
 		})
 	}

@@ -178,7 +178,8 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, nil
 }
 
-// loadWebhookSecrets reads the webhook secrets from their files.
+// loadWebhookSecrets reads the webhook secrets from their files, each
+// without surrounding whitespace.
 func loadWebhookSecrets(w WebhooksConfig) (rpc.WebhookSecrets, error) {
 	var s rpc.WebhookSecrets
 	for _, f := range []struct {
@@ -195,6 +196,10 @@ func loadWebhookSecrets(w WebhooksConfig) (rpc.WebhookSecrets, error) {
 		b, err := os.ReadFile(f.path)
 		if err != nil {
 			return s, fmt.Errorf("%s %s: %w", f.field, f.path, err)
+		}
+		// Validate refused such a file; it may have changed since.
+		if why := noSecret(b); why != "" {
+			return s, fmt.Errorf("%s %s: %s", f.field, f.path, why)
 		}
 		*f.dst = bytes.TrimSpace(b)
 	}

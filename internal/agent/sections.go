@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"os"
@@ -161,11 +162,25 @@ func (c *Config) validateSections() []error {
 		}
 		if b, err := os.ReadFile(f.path); err != nil {
 			bad(f.field, f.path, "cannot be read: "+err.Error())
-		} else if len(b) == 0 {
-			bad(f.field, f.path, "is empty")
+		} else if why := noSecret(b); why != "" {
+			bad(f.field, f.path, why)
 		}
 	}
 	return errs
+}
+
+// noSecret says why a secret file's content holds no secret, or "" when it
+// holds one. The secret is the content without surrounding whitespace: a
+// file of only whitespace would be an empty secret, which turns the
+// webhook's signature check off.
+func noSecret(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "is empty"
+	case len(bytes.TrimSpace(b)) == 0:
+		return "holds only whitespace"
+	}
+	return ""
 }
 
 func healthURLs(t TargetConfig) []string {

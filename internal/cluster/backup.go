@@ -30,7 +30,13 @@ const (
 	backupVersion = 1
 	// maxBackup bounds a backup read back in.
 	maxBackup = 1 << 30
+	// maxBackupHeader bounds a backup's header line: what holds no line
+	// in its first 4 KiB is not a backup.
+	maxBackupHeader = 4 << 10
 )
+
+// RestoreTimeout bounds how long raft takes to install a restored backup.
+const RestoreTimeout = 2 * time.Minute
 
 // ErrBadBackup: a backup that is not one, is truncated, or fails its
 // checksum.
@@ -72,19 +78,52 @@ func (n *Node) SaveBackup(w io.Writer) error {
 	return nil
 }
 
+// peekBackupHeader checks the header line at the start of br, whose
+// buffer holds maxBackupHeader bytes, without consuming it: it reads no
+// more than that buffer, so what is not a backup is refused before the
+// rest of it is read. It returns the header and the length of its line.
+func peekBackupHeader(br *bufio.Reader) (backupHeader, int, error) {
+	var h backupHeader
+	b, err := br.Peek(maxBackupHeader)
+	i := bytes.IndexByte(b, '\n')
+	switch {
+	case i < 0 && err != nil && !errors.Is(err, io.EOF):
+		return h, 0, fmt.Errorf("read the backup's header: %w", err)
+	case i < 0 && len(b) == maxBackupHeader:
+		return h, 0, fmt.Errorf("%w: no header line in the first %d bytes", ErrBadBackup, maxBackupHeader)
+	case i < 0 || json.Unmarshal(b[:i], &h) != nil || h.Format != backupFormat:
+		return h, 0, fmt.Errorf("%w: the first line is not a honua backup header", ErrBadBackup)
+	case h.Version != backupVersion:
+		return h, 0, fmt.Errorf("%w: backup format version %d (this binary reads %d)", ErrBadBackup, h.Version, backupVersion)
+	case h.Size < 0 || h.Size > maxBackup:
+		return h, 0, fmt.Errorf("%w: the header says %d bytes of state (at most %d)", ErrBadBackup, h.Size, maxBackup)
+	}
+	return h, i + 1, nil
+}
+
+// CheckBackupHeader checks the header line at the start of a backup read
+// from r, reading at most 4 KiB of it, so that what is not a backup is
+// refused before the rest is read. It returns the size the whole backup
+// must have (its header line and state) and a reader of the whole backup,
+// header included, to hand to RestoreBackup.
+func CheckBackupHeader(r io.Reader) (size int64, backup io.Reader, err error) {
+	br := bufio.NewReaderSize(r, maxBackupHeader)
+	h, n, err := peekBackupHeader(br)
+	if err != nil {
+		return 0, nil, err
+	}
+	return int64(n) + int64(h.Size), br, nil
+}
+
 // readBackup checks a backup and returns its header and FSM snapshot.
 func readBackup(r io.Reader) (backupHeader, []byte, error) {
-	br := bufio.NewReader(io.LimitReader(r, maxBackup))
-	line, err := br.ReadBytes('\n')
-	var h backupHeader
-	if err != nil || json.Unmarshal(line, &h) != nil || h.Format != backupFormat {
-		return h, nil, fmt.Errorf("%w: the first line is not a honua backup header", ErrBadBackup)
+	br := bufio.NewReaderSize(io.LimitReader(r, maxBackup), maxBackupHeader)
+	h, lineLen, err := peekBackupHeader(br)
+	if err != nil {
+		return h, nil, err
 	}
-	if h.Version != backupVersion {
-		return h, nil, fmt.Errorf("%w: backup format version %d (this binary reads %d)", ErrBadBackup, h.Version, backupVersion)
-	}
-	if h.Size < 0 || h.Size > maxBackup {
-		return h, nil, fmt.Errorf("%w: the header says %d bytes of state (at most %d)", ErrBadBackup, h.Size, maxBackup)
+	if _, err := br.Discard(lineLen); err != nil {
+		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
 	// Read into one buffer of the announced size: io.ReadAll would grow
 	// one by doubling, twice the state's size for a moment.
@@ -98,7 +137,8 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, n, h.Size)
 	} else {
-		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
+		// %w for err too: a body over its limit is 413, not 400.
+		return h, nil, fmt.Errorf("%w: %w", ErrBadBackup, err)
 	}
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != h.SHA256 {
@@ -121,7 +161,7 @@ func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
 		return 0, err
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: int64(len(data))}
-	err = n.raft.Restore(meta, bytes.NewReader(data), 2*time.Minute)
+	err = n.raft.Restore(meta, bytes.NewReader(data), RestoreTimeout)
 	// The backup's bytes and the decoded copies are garbage now: hand them
 	// back to the OS rather than keep them resident (restores are rare).
 	debug.FreeOSMemory()

@@ -105,6 +105,12 @@ func TestApprove(t *testing.T) {
 			wantErr:   fsm.ErrNotAllowed, wantCount: 0,
 		},
 		{
+			name:      "approver in the group that stands for every group",
+			req:       &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops", "sre"}},
+			approvals: []fsm.Approve{{Identity: "anonymous", Groups: []string{fsm.EveryGroup}}},
+			wantCount: 1, wantApproved: true,
+		},
+		{
 			name:      "approver with no groups",
 			req:       &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
 			approvals: []fsm.Approve{{Identity: "mallory"}},
@@ -219,6 +225,8 @@ func TestReject(t *testing.T) {
 		{"with a reason", nil, fsm.Reject{Identity: "bob", Reason: "not during the sale"}, nil},
 		{"in an approver group", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
 			fsm.Reject{Identity: "bob", Groups: []string{"ops"}, Reason: "no"}, nil},
+		{"in the group that stands for every group", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}},
+			fsm.Reject{Identity: "anonymous", Groups: []string{fsm.EveryGroup}, Reason: "no"}, nil},
 		{"empty reason", nil, fsm.Reject{Identity: "bob", Reason: ""}, fsm.ErrInvalid},
 		{"blank reason", nil, fsm.Reject{Identity: "bob", Reason: " \t\n"}, fsm.ErrInvalid},
 		{"empty identity", nil, fsm.Reject{Reason: "no"}, fsm.ErrInvalid},

@@ -410,7 +410,7 @@ func (s *state) decidable(id, op, identity string, groups []string) (*Deployment
 	if d.State != StateAwaitingApproval {
 		return nil, &StateError{ID: id, Op: op, Is: d.State, Want: StateAwaitingApproval}
 	}
-	if d.Approval != nil && len(d.Approval.Groups) > 0 && !intersects(d.Approval.Groups, groups) {
+	if d.Approval != nil && len(d.Approval.Groups) > 0 && !InApproverGroups(groups, d.Approval.Groups) {
 		return nil, fmt.Errorf("cannot %s deployment %s: %s is not in an approver group (%s): %w",
 			op, id, identity, strings.Join(d.Approval.Groups, ", "), ErrNotAllowed)
 	}

@@ -159,9 +159,20 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	return f
 }
 
+// do sends a request as the token named who, with a JSON body as the Go
+// client sends one.
 func (f *apiFixture) do(t *testing.T, who, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	h := map[string]string{}
+	if body != "" {
+		h["Content-Type"] = "application/json"
+	}
+	return f.doWith(t, who, method, path, body, h)
+}
+
+// doWith sends a request as the token named who with the headers given.
+func (f *apiFixture) doWith(t *testing.T, who, method, path, body string, h map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
 	if tok, ok := f.tokens[who]; ok {
 		h["Authorization"] = "Bearer " + tok
 	} else if who != "" {
@@ -449,14 +460,22 @@ func TestDebugStateIsTheDumpDigest(t *testing.T) {
 func TestSnapshotEndpoints(t *testing.T) {
 	f := newAPIFixture(t)
 	rec := f.do(t, "root", "GET", "/v1/snapshot", "")
-	if rec.Code != 200 || rec.Body.String() != "backup of node1" || rec.Header().Get("Content-Type") != "application/octet-stream" {
+	if rec.Code != 200 || rec.Body.String() != fakeBackup("node1") || rec.Header().Get("Content-Type") != "application/octet-stream" {
 		t.Fatalf("GET /v1/snapshot = %d %q %v", rec.Code, rec.Body, rec.Header())
 	}
-	if rec := f.do(t, "root", "POST", "/v1/snapshot", "backup of node1"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "77") {
+	octets := func() map[string]string { return map[string]string{"Content-Type": "application/octet-stream"} }
+	if rec := f.doWith(t, "root", "POST", "/v1/snapshot", fakeBackup("node1"), octets()); rec.Code != 200 || !strings.Contains(rec.Body.String(), "77") {
 		t.Errorf("POST /v1/snapshot = %d %s; want 200 with the applied index", rec.Code, rec.Body)
 	}
-	if rec := f.do(t, "root", "POST", "/v1/snapshot", "garbage"); rec.Code != 400 || errorCode(t, rec) != "invalid" {
+	if rec := f.doWith(t, "root", "POST", "/v1/snapshot", "garbage", octets()); rec.Code != 400 || errorCode(t, rec) != "invalid" {
 		t.Errorf("POST /v1/snapshot with garbage = %d %s; want 400 invalid", rec.Code, rec.Body)
+	}
+	// What a web page can send without a preflight is not read.
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		rec := f.doWith(t, "root", "POST", "/v1/snapshot", fakeBackup("node1"), map[string]string{"Content-Type": ct})
+		if rec.Code != 415 || errorCode(t, rec) != "unsupported_media_type" {
+			t.Errorf("POST /v1/snapshot as %q = %d %s; want 415 unsupported_media_type", ct, rec.Code, rec.Body)
+		}
 	}
 	for _, who := range []string{"vera", "alice"} {
 		if rec := f.do(t, who, "GET", "/v1/snapshot", ""); rec.Code != 403 {

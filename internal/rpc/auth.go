@@ -60,7 +60,10 @@ type Identity struct {
 }
 
 // anonymous is the identity of every request when authentication is off.
-var anonymous = &Identity{Name: "anonymous", Role: RoleAdmin}
+// It may do anything: it is an admin, and in fsm.EveryGroup, so also in
+// every approver group — for the FSM too, which checks an approver's
+// groups again.
+var anonymous = &Identity{Name: "anonymous", Role: RoleAdmin, Groups: []string{fsm.EveryGroup}}
 
 type identityKey struct{}
 
@@ -86,10 +89,12 @@ type Tokens struct {
 // tokensFile is the tokens file's shape (DOMAIN.md §6a).
 type tokensFile struct {
 	Tokens []struct {
-		Name   string   `yaml:"name"`
-		Role   string   `yaml:"role"`
-		Groups []string `yaml:"groups"`
-		SHA256 string   `yaml:"sha256"`
+		Name string `yaml:"name"`
+		Role string `yaml:"role"`
+		// Groups is decoded by hand, so that a refused group is named
+		// with its line.
+		Groups yaml.Node `yaml:"groups"`
+		SHA256 string    `yaml:"sha256"`
 	} `yaml:"tokens"`
 }
 
@@ -121,6 +126,10 @@ func LoadTokens(path string) (*Tokens, error) {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", where, e.Name))
 		}
 		names[e.Name] = true
+		groups, err := tokenGroups(&e.Groups, fmt.Sprintf("auth.tokensFile %s", path), fmt.Sprintf("tokens[%d].groups", i))
+		if err != nil {
+			errs = append(errs, err)
+		}
 		raw, err := hex.DecodeString(e.SHA256)
 		if err != nil || len(raw) != sha256.Size {
 			errs = append(errs, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256", where))
@@ -131,7 +140,7 @@ func LoadTokens(path string) (*Tokens, error) {
 		if _, dup := t.byHash[h]; dup {
 			errs = append(errs, fmt.Errorf("%s.sha256: the same token is listed twice", where))
 		}
-		t.byHash[h] = &Identity{Name: e.Name, Role: role, Groups: e.Groups}
+		t.byHash[h] = &Identity{Name: e.Name, Role: role, Groups: groups}
 	}
 	if len(f.Tokens) == 0 {
 		errs = append(errs, fmt.Errorf("auth.tokensFile %s: lists no tokens", path))
@@ -142,14 +151,47 @@ func LoadTokens(path string) (*Tokens, error) {
 	return t, nil
 }
 
+// tokenGroups decodes a token's groups, refusing fsm.EveryGroup.
+func tokenGroups(n *yaml.Node, file, field string) ([]string, error) {
+	if n.IsZero() {
+		return nil, nil
+	}
+	var groups []string
+	if err := n.Decode(&groups); err != nil {
+		return nil, fmt.Errorf("%s: line %d: %s: must be a list of group names", file, n.Line, field)
+	}
+	var errs []error
+	for j, g := range groups {
+		if err := CheckGroup(g); err != nil {
+			// The group's own line; an alias's where it is used.
+			line := n.Line
+			if n.Kind == yaml.SequenceNode && j < len(n.Content) {
+				line = n.Content[j].Line
+			}
+			errs = append(errs, fmt.Errorf("%s: line %d: %s[%d]: %w", file, line, field, j, err))
+		}
+	}
+	return groups, errors.Join(errs...)
+}
+
+// CheckGroup refuses a group no token may have: fsm.EveryGroup, which stands
+// for every group and belongs only to the identity of a node without a
+// tokens file.
+func CheckGroup(g string) error {
+	if g == fsm.EveryGroup {
+		return fmt.Errorf("%q is reserved: it stands for every group, so a token with it could approve and reject "+
+			"in every environment; only the identity of a node without a tokens file has it", g)
+	}
+	return nil
+}
+
 // authenticate returns the identity of the request's bearer token.
 func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
 	if t == nil {
 		return anonymous, nil
 	}
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
 		return nil, errors.New("missing bearer token (Authorization: Bearer <token>)")
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -164,6 +206,18 @@ func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
 		return nil, errors.New("unknown token")
 	}
 	return found, nil
+}
+
+// bearerToken returns the token of an Authorization header value
+// "Bearer <token>". The scheme is case-insensitive and may be followed by
+// more than one space (RFC 9110 §11.4).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 // NewToken returns a new random token and the tokens file entry for it.
@@ -184,19 +238,9 @@ func NewToken(name string, role Role, groups []string) (token, entry string, err
 }
 
 // mayDecide reports whether an identity's groups let it act on env under
-// approver groups (empty: any approver).
+// approver groups (empty: any approver), as the FSM decides for approvals.
 func mayDecide(id *Identity, approvers []string) bool {
-	if len(approvers) == 0 || id == anonymous {
-		return true
-	}
-	for _, g := range id.Groups {
-		for _, a := range approvers {
-			if g == a {
-				return true
-			}
-		}
-	}
-	return false
+	return len(approvers) == 0 || fsm.InApproverGroups(id.Groups, approvers)
 }
 
 // errNotApprover is returned when an identity's groups are not among an

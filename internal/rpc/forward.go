@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/honua-io/honua-gitops/internal/cluster"
 )
 
 // forwardedHeader marks a request one node forwarded to the leader; a node
@@ -28,17 +31,56 @@ func newForwardClient(timeout time.Duration) *http.Client {
 
 // forwardToLeader replays r on the leader and copies its answer back. While
 // no leader is known it waits up to LeaderWait, then answers 503 no_leader.
+// A body of at most maxBody is read first, so that the forward client may
+// send it again on a fresh connection; a larger one (a backup) is streamed
+// to the leader as it arrives, never held whole.
 func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	head, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		writeErr(w, fmt.Errorf("read request body: %w", err))
 		return
 	}
-	s.forwardBody(w, r, body)
+	if len(head) <= maxBody {
+		s.forwardBody(w, r, head)
+		return
+	}
+	s.forwardTo(w, r, nil, &streamedBody{r: io.MultiReader(bytes.NewReader(head), r.Body)})
 }
 
 // forwardBody is forwardToLeader with the body already read.
 func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	s.forwardTo(w, r, body, nil)
+}
+
+// streamedBody is a request body forwarded as it arrives. It keeps the
+// error that cut it short, if any.
+type streamedBody struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (b *streamedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// readErr returns the error that cut the body short, or nil.
+func (b *streamedBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// forwardTo sends r to the leader with body, or with stream when it is not
+// nil. Sending a stream takes as long as the client does; the leader then
+// has ForwardTimeout and the time a restore may take to answer.
+func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, body []byte, stream *streamedBody) {
 	if by := r.Header.Get(forwardedHeader); by != "" {
 		// We were chosen as the leader but are not: leadership moved.
 		writeError(w, http.StatusServiceUnavailable, "no_leader",
@@ -52,14 +94,32 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	if leader == s.cfg.Cluster.ID() {
 		// We became the leader while waiting: serve it here.
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		if stream != nil {
+			r.Body = readCloser{Reader: stream, Closer: r.Body}
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	var reqBody io.Reader = bytes.NewReader(body)
+	client := s.forward
+	if stream != nil {
+		reqBody = stream
+		// No bound on the whole exchange, which includes the client's
+		// upload; the leader's answer is bounded once the body is sent.
+		tr := s.forward.Transport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = s.cfg.ForwardTimeout + cluster.RestoreTimeout
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr}
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), reqBody)
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if stream != nil && r.ContentLength > 0 {
+		req.ContentLength = r.ContentLength
 	}
 	for k, vs := range r.Header {
 		if strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Content-Length") {
@@ -68,8 +128,16 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, body []byte
 		req.Header[k] = vs
 	}
 	req.Header.Set(forwardedHeader, s.cfg.Cluster.ID())
-	resp, err := s.forward.Do(req)
+	// For the Host the client used, which the leader checks Origin against.
+	req.Host = r.Host
+	resp, err := client.Do(req)
 	s.metrics.forwarded.Inc()
+	if err != nil && stream != nil && stream.readErr() != nil {
+		// The client's body was cut short (or is over its limit): the
+		// leader got a truncated body and applied nothing.
+		writeErr(w, fmt.Errorf("read request body: %w", stream.readErr()))
+		return
+	}
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {

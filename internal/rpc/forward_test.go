@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +32,10 @@ type apiCluster struct {
 	gates map[int]chan struct{}
 	held  map[int]int
 	token string
+	// adminToken is root's, an admin.
+	adminToken string
+	// read counts the request body bytes each node's API read.
+	read [3]atomic.Int64
 }
 
 func startAPICluster(t *testing.T, leaderWait time.Duration) *apiCluster {
@@ -38,8 +44,12 @@ func startAPICluster(t *testing.T, leaderWait time.Duration) *apiCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	admin, adminEntry, err := NewToken("root", RoleAdmin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "tokens.yaml")
-	if err := os.WriteFile(path, []byte("tokens:\n"+entry), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("tokens:\n"+entry+adminEntry), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := LoadTokens(path)
@@ -47,7 +57,7 @@ func startAPICluster(t *testing.T, leaderWait time.Duration) *apiCluster {
 		t.Fatal(err)
 	}
 	ac := &apiCluster{addrs: make([]string, 3), servers: make([]*http.Server, 3), gates: map[int]chan struct{}{},
-		held: map[int]int{}, token: tok}
+		held: map[int]int{}, token: tok, adminToken: admin}
 	listeners := make([]net.Listener, 3)
 	ac.Cluster = clustertest.Start(t, 3, clustertest.Options{
 		Adjust: func(i int, cfg *cluster.Config) {
@@ -71,6 +81,7 @@ func startAPICluster(t *testing.T, leaderWait time.Duration) *apiCluster {
 				if gate != nil && forwarded {
 					<-gate
 				}
+				r.Body = &countedBody{ReadCloser: r.Body, n: &ac.read[i]}
 				s.ServeHTTP(w, r)
 			})
 			ac.servers[i] = &http.Server{Handler: h}
@@ -79,6 +90,18 @@ func startAPICluster(t *testing.T, leaderWait time.Duration) *apiCluster {
 		},
 	})
 	return ac
+}
+
+// countedBody counts the bytes read from a request body.
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func (ac *apiCluster) index(n *clustertest.Node) int {
@@ -237,5 +260,46 @@ func TestNoLeaderAfterHold(t *testing.T) {
 	// Reads are still served locally.
 	if _, err := ac.client(t, f).Deployment(context.Background(), id, nil); err != nil {
 		t.Errorf("local read without a leader: %v", err)
+	}
+}
+
+// TestOriginIsCheckedOnTheHostTheClientUsed: a follower forwards a write
+// for the Host the client sent it to, so the leader's Origin check agrees
+// with the follower's.
+func TestOriginIsCheckedOnTheHostTheClientUsed(t *testing.T) {
+	ac := startAPICluster(t, 5*time.Second)
+	id := ac.awaitingDeployment(t)
+	for _, tt := range []struct {
+		origin func(follower string) string
+		want   int
+	}{
+		{func(string) string { return "http://attacker.example" }, http.StatusForbidden},
+		{func(follower string) string { return "http://" + follower }, http.StatusOK},
+	} {
+		// A forward that meets a leadership change answers a retryable
+		// 503: try again, as a client would.
+		clustertest.WaitFor(t, "an approval through a follower", func() error {
+			f := ac.follower()
+			origin := tt.origin(ac.addrs[f])
+			req, err := http.NewRequest("POST", "http://"+ac.addrs[f]+"/v1/deployments/"+id+"/approve", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+ac.token)
+			req.Header.Set("Origin", origin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				return fmt.Errorf("%s answered %d", ac.Nodes()[f].ID(), resp.StatusCode)
+			}
+			if resp.StatusCode != tt.want {
+				t.Errorf("approve through follower %s with Origin %s = %d (forwarded to %q); want %d",
+					ac.Nodes()[f].ID(), origin, resp.StatusCode, resp.Header.Get("X-Honua-Forwarded-To"), tt.want)
+			}
+			return nil
+		})
 	}
 }

@@ -44,7 +44,8 @@ func TestRequestIDFollowsTheForward(t *testing.T) {
 	follower := NewServer(Config{Cluster: &fakeCluster{id: "node2", leader: "node1", leaderAddr: strings.TrimPrefix(ts.URL, "http://")},
 		Store: leader.c.tf.f})
 	rec := do(t, follower, "POST", "/v1/deployments/"+leader.waiting+"/approve", `{}`,
-		map[string]string{"Authorization": "Bearer " + leader.tokens["alice"], "X-Request-Id": "trace-me-7"})
+		map[string]string{"Authorization": "Bearer " + leader.tokens["alice"], "X-Request-Id": "trace-me-7",
+			"Content-Type": "application/json"})
 	if rec.Code != 200 {
 		t.Fatalf("approve through the follower = %d %s", rec.Code, rec.Body)
 	}

@@ -203,8 +203,18 @@ func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit i
 				fmt.Sprintf("%s (role %s) may not %s: it needs the %s role", id.Name, id.Role, name, role))
 			return
 		}
+		if err := checkBrowser(r, s.cfg.Tokens == nil); err != nil {
+			writeError(w, http.StatusForbidden, "cross_origin", err.Error())
+			return
+		}
 		r = r.WithContext(withIdentity(r.Context(), id))
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if check := bodyChecks[name]; check != nil {
+			if err := check(r); err != nil {
+				writeErr(w, err)
+				return
+			}
+		}
 		consistent := r.URL.Query().Get("consistent") == "true"
 		if write || consistent {
 			if !s.cfg.Cluster.IsLeader() {
@@ -321,6 +331,8 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, errUnsupportedMediaType):
+		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, cluster.ErrUnknownMember):
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup),

@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,15 +50,22 @@ func (f *fakeCluster) AppliedIndex() uint64           { return 42 }
 func (f *fakeCluster) LastContact() time.Time         { return time.Time{} }
 func (f *fakeCluster) Apply(fsm.Command) (any, error) { return nil, cluster.ErrNotLeader }
 func (f *fakeCluster) SaveBackup(w io.Writer) error {
-	_, err := io.WriteString(w, "backup of "+f.ID())
+	_, err := io.WriteString(w, fakeBackup(f.ID()))
 	return err
 }
 func (f *fakeCluster) RestoreBackup(r io.Reader) (uint64, error) {
 	b, _ := io.ReadAll(r)
-	if string(b) != "backup of node1" {
+	if string(b) != fakeBackup("node1") {
 		return 0, cluster.ErrBadBackup
 	}
 	return 77, nil
+}
+
+// fakeBackup is the backup the fake cluster saves and takes: a backup's
+// header line, and a few words for the state.
+func fakeBackup(id string) string {
+	state := "state of " + id
+	return fmt.Sprintf(`{"format":"honua-backup","version":1,"size":%d}`, len(state)) + "\n" + state
 }
 
 // fakePoller records the polls it was asked for.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -22,7 +23,8 @@ var (
 )
 
 // decode reads a JSON body into v, refusing unknown fields and trailing
-// data. An empty body is an empty object.
+// data, and a body whose Content-Type is not application/json. An empty
+// body is an empty object, whatever its Content-Type.
 func decode(r *http.Request, v any) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -30,6 +32,9 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil
+	}
+	if err := checkMediaType(r, "application/json"); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
@@ -183,6 +188,37 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
 	s.log(r).Info("backup saved", "by", identityOf(r).Name, "bytes", buf.Len())
+}
+
+// bodyChecks check a request's body, by route name, before it is forwarded
+// to the leader or served: a follower refuses a bad body itself rather than
+// send it on. A check may replace r.Body.
+var bodyChecks = map[string]func(r *http.Request) error{
+	"snapshot_restore": checkBackupBody,
+}
+
+// checkBackupBody checks the body of POST /v1/snapshot: a backup, sent as
+// application/octet-stream, whose header line (read here, at most 4 KiB)
+// is a backup's and says the size the body has.
+func checkBackupBody(r *http.Request) error {
+	if err := checkMediaType(r, "application/octet-stream"); err != nil {
+		return err
+	}
+	size, backup, err := cluster.CheckBackupHeader(r.Body)
+	if err != nil {
+		return err
+	}
+	if r.ContentLength >= 0 && r.ContentLength != size {
+		return fmt.Errorf("%w: the body is %d bytes, and the backup's header says %d", cluster.ErrBadBackup, r.ContentLength, size)
+	}
+	r.Body = readCloser{Reader: backup, Closer: r.Body}
+	return nil
+}
+
+// readCloser is a body read through another reader.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {

@@ -319,7 +319,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, cluster.ErrTooLarge):
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, reconcile.ErrUnknownTarget), errors.Is(err, cluster.ErrUnknownMember):
 		status, code = http.StatusNotFound, "not_found"

@@ -5,7 +5,9 @@
 // It works on an fs.FS of the repository tree at one commit, so it never
 // touches git or the disk itself. Files may be JSON or YAML; both are parsed
 // into the JSON data model, and every problem is reported with the file,
-// line, column and JSON path it concerns, all of them at once.
+// line, column and JSON path it concerns, all of them at once. Files are
+// read under size limits (Config): a file over its limit is a problem that
+// names it and the limit, and is never read into memory.
 package configrepo
 
 import (

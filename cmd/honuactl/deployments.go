@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
@@ -181,9 +182,12 @@ func (a *app) deployment(c *cli.Context) error {
 		if report.Valid {
 			verdict = "valid"
 		}
-		fprintf(w, "Validation:   %s, %d problem(s):\n", verdict, len(report.Problems))
+		fprintf(w, "Validation:   %s, %d problem(s):\n", verdict, len(report.Problems)+report.Omitted)
 		for _, p := range report.Problems {
 			fprintf(w, "  %s\n", p.Text)
+		}
+		if report.Omitted > 0 {
+			fmt.Fprintf(w, "  … and %d more problem(s), not recorded\n", report.Omitted)
 		}
 	}
 
@@ -230,20 +234,42 @@ func (e *env) writeChanges(doc *plan.Document, verbose bool) error {
 			for _, fd := range ch.Diff {
 				t.row("", "", "  "+fieldDiff(fd), fd.Risk.String(), yesNo(fd.Breaking), fd.Reason)
 			}
+			if ch.OmittedDiffs > 0 {
+				t.row("", "", fmt.Sprintf("  … %d more field diffs not listed", ch.OmittedDiffs), "", "", "")
+			}
 		}
 	}
-	return t.write(e.out)
+	if err := t.write(e.out); err != nil {
+		return err
+	}
+	if note := truncationNote(doc); note != "" {
+		fmt.Fprintln(e.out, note)
+	}
+	return nil
+}
+
+// truncationNote says how many changes a plan cut to its budget left out;
+// "" when it is whole.
+func truncationNote(doc *plan.Document) string {
+	if !doc.Truncated {
+		return ""
+	}
+	return fmt.Sprintf("… %d more changes not listed: the plan was cut to its budget (the counts and risk above cover every change)", doc.OmittedChanges)
 }
 
 // fieldDiff is "field: from → to".
 func fieldDiff(fd plan.FieldDiff) string {
-	return fmt.Sprintf("%s: %s → %s", fd.Field, value(fd.From), value(fd.To))
+	return fmt.Sprintf("%s: %s → %s", fd.Field, value(fd.From, fd.FromSummarized), value(fd.To, fd.ToSummarized))
 }
 
-// value shows a diffed value as JSON; (none) when absent.
-func value(v any) string {
+// value shows a diffed value as JSON; (none) when absent, and what the plan
+// recorded of a value too large to record.
+func value(v any, summarized bool) string {
 	if v == nil {
 		return "(none)"
+	}
+	if s, ok := plan.SummaryOf(v); summarized && ok {
+		return fmt.Sprintf("(%s value, sha256 %.12s…, starts %s…)", humanize.IBytes(uint64(max(s.Bytes, 0))), s.SHA256, s.Prefix)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -335,6 +361,13 @@ func (a *app) diff(c *cli.Context) error {
 		for _, fd := range ch.Diff {
 			fprintf(e.out, "    %s  [%s]\n", fieldDiff(fd), rating(fd.Risk, fd.Breaking, fd.Reason))
 		}
+		if ch.OmittedDiffs > 0 {
+			fmt.Fprintf(e.out, "    … %d more field diffs not listed\n", ch.OmittedDiffs)
+		}
+	}
+	if note := truncationNote(doc); note != "" {
+		fmt.Fprintln(e.out)
+		fmt.Fprintln(e.out, note)
 	}
 	return nil
 }

@@ -108,6 +108,9 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "tokens-file", EnvVars: env("tokens-file"), Usage: "API bearer tokens (the config file's auth.tokensFile); see honuad token create"},
 				&cli.BoolFlag{Name: "insecure-no-auth", EnvVars: env("insecure-no-auth"), Usage: "serve the API without authentication on a non-loopback address"},
 				&cli.DurationFlag{Name: "leader-wait", EnvVars: env("leader-wait"), Usage: "how long a write waits for a leader before 503 no_leader", DefaultText: "5s"},
+				&cli.StringFlag{Name: "max-file-size", EnvVars: env("max-file-size"), Usage: "largest file of the repository read (a bundle file or the policy); a larger one fails validation", DefaultText: def.MaxFileSize.String()},
+				&cli.StringFlag{Name: "max-environment-size", EnvVars: env("max-environment-size"), Usage: "largest total of an environment's files, shared config included", DefaultText: def.MaxEnvironmentSize.String()},
+				&cli.StringFlag{Name: "max-command-size", EnvVars: env("max-command-size"), Usage: "largest command replicated through raft (64KiB to 64MiB); a larger one is refused", DefaultText: def.MaxCommandSize.String()},
 			},
 			Action: runAgent,
 		}, {
@@ -252,6 +255,19 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("leader-wait") {
 		cfg.LeaderWait = agent.Duration(c.Duration("leader-wait"))
+	}
+	for _, f := range []struct {
+		name string
+		dst  *agent.Size
+	}{{"max-file-size", &cfg.MaxFileSize}, {"max-environment-size", &cfg.MaxEnvironmentSize}, {"max-command-size", &cfg.MaxCommandSize}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		size, err := agent.ParseSize(c.String(f.name))
+		if err != nil {
+			return cfg, &agent.ConfigError{Err: fmt.Errorf("%s %w", f.name, err)}
+		}
+		*f.dst = size
 	}
 	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,6 +171,63 @@ func TestWebhookSecretFileWithoutASecret(t *testing.T) {
 			}
 			if got := run(append([]string{"honuad", "agent"}, args...)); got != 2 {
 				t.Errorf("honuad agent with a secret file %s = exit %d; want 2", tt.name, got)
+			}
+		})
+	}
+}
+
+func TestSizeOptions(t *testing.T) {
+	def, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.MaxFileSize != 4<<20 || def.MaxEnvironmentSize != 16<<20 || def.MaxCommandSize != 1<<20 {
+		t.Errorf("default sizes = file %d, environment %d, command %d; want 4 MiB, 16 MiB and 1 MiB",
+			def.MaxFileSize, def.MaxEnvironmentSize, def.MaxCommandSize)
+	}
+
+	file := filepath.Join(t.TempDir(), "honuad.yaml")
+	if err := os.WriteFile(file, []byte("max-file-size: 8MiB\nmax-environment-size: 33554432\nmax-command-size: 1 MiB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HONUA_MAX_COMMAND_SIZE", "2MiB")
+	got, err := parse(t, "--config", file, "--max-file-size", "512KiB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxFileSize != 512<<10 || got.MaxEnvironmentSize != 32<<20 || got.MaxCommandSize != 2<<20 {
+		t.Errorf("sizes = file %d (flag), environment %d (file), command %d (env); want 512 KiB, 32 MiB, 2 MiB",
+			got.MaxFileSize, got.MaxEnvironmentSize, got.MaxCommandSize)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		file string
+		want string
+	}{
+		{"not a size", []string{"--max-file-size", "4XB"}, "", `max-file-size "4XB"`},
+		{"not a size in the file", nil, "max-command-size: lots\n", "line 1"},
+		{"a command cap too small", []string{"--max-command-size", "1KiB"}, "", "max-command-size"},
+		{"a file larger than its environment", []string{"--max-file-size", "32MiB"}, "", "max-file-size"},
+		{"zero", []string{"--max-environment-size", "0"}, "", "max-environment-size"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--node-id", "n1", "--data-dir", t.TempDir()}, tt.args...)
+			if tt.file != "" {
+				f := filepath.Join(t.TempDir(), "honuad.yaml")
+				if err := os.WriteFile(f, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", f)
+			}
+			cfg, err := parse(t, args...)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			var ce *agent.ConfigError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("honuad agent %q = %v; want a configuration error saying %q", args, err, tt.want)
 			}
 		})
 	}

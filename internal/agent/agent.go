@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
@@ -174,6 +175,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Branch: r.Branch, PollInterval: time.Duration(r.PollInterval), GitTimeout: time.Duration(r.Timeout),
 		DryRun: cfg.DryRun, Environments: envs, Logger: logger, Registry: reg,
+		ConfigRepo: configrepo.Config{MaxFileSize: int64(cfg.MaxFileSize), MaxEnvironmentSize: int64(cfg.MaxEnvironmentSize)},
 	}, node, node.FSM())
 	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, nil
 }

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/configrepo"
 )
 
 // Config is honuad's configuration. Its yaml keys mirror the flags.
@@ -47,6 +50,12 @@ type Config struct {
 	InsecureNoAuth bool `yaml:"insecure-no-auth"`
 	// LeaderWait is how long a write waits for a leader before a 503.
 	LeaderWait Duration `yaml:"leader-wait"`
+	// What enters the replicated log is bounded: the files read from a
+	// commit (each, and an environment's together) and any command the
+	// leader proposes.
+	MaxFileSize        Size `yaml:"max-file-size"`
+	MaxEnvironmentSize Size `yaml:"max-environment-size"`
+	MaxCommandSize     Size `yaml:"max-command-size"`
 
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
@@ -73,6 +82,43 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// Size is a number of bytes, written as one ("4194304") or with a unit
+// ("4MiB", "512 KiB"; KB and MB are powers of 1000).
+type Size int64
+
+// ParseSize parses a Size.
+func ParseSize(s string) (Size, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size like 4MiB or 4194304", s)
+	}
+	return Size(n), nil
+}
+
+// String writes the size in the largest binary unit that divides it:
+// "4MiB", "1536KiB", "1000".
+func (s Size) String() string {
+	for _, u := range []struct {
+		name string
+		size Size
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s != 0 && s%u.size == 0 {
+			return fmt.Sprintf("%d%s", s/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d", int64(s))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
 // DefaultConfig returns the defaults, which the file, the environment and
 // the flags override in that order.
 func DefaultConfig() Config {
@@ -87,6 +133,11 @@ func DefaultConfig() Config {
 		LeaderWait:       Duration(5 * time.Second),
 		HistoryRetention: 100,
 		PlanRetention:    20,
+		// A real configuration file is a few hundred KiB at most; see
+		// configrepo and cluster for what each limit protects.
+		MaxFileSize:        configrepo.DefaultMaxFileSize,
+		MaxEnvironmentSize: configrepo.DefaultMaxEnvironmentSize,
+		MaxCommandSize:     cluster.DefaultMaxCommandSize,
 	}
 }
 
@@ -150,6 +201,17 @@ func (c *Config) Validate() error {
 	if c.PlanRetention < 1 {
 		bad("plan-retention", c.PlanRetention, "must be at least 1")
 	}
+	switch {
+	case c.MaxFileSize <= 0:
+		bad("max-file-size", c.MaxFileSize, "must be positive")
+	case c.MaxEnvironmentSize <= 0:
+		bad("max-environment-size", c.MaxEnvironmentSize, "must be positive")
+	case c.MaxFileSize > c.MaxEnvironmentSize:
+		bad("max-file-size", c.MaxFileSize, fmt.Sprintf("must not be larger than max-environment-size (%s)", c.MaxEnvironmentSize))
+	}
+	if c.MaxCommandSize <= 0 { // the cluster checks its range
+		bad("max-command-size", c.MaxCommandSize, "must be positive")
+	}
 	if c.LeaderWait <= 0 {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
@@ -200,6 +262,9 @@ func (c *Config) clusterConfig(version string) cluster.Config {
 	cc.TrailingLogs = c.RaftTrailingLogs
 	cc.DeadServerCleanup = c.DeadServerCleanup
 	cc.DeadServerGrace = time.Duration(c.DeadServerGrace)
+	if c.MaxCommandSize > 0 { // 0 would mean the default: Validate refuses it
+		cc.MaxCommandSize = int(min(c.MaxCommandSize, math.MaxInt32))
+	}
 	return cc
 }
 

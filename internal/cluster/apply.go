@@ -34,6 +34,9 @@ var (
 	// ErrRemoveLeader: the leader cannot remove itself; stop it (it hands
 	// leadership over) or remove it from another leader.
 	ErrRemoveLeader = errors.New("the leader cannot remove itself; stop it gracefully or transfer leadership first")
+	// ErrTooLarge: the command is larger than Config.MaxCommandSize; it
+	// was not proposed.
+	ErrTooLarge = errors.New("command too large to replicate")
 )
 
 // translate maps raft's errors onto ours, keeping the original in the chain.
@@ -56,11 +59,16 @@ func translate(err error) error {
 // Apply replicates c through raft and returns what the FSM returned for it.
 // A command the FSM refused comes back as the FSM's error value (see the fsm
 // package's Err* values); a command raft could not commit comes back as one
-// of this package's errors.
+// of this package's errors. A command whose encoding is over
+// Config.MaxCommandSize is refused with ErrTooLarge and never proposed.
 func (n *Node) Apply(c fsm.Command) (any, error) {
 	b, err := fsm.Encode(c)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > n.cfg.MaxCommandSize {
+		return nil, fmt.Errorf("apply %T: %d bytes encoded, over the limit of %d (max-command-size): %w",
+			c, len(b), n.cfg.MaxCommandSize, ErrTooLarge)
 	}
 	start := time.Now()
 	f := n.raft.Apply(b, n.cfg.ApplyTimeout)

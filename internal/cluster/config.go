@@ -59,6 +59,13 @@ type Config struct {
 
 	// ApplyTimeout bounds one Apply.
 	ApplyTimeout time.Duration
+	// MaxCommandSize bounds the encoding of one command, in bytes: Apply
+	// refuses a larger one with ErrTooLarge and never proposes it. Every
+	// entry is sent to every follower within a heartbeat and kept in the
+	// log and snapshots, so it must stay small. 0 means
+	// DefaultMaxCommandSize; it must be between MinCommandSize and
+	// MaxCommandSizeLimit.
+	MaxCommandSize int
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip even without gossip events.
 	ReconcileInterval time.Duration
@@ -86,6 +93,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Limits of Config.MaxCommandSize. The default holds a bounded plan (256
+// KiB) with room to spare, like etcd's 1.5 MiB request limit; the minimum
+// still holds a deployment's failure with its bounded messages.
+const (
+	DefaultMaxCommandSize = 1 << 20
+	MinCommandSize        = 64 << 10
+	MaxCommandSizeLimit   = 64 << 20
+)
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -98,6 +114,7 @@ func DefaultConfig() Config {
 		// in follower reads. 10 ms costs a few tiny RPCs a second.
 		CommitTimeout:     10 * time.Millisecond,
 		ApplyTimeout:      10 * time.Second,
+		MaxCommandSize:    DefaultMaxCommandSize,
 		ReconcileInterval: 60 * time.Second,
 		ReconnectInterval: 10 * time.Second,
 		DeadServerGrace:   10 * time.Minute,
@@ -164,6 +181,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 10 * time.Second
+	}
+	switch {
+	case c.MaxCommandSize == 0:
+		c.MaxCommandSize = DefaultMaxCommandSize
+	case c.MaxCommandSize < MinCommandSize || c.MaxCommandSize > MaxCommandSizeLimit:
+		bad("max-command-size", c.MaxCommandSize, fmt.Sprintf("must be between %d (64 KiB) and %d (64 MiB) bytes", MinCommandSize, MaxCommandSizeLimit))
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 60 * time.Second

@@ -3,5 +3,8 @@
 // memberlist discovery, bootstrap, membership reconciliation, and the leader
 // loop that runs leader-only work. Other packages change replicated state
 // only through Node.Apply and register leader-only work with
-// Node.RegisterLeaderWork.
+// Node.RegisterLeaderWork. Apply never proposes a command larger than
+// Config.MaxCommandSize (ErrTooLarge): every entry goes to every follower
+// within a heartbeat and stays in the log and snapshots, so an oversized one
+// would cost elections and rejoins.
 package cluster

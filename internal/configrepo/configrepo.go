@@ -5,7 +5,9 @@
 // It works on an fs.FS of the repository tree at one commit, so it never
 // touches git or the disk itself. Files may be JSON or YAML; both are parsed
 // into the JSON data model, and every problem is reported with the file,
-// line, column and JSON path it concerns, all of them at once.
+// line, column and JSON path it concerns, all of them at once. Files are
+// read under size limits (Config): a file over its limit is a problem that
+// names it and the limit, and is never read into memory.
 package configrepo
 
 import (
@@ -14,6 +16,9 @@ import (
 	"io/fs"
 	"regexp"
 	"slices"
+	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // PolicyPath is where the deployment policy lives in the repository.
@@ -84,10 +89,17 @@ func Environments(fsys fs.FS) ([]string, []Problem) {
 	return envs, problems
 }
 
+// Load reads, parses and validates environment env at one commit under the
+// default limits; see Config.Load.
+func Load(fsys fs.FS, env string) (*Bundle, []Problem) {
+	return Config{}.Load(fsys, env)
+}
+
 // Load reads, parses and validates environment env at one commit. fsys is
 // the whole repository tree at the commit. It returns every problem found,
 // sorted by file, line and column; the Bundle is nil when there are any.
-func Load(fsys fs.FS, env string) (*Bundle, []Problem) {
+// Files over the limits are refused before they are read.
+func (c Config) Load(fsys fs.FS, env string) (*Bundle, []Problem) {
 	if env == "common" {
 		return nil, []Problem{{File: CommonDir, Message: "common holds the shared configuration; it is not an environment"}}
 	}
@@ -100,12 +112,30 @@ func Load(fsys fs.FS, env string) (*Bundle, []Problem) {
 	}
 
 	var problems []Problem
-	b := &Bundle{Environment: env, Files: make(map[string][]byte)}
-	meta := readDocument(fsys, dir, "metadata", true, &problems)
-	ds := readDocument(fsys, dir, "datasources", true, &problems)
-	app := readDocument(fsys, dir, "appsettings", false, &problems)
-	shared := readDocument(fsys, CommonDir, "shared-config", false, &problems)
+	docs := []*document{
+		c.locate(fsys, dir, "metadata", true, &problems),
+		c.locate(fsys, dir, "datasources", true, &problems),
+		c.locate(fsys, dir, "appsettings", false, &problems),
+		c.locate(fsys, CommonDir, "shared-config", false, &problems),
+	}
+	// The sizes the files say they have, before any is read; and the sizes
+	// they turned out to have, in case that was less than the truth.
+	if total := totalSize(docs); total > c.maxEnvironment() {
+		problems = append(problems, c.environmentTooLarge(dir, total))
+		sortProblems(problems)
+		return nil, problems
+	}
+	for _, d := range docs {
+		c.read(fsys, d, &problems)
+	}
+	if total := totalSize(docs); total > c.maxEnvironment() {
+		problems = append(problems, c.environmentTooLarge(dir, total))
+		sortProblems(problems)
+		return nil, problems
+	}
+	meta, ds, app, shared := *docs[0], *docs[1], *docs[2], *docs[3]
 
+	b := &Bundle{Environment: env, Files: make(map[string][]byte)}
 	var dsIDs map[string]bool
 	if ds.root != nil {
 		b.Sources, dsIDs = checkDataSources(checker{ds.reporter(&problems)}, ds.root)
@@ -138,33 +168,58 @@ func Load(fsys fs.FS, env string) (*Bundle, []Problem) {
 type document struct {
 	key  string // bundle path, e.g. metadata.json
 	file string // repository path
-	data []byte // nil when absent
-	root *node  // nil when absent or not parsed
+	// size is the file's size; readable is false when the file is absent,
+	// cannot be read or is over the limit (and that was reported).
+	size     int64
+	readable bool
+	data     []byte // nil when absent or not read
+	root     *node  // nil when absent or not parsed
 }
 
 func (d document) reporter(problems *[]Problem) reporter {
 	return reporter{file: d.file, problems: problems}
 }
 
-// readDocument reads and parses dir/base.json or dir/base.yaml. A missing
-// required file, both files at once and parse errors are problems.
-func readDocument(fsys fs.FS, dir, base string, required bool, problems *[]Problem) document {
+// totalSize is the size of the documents that are to be read, or were.
+func totalSize(docs []*document) int64 {
+	var total int64
+	for _, d := range docs {
+		if d.data != nil {
+			total += int64(len(d.data))
+		} else if d.readable {
+			total += d.size
+		}
+	}
+	return total
+}
+
+func (c Config) environmentTooLarge(dir string, total int64) Problem {
+	return Problem{File: dir, Message: fmt.Sprintf("the environment's files, the shared configuration included, total %s; the limit is %s per environment (honuad --max-environment-size)",
+		sizeText(total), humanize.IBytes(uint64(c.maxEnvironment())))}
+}
+
+// locate finds dir/base.json or dir/base.yaml and checks its size, without
+// reading it. A missing required file, both files at once, a .yml file and
+// a file over the limit are problems.
+func (c Config) locate(fsys fs.FS, dir, base string, required bool, problems *[]Problem) *document {
 	jsonName, yamlName, ymlName := base+".json", base+".yaml", base+".yml"
-	jsonData, jsonOK := readFile(fsys, dir+"/"+jsonName, problems)
-	yamlData, yamlOK := readFile(fsys, dir+"/"+yamlName, problems)
+	jsonDoc := &document{key: jsonName, file: dir + "/" + jsonName}
+	yamlDoc := &document{key: yamlName, file: dir + "/" + yamlName}
+	jsonOK := statFile(fsys, jsonDoc, problems)
+	yamlOK := statFile(fsys, yamlDoc, problems)
 	if _, err := fs.Stat(fsys, dir+"/"+ymlName); err == nil {
 		// Ignoring it quietly would deploy without what the user wrote.
 		*problems = append(*problems, Problem{File: dir + "/" + ymlName,
 			Message: fmt.Sprintf("file is not read; name it %s", yamlName)})
 	}
 
-	d := document{key: jsonName, file: dir + "/" + jsonName, data: jsonData}
+	d := jsonDoc
 	switch {
 	case jsonOK && yamlOK:
-		*problems = append(*problems, Problem{File: dir + "/" + yamlName,
+		*problems = append(*problems, Problem{File: yamlDoc.file,
 			Message: fmt.Sprintf("both %s and %s exist; keep one", jsonName, yamlName)})
 	case yamlOK:
-		d = document{key: yamlName, file: dir + "/" + yamlName, data: yamlData}
+		d = yamlDoc
 	case !jsonOK:
 		if required {
 			*problems = append(*problems, Problem{File: d.file,
@@ -172,51 +227,72 @@ func readDocument(fsys fs.FS, dir, base string, required bool, problems *[]Probl
 		}
 		return d
 	}
-	if d.data == nil { // unreadable, and reported
-		return d
-	}
-	r := d.reporter(problems)
-	if d.key == yamlName {
-		d.root = parseYAML(r, d.data)
-	} else {
-		d.root = parseJSON(r, d.data)
+	if d.readable && d.size > c.maxFile() {
+		*problems = append(*problems, Problem{File: d.file, Message: c.fileTooLarge(d.size)})
+		d.readable = false
 	}
 	return d
 }
 
-// readFile reads a file that may be absent, and reports whether it exists.
-// A file that exists but cannot be read is a problem, and its data is nil.
-func readFile(fsys fs.FS, name string, problems *[]Problem) ([]byte, bool) {
-	fi, err := fs.Stat(fsys, name)
+// statFile learns whether d's file exists, and its size. A file that exists
+// but cannot be read is a problem, and is not readable.
+func statFile(fsys fs.FS, d *document, problems *[]Problem) bool {
+	fi, err := fs.Stat(fsys, d.file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false
+		return false
 	}
 	if err == nil && fi.IsDir() {
 		err = errors.New("it is a folder, not a file")
 	}
-	var data []byte
-	if err == nil {
-		data, err = fs.ReadFile(fsys, name)
-	}
 	if err != nil {
-		*problems = append(*problems, Problem{File: name, Message: fmt.Sprintf("cannot read: %v", err)})
-		return nil, true
+		*problems = append(*problems, Problem{File: d.file, Message: fmt.Sprintf("cannot read: %v", err)})
+		return true
 	}
-	if data == nil {
-		data = []byte{}
+	d.size, d.readable = fi.Size(), true
+	return true
+}
+
+// read reads and parses a located document, at most the limit of it.
+func (c Config) read(fsys fs.FS, d *document, problems *[]Problem) {
+	if !d.readable {
+		return
 	}
-	return data, true
+	data, size, err := readLimited(fsys, d.file, c.maxFile())
+	switch {
+	case errors.Is(err, errTooLarge):
+		*problems = append(*problems, Problem{File: d.file, Message: c.fileTooLarge(size)})
+		return
+	case err != nil:
+		*problems = append(*problems, Problem{File: d.file, Message: fmt.Sprintf("cannot read: %v", err)})
+		return
+	}
+	d.data = data
+	r := d.reporter(problems)
+	if strings.HasSuffix(d.key, ".yaml") {
+		d.root = parseYAML(r, d.data)
+	} else {
+		d.root = parseJSON(r, d.data)
+	}
+}
+
+// ReadPolicy returns the raw deployment policy under the default limits;
+// see Config.ReadPolicy.
+func ReadPolicy(fsys fs.FS) ([]byte, bool, error) {
+	return Config{}.ReadPolicy(fsys)
 }
 
 // ReadPolicy returns the raw deployment policy (.gitops/deployment-policy.yaml)
-// of the commit, and false when the repository has none. Parsing it belongs
-// to package policy.
-func ReadPolicy(fsys fs.FS) ([]byte, bool, error) {
-	data, err := fs.ReadFile(fsys, PolicyPath)
-	if errors.Is(err, fs.ErrNotExist) {
+// of the commit, and false when the repository has none. A policy over the
+// per-file limit is not read: the error is then a Problem naming the file
+// and the limit. Parsing it belongs to package policy.
+func (c Config) ReadPolicy(fsys fs.FS) ([]byte, bool, error) {
+	data, size, err := readLimited(fsys, PolicyPath, c.maxFile())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, false, nil
-	}
-	if err != nil {
+	case errors.Is(err, errTooLarge):
+		return nil, true, Problem{File: PolicyPath, Message: c.fileTooLarge(size)}
+	case err != nil:
 		return nil, false, fmt.Errorf("read %s: %w", PolicyPath, err)
 	}
 	return data, true, nil

@@ -87,6 +87,7 @@ func (n *node) value() any {
 }
 
 // describe renders n for a message: "got -3", "got \"4326\"", "got a list".
+// A long string is quoted by its start and its length.
 func (n *node) describe() string {
 	switch n.kind {
 	case kindNull:
@@ -96,7 +97,7 @@ func (n *node) describe() string {
 	case kindNumber:
 		return n.str
 	case kindString:
-		return strconv.Quote(n.str)
+		return quote(n.str)
 	case kindList:
 		return "a list"
 	default:

@@ -92,9 +92,11 @@ func Open(cfg Config) (*Repo, error) {
 		return nil, r.wrap("open local clone", err)
 	}
 	// Keep pack files open between reads: every Changed walks a few trees,
-	// and reopening the pack for each object dominated its time.
+	// and reopening the pack for each object dominated its time. A loose
+	// object over 1 MiB is read when used, not when looked up, so that the
+	// size of a blob too large to deploy is learnt from its header.
 	storage := filesystem.NewStorageWithOptions(osfs.New(cfg.Dir), cache.NewObjectLRUDefault(),
-		filesystem.Options{MaxOpenDescriptors: 16})
+		filesystem.Options{MaxOpenDescriptors: 16, LargeObjectThreshold: 1 << 20})
 	repo, err := git.Open(storage, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		repo, err = git.Init(storage, nil)

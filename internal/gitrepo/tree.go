@@ -18,7 +18,9 @@ import (
 
 // FS returns the commit's tree as a read-only fs.FS, with slash-separated
 // paths such as "environments/production/metadata.json". A file is read
-// whole into memory when opened; every entry's ModTime is the commit time.
+// whole into memory when opened, but Stat and ReadDir take its size from the
+// object's header without reading it; every entry's ModTime is the commit
+// time.
 // Symbolic links and submodules are listed but cannot be opened (a link is
 // not followed). The fs.FS implements fs.ReadFileFS, fs.ReadDirFS and
 // fs.StatFS, and may be used concurrently.
@@ -212,6 +214,16 @@ func (f *treeFS) open(op, name string) (fs.File, error) {
 		}
 		return &dirFile{info: info, entries: entries}, nil
 	case filemode.Regular, filemode.Deprecated, filemode.Executable:
+		if op == "stat" {
+			// The size is in the object's header: a blob too large to
+			// read is never read to learn it.
+			obj, err := r.repo.Storer.EncodedObject(plumbing.BlobObject, e.Hash)
+			if err != nil {
+				return nil, &fs.PathError{Op: op, Path: name, Err: r.wrap("commit "+f.commit, fmt.Errorf("read blob %s: %w", e.Hash, err))}
+			}
+			info.size = obj.Size()
+			return &statFile{info: info}, nil
+		}
 		data, err := r.readBlob(e.Hash)
 		if err != nil {
 			return nil, &fs.PathError{Op: op, Path: name, Err: r.wrap("commit "+f.commit, err)}
@@ -301,6 +313,15 @@ type memFile struct {
 
 func (f *memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *memFile) Close() error               { return nil }
+
+// statFile is what Stat knows of a file: its info, not its data.
+type statFile struct{ info fileInfo }
+
+func (f *statFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *statFile) Close() error               { return nil }
+func (f *statFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: errors.New("not opened for reading")}
+}
 
 // dirFile is an opened directory.
 type dirFile struct {

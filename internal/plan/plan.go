@@ -52,6 +52,13 @@ type Plan struct {
 	Modified      int      `json:"modified"`
 	Removed       int      `json:"removed"`
 	Changes       []Change `json:"changes"` // by kind (in the order of the Kind constants), then path; never nil
+	// Truncated says the plan was cut to its budget (MaxChangesSize):
+	// Changes lists only the first changes, and the last one listed may
+	// omit diffs. Risk, Breaking, PolicyChanged and the counts above
+	// still cover every change.
+	Truncated bool `json:"truncated,omitempty"`
+	// OmittedChanges counts the changes left out of Changes.
+	OmittedChanges int `json:"omittedChanges,omitempty"`
 }
 
 // Change is one added, modified or removed resource.
@@ -63,12 +70,19 @@ type Change struct {
 	Risk     Risk        `json:"risk"`
 	Reason   string      `json:"reason"`         // why this risk, e.g. "srid changed"
 	Diff     []FieldDiff `json:"diff,omitempty"` // field-level; empty for added and removed resources
+	// OmittedDiffs counts the diffs left out of Diff to keep the plan
+	// within its budget.
+	OmittedDiffs int `json:"omittedDiffs,omitempty"`
 }
 
 // FieldDiff is one changed attribute of a modified resource. Field is a
 // dotted name ("storage.table"); list elements are named by index
 // ("extent[0]") or, in lists of objects that all carry a unique "id" or
 // "name", by that key ("styles[id=default].color").
+//
+// A value whose JSON is longer than MaxValueSize is replaced by its
+// ValueSummary (size, digest and start), and FromSummarized or ToSummarized
+// says so.
 type FieldDiff struct {
 	Field    string `json:"field"`
 	From     any    `json:"from,omitempty"` // omitted for an added field
@@ -76,6 +90,10 @@ type FieldDiff struct {
 	Risk     Risk   `json:"risk"`
 	Breaking bool   `json:"breaking"`
 	Reason   string `json:"reason"`
+	// FromSummarized and ToSummarized say that From or To holds a
+	// ValueSummary of the value (see SummaryOf), not the value.
+	FromSummarized bool `json:"fromSummarized,omitempty"`
+	ToSummarized   bool `json:"toSummarized,omitempty"`
 }
 
 // Compute returns the plan that takes base to head. It never fails: shapes
@@ -116,7 +134,9 @@ type FieldDiff struct {
 //     changed resource that refers to a service or data source head lacks:
 //     critical, breaking (validation rejects these before planning).
 //
-// The same inputs always give a Plan whose json.Marshal is byte-identical.
+// The plan is bounded (see MaxChangesSize): large values are summarized,
+// long names cut, and a plan of too many changes truncated. The same inputs
+// always give a Plan whose json.Marshal is byte-identical.
 func Compute(base, head Input) *Plan {
 	b, h := parse(base), parse(head)
 	var cs []Change
@@ -132,7 +152,7 @@ func Compute(base, head Input) *Plan {
 		cs = append(cs, c)
 	}
 	rateReferences(cs, h)
-	return newPlan(cs)
+	return bound(newPlan(cs))
 }
 
 // newPlan sorts the changes and totals them.
@@ -170,12 +190,13 @@ func (p *Plan) Summary() string {
 	if p == nil {
 		p = newPlan(nil)
 	}
+	n := p.Added + p.Modified + p.Removed
 	noun := "changes"
-	if len(p.Changes) == 1 {
+	if n == 1 {
 		noun = "change"
 	}
 	s := fmt.Sprintf("%d %s (%d added, %d modified, %d removed), risk %s",
-		len(p.Changes), noun, p.Added, p.Modified, p.Removed, p.Risk)
+		n, noun, p.Added, p.Modified, p.Removed, p.Risk)
 	if p.Breaking {
 		s += ", breaking"
 	}
@@ -183,7 +204,8 @@ func (p *Plan) Summary() string {
 }
 
 // modifiedChange builds the change for a resource whose attributes differ:
-// its risk is the highest of its diffs, and its reason theirs.
+// its risk is the highest of its diffs, and its reason theirs (as many as
+// fit MaxTextSize, then how many more there are).
 func modifiedChange(kind, path string, diffs []FieldDiff) Change {
 	c := Change{Action: ActionModified, Kind: kind, Path: path, Diff: diffs}
 	for _, d := range diffs {
@@ -191,11 +213,24 @@ func modifiedChange(kind, path string, diffs []FieldDiff) Change {
 		c.Breaking = c.Breaking || d.Breaking
 	}
 	var reasons []string
+	seen := map[string]bool{}
+	size, more := 0, 0
 	for _, d := range diffs {
-		if d.Risk == c.Risk && !slices.Contains(reasons, d.Reason) {
-			reasons = append(reasons, d.Reason)
+		if d.Risk != c.Risk || seen[d.Reason] {
+			continue
 		}
+		seen[d.Reason] = true
+		// Room for "; and 1000000 more" after it.
+		if more > 0 || (len(reasons) > 0 && size+2+len(d.Reason) > MaxTextSize-20) {
+			more++
+			continue
+		}
+		reasons = append(reasons, d.Reason)
+		size += 2 + len(d.Reason)
 	}
 	c.Reason = strings.Join(reasons, "; ")
+	if more > 0 {
+		c.Reason += fmt.Sprintf("; and %d more", more)
+	}
 	return c
 }

@@ -7,7 +7,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/target"
 )
 
@@ -20,13 +19,13 @@ func (r *Reconciler) buildBundle(ctx context.Context, env, commit string, m targ
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", short(commit), err)
 	}
-	b, problems := configrepo.Load(fsys, env)
+	b, problems := r.cfg.ConfigRepo.Load(fsys, env)
 	if b == nil {
-		texts := make([]string, len(problems))
-		for i, p := range problems {
-			texts[i] = p.Error()
+		var texts []string
+		for _, p := range problems[:min(len(problems), maxSummaryProblems)] {
+			texts = append(texts, p.Error())
 		}
-		return nil, fmt.Errorf("commit %s does not validate: %s", short(commit), strings.Join(texts, "; "))
+		return nil, fmt.Errorf("commit %s does not validate (%d problems): %s", short(commit), len(problems), strings.Join(texts, "; "))
 	}
 	docs := map[string]any{
 		"metadata": b.Metadata, "datasources": b.DataSources, "appsettings": b.AppSettings, "shared-config": b.SharedConfig,

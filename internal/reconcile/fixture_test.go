@@ -116,11 +116,13 @@ type pipelineCluster struct {
 }
 
 type pipelineOptions struct {
-	url     string // default: the repository's path
-	nodes   int
-	adjust  func(*Config)
-	startAt time.Time
-	envs    map[string]EnvironmentSettings
+	url    string // default: the repository's path
+	nodes  int
+	adjust func(*Config)
+	// clusterAdjust changes each node's cluster configuration.
+	clusterAdjust func(*cluster.Config)
+	startAt       time.Time
+	envs          map[string]EnvironmentSettings
 }
 
 func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pipelineCluster {
@@ -137,7 +139,12 @@ func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pi
 	pc := &pipelineCluster{t: t, repo: repo, clock: &clock{now: opts.startAt}}
 	pc.recs = make([]*Reconciler, opts.nodes)
 	pc.registry = make([]*prometheus.Registry, opts.nodes)
+	var clusterAdjust func(int, *cluster.Config)
+	if opts.clusterAdjust != nil {
+		clusterAdjust = func(_ int, c *cluster.Config) { opts.clusterAdjust(c) }
+	}
 	pc.Cluster = clustertest.Start(t, opts.nodes, clustertest.Options{
+		Adjust: clusterAdjust,
 		Setup: func(i int, n *cluster.Node, f *fsm.FSM) {
 			src, err := gitrepo.Open(gitrepo.Config{URL: opts.url, Branch: "main",
 				Dir: filepath.Join(t.TempDir(), "repo"), Timeout: 10 * time.Second})

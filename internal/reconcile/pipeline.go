@@ -155,15 +155,21 @@ func (r *Reconciler) step(ctx context.Context, d *fsm.Deployment) (outcome, erro
 }
 
 // move applies a transition of d, with extras set on the command by edit.
+// Its message and error are cut to their bounds; a transition whose plan or
+// validation report the cluster refuses as too large fails d instead.
 func (r *Reconciler) move(d *fsm.Deployment, to fsm.DeploymentState, msg string, edit func(*fsm.TransitionDeployment)) (outcome, error) {
 	c := &fsm.TransitionDeployment{ID: d.ID, To: to, Time: r.now(), Message: msg}
 	if edit != nil {
 		edit(c)
 	}
+	boundTexts(c)
 	if _, err := r.cluster.Apply(c); err != nil {
+		if tooLargeToRecord(c, err) {
+			return r.recordTooLarge(d, c, err)
+		}
 		return outcome{}, err
 	}
-	r.logger.Info("deployment moved", "deployment", d.ID, "env", d.Environment, "from", d.State, "to", to, "message", msg)
+	r.logger.Info("deployment moved", "deployment", d.ID, "env", d.Environment, "from", d.State, "to", to, "message", c.Message)
 	return outcome{moved: true}, nil
 }
 
@@ -247,10 +253,16 @@ func (r *Reconciler) lastFailed(e *fsm.Environment) string {
 	return id
 }
 
-// problemSummary is the Error of a deployment that failed validation.
-func problemSummary(problems []string) string {
-	if len(problems) == 1 {
+// problemSummary is the Error of a deployment that failed validation with
+// total problems: the first few of them, and how many more there are.
+func problemSummary(problems []string, total int) string {
+	if total == 1 && len(problems) == 1 {
 		return "validation failed: " + problems[0]
 	}
-	return fmt.Sprintf("validation failed with %d problems: %s", len(problems), strings.Join(problems, "; "))
+	shown := problems[:min(len(problems), maxSummaryProblems)]
+	s := fmt.Sprintf("validation failed with %d problems: %s", total, strings.Join(shown, "; "))
+	if more := total - len(shown); more > 0 {
+		s += fmt.Sprintf("; and %d more", more)
+	}
+	return s
 }

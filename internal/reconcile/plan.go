@@ -38,7 +38,8 @@ func (r *Reconciler) commitFS(ctx context.Context, commit string) (fs.FS, error)
 
 // validateAndPlan validates the deployment's commit and, when it is valid,
 // plans it against the deployed commit and moves it to Planning with both
-// documents; an invalid commit fails with every problem listed.
+// documents; an invalid commit fails with its problems listed (a report of
+// the first hundred, an error naming the first ten, both counting all).
 func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	fsys, err := r.commitFS(ctx, d.Commit)
 	if errors.Is(err, errCommitMissing) {
@@ -49,11 +50,15 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 		r.logger.Warn("cannot read the commit to validate; retrying", "deployment", d.ID, "error", err)
 		return outcome{at: r.now().Add(retryAfter)}, nil
 	}
-	bundle, problems := configrepo.Load(fsys, d.Environment)
-	rawPolicy, hasPolicy, err := configrepo.ReadPolicy(fsys)
-	if err != nil {
+	bundle, problems := r.cfg.ConfigRepo.Load(fsys, d.Environment)
+	rawPolicy, hasPolicy, err := r.cfg.ConfigRepo.ReadPolicy(fsys)
+	var tooLarge configrepo.Problem
+	switch {
+	case errors.As(err, &tooLarge):
+		problems = append(problems, tooLarge)
+	case err != nil:
 		problems = append(problems, configrepo.Problem{File: policyPath, Message: err.Error()})
-	} else if hasPolicy {
+	case hasPolicy:
 		if _, err := policy.Parse(rawPolicy, policyPath); err != nil {
 			problems = append(problems, policyProblems(err)...)
 		}
@@ -65,8 +70,8 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 			texts[i] = p.Text
 		}
 		doc, _ := json.Marshal(rec)
-		return r.fail(d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(texts)),
-			problemSummary(texts), func(c *fsm.TransitionDeployment) { c.Validation = doc })
+		return r.fail(d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
+			problemSummary(texts, len(problems)), func(c *fsm.TransitionDeployment) { c.Validation = doc })
 	}
 
 	head := inputOf(bundle, rawPolicy)
@@ -112,11 +117,11 @@ func (r *Reconciler) baseInput(ctx context.Context, d *fsm.Deployment) (plan.Inp
 	if err != nil {
 		return plan.Input{}, deployed, fmt.Sprintf("the deployed commit %s cannot be read (%v); planned against nothing and rated at least high", short(deployed), err)
 	}
-	bundle, problems := configrepo.Load(fsys, d.Environment)
+	bundle, problems := r.cfg.ConfigRepo.Load(fsys, d.Environment)
 	if bundle == nil {
 		return plan.Input{}, deployed, fmt.Sprintf("the deployed commit %s does not validate (%d problems); planned against nothing and rated at least high", short(deployed), len(problems))
 	}
-	raw, _, _ := configrepo.ReadPolicy(fsys)
+	raw, _, _ := r.cfg.ConfigRepo.ReadPolicy(fsys)
 	return inputOf(bundle, raw), deployed, ""
 }
 
@@ -257,8 +262,11 @@ func (r *Reconciler) readPolicy(ctx context.Context, commit string) (policyFile,
 	if err != nil {
 		return policyFile{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
 	}
-	raw, ok, err := configrepo.ReadPolicy(fsys)
+	raw, ok, err := r.cfg.ConfigRepo.ReadPolicy(fsys)
+	var tooLarge configrepo.Problem
 	switch {
+	case errors.As(err, &tooLarge):
+		return policyFile{defaults: "has a policy file over the size limit"}, nil
 	case err != nil:
 		return policyFile{}, fmt.Errorf("read the policy at %s: %w", short(commit), err)
 	case !ok:

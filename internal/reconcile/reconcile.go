@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -66,7 +67,10 @@ type Config struct {
 	// GitTimeout bounds each git call.
 	GitTimeout time.Duration
 	// DryRun stops every deployment after Planning.
-	DryRun       bool
+	DryRun bool
+	// ConfigRepo bounds what is read of each commit: the size of a file
+	// and of an environment's files.
+	ConfigRepo   configrepo.Config
 	Environments map[string]EnvironmentSettings
 	// Now returns the time decisions are made at; default time.Now.
 	Now    func() time.Time

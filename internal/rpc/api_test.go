@@ -25,12 +25,17 @@ import (
 )
 
 // leaderCluster is a one-node "cluster" that leads and applies commands to
-// a real FSM.
+// a real FSM. Like cluster.Node, it refuses a command whose encoding is over
+// its cap (fakeCommandCap) with cluster.ErrTooLarge.
 type leaderCluster struct {
 	fakeCluster
 	mu sync.Mutex
 	tf *testFSM
 }
+
+// fakeCommandCap is leaderCluster's cap on a command, below the API's
+// limit on a request body so that a test can pass one and not the other.
+const fakeCommandCap = 48 << 10
 
 func newLeaderCluster(t *testing.T) *leaderCluster {
 	return &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
@@ -42,6 +47,9 @@ func (c *leaderCluster) Apply(cmd fsm.Command) (any, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > fakeCommandCap {
+		return nil, fmt.Errorf("apply %T: %d bytes encoded: %w", cmd, len(b), cluster.ErrTooLarge)
 	}
 	c.tf.index++
 	res := c.tf.f.Apply(&raft.Log{Index: c.tf.index, Type: raft.LogCommand, Data: b})
@@ -252,6 +260,8 @@ func TestWriteErrors(t *testing.T) {
 		{"approve unknown field", "alice", "POST", "/v1/deployments/production-3/approve", `{"coment":"typo"}`, 400, "invalid", "coment"},
 		{"approve not JSON", "alice", "POST", "/v1/deployments/production-3/approve", `{`, 400, "invalid", "request body"},
 		{"approve oversize", "alice", "POST", "/v1/deployments/production-3/approve", big, 413, "too_large", ""},
+		{"approve over the command cap", "alice", "POST", "/v1/deployments/production-3/approve",
+			`{"comment":"` + strings.Repeat("x", fakeCommandCap) + `"}`, 413, "too_large", "too large to replicate"},
 		{"approve outside the groups", "olga", "POST", "/v1/deployments/production-3/approve", `{}`, 403, "forbidden", "olga"},
 		{"reject without reason", "alice", "POST", "/v1/deployments/production-3/reject", `{}`, 400, "invalid", "reason"},
 		{"rollback nothing to go back to", "alice", "POST", "/v1/environments/production/rollback", `{"to":"nowhere"}`, 409, "wrong_state", "nothing to roll back"},

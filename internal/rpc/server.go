@@ -329,7 +329,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, cluster.ErrTooLarge):
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, errUnsupportedMediaType):
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"

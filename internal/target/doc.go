@@ -76,5 +76,6 @@
 // HONUA_FENCING_TOKEN and HONUA_KIND. It runs in its own process group,
 // killed as a whole when the context ends. An exec target also has a
 // LastOutput() string method returning the last 20 lines its last command
-// printed (stdout and stderr together), for the caller to record.
+// printed (stdout and stderr together), at most their last 4 KiB, for the
+// caller to record.
 package target

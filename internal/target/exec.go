@@ -11,10 +11,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// outputLines is how many of the last lines of a command's output are kept.
-const outputLines = 20
+// outputLines is how many of the last lines of a command's output are
+// kept, and outputMax how many of their last bytes: the output goes into
+// the deployment's record.
+const (
+	outputLines = 20
+	outputMax   = 4 << 10
+)
 
 // execTarget runs a command with the bundle in a temporary directory.
 type execTarget struct {
@@ -136,7 +142,8 @@ func (t *tailBuffer) String() string {
 	return string(t.buf)
 }
 
-// lastLines returns the last n lines of s, without a trailing newline.
+// lastLines returns the last n lines of s, without a trailing newline, and
+// of those at most the last outputMax bytes, after a "…".
 func lastLines(s string, n int) string {
 	s = strings.TrimRight(s, "\n")
 	if s == "" {
@@ -146,5 +153,13 @@ func lastLines(s string, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n")
+	out := strings.Join(lines, "\n")
+	if len(out) > outputMax {
+		start := len(out) - outputMax
+		for start < len(out) && !utf8.RuneStart(out[start]) {
+			start++
+		}
+		out = "…" + out[start:]
+	}
+	return out
 }

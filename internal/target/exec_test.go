@@ -190,6 +190,9 @@ func TestLastLines(t *testing.T) {
 		{"a\nb\nc\n", 2, "b\nc"},
 		{"a\nb\nc", 5, "a\nb\nc"},
 		{"a\n\nb\n", 2, "\nb"},
+		// Long lines: the last outputMax bytes, whole characters, marked.
+		{strings.Repeat("x", 3*outputMax) + "\nlast words", 20, "…" + strings.Repeat("x", outputMax-len("\nlast words")) + "\nlast words"},
+		{"é" + strings.Repeat("y", outputMax-1), 20, "…" + strings.Repeat("y", outputMax-1)},
 	}
 	for _, tt := range tests {
 		if got := lastLines(tt.in, tt.n); got != tt.want {

@@ -283,7 +283,12 @@ func (f *deployFixture) commitFiles(msg string, files map[string]string) string 
 	maps.Copy(prev, f.files[f.repo.Head()])
 	hash := f.repo.Commit(files, msg)
 	for name, content := range files {
-		if base, ok := strings.CutPrefix(name, "environments/staging/"); ok {
+		base, ok := strings.CutPrefix(name, "environments/staging/")
+		switch {
+		case !ok:
+		case content == gitserver.Remove:
+			delete(prev, base)
+		default:
 			prev[base] = content
 		}
 	}

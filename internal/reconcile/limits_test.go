@@ -148,3 +148,35 @@ func TestLongTargetOutputIsCut(t *testing.T) {
 	}
 	checkSmall(t, d, 32<<10)
 }
+
+// recordingCluster records the commands the reconciler applies.
+type recordingCluster struct{ applied []fsm.Command }
+
+func (c *recordingCluster) Apply(cmd fsm.Command) (any, error) {
+	c.applied = append(c.applied, cmd)
+	return nil, nil
+}
+func (c *recordingCluster) VerifyLeader() error { return nil }
+
+// noSource is a Store whose repository status was never recorded.
+type noSource struct{ Store }
+
+func (noSource) Source() fsm.SourceStatus { return fsm.SourceStatus{} }
+
+// TestLongGitErrorIsBounded: the error of a failed poll, replicated for
+// every node's /v1/status, is cut like a deployment's error: git's text
+// (a hook's output, a server's page) can be of any length.
+func TestLongGitErrorIsBounded(t *testing.T) {
+	rc := &recordingCluster{}
+	r := New(Config{}, rc, noSource{})
+	long := "fetch: " + strings.Repeat("remote: hook output line\n", 20000)
+	r.recordSource("", fmt.Errorf("%s", long))
+	if len(rc.applied) != 1 {
+		t.Fatalf("applied %d commands; want the repository status", len(rc.applied))
+	}
+	c, ok := rc.applied[0].(*fsm.SetSourceStatus)
+	if !ok || c.Error == "" || len(c.Error) > maxError || !strings.HasPrefix(c.Error, "fetch: remote") {
+		t.Errorf("applied %T with an error of %d bytes; want SetSourceStatus with the start of git's error, at most %d bytes",
+			rc.applied[0], len(c.Error), maxError)
+	}
+}

@@ -91,7 +91,9 @@ func (r *Reconciler) recordSource(head string, pollErr error) {
 	cur := r.store.Source()
 	c := &fsm.SetSourceStatus{Head: head, Time: r.now()}
 	if pollErr != nil {
-		c.Error = pollErr.Error()
+		// git's error text can be long (a hook's output, a server's
+		// page): bounded like a deployment's error.
+		c.Error = cutMiddle(pollErr.Error(), maxError)
 		if cur.Error == c.Error {
 			return
 		}

@@ -84,6 +84,11 @@ type Config struct {
 	// Logger receives the node's logs; raft's and memberlist's are routed
 	// into it.
 	Logger *slog.Logger
+
+	// rpcHook, when set, sees every RPC the transport hands to raft
+	// (heartbeats aside) just before raft does, and may delay it; tests
+	// hold a node's log replication back with it.
+	rpcHook func(raft.RPC)
 }
 
 // DefaultConfig returns the defaults.

@@ -60,6 +60,7 @@ type Node struct {
 	// readyWindow is how fresh a follower's word of the leader's commit
 	// index must be, and how far behind it the follower may be, to be ready.
 	readyWindow time.Duration
+	exhaust     exhaustion
 
 	fatalCh      chan error
 	shutdownCh   chan struct{}
@@ -209,8 +210,8 @@ func (n *Node) closeRaft() {
 }
 
 // Start joins the cluster and starts the background loops: leadership
-// monitoring, bootstrap (with BootstrapExpect), join retries and peer
-// bookkeeping.
+// monitoring, bootstrap (with BootstrapExpect), join retries, peer
+// bookkeeping, and the watch on the node's file descriptors.
 func (n *Node) Start() {
 	n.workMu.Lock()
 	n.running = true
@@ -218,6 +219,7 @@ func (n *Node) Start() {
 	n.spawn(n.monitorLeadership)
 	n.spawn(n.watchState)
 	n.spawn(n.reconnectLoop)
+	n.spawn(n.watchResources)
 	if addrs := n.joinAddrs(); len(addrs) > 0 {
 		n.spawn(func() { n.joinLoop(addrs) })
 	}

@@ -106,6 +106,9 @@ func (n *Node) Ready() (bool, string) {
 		return false, "shutting down"
 	default:
 	}
+	if why := n.exhaustedReason(); why != "" {
+		return false, why
+	}
 	leader, _ := n.Leader()
 	switch {
 	case leader == "":

@@ -108,6 +108,11 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "tokens-file", EnvVars: env("tokens-file"), Usage: "API bearer tokens (the config file's auth.tokensFile); see honuad token create"},
 				&cli.BoolFlag{Name: "insecure-no-auth", EnvVars: env("insecure-no-auth"), Usage: "serve the API without authentication on a non-loopback address"},
 				&cli.DurationFlag{Name: "leader-wait", EnvVars: env("leader-wait"), Usage: "how long a write waits for a leader before 503 no_leader", DefaultText: "5s"},
+				&cli.DurationFlag{Name: "http-read-timeout", EnvVars: env("http-read-timeout"), Usage: "how long a client may take to send a whole request (a backup upload: between two reads)", DefaultText: "30s"},
+				&cli.DurationFlag{Name: "http-write-timeout", EnvVars: env("http-write-timeout"), Usage: "how long a request may take to be answered (the event stream and backups: between two writes); more than leader-wait + 30s", DefaultText: "60s"},
+				&cli.DurationFlag{Name: "http-idle-timeout", EnvVars: env("http-idle-timeout"), Usage: "how long an idle keep-alive connection is kept", DefaultText: "90s"},
+				&cli.IntFlag{Name: "http-max-conns", EnvVars: env("http-max-conns"), Usage: "API connections served at once; more wait to be accepted", DefaultText: "1024"},
+				&cli.IntFlag{Name: "http-max-client-requests", EnvVars: env("http-max-client-requests"), Usage: "requests one client address may have in flight on each open endpoint (probes, metrics, webhooks) before 429", DefaultText: "16"},
 			},
 			Action: runAgent,
 		}, {
@@ -247,6 +252,24 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("leader-wait") {
 		cfg.LeaderWait = agent.Duration(c.Duration("leader-wait"))
+	}
+	for _, d := range []struct {
+		name string
+		dst  *agent.Duration
+	}{
+		{"http-read-timeout", &cfg.HTTPReadTimeout},
+		{"http-write-timeout", &cfg.HTTPWriteTimeout},
+		{"http-idle-timeout", &cfg.HTTPIdleTimeout},
+	} {
+		if c.IsSet(d.name) {
+			*d.dst = agent.Duration(c.Duration(d.name))
+		}
+	}
+	if c.IsSet("http-max-conns") {
+		cfg.HTTPMaxConns = c.Int("http-max-conns")
+	}
+	if c.IsSet("http-max-client-requests") {
+		cfg.HTTPMaxClientRequests = c.Int("http-max-client-requests")
 	}
 	return cfg, nil
 }

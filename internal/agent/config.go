@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
 // Config is honuad's configuration. Its yaml keys mirror the flags.
@@ -47,6 +48,16 @@ type Config struct {
 	InsecureNoAuth bool `yaml:"insecure-no-auth"`
 	// LeaderWait is how long a write waits for a leader before a 503.
 	LeaderWait Duration `yaml:"leader-wait"`
+
+	// The API listener's limits: how long a request may take to arrive
+	// and to be answered, how long an idle keep-alive connection is kept,
+	// how many connections are served at once, and how many requests one
+	// client address may have in flight on each open endpoint.
+	HTTPReadTimeout       Duration `yaml:"http-read-timeout"`
+	HTTPWriteTimeout      Duration `yaml:"http-write-timeout"`
+	HTTPIdleTimeout       Duration `yaml:"http-idle-timeout"`
+	HTTPMaxConns          int      `yaml:"http-max-conns"`
+	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
 
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
@@ -87,6 +98,19 @@ func DefaultConfig() Config {
 		LeaderWait:       Duration(5 * time.Second),
 		HistoryRetention: 100,
 		PlanRetention:    20,
+		// A request body is at most 64 KiB (backups push their own
+		// deadlines), so 30s is generous for any client.
+		HTTPReadTimeout: Duration(rpc.DefaultReadTimeout),
+		// Leaves room for a forwarded write: leader-wait (5s), then the
+		// leader's answer (up to 30s).
+		HTTPWriteTimeout: Duration(rpc.DefaultWriteTimeout),
+		// Longer than the 60s idle timeout of common load balancers, so
+		// that a proxy never reuses a connection this node is closing.
+		HTTPIdleTimeout: Duration(90 * time.Second),
+		// Well under the usual open-file limits (raised to the hard limit
+		// by Go at start), leaving room for raft, gossip, git and targets.
+		HTTPMaxConns:          1024,
+		HTTPMaxClientRequests: rpc.DefaultMaxClientRequests,
 	}
 }
 
@@ -153,6 +177,7 @@ func (c *Config) Validate() error {
 	if c.LeaderWait <= 0 {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
+	errs = append(errs, c.validateHTTPLimits()...)
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
@@ -167,6 +192,33 @@ func (c *Config) Validate() error {
 		return &ConfigError{err}
 	}
 	return nil
+}
+
+// validateHTTPLimits checks the API listener's limits.
+func (c *Config) validateHTTPLimits() []error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, &cluster.FieldError{Field: field, Value: v, Why: why})
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"http-read-timeout", c.HTTPReadTimeout}, {"http-write-timeout", c.HTTPWriteTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout}} {
+		if d.v <= 0 {
+			bad(d.field, time.Duration(d.v).String(), "must be positive")
+		}
+	}
+	if need := time.Duration(c.LeaderWait) + forwardTimeout; c.HTTPWriteTimeout > 0 && c.LeaderWait > 0 && time.Duration(c.HTTPWriteTimeout) <= need {
+		bad("http-write-timeout", time.Duration(c.HTTPWriteTimeout).String(),
+			fmt.Sprintf("must be longer than leader-wait (%v) plus the %v a forwarded request may wait for the leader's answer", time.Duration(c.LeaderWait), forwardTimeout))
+	}
+	if c.HTTPMaxConns < 1 {
+		bad("http-max-conns", c.HTTPMaxConns, "must be at least 1")
+	}
+	if c.HTTPMaxClientRequests < 1 {
+		bad("http-max-client-requests", c.HTTPMaxClientRequests, "must be at least 1")
+	}
+	return errs
 }
 
 // advertised returns the address others should dial for a listener bound

@@ -111,6 +111,11 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "max-file-size", EnvVars: env("max-file-size"), Usage: "largest file of the repository read (a bundle file or the policy); a larger one fails validation", DefaultText: def.MaxFileSize.String()},
 				&cli.StringFlag{Name: "max-environment-size", EnvVars: env("max-environment-size"), Usage: "largest total of an environment's files, shared config included", DefaultText: def.MaxEnvironmentSize.String()},
 				&cli.StringFlag{Name: "max-command-size", EnvVars: env("max-command-size"), Usage: "largest command replicated through raft (64KiB to 64MiB); a larger one is refused", DefaultText: def.MaxCommandSize.String()},
+				&cli.DurationFlag{Name: "http-read-timeout", EnvVars: env("http-read-timeout"), Usage: "how long a client may take to send a whole request (a backup upload: between two reads)", DefaultText: "30s"},
+				&cli.DurationFlag{Name: "http-write-timeout", EnvVars: env("http-write-timeout"), Usage: "how long a request may take to be answered (the event stream and backups: between two writes); more than leader-wait + 30s", DefaultText: "60s"},
+				&cli.DurationFlag{Name: "http-idle-timeout", EnvVars: env("http-idle-timeout"), Usage: "how long an idle keep-alive connection is kept", DefaultText: "90s"},
+				&cli.IntFlag{Name: "http-max-conns", EnvVars: env("http-max-conns"), Usage: "API connections served at once; more wait to be accepted", DefaultText: "1024"},
+				&cli.IntFlag{Name: "http-max-client-requests", EnvVars: env("http-max-client-requests"), Usage: "requests one client address may have in flight on each open endpoint (probes, metrics, webhooks) before 429", DefaultText: "16"},
 			},
 			Action: runAgent,
 		}, {
@@ -268,6 +273,24 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 			return cfg, &agent.ConfigError{Err: fmt.Errorf("%s %w", f.name, err)}
 		}
 		*f.dst = size
+	}
+	for _, d := range []struct {
+		name string
+		dst  *agent.Duration
+	}{
+		{"http-read-timeout", &cfg.HTTPReadTimeout},
+		{"http-write-timeout", &cfg.HTTPWriteTimeout},
+		{"http-idle-timeout", &cfg.HTTPIdleTimeout},
+	} {
+		if c.IsSet(d.name) {
+			*d.dst = agent.Duration(c.Duration(d.name))
+		}
+	}
+	if c.IsSet("http-max-conns") {
+		cfg.HTTPMaxConns = c.Int("http-max-conns")
+	}
+	if c.IsSet("http-max-client-requests") {
+		cfg.HTTPMaxClientRequests = c.Int("http-max-client-requests")
 	}
 	return cfg, nil
 }

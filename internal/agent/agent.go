@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -74,7 +73,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	defer stopMetrics()
 	go stateMetrics.Run(metricsCtx)
 	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
-		LeaderWait: time.Duration(cfg.LeaderWait)}
+		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg)}
 	if cfg.Auth.TokensFile != "" {
 		tokens, err := rpc.LoadTokens(cfg.Auth.TokensFile)
 		if err != nil {
@@ -103,13 +102,13 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	}
 	node.Start()
 
-	srv := &http.Server{
-		Handler:           rpc.NewServer(api),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	if limit, ok := fileLimit(); ok && uint64(cfg.HTTPMaxConns)+fdReserve > limit {
+		logger.Warn("http-max-conns leaves too few of the open-file limit for raft, git and targets; raise the limit or lower http-max-conns",
+			"http_max_conns", cfg.HTTPMaxConns, "open_file_limit", limit, "reserve", fdReserve)
 	}
+	srv, capped := newAPIServer(cfg, ln, rpc.NewServer(api), node.NoteResourceError, registry, logger)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(capped) }()
 	logger.Info("honuad started", "node_id", cfg.NodeID, "version", version, "http_addr", ln.Addr().String(),
 		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir)
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
+	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
 // Config is honuad's configuration. Its yaml keys mirror the flags.
@@ -56,6 +57,16 @@ type Config struct {
 	MaxFileSize        Size `yaml:"max-file-size"`
 	MaxEnvironmentSize Size `yaml:"max-environment-size"`
 	MaxCommandSize     Size `yaml:"max-command-size"`
+
+	// The API listener's limits: how long a request may take to arrive
+	// and to be answered, how long an idle keep-alive connection is kept,
+	// how many connections are served at once, and how many requests one
+	// client address may have in flight on each open endpoint.
+	HTTPReadTimeout       Duration `yaml:"http-read-timeout"`
+	HTTPWriteTimeout      Duration `yaml:"http-write-timeout"`
+	HTTPIdleTimeout       Duration `yaml:"http-idle-timeout"`
+	HTTPMaxConns          int      `yaml:"http-max-conns"`
+	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
 
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
@@ -138,6 +149,19 @@ func DefaultConfig() Config {
 		MaxFileSize:        configrepo.DefaultMaxFileSize,
 		MaxEnvironmentSize: configrepo.DefaultMaxEnvironmentSize,
 		MaxCommandSize:     cluster.DefaultMaxCommandSize,
+		// A request body is at most 64 KiB (backups push their own
+		// deadlines), so 30s is generous for any client.
+		HTTPReadTimeout: Duration(rpc.DefaultReadTimeout),
+		// Leaves room for a forwarded write: leader-wait (5s), then the
+		// leader's answer (up to 30s).
+		HTTPWriteTimeout: Duration(rpc.DefaultWriteTimeout),
+		// Longer than the 60s idle timeout of common load balancers, so
+		// that a proxy never reuses a connection this node is closing.
+		HTTPIdleTimeout: Duration(90 * time.Second),
+		// Well under the usual open-file limits (raised to the hard limit
+		// by Go at start), leaving room for raft, gossip, git and targets.
+		HTTPMaxConns:          1024,
+		HTTPMaxClientRequests: rpc.DefaultMaxClientRequests,
 	}
 }
 
@@ -215,6 +239,7 @@ func (c *Config) Validate() error {
 	if c.LeaderWait <= 0 {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
+	errs = append(errs, c.validateHTTPLimits()...)
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
@@ -229,6 +254,33 @@ func (c *Config) Validate() error {
 		return &ConfigError{err}
 	}
 	return nil
+}
+
+// validateHTTPLimits checks the API listener's limits.
+func (c *Config) validateHTTPLimits() []error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, &cluster.FieldError{Field: field, Value: v, Why: why})
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"http-read-timeout", c.HTTPReadTimeout}, {"http-write-timeout", c.HTTPWriteTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout}} {
+		if d.v <= 0 {
+			bad(d.field, time.Duration(d.v).String(), "must be positive")
+		}
+	}
+	if need := time.Duration(c.LeaderWait) + forwardTimeout; c.HTTPWriteTimeout > 0 && c.LeaderWait > 0 && time.Duration(c.HTTPWriteTimeout) <= need {
+		bad("http-write-timeout", time.Duration(c.HTTPWriteTimeout).String(),
+			fmt.Sprintf("must be longer than leader-wait (%v) plus the %v a forwarded request may wait for the leader's answer", time.Duration(c.LeaderWait), forwardTimeout))
+	}
+	if c.HTTPMaxConns < 1 {
+		bad("http-max-conns", c.HTTPMaxConns, "must be at least 1")
+	}
+	if c.HTTPMaxClientRequests < 1 {
+		bad("http-max-client-requests", c.HTTPMaxClientRequests, "must be at least 1")
+	}
+	return errs
 }
 
 // advertised returns the address others should dial for a listener bound

@@ -84,6 +84,12 @@ type Config struct {
 	DeadServerCleanup bool
 	DeadServerGrace   time.Duration
 
+	// ResourceCheckInterval is how often the node checks that it can open
+	// a file; ResourceGrace is how long it may be out of file descriptors
+	// before, as the leader, it hands its leadership to another voter.
+	ResourceCheckInterval time.Duration
+	ResourceGrace         time.Duration
+
 	// Gossip, when set, adjusts the memberlist configuration after defaults
 	// are applied (tests use memberlist's local profile).
 	Gossip func(*memberlist.Config)
@@ -91,6 +97,11 @@ type Config struct {
 	// Logger receives the node's logs; raft's and memberlist's are routed
 	// into it.
 	Logger *slog.Logger
+
+	// rpcHook, when set, sees every RPC the transport hands to raft
+	// (heartbeats aside) just before raft does, and may delay it; tests
+	// hold a node's log replication back with it.
+	rpcHook func(raft.RPC)
 }
 
 // Limits of Config.MaxCommandSize. The default holds a bounded plan (256
@@ -119,6 +130,10 @@ func DefaultConfig() Config {
 		ReconnectInterval: 10 * time.Second,
 		DeadServerGrace:   10 * time.Minute,
 		MinVoters:         3,
+		// A second's probe costs one open and close; ten seconds of
+		// exhaustion rides out a burst without moving leadership.
+		ResourceCheckInterval: time.Second,
+		ResourceGrace:         10 * time.Second,
 	}
 }
 
@@ -199,6 +214,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadServerGrace <= 0 {
 		c.DeadServerGrace = 10 * time.Minute
+	}
+	if c.ResourceCheckInterval <= 0 {
+		c.ResourceCheckInterval = time.Second
+	}
+	if c.ResourceGrace <= 0 {
+		c.ResourceGrace = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

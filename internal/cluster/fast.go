@@ -25,6 +25,8 @@ func FastConfig(nodeID, dataDir string, bootstrapExpect int) Config {
 	cfg.ReconcileInterval = 200 * time.Millisecond
 	cfg.JoinRetryMax = 200 * time.Millisecond
 	cfg.ReconnectInterval = 200 * time.Millisecond
+	cfg.ResourceCheckInterval = 50 * time.Millisecond
+	cfg.ResourceGrace = 250 * time.Millisecond
 	cfg.Gossip = fastGossip
 	return cfg
 }

@@ -38,6 +38,13 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) {
 			func() float64 { return float64(n.raft.CommitIndex()) }),
 		gauge("honua_raft_applied_index", "The highest raft log index applied to this node's state.",
 			func() float64 { return float64(n.raft.AppliedIndex()) }),
+		gauge("honua_resources_exhausted", "1 while this node is out of file descriptors (it reports not ready, and a leader hands its leadership away), else 0.",
+			func() float64 {
+				if n.exhausted() {
+					return 1
+				}
+				return 0
+			}),
 		&membersCollector{n: n, desc: prometheus.NewDesc("honua_cluster_members",
 			"Servers this node knows of, by status (alive, suspect, dead, left).", []string{"status"}, nil)},
 	)

@@ -29,7 +29,7 @@ type Node struct {
 	fsm    *fsm.FSM
 
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport *rpcTransport
 	store     *raftboltdb.BoltStore
 	gossip    *memberlist.Memberlist
 	// gossipAddr is the advertised gossip address, fixed at start.
@@ -57,6 +57,10 @@ type Node struct {
 	joinAttempts atomic.Int64
 	metrics      nodeMetrics
 	ready        readiness
+	// readyWindow is how fresh a follower's word of the leader's commit
+	// index must be, and how far behind it the follower may be, to be ready.
+	readyWindow time.Duration
+	exhaust     exhaustion
 
 	fatalCh      chan error
 	shutdownCh   chan struct{}
@@ -86,6 +90,7 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 		leaderCh:    make(chan bool, 16),
 		fatalCh:     make(chan error, 1),
 		shutdownCh:  make(chan struct{}),
+		readyWindow: max(readyWindowFloor, 5*cfg.raftConfig().HeartbeatTimeout),
 	}
 	if err := n.openDataDir(); err != nil {
 		return nil, err
@@ -182,13 +187,15 @@ func (n *Node) openRaft() error {
 		store.Close()
 		return fmt.Errorf("open log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
+	rt := newRPCTransport(trans, n.heardRPC, n.cfg.rpcHook)
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, rt)
 	if err != nil {
-		trans.Close()
+		rt.Close()
 		store.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
-	n.raft, n.transport, n.store = r, trans, store
+	n.raft, n.transport, n.store = r, rt, store
+	rt.start()
 	return nil
 }
 
@@ -203,8 +210,8 @@ func (n *Node) closeRaft() {
 }
 
 // Start joins the cluster and starts the background loops: leadership
-// monitoring, bootstrap (with BootstrapExpect), join retries and peer
-// bookkeeping.
+// monitoring, bootstrap (with BootstrapExpect), join retries, peer
+// bookkeeping, and the watch on the node's file descriptors.
 func (n *Node) Start() {
 	n.workMu.Lock()
 	n.running = true
@@ -212,6 +219,7 @@ func (n *Node) Start() {
 	n.spawn(n.monitorLeadership)
 	n.spawn(n.watchState)
 	n.spawn(n.reconnectLoop)
+	n.spawn(n.watchResources)
 	if addrs := n.joinAddrs(); len(addrs) > 0 {
 		n.spawn(func() { n.joinLoop(addrs) })
 	}

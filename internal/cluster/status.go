@@ -93,40 +93,108 @@ func (n *Node) Members() []Member {
 	return out
 }
 
-// readiness remembers, for the leader this node last learned of, the commit
-// index it learned then; the node is ready once it applied that far.
-type readiness struct {
-	mu     sync.Mutex
-	leader string
-	target uint64
-	caught bool
-}
-
-// Ready reports whether this node can serve reads that reflect the cluster:
-// it knows a leader and has applied what it learned was committed when it
-// learned of that leader. The reason says why not.
+// Ready reports whether this node can serve reads that reflect the cluster,
+// and when not, why. The leader is ready once it has established its
+// leadership (its Barrier is done). A follower is ready when it has heard
+// from the leader it knows within the readiness window, and has applied an
+// index the leader had committed at some moment within that window: a node
+// that joins, restarts or falls behind is not ready until it has caught up
+// with the leader's commit index as of a fresh contact.
 func (n *Node) Ready() (bool, string) {
 	select {
 	case <-n.shutdownCh:
 		return false, "shutting down"
 	default:
 	}
-	leader, _ := n.Leader()
-	if leader == "" {
-		return false, "no leader known"
+	if why := n.exhaustedReason(); why != "" {
+		return false, why
 	}
-	applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex()
-	r := &n.ready
+	leader, _ := n.Leader()
+	switch {
+	case leader == "":
+		return false, "no leader known"
+	case leader == n.cfg.NodeID:
+		if !n.LeaderReady() {
+			return false, "leadership not established yet (its barrier is pending)"
+		}
+		return true, ""
+	}
+	return n.ready.check(leader, n.raft.AppliedIndex(), time.Now(), n.readyWindow)
+}
+
+// readyWindowFloor is the least readiness window: how recent the leader's
+// word must be, and how far behind it a follower may lag, for the follower
+// to be ready. The window is five heartbeat timeouts when that is longer.
+const readyWindowFloor = 5 * time.Second
+
+// readiness tracks what a follower heard of the leader's commit index and
+// what it has applied of it. The leader sends its commit index with every
+// AppendEntries, at least every CommitTimeout (10 ms) even when nothing is
+// written; heartbeats, which hashicorp/raft keeps free of disk I/O, carry
+// none. A follower's own raft commit index cannot stand in for it: raft
+// advances it only over entries the follower already holds.
+type readiness struct {
+	mu sync.Mutex
+	// heard is the newest word of the leader's commit index.
+	heard commitWord
+	// target is a word whose index this node has not applied yet (or the
+	// newest, once it has).
+	target commitWord
+	// reached is when the leader had committed no more than this node
+	// has applied: the time of the newest word whose index it reached.
+	reached time.Time
+}
+
+// commitWord is the leader's commit index as one AppendEntries told it.
+type commitWord struct {
+	leader string
+	term   uint64
+	index  uint64
+	at     time.Time
+}
+
+// heardAppend records the commit index an AppendEntries carries.
+func (r *readiness) heardAppend(req *raft.AppendEntriesRequest, applied uint64, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.leader != leader {
-		r.leader, r.target, r.caught = leader, commit, false
+	if req.Term < r.heard.term {
+		return // a deposed leader's
 	}
-	if !r.caught && applied >= r.target {
-		r.caught = true
+	r.heard = commitWord{leader: string(req.ID), term: req.Term, index: req.LeaderCommitIndex, at: now}
+	r.advance(applied)
+}
+
+// advance moves reached up to the newest word applied.
+func (r *readiness) advance(applied uint64) {
+	if r.target.at.IsZero() {
+		r.target = r.heard
 	}
-	if !r.caught {
-		return false, fmt.Sprintf("catching up: applied index %d of %d committed", applied, r.target)
+	if !r.target.at.IsZero() && applied >= r.target.index {
+		r.reached = r.target.at
+		r.target = r.heard
+		if applied >= r.target.index {
+			r.reached = r.target.at
+		}
+	}
+}
+
+// check decides a follower's readiness.
+func (r *readiness) check(leader string, applied uint64, now time.Time, window time.Duration) (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.heard.leader != leader || r.heard.at.IsZero() {
+		return false, fmt.Sprintf("waiting to hear the commit index of leader %s", leader)
+	}
+	if age := now.Sub(r.heard.at); age > window {
+		return false, fmt.Sprintf("no word from leader %s of its commit index for %v", leader, age.Round(time.Millisecond))
+	}
+	r.advance(applied)
+	if r.reached.IsZero() {
+		return false, fmt.Sprintf("catching up: applied index %d of %d committed", applied, r.target.index)
+	}
+	if lag := now.Sub(r.reached); lag > window {
+		return false, fmt.Sprintf("behind the leader: applied index %d of %d committed %v ago",
+			applied, r.target.index, now.Sub(r.target.at).Round(time.Millisecond))
 	}
 	return true, ""
 }

@@ -7,6 +7,7 @@ type metrics struct {
 	webhooks  *prometheus.CounterVec
 	requests  *prometheus.CounterVec
 	forwarded prometheus.Counter
+	throttled *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,5 +27,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Requests this node forwarded to the leader (writes, consistent reads, webhooks).",
 	})
 	reg.MustRegister(m.webhooks, m.requests, m.forwarded)
+	m.throttled = newThrottledMetric(reg)
 	return m
 }

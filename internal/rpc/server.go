@@ -97,6 +97,8 @@ type Config struct {
 	// Now is the clock of the times written into commands; default
 	// time.Now.
 	Now func() time.Time
+	// Limits bound what one client can hold of the node.
+	Limits Limits
 }
 
 // RepositoryInfo is the configured repository.
@@ -134,6 +136,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
 		cfg:     cfg,
 		logger:  cfg.Logger.With("component", "rpc"),
@@ -141,12 +144,12 @@ func NewServer(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 		forward: newForwardClient(cfg.ForwardTimeout),
 	}
-	// Open: probes and metrics.
-	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
-	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	// Open: probes and metrics, each bounded per client address.
+	s.mux.Handle("GET /healthz", s.perClient("healthz", http.HandlerFunc(s.handleHealthz)))
+	s.mux.Handle("GET /readyz", s.perClient("readyz", http.HandlerFunc(s.handleReadyz)))
+	s.mux.Handle("GET /metrics", s.perClient("metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	// Webhooks carry their own secrets.
-	s.mux.HandleFunc("POST /v1/webhooks/{source}", s.handleWebhook)
+	s.mux.Handle("POST /v1/webhooks/{source}", s.perClient("webhooks", http.HandlerFunc(s.handleWebhook)))
 
 	s.read("GET /v1/status", "status", s.handleStatus)
 	s.read("GET /v1/environments", "environments", s.handleEnvironments)
@@ -265,6 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id, _ := s.cfg.Cluster.Leader(); id != "" {
 		w.Header().Set("X-Honua-Leader", id)
 	}
+	w, r = s.progress(w, r)
 	s.mux.ServeHTTP(w, r)
 }
 

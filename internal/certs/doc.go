@@ -71,6 +71,21 @@
 // on resumed sessions too, so a CA removed by a Reload is refused there
 // as well.
 //
+// # Reloading
+//
+// Store.Reload reads the three files again and swaps the new material in
+// atomically when it passes every check; on any error the current material
+// stays and the error says why. The agent calls it on SIGHUP. Store.Watch
+// calls it when a file changes on disk: it watches the files' directories
+// with fsnotify (editors and mv replace files), the directories symlinked
+// files resolve to, and Kubernetes' ..data symlink swaps, and waits 250ms
+// after the last change so that a certificate and its key arrive together.
+// Store.NotAfter says when the current certificate expires.
+//
+// To rotate a CA: put the old and the new CA certificate in every node's
+// CA file (and reload), then give each node a certificate of the new CA,
+// then remove the old CA from the CA files.
+//
 // # Creating certificates
 //
 // CreateCA and CreateCert make ECDSA P-256 keys and certificates with

@@ -20,6 +20,10 @@ import (
 // that a machine whose clock is a little behind accepts it at once.
 const backdate = 5 * time.Minute
 
+// ErrOutlivesCA is CreateCert's refusal of a validity that ends after its
+// CA's: ask for a shorter one.
+var ErrOutlivesCA = errors.New("a certificate cannot outlive its ca; ask for a shorter validity")
+
 // CertOptions says what CreateCert makes.
 type CertOptions struct {
 	// Name is the certificate's common name: the node's id for a server
@@ -99,8 +103,8 @@ func CreateCert(caCertPEM, caKeyPEM []byte, opts CertOptions) (certPEM, keyPEM [
 	}
 	notAfter := now.Add(opts.Validity)
 	if notAfter.After(ca.NotAfter) {
-		return nil, nil, fmt.Errorf("create certificate: it would be valid until %s, after its ca %q expires (%s); ask for a shorter validity",
-			stamp(notAfter), ca.Subject.CommonName, stamp(ca.NotAfter))
+		return nil, nil, fmt.Errorf("create certificate: it would be valid until %s, after its ca %q expires (%s): %w",
+			stamp(notAfter), ca.Subject.CommonName, stamp(ca.NotAfter), ErrOutlivesCA)
 	}
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: opts.Name},

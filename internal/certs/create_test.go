@@ -96,17 +96,18 @@ func TestCreateCert(t *testing.T) {
 		caKey  []byte
 		opts   CertOptions
 		reason string
+		kind   error
 	}{
-		{"no name", ca.keyPEM, CertOptions{Server: true, Validity: time.Hour}, "name is empty"},
-		{"neither server nor client", ca.keyPEM, CertOptions{Name: "x", Validity: time.Hour}, "choose a server or a client"},
-		{"both server and client", ca.keyPEM, CertOptions{Name: "x", Server: true, Client: true, Validity: time.Hour}, "choose a server or a client"},
-		{"no validity", ca.keyPEM, CertOptions{Name: "x", Server: true}, "not positive"},
-		{"outliving its CA", ca.keyPEM, CertOptions{Name: "x", Server: true, Validity: 1000 * time.Hour}, "after its ca"},
-		{"another CA's key", other.keyPEM, CertOptions{Name: "x", Server: true, Validity: time.Hour}, "does not belong to the ca"},
+		{"no name", ca.keyPEM, CertOptions{Server: true, Validity: time.Hour}, "name is empty", nil},
+		{"neither server nor client", ca.keyPEM, CertOptions{Name: "x", Validity: time.Hour}, "choose a server or a client", nil},
+		{"both server and client", ca.keyPEM, CertOptions{Name: "x", Server: true, Client: true, Validity: time.Hour}, "choose a server or a client", nil},
+		{"no validity", ca.keyPEM, CertOptions{Name: "x", Server: true}, "not positive", nil},
+		{"outliving its CA", ca.keyPEM, CertOptions{Name: "x", Server: true, Validity: 1000 * time.Hour}, "after its ca", ErrOutlivesCA},
+		{"another CA's key", other.keyPEM, CertOptions{Name: "x", Server: true, Validity: time.Hour}, "does not belong to the ca", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := CreateCert(ca.certPEM, tt.caKey, tt.opts)
-			wantErr(t, "CreateCert", err, nil, tt.reason)
+			wantErr(t, "CreateCert", err, tt.kind, tt.reason)
 		})
 	}
 	if _, _, err := CreateCert(certPEM, ca.keyPEM, CertOptions{Name: "x", Server: true, Validity: time.Hour}); err == nil ||

@@ -25,6 +25,12 @@ func TestParseClientAuth(t *testing.T) {
 		if err := u.UnmarshalText([]byte(tt.in)); err != nil || u != tt.want {
 			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", tt.in, u, err, tt.want)
 		}
+		if b, err := tt.want.MarshalText(); err != nil || string(b) != tt.in {
+			t.Errorf("%v.MarshalText() = %q, %v; want %q", tt.want, b, err, tt.in)
+		}
+	}
+	if _, err := ClientAuth(7).MarshalText(); err == nil {
+		t.Error("ClientAuth(7).MarshalText() succeeded; want an error")
 	}
 	for _, in := range []string{"", "Require", "yes", "verify"} {
 		if _, err := ParseClientAuth(in); err == nil || !strings.Contains(err.Error(), "none, request or require") {

@@ -177,7 +177,8 @@ func TestConfigKeys(t *testing.T) {
 }
 
 // TestOtherFlags checks the flag tables of honuad recover, honuad token
-// create and honuactl against their --help.
+// create, honuad tls ca create, honuad tls cert create and honuactl against
+// their --help.
 func TestOtherFlags(t *testing.T) {
 	for _, c := range []struct {
 		section string
@@ -186,6 +187,8 @@ func TestOtherFlags(t *testing.T) {
 	}{
 		{"honuad recover", "honuad", []string{"recover"}},
 		{"honuad token create", "honuad", []string{"token", "create"}},
+		{"honuad tls ca create", "honuad", []string{"tls", "ca", "create"}},
+		{"honuad tls cert create", "honuad", []string{"tls", "cert", "create"}},
 		{"honuactl", "honuactl", nil},
 	} {
 		t.Run(c.section, func(t *testing.T) {

@@ -42,10 +42,18 @@ func main() {
 func run(args []string) int {
 	app := newApp()
 	err := app.Run(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "honuad: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// exitCode is honuad's exit status after err: 0 for none, 2 for a command
+// line or configuration it refused, 1 for any other failure.
+func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "honuad: %v\n", err)
 	var ce *agent.ConfigError
 	var ue usageError
 	if errors.As(err, &ce) || errors.As(err, &ue) {
@@ -148,7 +156,7 @@ func newApp() *cli.App {
 				},
 				Action: createToken,
 			}},
-		}},
+		}, tlsCommand()},
 	}
 }
 

@@ -76,10 +76,11 @@
 // Store.Reload reads the three files again and swaps the new material in
 // atomically when it passes every check; on any error the current material
 // stays and the error says why. The agent calls it on SIGHUP. Store.Watch
-// calls it when a file changes on disk: it watches the files' directories
-// with fsnotify (editors and mv replace files), the directories symlinked
-// files resolve to, and Kubernetes' ..data symlink swaps, and waits 250ms
-// after the last change so that a certificate and its key arrive together.
+// calls it when a file changes on disk (package filewatch): it watches the
+// files' directories with fsnotify (editors and mv replace files), the
+// directories symlinked files resolve to, and Kubernetes' ..data symlink
+// swaps, and waits 250ms after the last change so that a certificate and
+// its key arrive together.
 // Store.NotAfter says when the current certificate expires.
 //
 // To rotate a CA: put the old and the new CA certificate in every node's

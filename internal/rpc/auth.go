@@ -9,12 +9,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/honua-io/honua-gitops/internal/filewatch"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -82,8 +86,21 @@ func identityOf(r *http.Request) *Identity {
 
 // Tokens authenticates bearer tokens against a tokens file, which holds
 // only each token's SHA-256. A nil *Tokens means authentication is off.
+//
+// Reload reads the file again and swaps the new tokens in atomically: a
+// request is checked against the old list or the new one, never a mix. A
+// file that does not load keeps the current tokens. Watch reloads when the
+// file changes on disk; the agent also reloads on SIGHUP.
 type Tokens struct {
+	path string
+	mu   sync.Mutex // serialises Reload
+	cur  atomic.Pointer[tokenSet]
+}
+
+// tokenSet is one loaded tokens file, never changed after.
+type tokenSet struct {
 	byHash map[[sha256.Size]byte]*Identity
+	digest [sha256.Size]byte // of the file's bytes, to tell a change
 }
 
 // tokensFile is the tokens file's shape (DOMAIN.md §6a).
@@ -101,6 +118,56 @@ type tokensFile struct {
 // LoadTokens reads a tokens file. Every problem is reported with the
 // entry's position; a token is never echoed (the file holds none).
 func LoadTokens(path string) (*Tokens, error) {
+	set, err := loadTokenSet(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tokens{path: path}
+	t.cur.Store(set)
+	return t, nil
+}
+
+// Reload reads the tokens file again and, when it loads, uses it for every
+// request from now on: a token added works, a token removed is refused. On
+// any error the current tokens stay and the error says why. It reports
+// whether the tokens changed.
+func (t *Tokens) Reload() (changed bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set, err := loadTokenSet(t.path)
+	if err != nil {
+		return false, fmt.Errorf("reload tokens, keeping the current tokens: %w", err)
+	}
+	if set.digest == t.cur.Load().digest {
+		return false, nil
+	}
+	t.cur.Store(set)
+	return true, nil
+}
+
+// Watch reloads the tokens file whenever it changes on disk (see package
+// filewatch), logging each reload and each refused file, until ctx ends.
+// It returns nil then, or an error when it cannot watch at all.
+func (t *Tokens) Watch(ctx context.Context, logger *slog.Logger) error {
+	return filewatch.Watch(ctx, filewatch.Config{
+		Files: []string{t.path}, Name: "tokens file", Logger: logger,
+		Changed: func() {
+			changed, err := t.Reload()
+			switch {
+			case err != nil:
+				logger.Error("tokens not reloaded", "error", err)
+			case changed:
+				logger.Info("tokens reloaded", "file", t.path, "tokens", t.Len())
+			}
+		},
+	})
+}
+
+// Len returns how many tokens are in use.
+func (t *Tokens) Len() int { return len(t.cur.Load().byHash) }
+
+// loadTokenSet reads and checks a tokens file.
+func loadTokenSet(path string) (*tokenSet, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth.tokensFile %s: %w", path, err)
@@ -111,7 +178,7 @@ func LoadTokens(path string) (*Tokens, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("auth.tokensFile %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	t := &Tokens{byHash: map[[sha256.Size]byte]*Identity{}}
+	t := &tokenSet{byHash: map[[sha256.Size]byte]*Identity{}, digest: sha256.Sum256(b)}
 	names := map[string]bool{}
 	var errs []error
 	for i, e := range f.Tokens {
@@ -197,7 +264,7 @@ func (t *Tokens) authenticate(r *http.Request) (*Identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	// Look every entry up in constant time, so timing tells nothing.
 	var found *Identity
-	for h, id := range t.byHash {
+	for h, id := range t.cur.Load().byHash {
 		if subtle.ConstantTimeCompare(h[:], sum[:]) == 1 {
 			found = id
 		}

@@ -90,6 +90,14 @@ type Config struct {
 	ResourceCheckInterval time.Duration
 	ResourceGrace         time.Duration
 
+	// RaftTLS, when set, makes raft use mutual TLS: the node accepts a
+	// raft connection only from a peer whose certificate RaftTLS.Server
+	// accepts, dials only peers whose certificate RaftTLS.Client accepts,
+	// and adds a new member as a voter only once its raft address has
+	// proved such a certificate. Nil: plain TCP, which anyone who can
+	// reach the raft address can speak raft over.
+	RaftTLS *RaftTLS
+
 	// Gossip, when set, adjusts the memberlist configuration after defaults
 	// are applied (tests use memberlist's local profile).
 	Gossip func(*memberlist.Config)

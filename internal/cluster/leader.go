@@ -158,6 +158,9 @@ func (n *Node) reconcileMembers() {
 			if inConfig && s.Address == addr {
 				continue
 			}
+			if !n.provesNode(id, addr) {
+				continue
+			}
 			if err := n.addVoter(id, addr, servers); err != nil {
 				n.logger.Error("add member as voter", "member", id, "error", err)
 			}

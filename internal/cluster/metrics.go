@@ -48,6 +48,9 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) {
 		&membersCollector{n: n, desc: prometheus.NewDesc("honua_cluster_members",
 			"Servers this node knows of, by status (alive, suspect, dead, left).", []string{"status"}, nil)},
 	)
+	if n.stream != nil {
+		reg.MustRegister(n.stream.refusals)
+	}
 	obs := make(chan raft.Observation, 16)
 	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)

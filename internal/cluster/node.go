@@ -30,8 +30,14 @@ type Node struct {
 
 	raft      *raft.Raft
 	transport *rpcTransport
-	store     *raftboltdb.BoltStore
-	gossip    *memberlist.Memberlist
+	// stream is raft's TLS stream layer, nil without RaftTLS.
+	stream *tlsStream
+	// probes remembers new members whose raft address failed to prove a
+	// node's certificate, so that the leader does not dial them at every
+	// reconcile.
+	probes probeCache
+	store  *raftboltdb.BoltStore
+	gossip *memberlist.Memberlist
 	// gossipAddr is the advertised gossip address, fixed at start.
 	gossipAddr string
 	started    time.Time
@@ -168,12 +174,22 @@ func (n *Node) openRaft() error {
 	// comes back at another address (all pods of a StatefulSet rescheduled
 	// at once) would be dialled at its old one forever. The provider looks
 	// the address up in gossip by server id first, as Consul does.
-	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftBind, advertise, &raft.NetworkTransportConfig{
+	tc := &raft.NetworkTransportConfig{
 		MaxPool: 3, Timeout: 10 * time.Second, Logger: hl, ServerAddressProvider: (*gossipAddrs)(n),
 		// No pipelined replication: with it, a follower whose log store fails
 		// a write can stop receiving entries for good (hashicorp/raft#612).
 		MaxRPCsInFlight: 1,
-	})
+	}
+	var trans *raft.NetworkTransport
+	if n.cfg.RaftTLS != nil {
+		n.stream, err = newTLSStream(n.cfg.RaftBind, advertise, *n.cfg.RaftTLS, n.logger.With("module", "raft-tls"))
+		if err == nil {
+			tc.Stream = n.stream
+			trans = raft.NewNetworkTransportWithConfig(tc)
+		}
+	} else {
+		trans, err = raft.NewTCPTransportWithConfig(n.cfg.RaftBind, advertise, tc)
+	}
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("raft-addr %s: %w", n.cfg.RaftBind, err)

@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,14 +21,49 @@ import (
 // again.
 const forwardedHeader = "X-Honua-Forwarded-By"
 
-// newForwardClient returns the pooled client writes are forwarded with.
-func newForwardClient(timeout time.Duration) *http.Client {
+// newForwardClient returns the pooled client writes are forwarded with:
+// over TLS with peer when it is set (see Config.PeerTLS).
+func newForwardClient(timeout time.Duration, peer *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 64
 	tr.MaxIdleConnsPerHost = 32
 	tr.IdleConnTimeout = 90 * time.Second
+	if peer != nil {
+		tr.DialTLSContext = dialPeer(peer)
+	}
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
+
+// forwardHandshakeTimeout bounds the TLS handshake with the leader.
+const forwardHandshakeTimeout = 10 * time.Second
+
+// dialPeer returns a dialer that completes the TLS handshake with the
+// leader before the request is written, so the client's token goes only to
+// an address whose certificate peer accepted. A refused handshake is a
+// failed dial: nothing was sent, and the follower answers no_leader.
+func dialPeer(peer *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, forwardHandshakeTimeout)
+		defer cancel()
+		d := tls.Dialer{Config: peer}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				return nil, err
+			}
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(addr),
+				Err: fmt.Errorf("tls handshake with the leader's api: %w", err)}
+		}
+		return c, nil
+	}
+}
+
+// tcpAddr names addr in a net.OpError.
+type tcpAddr string
+
+func (a tcpAddr) Network() string { return "tcp" }
+func (a tcpAddr) String() string  { return string(a) }
 
 // forwardToLeader replays r on the leader and copies its answer back. While
 // no leader is known it waits up to LeaderWait, then answers 503 no_leader.
@@ -113,7 +149,11 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, body []byte, 
 		defer tr.CloseIdleConnections()
 		client = &http.Client{Transport: tr}
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), reqBody)
+	scheme := "http://"
+	if s.cfg.PeerTLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, scheme+addr+r.URL.RequestURI(), reqBody)
 	if err != nil {
 		writeErr(w, err)
 		return

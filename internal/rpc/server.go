@@ -7,6 +7,7 @@ package rpc
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,6 +95,13 @@ type Config struct {
 	// ForwardTimeout bounds a request forwarded to the leader (default
 	// 30s).
 	ForwardTimeout time.Duration
+	// PeerTLS, when set, forwards requests to the leader over https with
+	// this config, which must verify that the leader's certificate is a
+	// node's of the cluster's CA (certs.Store.PeerClient) and present this
+	// node's own. Nil forwards over plain http: the client's token then
+	// crosses the network in the clear, to whatever address gossip
+	// advertises as the leader's API.
+	PeerTLS *tls.Config
 	// Now is the clock of the times written into commands; default
 	// time.Now.
 	Now func() time.Time
@@ -142,7 +150,7 @@ func NewServer(cfg Config) *Server {
 		logger:  cfg.Logger.With("component", "rpc"),
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(cfg.Registry),
-		forward: newForwardClient(cfg.ForwardTimeout),
+		forward: newForwardClient(cfg.ForwardTimeout, cfg.PeerTLS),
 	}
 	// Open: probes and metrics, each bounded per client address.
 	s.mux.Handle("GET /healthz", s.perClient("healthz", http.HandlerFunc(s.handleHealthz)))

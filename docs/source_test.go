@@ -116,6 +116,11 @@ var durationType = reflect.TypeOf(agent.Duration(0))
 // states the key's default.
 func sameDefault(k keyInfo, doc string) bool {
 	if k.def == nil {
+		// A type with names for its values (--tls-client-auth) shows
+		// the zero value's.
+		if s, ok := reflect.Zero(k.typ).Interface().(fmt.Stringer); ok && doc == s.String() {
+			return true
+		}
 		switch k.typ.Kind() {
 		case reflect.Bool:
 			return doc == "" || doc == "false"

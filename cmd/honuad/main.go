@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/internal/agent"
+	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
@@ -124,6 +125,11 @@ func newApp() *cli.App {
 				&cli.DurationFlag{Name: "http-idle-timeout", EnvVars: env("http-idle-timeout"), Usage: "how long an idle keep-alive connection is kept", DefaultText: "90s"},
 				&cli.IntFlag{Name: "http-max-conns", EnvVars: env("http-max-conns"), Usage: "API connections served at once; more wait to be accepted", DefaultText: "1024"},
 				&cli.IntFlag{Name: "http-max-client-requests", EnvVars: env("http-max-client-requests"), Usage: "requests one client address may have in flight on each open endpoint (probes, metrics, webhooks) before 429", DefaultText: "16"},
+				&cli.StringFlag{Name: "tls-ca-file", EnvVars: env("tls-ca-file"), Usage: "CA certificates (PEM) that sign the nodes' and clients' certificates; with the cert and key: API over TLS, raft over mutual TLS"},
+				&cli.StringFlag{Name: "tls-cert-file", EnvVars: env("tls-cert-file"), Usage: "this node's certificate (PEM), carrying the DNS name server.honua; see honuad tls cert create"},
+				&cli.StringFlag{Name: "tls-key-file", EnvVars: env("tls-key-file"), Usage: "the private key (PEM) of --tls-cert-file"},
+				&cli.BoolFlag{Name: "tls-verify-server-hostname", EnvVars: env("tls-verify-server-hostname"), Usage: "accept as a raft peer or forwarding target only a certificate carrying server.honua", DefaultText: "true"},
+				&cli.StringFlag{Name: "tls-client-auth", EnvVars: env("tls-client-auth"), Usage: "API client certificates: none, request (verified if sent) or require (mutual TLS)", DefaultText: "none"},
 			},
 			Action: runAgent,
 		}, {
@@ -300,6 +306,19 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	if c.IsSet("http-max-client-requests") {
 		cfg.HTTPMaxClientRequests = c.Int("http-max-client-requests")
 	}
+	setString("tls-ca-file", &cfg.TLSCAFile)
+	setString("tls-cert-file", &cfg.TLSCertFile)
+	setString("tls-key-file", &cfg.TLSKeyFile)
+	if c.IsSet("tls-verify-server-hostname") {
+		cfg.TLSVerifyServerHostname = c.Bool("tls-verify-server-hostname")
+	}
+	if c.IsSet("tls-client-auth") {
+		mode, err := certs.ParseClientAuth(c.String("tls-client-auth"))
+		if err != nil {
+			return cfg, &agent.ConfigError{Err: fmt.Errorf("tls-client-auth %w", err)}
+		}
+		cfg.TLSClientAuth = agent.ClientAuth(mode)
+	}
 	return cfg, nil
 }
 
@@ -316,5 +335,10 @@ func runAgent(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return agent.Run(ctx, cfg, version, agent.NewLogger(cfg, os.Stderr))
+	// SIGHUP reloads the TLS files and the tokens file (without it, it
+	// would end the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return agent.Run(ctx, cfg, version, agent.NewLogger(cfg, os.Stderr), hup)
 }

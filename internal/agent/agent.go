@@ -37,10 +37,16 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 // Run runs a honuad node until ctx is cancelled (a signal: the node then
-// leaves the cluster gracefully) or the node cannot go on. A *ConfigError
-// means the configuration was refused.
-func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) error {
+// leaves the cluster gracefully) or the node cannot go on. Each signal
+// received on reload (SIGHUP) reloads the TLS files and the tokens file,
+// which are also reloaded when they change on disk. A *ConfigError means
+// the configuration was refused.
+func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, reload <-chan os.Signal) error {
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	sec, err := loadSecrets(cfg, logger)
+	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -50,6 +56,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	cc := cfg.clusterConfig(version)
 	cc.APIAddr = cfg.advertised(ln.Addr().String())
 	cc.Logger = logger
+	cc.RaftTLS = sec.raftTLS()
 	if err := cc.Validate(); err != nil {
 		ln.Close()
 		return &ConfigError{err}
@@ -68,21 +75,18 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	node.RegisterMetrics(registry)
+	sec.registerMetrics(registry)
 	stateMetrics := statemetrics.New(node.FSM(), registry, logger)
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
 	go stateMetrics.Run(metricsCtx)
 	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
-		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg)}
-	if cfg.Auth.TokensFile != "" {
-		tokens, err := rpc.LoadTokens(cfg.Auth.TokensFile)
-		if err != nil {
-			_ = node.Shutdown(false)
-			ln.Close()
-			return &ConfigError{err}
-		}
-		api.Tokens = tokens
-	} else {
+		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg),
+		Tokens: sec.tokens}
+	if sec.certs != nil {
+		api.PeerTLS = sec.certs.PeerClient()
+	}
+	if sec.tokens == nil {
 		logger.Warn("the API runs without authentication: every request acts as the admin \"anonymous\"; give auth.tokensFile to require tokens")
 	}
 	if cfg.Repository != nil {
@@ -108,22 +112,30 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	}
 	srv, capped := newAPIServer(cfg, ln, rpc.NewServer(api), node.NoteResourceError, registry, logger)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(capped) }()
+	go func() { serveErr <- srv.Serve(sec.apiListener(capped)) }()
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	sec.watch(watchCtx)
 	logger.Info("honuad started", "node_id", cfg.NodeID, "version", version, "http_addr", ln.Addr().String(),
-		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir)
+		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir,
+		"tls", sec.certs != nil, "auth", sec.tokens != nil)
 
 	var runErr error
 	leave := true
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err := <-node.Fatal():
-		// Leaving would gossip our name as gone, and the name may belong
-		// to a live member: stop quietly.
-		leave = false
-		runErr = &ConfigError{err}
-	case err := <-serveErr:
-		runErr = fmt.Errorf("http server: %w", err)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			running = false
+		case sig := <-reload:
+			sec.reload(sig)
+		case err := <-node.Fatal():
+			// Leaving would gossip our name as gone, and the name may
+			// belong to a live member: stop quietly.
+			leave, runErr, running = false, &ConfigError{err}, false
+		case err := <-serveErr:
+			runErr, running = fmt.Errorf("http server: %w", err), false
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/rpc"
@@ -68,6 +69,14 @@ type Config struct {
 	HTTPMaxConns          int      `yaml:"http-max-conns"`
 	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
 
+	// TLS: with the three files, the API serves TLS and raft uses mutual
+	// TLS (see package certs); the files are reloaded when they change.
+	TLSCAFile               string     `yaml:"tls-ca-file"`
+	TLSCertFile             string     `yaml:"tls-cert-file"`
+	TLSKeyFile              string     `yaml:"tls-key-file"`
+	TLSVerifyServerHostname bool       `yaml:"tls-verify-server-hostname"`
+	TLSClientAuth           ClientAuth `yaml:"tls-client-auth"`
+
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
 	Environments map[string]EnvironmentConfig `yaml:"environments"`
@@ -90,6 +99,22 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: %q is not a duration like 30s or 10m", n.Line, n.Value)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// ClientAuth is --tls-client-auth: none, request or require.
+type ClientAuth certs.ClientAuth
+
+// String returns the flag value: none, request or require.
+func (a ClientAuth) String() string { return certs.ClientAuth(a).String() }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (a *ClientAuth) UnmarshalYAML(n *yaml.Node) error {
+	v, err := certs.ParseClientAuth(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*a = ClientAuth(v)
 	return nil
 }
 
@@ -162,6 +187,9 @@ func DefaultConfig() Config {
 		// by Go at start), leaving room for raft, gossip, git and targets.
 		HTTPMaxConns:          1024,
 		HTTPMaxClientRequests: rpc.DefaultMaxClientRequests,
+		// Only a node's certificate may serve raft and the API to peers:
+		// a client certificate of the same CA must not pass for one.
+		TLSVerifyServerHostname: true,
 	}
 }
 
@@ -240,6 +268,11 @@ func (c *Config) Validate() error {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
 	errs = append(errs, c.validateHTTPLimits()...)
+	// Reads and checks the files: a node with TLS half configured, or
+	// with a certificate that expired, refuses to start.
+	if err := c.tlsConfig().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
@@ -281,6 +314,12 @@ func (c *Config) validateHTTPLimits() []error {
 		bad("http-max-client-requests", c.HTTPMaxClientRequests, "must be at least 1")
 	}
 	return errs
+}
+
+// tlsConfig is the TLS part of the configuration.
+func (c *Config) tlsConfig() certs.Config {
+	return certs.Config{CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
+		VerifyServerHostname: c.TLSVerifyServerHostname, ClientAuth: certs.ClientAuth(c.TLSClientAuth)}
 }
 
 // advertised returns the address others should dial for a listener bound

@@ -7,6 +7,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,12 +23,18 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// Addrs are the nodes to try, in order: host:port or a URL.
+	// Addrs are the nodes to try, in order: host:port (plain http) or an
+	// http:// or https:// URL.
 	Addrs []string
 	// Token is the bearer token; empty sends none.
 	Token string
 	// Timeout bounds one request (not an event stream); default 30s.
 	Timeout time.Duration
+	// TLS configures the https:// addresses: the CA the nodes'
+	// certificates must be signed by (and the name they must carry), and
+	// a client certificate for nodes that ask for one. Nil: the system's
+	// roots and the host dialled. certs.Client builds one from files.
+	TLS *tls.Config
 }
 
 // Client calls the honuad API.
@@ -43,7 +50,8 @@ var ErrNoNodeReachable = errors.New("no node reachable")
 
 // NewClient returns a client for the given nodes.
 func NewClient(cfg Config) (*Client, error) {
-	c := &Client{token: cfg.Token, http: &http.Client{Timeout: cfg.Timeout}, stream: &http.Client{}}
+	tr := newTransport(cfg.TLS)
+	c := &Client{token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
 	if c.http.Timeout == 0 {
 		c.http.Timeout = 30 * time.Second
 	}
@@ -162,10 +170,10 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 		}
 		resp, err := hc.Do(req)
 		if err == nil {
-			return resp, nil
+			return checkScheme(base.Host, resp)
 		}
 		if ctx.Err() != nil || !unreachable(err) {
-			return nil, err
+			return nil, describeTLS(base.Host, err)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
 	}

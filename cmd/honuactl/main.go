@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/certs"
 )
 
 var version = "dev"
@@ -179,7 +181,8 @@ func newApp(s streams) *cli.App {
 	return &cli.App{
 		Name:  "honuactl",
 		Usage: "see and steer a Honua GitOps cluster",
-		Description: "Common flags (--addr, --token, --token-file, --output, --no-color) go before or after the command.\n" +
+		Description: "Common flags (--addr, --token, --token-file, --ca-file, --client-cert, --client-key, --output, --no-color)\n" +
+			"go before or after the command.\n" +
 			"Exit codes: 0 ok, 1 refused by the server (or a deployment ended otherwise than waited for),\n" +
 			"2 bad command line, 3 no node reachable, 124 a wait timed out, 130 interrupted.",
 		Version:     version,
@@ -289,6 +292,9 @@ func commonFlags() []cli.Flag {
 			Usage: "comma-separated nodes (host:port or URL); the next is tried when one cannot be reached (env HONUA_ADDR)"},
 		&cli.StringFlag{Name: "token", Usage: "API bearer token (env HONUA_TOKEN)"},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding the API bearer token; used when neither --token nor HONUA_TOKEN is given"},
+		&cli.StringFlag{Name: "ca-file", Usage: "CA certificate(s) the nodes' certificates must be signed by, for https:// addresses (env HONUA_CACERT)"},
+		&cli.StringFlag{Name: "client-cert", Usage: "client certificate, for nodes with --tls-client-auth (env HONUA_CLIENT_CERT)"},
+		&cli.StringFlag{Name: "client-key", Usage: "the client certificate's key (env HONUA_CLIENT_KEY)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no color even on a terminal (or set NO_COLOR)"},
 		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
@@ -296,7 +302,8 @@ func commonFlags() []cli.Flag {
 }
 
 // envOf names the environment variable of a common flag.
-var envOf = map[string]string{"addr": "HONUA_ADDR"}
+var envOf = map[string]string{"addr": "HONUA_ADDR", "ca-file": "HONUA_CACERT",
+	"client-cert": "HONUA_CLIENT_CERT", "client-key": "HONUA_CLIENT_KEY"}
 
 // opt returns a common flag's value: the one given nearest the command
 // (after it, else before it), else its environment variable, else its
@@ -369,6 +376,21 @@ func (a *app) token(c *cli.Context) (string, error) {
 	return t, nil
 }
 
+// tlsConfig reads --ca-file, --client-cert and --client-key (or their
+// environment variables); nil when none is given: https:// addresses are
+// then checked against the system's roots.
+func (a *app) tlsConfig(c *cli.Context) (*tls.Config, error) {
+	o := certs.ClientOptions{CAFile: a.opt(c, "ca-file"), CertFile: a.opt(c, "client-cert"), KeyFile: a.opt(c, "client-key")}
+	if o == (certs.ClientOptions{}) {
+		return nil, nil
+	}
+	cfg, err := certs.Client(o)
+	if err != nil {
+		return nil, usagef("%w", err)
+	}
+	return cfg, nil
+}
+
 // env is what a command's action works with.
 type env struct {
 	ctx    context.Context
@@ -391,7 +413,11 @@ func (a *app) setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := api.NewClient(api.Config{Addrs: strings.Split(a.opt(c, "addr"), ","), Token: tok})
+	tlsCfg, err := a.tlsConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := api.NewClient(api.Config{Addrs: strings.Split(a.opt(c, "addr"), ","), Token: tok, TLS: tlsCfg})
 	if err != nil {
 		return nil, usagef("--addr: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
@@ -42,12 +43,12 @@ func (s *scenarioFixture) adminToken(t *testing.T) string {
 // nodeGet GETs path from node n with the bearer token and returns the
 // answer's status and body.
 func nodeGet(n *harness.Node, token, path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+n.APIAddr()+path, nil)
+	req, err := http.NewRequest(http.MethodGet, n.URL()+path, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := apiClient.Do(req)
+	resp, err := clientOf(n).Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: GET %s: %w", n, path, err)
 	}
@@ -58,6 +59,27 @@ func nodeGet(n *harness.Node, token, path string) (int, []byte, error) {
 	}
 	return resp.StatusCode, body, nil
 }
+
+// clientOf returns the client the tests reach n's API with: apiClient, or
+// with TLS on, a client that trusts the CA file n has now (it changes
+// while a test rotates the CA).
+func clientOf(n *harness.Node) *http.Client {
+	ca := n.TLSFiles().CA
+	if ca == "" {
+		return apiClient
+	}
+	cfg, err := certs.Client(certs.ClientOptions{CAFile: ca})
+	if err != nil {
+		// Not a harness failure: the node's CA file is being replaced.
+		return &http.Client{Transport: errTransport{err}}
+	}
+	return &http.Client{Timeout: apiClient.Timeout, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+}
+
+// errTransport fails every request with err.
+type errTransport struct{ err error }
+
+func (t errTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, t.err }
 
 // nodeGetJSON GETs path from node n and decodes a 200 answer into out.
 func nodeGetJSON(n *harness.Node, token, path string, out any) error {

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"crypto/tls"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,10 @@ type Options struct {
 	// Token is sent as a bearer token on the harness's own requests
 	// (/v1/status), for clusters started with a tokens file.
 	Token string
+	// TLS starts every node with TLS on: the cluster makes a CA (PKI)
+	// and gives each node a server certificate of it, and the harness
+	// sends its own requests over https, trusting the CA.
+	TLS bool
 }
 
 // NodeConfig describes a node to add to a cluster. Zero fields get
@@ -50,6 +55,12 @@ type NodeConfig struct {
 	GossipAddr string
 	// AdvertiseAddr is --advertise-addr; empty leaves the flag out.
 	AdvertiseAddr string
+	// TLS, in a cluster with Options.TLS, are the node's files instead of
+	// a server certificate of the cluster's CA: a node of another CA, or
+	// one with a client's certificate. The harness reaches its API
+	// trusting TLS.CA.
+	TLS *TLSFiles
+
 	// APIReach is the host:port at which the test reaches the node's API,
 	// when that is not HTTPAddr (a node listening on 0.0.0.0 inside a
 	// network namespace, say). Node.APIAddr returns it, and the harness
@@ -65,6 +76,7 @@ type Cluster struct {
 	bin   string
 	dir   string
 	opts  Options
+	pki   *PKI // with Options.TLS
 	nodes []*Node
 }
 
@@ -72,6 +84,9 @@ type Cluster struct {
 func New(t TB, opts Options) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: Build(t), dir: t.TempDir(), opts: opts}
+	if opts.TLS {
+		c.pki = NewPKI(t, filepath.Join(c.dir, "tls"), "cluster")
+	}
 	// Registered after TempDir's own cleanup, so it runs before the
 	// directory is removed.
 	t.Cleanup(func() {
@@ -141,6 +156,16 @@ func (c *Cluster) Add(cfg NodeConfig) *Node {
 	if cfg.AdvertiseAddr != "" {
 		n.args = append(n.args, "--advertise-addr", cfg.AdvertiseAddr)
 	}
+	if c.pki != nil {
+		files := cfg.TLS
+		if files == nil {
+			f := c.pki.Server(cfg.ID)
+			files = &f
+		}
+		n.tls = *files
+		n.args = append(n.args, files.args()...)
+		n.setClient(clientTLS(c.t, files.CA))
+	}
 	if cfg.BootstrapExpect != 0 {
 		n.args = append(n.args, "--bootstrap-expect", strconv.Itoa(cfg.BootstrapExpect))
 	}
@@ -194,6 +219,41 @@ func nodeEnv(extra []string) []string {
 		}
 	}
 	return append(env, extra...)
+}
+
+// Dir returns the directory that holds the nodes' directories, removed
+// when the test ends.
+func (c *Cluster) Dir() string { return c.dir }
+
+// PKI returns the cluster's CA, or nil without Options.TLS.
+func (c *Cluster) PKI() *PKI { return c.pki }
+
+// ClientTLS returns the TLS config of an API client that trusts the
+// cluster's CA, or nil without Options.TLS.
+func (c *Cluster) ClientTLS() *tls.Config {
+	if c.pki == nil {
+		return nil
+	}
+	return c.pki.ClientTLS()
+}
+
+// TrustCA makes the harness's own requests trust the CA certificates in
+// caFile instead (a CA bundle, while a test rotates the CA).
+func (c *Cluster) TrustCA(caFile string) {
+	c.t.Helper()
+	cfg := clientTLS(c.t, caFile)
+	for _, n := range c.nodes {
+		n.setClient(cfg)
+	}
+}
+
+// URLs returns the API URL of every node added, in the order added.
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.URL()
+	}
+	return out
 }
 
 // Nodes returns every node added, running or not, in the order added.

@@ -1,14 +1,17 @@
 package harness
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -38,6 +41,8 @@ type Node struct {
 	joinAll func() []string // gives join when nil at the first start
 	env     []string
 	exec    []string // command prefix, such as ip netns exec NAME
+	tls     TLSFiles // with TLS on; zero otherwise
+	client  atomic.Pointer[http.Client]
 
 	mu     sync.Mutex
 	proc   *process // the current or last run; nil before Start
@@ -71,6 +76,40 @@ func (n *Node) APIAddr() string {
 		return n.reach
 	}
 	return n.http
+}
+
+// URL returns the base URL of the node's API: https://APIAddr with TLS
+// on, else http://APIAddr.
+func (n *Node) URL() string {
+	if n.tls.CA != "" {
+		return "https://" + n.APIAddr()
+	}
+	return "http://" + n.APIAddr()
+}
+
+// TLSFiles returns the node's --tls-* files; zero without TLS.
+func (n *Node) TLSFiles() TLSFiles { return n.tls }
+
+// HTTPClient returns the client the harness reaches the node's API with:
+// a short timeout, and with TLS on, the node's CA (or the one TrustCA
+// gave).
+func (n *Node) HTTPClient() *http.Client {
+	if c := n.client.Load(); c != nil {
+		return c
+	}
+	return client
+}
+
+func (n *Node) setClient(cfg *tls.Config) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	n.client.Store(&http.Client{Timeout: client.Timeout, Transport: tr})
+}
+
+// Reload sends SIGHUP: honuad reloads its TLS files and tokens file.
+func (n *Node) Reload() {
+	n.t.Helper()
+	n.signal("reload", syscall.SIGHUP, n.Paused())
 }
 
 // HTTPAddr returns the node's --http-addr, which is APIAddr unless

@@ -95,14 +95,14 @@ func (n *Node) Ready() (ready bool, reason string, err error) {
 }
 
 func (n *Node) get(path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+n.APIAddr()+path, nil)
+	req, err := http.NewRequest(http.MethodGet, n.URL()+path, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	if n.token != "" {
 		req.Header.Set("Authorization", "Bearer "+n.token)
 	}
-	resp, err := client.Do(req)
+	resp, err := n.HTTPClient().Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", n, err)
 	}

@@ -144,6 +144,30 @@ func TestSchedule(t *testing.T) {
 	r.Check()
 }
 
+// TestScheduleTLS runs the nodes with TLS on (API, raft and forwarding)
+// and injects, in a random order, the faults that make nodes dial each
+// other anew while the workload runs: the leader killed, the leader
+// paused, the whole cluster restarted, and a member replaced by a new node
+// that must prove its certificate to join (every process fault a
+// three-node cluster takes in the full suite).
+func TestScheduleTLS(t *testing.T) {
+	r := newRun(t, Options{Nodes: 3, TLS: true, TmpfsDataDirs: long()})
+	var faults []Fault
+	for _, f := range processFaults() {
+		if f.Nodes == 0 && (long() || slices.Contains([]string{"kill-leader", "pause-leader", "restart-cluster", "replace-member"}, f.Name)) {
+			faults = append(faults, f)
+		}
+	}
+	r.StartWorkload()
+	r.idle(2 * time.Second)
+	var d time.Duration
+	if long() {
+		d = 2 * time.Minute
+	}
+	r.Schedule(faults, d)
+	r.Check()
+}
+
 // TestSchedule5 does the same on five nodes, where two may die at once:
 // in the short suite, two of five and the leader; every fault in the full
 // one.

@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +68,10 @@ type Options struct {
 	// Long runs the workload and the checker with the bounds of the full
 	// suite.
 	Long bool
+	// TLS runs the nodes with TLS on: the API over https (the workload's
+	// clients trust the cluster's CA), raft over mutual TLS and forwarding
+	// over TLS.
+	TLS bool
 }
 
 func (o Options) withDefaults() Options {
@@ -103,6 +109,8 @@ type Run struct {
 	servers          map[string]*honuaserver.Server // environment → its http target
 	dirs             map[string]string              // environment → its directory target
 	tokens           map[string]string              // identity → bearer token
+	tls              *tls.Config                    // the API clients' with Options.TLS, else nil
+	debugClient      *http.Client                   // for GET /v1/debug/state
 	tmpfs            map[string]string              // node id → the tmpfs its data dir is
 	c0               string                         // the commit rb environments roll back to
 	c1               string                         // rb environments' last commit
@@ -186,7 +194,7 @@ func Start(t *testing.T, o Options) *Run {
 	r.writeTokens(tokensFile)
 	r.writeConfig(configFile, tokensFile)
 
-	r.cluster = harness.New(t, harness.Options{Token: r.tokens[adminName], Args: []string{
+	r.cluster = harness.New(t, harness.Options{Token: r.tokens[adminName], TLS: o.TLS, Args: []string{
 		"--config", configFile,
 		"--raft-snapshot-threshold", "64",
 		"--raft-trailing-logs", "32",
@@ -194,6 +202,8 @@ func Start(t *testing.T, o Options) *Run {
 		"--history-retention", "100000",
 	}})
 	t.Cleanup(r.saveLogs)
+	r.tls = r.cluster.ClientTLS()
+	r.debugClient = &http.Client{Timeout: opTimeout, Transport: &http.Transport{TLSClientConfig: r.tls}}
 	for i := range o.Nodes {
 		cfg := harness.NodeConfig{BootstrapExpect: o.Nodes}
 		if dataDirs != nil {
@@ -388,15 +398,15 @@ func (r *Run) waitEnvironments(what string, check func(api.EnvironmentDetail) er
 	}
 }
 
-// addrs returns the API address of every node not removed from the
-// cluster, running or not, in a random order.
+// addrs returns the API URL of every node not removed from the cluster,
+// running or not, in a random order.
 func (r *Run) addrs(rng *rand.Rand) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for _, n := range r.nodes {
 		if !r.removed[n.ID()] {
-			out = append(out, n.APIAddr())
+			out = append(out, n.URL())
 		}
 	}
 	if rng != nil {
@@ -405,12 +415,12 @@ func (r *Run) addrs(rng *rand.Rand) []string {
 	return out
 }
 
-// nodeAt names the node listening on an API address.
+// nodeAt names the node serving an API URL.
 func (r *Run) nodeAt(addr string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range r.nodes {
-		if n.APIAddr() == addr {
+		if n.URL() == addr {
 			return n.ID()
 		}
 	}
@@ -421,7 +431,7 @@ func (r *Run) nodeAt(addr string) string {
 // and the id of the node it tries first.
 func (r *Run) client(who string, rng *rand.Rand) (*api.Client, string) {
 	addrs := r.addrs(rng)
-	cl, err := api.NewClient(api.Config{Addrs: addrs, Token: r.tokens[who], Timeout: workloadTimeout})
+	cl, err := api.NewClient(api.Config{Addrs: addrs, Token: r.tokens[who], Timeout: workloadTimeout, TLS: r.tls})
 	if err != nil {
 		panic(err) // the addresses are ours
 	}
@@ -430,7 +440,7 @@ func (r *Run) client(who string, rng *rand.Rand) (*api.Client, string) {
 
 // adminClient returns an admin's client over every node, in order.
 func (r *Run) adminClient() *api.Client {
-	cl, err := api.NewClient(api.Config{Addrs: r.addrs(nil), Token: r.tokens[adminName], Timeout: opTimeout})
+	cl, err := api.NewClient(api.Config{Addrs: r.addrs(nil), Token: r.tokens[adminName], Timeout: opTimeout, TLS: r.tls})
 	if err != nil {
 		panic(err)
 	}
@@ -439,7 +449,7 @@ func (r *Run) adminClient() *api.Client {
 
 // nodeClient returns an admin's client of one node only.
 func (r *Run) nodeClient(n *harness.Node) *api.Client {
-	cl, err := api.NewClient(api.Config{Addrs: []string{n.APIAddr()}, Token: r.tokens[adminName], Timeout: opTimeout})
+	cl, err := api.NewClient(api.Config{Addrs: []string{n.URL()}, Token: r.tokens[adminName], Timeout: opTimeout, TLS: r.tls})
 	if err != nil {
 		panic(err)
 	}

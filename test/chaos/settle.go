@@ -97,16 +97,14 @@ type debugState struct {
 	Bytes        int    `json:"bytes"`
 }
 
-var debugClient = &http.Client{Timeout: opTimeout}
-
 func (r *Run) debugState(n *harness.Node) (debugState, error) {
 	var st debugState
-	req, err := http.NewRequest(http.MethodGet, "http://"+n.APIAddr()+"/v1/debug/state", nil)
+	req, err := http.NewRequest(http.MethodGet, n.URL()+"/v1/debug/state", nil)
 	if err != nil {
 		return st, err
 	}
 	req.Header.Set("Authorization", "Bearer "+r.tokens[adminName])
-	resp, err := debugClient.Do(req)
+	resp, err := r.debugClient.Do(req)
 	if err != nil {
 		return st, fmt.Errorf("%s: GET /v1/debug/state: %w", n, err)
 	}

@@ -6,8 +6,10 @@
 # The nodes watch a sample configuration repository (.run/config.git, with a
 # work tree in .run/config to commit from) and deploy its development,
 # staging and production environments to directory targets in
-# .run/targets/. Data and logs live in .run/ (git-ignored) and survive
-# restarts; `make clean` removes them. Ctrl-C stops all three nodes cleanly.
+# .run/targets/. The API takes only https and tokens, and raft uses mutual
+# TLS, with a CA and node certificates made once in .run/tls/. Data and logs
+# live in .run/ (git-ignored) and survive restarts; `make clean` removes
+# them. Ctrl-C stops all three nodes cleanly.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,6 +18,18 @@ run="$root/.run"
 mkdir -p "$run"
 
 "$root/scripts/sample-repo.sh" "$run"
+
+# A CA and a certificate for each node, made once and kept across runs.
+tls="$run/tls"
+if [[ ! -f "$tls/honua-ca.pem" ]]; then
+	"$bin/honuad" tls ca create --dir "$tls" --name "Honua make run CA" >/dev/null
+	echo "created a CA in .run/tls/ (honua-ca.pem; its key honua-ca-key.pem signs the nodes' certificates)"
+fi
+for i in 1 2 3; do
+	if [[ ! -f "$tls/server-node$i.pem" ]]; then
+		"$bin/honuad" tls cert create --dir "$tls" --server --node "node$i" >/dev/null
+	fi
+done
 
 pids=()
 stop() {
@@ -33,6 +47,11 @@ trap 'exit 0' INT TERM
 
 joins=(--join 127.0.0.1:7401 --join 127.0.0.1:7402 --join 127.0.0.1:7403)
 for i in 1 2 3; do
+	security=(
+		--tls-ca-file "$tls/honua-ca.pem"
+		--tls-cert-file "$tls/server-node$i.pem"
+		--tls-key-file "$tls/server-node$i-key.pem"
+	)
 	"$bin/honuad" agent \
 		--node-id "node$i" \
 		--data-dir "$run/node$i" \
@@ -40,14 +59,15 @@ for i in 1 2 3; do
 		--raft-addr "127.0.0.1:730$i" \
 		--gossip-addr "127.0.0.1:740$i" \
 		--bootstrap-expect 3 "${joins[@]}" \
+		"${security[@]}" \
 		--config "$run/honuad.yaml" \
 		>>"$run/node$i.log" 2>&1 &
 	pids+=($!)
 done
 echo "started node1-3 (pids ${pids[*]}); logs in .run/node1.log .. node3.log"
 
-addrs=127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203
-ctl=("$bin/honuactl" --addr "$addrs" --token-file "$run/admin.token")
+addrs=https://127.0.0.1:7201,https://127.0.0.1:7202,https://127.0.0.1:7203
+ctl=("$bin/honuactl" --addr "$addrs" --ca-file "$tls/honua-ca.pem" --token-file "$run/admin.token")
 for _ in $(seq 1 300); do
 	for pid in "${pids[@]}"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -70,7 +90,8 @@ The cluster is up and deploys the sample repository's environments to
 .run/targets/ (development and staging at once; production waits for an
 approval from devops-team). In another terminal:
 
-  export HONUA_ADDR=$addrs HONUA_TOKEN=\$(cat .run/alice.token)
+  export HONUA_ADDR=$addrs
+  export HONUA_CACERT=.run/tls/honua-ca.pem HONUA_TOKEN=\$(cat .run/alice.token)
   bin/honuactl status                          # leader, members, repository
   bin/honuactl deployments                     # newest first
   cat .run/targets/development/metadata.json   # what development serves

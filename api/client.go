@@ -34,6 +34,8 @@ type Config struct {
 	// certificates must be signed by (and the name they must carry), and
 	// a client certificate for nodes that ask for one. Nil: the system's
 	// roots and the host dialled. certs.Client builds one from files.
+	// Clients given the same config share their connections; build it
+	// once.
 	TLS *tls.Config
 }
 
@@ -50,7 +52,7 @@ var ErrNoNodeReachable = errors.New("no node reachable")
 
 // NewClient returns a client for the given nodes.
 func NewClient(cfg Config) (*Client, error) {
-	tr := newTransport(cfg.TLS)
+	tr := transportFor(cfg.TLS)
 	c := &Client{token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
 	if c.http.Timeout == 0 {
 		c.http.Timeout = 30 * time.Second

@@ -161,6 +161,8 @@ func TestTLSMismatchIsClear(t *testing.T) {
 		{"http:// to a TLS node", "http://" + tlsNode, nil, []string{"speaks TLS: use https://" + tlsNode}},
 		{"https to a plain node", "https://" + plainNode, p.client(false), []string{"the server at " + plainNode + " does not speak TLS", "http://" + plainNode}},
 		{"a node of another CA", "https://" + strange, p.client(false), []string{strange, "certificate", "--ca-file"}},
+		{"https to a plain node, no TLS config", "https://" + plainNode, nil, []string{"the server at " + plainNode + " does not speak TLS"}},
+		{"a node of a CA the system does not trust", "https://" + strange, nil, []string{strange, "not signed by a CA this client trusts", "--ca-file"}},
 	} {
 		_, err := status(t, Config{Addrs: []string{tt.addr}, TLS: tt.tls})
 		if err == nil {

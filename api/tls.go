@@ -11,16 +11,30 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
-// newTransport returns the transport of a client: https:// addresses are
-// dialled with cfg (see Config.TLS), and the handshake completes before a
-// request is written.
-func newTransport(cfg *tls.Config) *http.Transport {
+// transports holds the transport of each TLS config clients were given,
+// so that clients of one config share their connections as clients
+// without one share http.DefaultTransport's.
+var transports sync.Map // *tls.Config → *http.Transport
+
+// transportFor returns the transport of a client given cfg: without one,
+// http.DefaultTransport; with one, a transport that dials https://
+// addresses with cfg and completes the handshake before a request is
+// written, shared by every client given the same cfg.
+func transportFor(cfg *tls.Config) http.RoundTripper {
+	if cfg == nil {
+		return http.DefaultTransport
+	}
+	if tr, ok := transports.Load(cfg); ok {
+		return tr.(*http.Transport)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialTLSContext = dialTLS(cfg)
-	return tr
+	actual, _ := transports.LoadOrStore(cfg, tr)
+	return actual.(*http.Transport)
 }
 
 // handshakeTimeout bounds a TLS handshake with a node.
@@ -100,10 +114,19 @@ type readCloser struct {
 	io.Closer
 }
 
-// describeTLS adds what to do to an error a node's TLS caused after the
-// handshake: a node that requires a client certificate refuses a
-// connection without one only then (TLS 1.3).
+// describeTLS adds what to do to an error TLS caused: a node that requires
+// a client certificate refuses a connection without one after the
+// handshake (TLS 1.3); without a TLS config, http.DefaultTransport's
+// handshake errors come here too.
 func describeTLS(base string, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &hostname):
+		return handshakeError(base, err)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("the server at %s does not speak TLS: use http://%s, or turn TLS on there", base, base)
+	}
 	if strings.Contains(err.Error(), "certificate required") {
 		return fmt.Errorf("the server at %s requires a client certificate: give honuactl --client-cert and --client-key: %w", base, err)
 	}

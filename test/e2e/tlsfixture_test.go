@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,9 +44,12 @@ type tlsFixture struct {
 	entries map[string]string // identity → its tokens file entry
 	listed  []string          // identities in the tokens file, in order
 	// clientCA is the CA file the test's API clients trust: a copy of
-	// the cluster's CA, then the CA bundle during a rotation.
-	clientCA string
-	rev      int
+	// the cluster's CA, then the CA bundle during a rotation; clientTLS
+	// is read from it, once per change, so that clients share their
+	// connections.
+	clientCA  string
+	clientTLS *tls.Config
+	rev       int
 }
 
 // newTLSFixture writes the repository, the tokens file (admin, alice and
@@ -133,6 +137,11 @@ func (f *tlsFixture) setClientCA(pem []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	replaceFile(f.t, f.clientCA, pem)
+	cfg, err := certs.Client(certs.ClientOptions{CAFile: f.clientCA})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.clientTLS = cfg
 }
 
 // client returns an API client as who, over https to the nodes at urls
@@ -143,11 +152,8 @@ func (f *tlsFixture) client(who string, urls ...string) (*api.Client, error) {
 		urls = f.c.URLs()
 	}
 	f.mu.Lock()
-	cfg, err := certs.Client(certs.ClientOptions{CAFile: f.clientCA})
+	cfg := f.clientTLS
 	f.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
 	return api.NewClient(api.Config{Addrs: urls, Token: f.tokens[who], TLS: cfg, Timeout: waitTimeout / 2})
 }
 

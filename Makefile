@@ -31,8 +31,9 @@ chaos:
 	$(GO) test -race -count=1 -timeout 25m ./test/chaos -chaos.long
 
 # Leader failover time over 10 SIGKILLs of the leader (median and max).
+# BENCHFLAGS=-tls runs the nodes of bench and bench-api with TLS on.
 bench:
-	$(GO) run ./test/bench/failover -kills 10
+	$(GO) run ./test/bench/failover -kills 10 $(BENCHFLAGS)
 
 # Commit -> deployment and -> Completed (webhook and polling), the
 # ls-remote step and planning against the git CLI.
@@ -41,7 +42,7 @@ bench-pipeline:
 
 # Approve latency through the leader and a follower; writes per second.
 bench-api:
-	$(GO) run ./test/bench/api
+	$(GO) run ./test/bench/api $(BENCHFLAGS)
 
 # Resident memory, snapshot size and save/restore time with 10,000
 # deployments in history.

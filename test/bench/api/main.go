@@ -34,7 +34,9 @@
 //
 // It prints every figure, then a table against the targets. It never fails
 // on a figure: a missed target is printed as NOT met, and the exit status
-// is 0 unless the benchmark itself could not run. Nodes and the repository
+// is 0 unless the benchmark itself could not run. With -tls the nodes run
+// with TLS on (the clients over https, raft over mutual TLS, forwarding
+// over TLS), to measure its cost. Nodes and the repository
 // live in one temporary directory, removed at the end unless -keep is
 // given.
 package main
@@ -71,6 +73,7 @@ type options struct {
 	compare    bool
 	diskN      int
 	keep       bool
+	tls        bool
 }
 
 func main() {
@@ -84,6 +87,7 @@ func main() {
 	flag.BoolVar(&o.compare, "compare", true, "throughput: also run with every client on the leader")
 	flag.IntVar(&o.diskN, "disk", 200, "disk: StoreLog calls timed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node logs, repository, tokens) and print its path")
+	flag.BoolVar(&o.tls, "tls", false, "run the nodes with TLS: clients over https, raft over mutual TLS, forwarding over TLS")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	switch {
@@ -117,8 +121,8 @@ func main() {
 	if o.compare {
 		groups = append(groups, onLeaderIDs...)
 	}
-	fmt.Printf("\n== 2. setup: 3 honuad processes, %d environments, %d approver identities\n", o.envs, identityCount(groups))
-	b := newBench(r, o.envs, groups)
+	fmt.Printf("\n== 2. setup: 3 honuad processes, %d environments, %d approver identities, TLS %v\n", o.envs, identityCount(groups), o.tls)
+	b := newBench(r, o.envs, groups, o.tls)
 	for _, u := range b.take().nodes {
 		fmt.Printf("   %s %s: pid %d\n", u.role, u.id, u.pid)
 	}

@@ -49,10 +49,6 @@ type nodeUsage struct {
 	approves  map[string]int
 }
 
-// metricsClient scrapes /metrics; a short timeout, so that a stuck node
-// shows as an error rather than a hang.
-var metricsClient = &http.Client{Timeout: 5 * time.Second}
-
 // take samples the leader's commit index, then each node (leader first)
 // and this process.
 func (b *bench) take() sample {
@@ -95,7 +91,11 @@ func (s sample) since(before sample) usage {
 
 // scrapeMetrics reads the API's request counters from n's /metrics.
 func scrapeMetrics(n *harness.Node) (forwarded float64, approves map[string]float64, err error) {
-	resp, err := metricsClient.Get("http://" + n.APIAddr() + "/metrics")
+	// The harness's client of n (https with -tls), with a longer timeout
+	// than its own: a node busy with the benchmark answers late.
+	c := *n.HTTPClient()
+	c.Timeout = 5 * time.Second
+	resp, err := c.Get(n.URL() + "/metrics")
 	if err != nil {
 		return 0, nil, fmt.Errorf("metrics of %s: %w", n, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,6 +47,9 @@ type bench struct {
 	admin    *api.Client       // the leader, as adminIdentity
 	// statusClients read each node's /v1/status as adminIdentity.
 	statusClients map[*harness.Node]*api.Client
+	// tls is the clients' TLS config with -tls (one, so that the clients
+	// of a node share connections as they do without it), else nil.
+	tls *tls.Config
 }
 
 // identityGroup is a set of approver identities, named group-01 to
@@ -68,7 +72,7 @@ func (g identityGroup) names() []string {
 // identities), a tokens file with an approver token for every identity of
 // groups, and a honuad configuration; starts a three-node cluster on them;
 // and waits until every environment's deployment is AwaitingApproval.
-func newBench(r *benchrun.Runner, envs int, groups []identityGroup) *bench {
+func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool) *bench {
 	b := &bench{r: r, tokens: map[string]string{}}
 	dir := r.TempDir()
 
@@ -104,7 +108,8 @@ func newBench(r *benchrun.Runner, envs int, groups []identityGroup) *bench {
 	}
 
 	started := time.Now()
-	b.c = harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile, "--tokens-file", tokensFile}})
+	b.c = harness.Start(r, 3, harness.Options{TLS: withTLS, Args: []string{"--config", cfgFile, "--tokens-file", tokensFile}})
+	b.tls = b.c.ClientTLS()
 	// The harness's own waits read /v1/status without a token, which a
 	// cluster with a tokens file refuses: these use the admin token.
 	b.statusClients = map[*harness.Node]*api.Client{}
@@ -211,7 +216,7 @@ func (b *bench) client(identity string, n *harness.Node) *api.Client {
 	if !ok {
 		b.r.Fatalf("no token for identity %s", identity)
 	}
-	c, err := api.NewClient(api.Config{Addrs: []string{n.APIAddr()}, Token: token, Timeout: requestTimeout})
+	c, err := api.NewClient(api.Config{Addrs: []string{n.URL()}, Token: token, Timeout: requestTimeout, TLS: b.tls})
 	if err != nil {
 		b.r.Fatalf("client of %s: %v", n.ID(), err)
 	}

@@ -61,6 +61,8 @@ type keyringResult struct {
 	Result  string       `json:"result"`
 	Error   string       `json:"error,omitempty"`
 	Keyring *api.Keyring `json:"keyring,omitempty"`
+	// dead: the member was not called, being dead in gossip.
+	dead bool
 }
 
 func (r keyringResult) failed() bool { return r.Error != "" }
@@ -182,7 +184,7 @@ func (f *keyringFan) each(ctx context.Context, call func(*api.Client, *keyringRe
 			r.Result = "skipped: left the cluster"
 			continue
 		case m.Status == "dead":
-			r.Result, r.Error = "failed", "not reached: the member is dead"
+			r.Result, r.Error, r.dead = "failed", "not reached: the member is dead", true
 			continue
 		case m.APIAddr == "":
 			r.Result, r.Error = "failed", "not reached: its API address is not known"
@@ -234,7 +236,7 @@ func (f *keyringFan) check(ctx context.Context, op string, key []byte) error {
 	var unchecked, blocking []string
 	for _, r := range results {
 		switch {
-		case r.Error != "" && strings.HasPrefix(r.Error, "not reached: the member is dead"):
+		case r.dead:
 			// It gossips with no one now; the change itself reports it.
 		case r.Error != "":
 			unchecked = append(unchecked, fmt.Sprintf("%s (%s)", r.Node, r.Error))

@@ -236,6 +236,14 @@ func TestKeyringReportsADeadMember(t *testing.T) {
 	if !strings.Contains(r.stderr, "node3") {
 		t.Errorf("stderr does not name node3:\n%s", r.stderr)
 	}
+	// A dead member gossips with no one: it does not hold the live ones
+	// back, and is named as missed.
+	r = kc.ctl(t, "keyring", "use", gossipkey.Encode(ctlKey2))
+	wantCode(t, r, exitRefused)
+	wantLines(t, r.stdout, []string{"node1", "now primary"}, []string{"node2", "now primary"}, []string{"node3", "dead"})
+	if !strings.Contains(r.stderr, "failed on 1 of 3 members: node3") {
+		t.Errorf("stderr does not name node3 alone:\n%s", r.stderr)
+	}
 }
 
 func TestKeyringCommandLine(t *testing.T) {

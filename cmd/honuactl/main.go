@@ -1,7 +1,8 @@
 // Command honuactl shows and steers a Honua GitOps cluster through the API of
 // any of its nodes: the cluster and its members, deployments with their
 // plans, approvals and history, and the writes an operator makes (approve,
-// reject, roll back, sync), waiting for deployments to settle when asked.
+// reject, roll back, sync), waiting for deployments to settle when asked,
+// and the rotation of every member's gossip encryption keys (keyring.go).
 //
 // Table and text output escape the characters a terminal acts on in the
 // server's text (escape.go); -o json prints the API's JSON.
@@ -217,6 +218,7 @@ func newApp(s streams) *cli.App {
 						Flags:  []cli.Flag{&cli.BoolFlag{Name: "yes", Usage: "confirm: every record is replaced"}},
 						Action: a.snapshotRestore},
 				}}),
+			cmd(a.keyringCommand()),
 			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "env", Usage: "only this environment's"},

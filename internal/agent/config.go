@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
+	"github.com/honua-io/honua-gitops/internal/gossipkey"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
@@ -34,6 +36,9 @@ type Config struct {
 	Join            []string `yaml:"join"`
 	LogLevel        string   `yaml:"log-level"`
 	LogFormat       string   `yaml:"log-format"`
+	// GossipKeyFile holds the key that encrypts gossip on the node's first
+	// start; the keyring in the data dir wins afterwards.
+	GossipKeyFile string `yaml:"gossip-key-file"`
 
 	RaftMultiplier int `yaml:"raft-multiplier"`
 	// Raft log compaction: snapshot after this many new entries, checked
@@ -240,6 +245,11 @@ func (c *Config) Validate() error {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
 	errs = append(errs, c.validateHTTPLimits()...)
+	if c.GossipKeyFile != "" {
+		if _, err := readGossipKey(c.GossipKeyFile); err != nil {
+			bad("gossip-key-file", c.GossipKeyFile, err.Error())
+		}
+	}
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
@@ -281,6 +291,20 @@ func (c *Config) validateHTTPLimits() []error {
 		bad("http-max-client-requests", c.HTTPMaxClientRequests, "must be at least 1")
 	}
 	return errs
+}
+
+// readGossipKey reads the key of --gossip-key-file. Its errors say why the
+// file holds no key, without quoting it or repeating its path.
+func readGossipKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot be read: %w", err)
+	}
+	return gossipkey.Parse(b)
 }
 
 // advertised returns the address others should dial for a listener bound

@@ -372,3 +372,19 @@ func (c *Client) RestoreSnapshot(ctx context.Context, backup []byte) (uint64, er
 	}
 	return out.AppliedIndex, nil
 }
+
+// Keyring returns the answering node's gossip keyring (admin). The node
+// asked answers for itself: give the client that one node's address.
+func (c *Client) Keyring(ctx context.Context) (*Keyring, error) {
+	var k Keyring
+	_, err := c.do(ctx, http.MethodGet, "/v1/agent/keyring", nil, nil, &k)
+	return &k, err
+}
+
+// ChangeKeyring installs, uses or removes a gossip key (op) on the
+// answering node alone (admin); key is base64, as honuad keygen prints it.
+func (c *Client) ChangeKeyring(ctx context.Context, op, key string) (*KeyringChange, error) {
+	var k KeyringChange
+	_, err := c.do(ctx, http.MethodPost, "/v1/agent/keyring", nil, KeyringOp{Op: op, Key: key}, &k)
+	return &k, err
+}

@@ -134,3 +134,39 @@ type ErrorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
 }
+
+// Keyring is one node's gossip keyring (GET /v1/agent/keyring): its keys
+// named by their fingerprints (the hex of the first 8 bytes of each key's
+// SHA-256), never the keys themselves.
+type Keyring struct {
+	// Node is the node whose keyring this is.
+	Node string `json:"node"`
+	// Encrypted is false on a node that gossips in the clear: it was
+	// started without a key and has no keyring.
+	Encrypted bool `json:"encrypted"`
+	// Primary is the key that encrypts what the node sends.
+	Primary string `json:"primary,omitempty"`
+	// Keys are every key the node decrypts with, primary first.
+	Keys  []string `json:"keys"`
+	Count int      `json:"count"`
+}
+
+// KeyringOp is a change to a node's gossip keyring (POST
+// /v1/agent/keyring).
+type KeyringOp struct {
+	// Op is install, use or remove.
+	Op string `json:"op"`
+	// Key is the key, base64-encoded as honuad keygen prints it.
+	Key string `json:"key"`
+}
+
+// KeyringChange is the answer to a KeyringOp: the operation, the key's
+// fingerprint, whether anything changed (installing a key already
+// installed, using the primary or removing a key not installed changes
+// nothing) and the keyring after it.
+type KeyringChange struct {
+	Op          string `json:"op"`
+	Fingerprint string `json:"fingerprint"`
+	Changed     bool   `json:"changed"`
+	Keyring
+}

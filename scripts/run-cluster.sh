@@ -6,8 +6,9 @@
 # The nodes watch a sample configuration repository (.run/config.git, with a
 # work tree in .run/config to commit from) and deploy its development,
 # staging and production environments to directory targets in
-# .run/targets/. The API takes only https and tokens, and raft uses mutual
-# TLS, with a CA and node certificates made once in .run/tls/. Data and logs
+# .run/targets/. The API takes only https and tokens, raft uses mutual TLS
+# (a CA and node certificates made once in .run/tls/), and gossip is
+# encrypted (a key made once in .run/gossip.key). Data and logs
 # live in .run/ (git-ignored) and survive restarts; `make clean` removes
 # them. Ctrl-C stops all three nodes cleanly.
 set -euo pipefail
@@ -30,6 +31,12 @@ for i in 1 2 3; do
 		"$bin/honuad" tls cert create --dir "$tls" --server --node "node$i" >/dev/null
 	fi
 done
+# The key that encrypts gossip, made once; each node keeps its keyring in
+# its data dir after the first start.
+if [[ ! -f "$run/gossip.key" ]]; then
+	(umask 077 && "$bin/honuad" keygen >"$run/gossip.key.tmp")
+	mv "$run/gossip.key.tmp" "$run/gossip.key"
+fi
 
 pids=()
 stop() {
@@ -51,6 +58,7 @@ for i in 1 2 3; do
 		--tls-ca-file "$tls/honua-ca.pem"
 		--tls-cert-file "$tls/server-node$i.pem"
 		--tls-key-file "$tls/server-node$i-key.pem"
+		--gossip-key-file "$run/gossip.key"
 	)
 	"$bin/honuad" agent \
 		--node-id "node$i" \

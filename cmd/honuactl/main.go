@@ -1,7 +1,8 @@
 // Command honuactl shows and steers a Honua GitOps cluster through the API of
 // any of its nodes: the cluster and its members, deployments with their
 // plans, approvals and history, and the writes an operator makes (approve,
-// reject, roll back, sync), waiting for deployments to settle when asked.
+// reject, roll back, sync), waiting for deployments to settle when asked,
+// and the rotation of every member's gossip encryption keys (keyring.go).
 //
 // Table and text output escape the characters a terminal acts on in the
 // server's text (escape.go); -o json prints the API's JSON.
@@ -220,6 +221,7 @@ func newApp(s streams) *cli.App {
 						Flags:  []cli.Flag{&cli.BoolFlag{Name: "yes", Usage: "confirm: every record is replaced"}},
 						Action: a.snapshotRestore},
 				}}),
+			cmd(a.keyringCommand()),
 			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "env", Usage: "only this environment's"},
@@ -401,7 +403,10 @@ type env struct {
 	color  bool
 	now    time.Time
 	client *api.Client
-	app    *app
+	// tls is the client's TLS config (--ca-file, --client-cert), nil
+	// without one.
+	tls *tls.Config
+	app *app
 }
 
 // setup reads the common flags and builds the API client.
@@ -421,7 +426,7 @@ func (a *app) setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, usagef("--addr: %w", err)
 	}
-	e.client = cl
+	e.client, e.tls = cl, tlsCfg
 	return e, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/agent"
 	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/gossipkey"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
@@ -103,6 +104,7 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "advertise-addr", EnvVars: env("advertise-addr"), Usage: "IP other nodes dial; required when listening on 0.0.0.0"},
 				&cli.IntFlag{Name: "bootstrap-expect", EnvVars: env("bootstrap-expect"), Usage: "bootstrap a new cluster once this many servers see each other (0: never)"},
 				&cli.StringSliceFlag{Name: "join", EnvVars: env("join"), Usage: "gossip address of a member to join (repeatable); retried until it answers"},
+				&cli.StringFlag{Name: "gossip-key-file", EnvVars: env("gossip-key-file"), Usage: "file holding the base64 key that encrypts gossip (see honuad keygen); read on the first start, then the keyring in the data dir wins"},
 				&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Usage: "debug, info, warn or error", DefaultText: def.LogLevel},
 				&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Usage: "text or json", DefaultText: def.LogFormat},
 				&cli.IntFlag{Name: "raft-multiplier", EnvVars: env("raft-multiplier"), Usage: "scale raft timeouts (1 = hashicorp/raft defaults; raise on slow machines)", DefaultText: "1"},
@@ -147,6 +149,14 @@ func newApp() *cli.App {
 			},
 			Action: recoverNode,
 		}, {
+			Name:  "keygen",
+			Usage: "print a new gossip encryption key",
+			Description: "Prints the base64 of 32 random bytes, as consul keygen does. Write it to the file given\n" +
+				"to --gossip-key-file on every node of a new cluster, or install it with honuactl keyring\n" +
+				"to rotate a running cluster's key. See docs/operations.md.",
+			OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+			Action:       keygen,
+		}, {
 			Name:  "token",
 			Usage: "manage API tokens",
 			Subcommands: []*cli.Command{{
@@ -187,6 +197,18 @@ func recoverNode(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "Recovered %s: its raft membership is now %d server(s) from %s. Start it (and the other survivors) now.\n",
 		c.String("node-id"), len(peers), c.String("peers"))
+	return nil
+}
+
+func keygen(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError{fmt.Errorf("keygen takes no arguments, got %q", c.Args().Slice())}
+	}
+	key, err := gossipkey.New()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, key)
 	return nil
 }
 
@@ -235,6 +257,7 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	setString("advertise-addr", &cfg.AdvertiseAddr)
 	setString("log-level", &cfg.LogLevel)
 	setString("log-format", &cfg.LogFormat)
+	setString("gossip-key-file", &cfg.GossipKeyFile)
 	if c.IsSet("bootstrap-expect") {
 		cfg.BootstrapExpect = c.Int("bootstrap-expect")
 	}

@@ -57,6 +57,13 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 	cc.APIAddr = cfg.advertised(ln.Addr().String())
 	cc.Logger = logger
 	cc.RaftTLS = sec.raftTLS()
+	if cfg.GossipKeyFile != "" {
+		// Validate read it already; it may have changed since.
+		if cc.GossipKey, err = readGossipKey(cfg.GossipKeyFile); err != nil {
+			ln.Close()
+			return &ConfigError{&cluster.FieldError{Field: "gossip-key-file", Value: cfg.GossipKeyFile, Why: err.Error()}}
+		}
+	}
 	if err := cc.Validate(); err != nil {
 		ln.Close()
 		return &ConfigError{err}
@@ -80,7 +87,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
 	go stateMetrics.Run(metricsCtx)
-	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
+	api := rpc.Config{Cluster: node, Store: node.FSM(), Keyring: node, Registry: registry, Logger: logger,
 		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg),
 		Tokens: sec.tokens}
 	if sec.certs != nil {

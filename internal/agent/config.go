@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
+	"github.com/honua-io/honua-gitops/internal/gossipkey"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
@@ -35,6 +37,9 @@ type Config struct {
 	Join            []string `yaml:"join"`
 	LogLevel        string   `yaml:"log-level"`
 	LogFormat       string   `yaml:"log-format"`
+	// GossipKeyFile holds the key that encrypts gossip on the node's first
+	// start; the keyring in the data dir wins afterwards.
+	GossipKeyFile string `yaml:"gossip-key-file"`
 
 	RaftMultiplier int `yaml:"raft-multiplier"`
 	// Raft log compaction: snapshot after this many new entries, checked
@@ -273,6 +278,11 @@ func (c *Config) Validate() error {
 	if err := c.tlsConfig().Check(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.GossipKeyFile != "" {
+		if _, err := readGossipKey(c.GossipKeyFile); err != nil {
+			bad("gossip-key-file", c.GossipKeyFile, err.Error())
+		}
+	}
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")
@@ -320,6 +330,20 @@ func (c *Config) validateHTTPLimits() []error {
 func (c *Config) tlsConfig() certs.Config {
 	return certs.Config{CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
 		VerifyServerHostname: c.TLSVerifyServerHostname, ClientAuth: certs.ClientAuth(c.TLSClientAuth)}
+}
+
+// readGossipKey reads the key of --gossip-key-file. Its errors say why the
+// file holds no key, without quoting it or repeating its path.
+func readGossipKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot be read: %w", err)
+	}
+	return gossipkey.Parse(b)
 }
 
 // advertised returns the address others should dial for a listener bound

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+
+	"github.com/honua-io/honua-gitops/internal/gossipkey"
 )
 
 // Config configures a Node. The agent fills it from defaults, the config
@@ -41,6 +44,15 @@ type Config struct {
 	Join []string
 	// JoinRetryMax caps the backoff between join attempts.
 	JoinRetryMax time.Duration
+
+	// GossipKey, when set, is the key that encrypts gossip on the node's
+	// first start (gossipkey.Size bytes). The keyring it starts is kept in
+	// GossipKeyringFile, which wins on every later start, so that keys
+	// installed and used since then survive restarts.
+	GossipKey []byte
+	// GossipKeyringFile is where the gossip keyring is kept; empty means
+	// <DataDir>/gossip-keyring.json.
+	GossipKeyringFile string
 
 	// Version is the honuad version advertised in gossip.
 	Version string
@@ -187,6 +199,12 @@ func (c *Config) Validate() error {
 		if err := CheckListenAddr(a.addr); err != nil {
 			bad(a.field, a.addr, err.Error())
 		}
+	}
+	if c.GossipKey != nil && len(c.GossipKey) != gossipkey.Size {
+		bad("gossip-key-file", "", fmt.Sprintf("must hold a %d-byte key, not %d bytes", gossipkey.Size, len(c.GossipKey)))
+	}
+	if c.GossipKeyringFile == "" && c.DataDir != "" {
+		c.GossipKeyringFile = filepath.Join(c.DataDir, "gossip-keyring.json")
 	}
 	if c.BootstrapExpect < 0 {
 		bad("bootstrap-expect", c.BootstrapExpect, "must not be negative")

@@ -84,6 +84,16 @@ func (n *Node) openGossip() error {
 	mc.Conflict = &gossipConflicts{n}
 	mc.Ping = &gossipPings{n}
 	mc.Logger = newStdLogger(n.logger.With("module", "memberlist"))
+	kr, err := n.openKeyring()
+	if err != nil {
+		return err
+	}
+	if kr != nil {
+		// Encrypt everything sent, and refuse what is not encrypted with a
+		// key of the ring: a node with another key or none is not admitted.
+		mc.Keyring, mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = kr, true, true
+	}
+	n.keyring = kr
 	if n.cfg.Gossip != nil {
 		n.cfg.Gossip(mc)
 	}
@@ -296,7 +306,11 @@ func (n *Node) joinLoop(addrs []string) {
 		if joined > 0 && err == nil {
 			err = errors.New("only this node answered")
 		}
-		n.logger.Warn("join failed; retrying", "addrs", addrs, "attempt", attempt, "retry_in", backoff, "error", err)
+		if why := n.gossipKeyProblem(err); why != "" {
+			n.logger.Error("cannot join the cluster: "+why+"; retrying", "addrs", addrs, "attempt", attempt, "retry_in", backoff, "error", err)
+		} else {
+			n.logger.Warn("join failed; retrying", "addrs", addrs, "attempt", attempt, "retry_in", backoff, "error", err)
+		}
 		select {
 		case <-n.shutdownCh:
 			return
@@ -398,6 +412,8 @@ func (n *Node) reconnectLoop() {
 		for _, a := range addrs {
 			if joined, err := n.gossip.Join([]string{a}); joined > 0 {
 				n.logger.Info("reconnected to a member seen as failed", "addr", a)
+			} else if why := n.gossipKeyProblem(err); why != "" {
+				n.logger.Warn("cannot reach a member seen as failed: "+why, "addr", a, "error", err)
 			} else {
 				n.logger.Debug("reconnect failed", "addr", a, "error", err)
 			}

@@ -14,7 +14,8 @@ type nodeMetrics struct {
 }
 
 // RegisterMetrics registers the node's metrics: raft's state, term and
-// indexes, apply latency, leader changes and members by status.
+// indexes, apply latency, leader changes, members by status and the size
+// of the gossip keyring.
 func (n *Node) RegisterMetrics(reg prometheus.Registerer) {
 	n.metrics.applyDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "honua_raft_apply_duration_seconds",
@@ -45,6 +46,8 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) {
 				}
 				return 0
 			}),
+		gauge("honua_gossip_keys", "Keys in this node's gossip keyring (0: gossip is not encrypted); 2 during a rotation.",
+			func() float64 { return float64(n.GossipKeyring().Count) }),
 		&membersCollector{n: n, desc: prometheus.NewDesc("honua_cluster_members",
 			"Servers this node knows of, by status (alive, suspect, dead, left).", []string{"status"}, nil)},
 	)

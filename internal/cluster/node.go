@@ -38,6 +38,10 @@ type Node struct {
 	probes probeCache
 	store  *raftboltdb.BoltStore
 	gossip *memberlist.Memberlist
+	// keyring encrypts gossip; nil when it is not encrypted. keyringMu
+	// orders the changes to it and to its file.
+	keyring   *memberlist.Keyring
+	keyringMu sync.Mutex
 	// gossipAddr is the advertised gossip address, fixed at start.
 	gossipAddr string
 	started    time.Time
@@ -386,6 +390,10 @@ func (n *Node) WaitForLeader(ctx context.Context) (string, error) {
 	}
 }
 
+// writeFileAtomic replaces path with data: written to a temporary file in
+// the same directory (mode 0600, as os.CreateTemp makes it), synced,
+// renamed over path, and the directory synced, so that path holds the old
+// data or the new, whole, even across a crash.
 func writeFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -405,5 +413,14 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }

@@ -209,6 +209,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/v1/environments/production/sync", ``, RoleApprover},
 		{"DELETE", "/v1/cluster/members/node2", "", RoleAdmin},
 		{"GET", "/v1/debug/state", "", RoleAdmin},
+		{"GET", "/v1/agent/keyring", "", RoleAdmin},
 	}
 	who := []struct {
 		name string

@@ -86,6 +86,9 @@ type Config struct {
 	// Tokens authenticates requests; nil turns authentication off (every
 	// request is the admin "anonymous").
 	Tokens *Tokens
+	// Keyring is the node's gossip keyring, served by the keyring
+	// endpoints; nil answers as a node whose gossip is not encrypted.
+	Keyring Keyring
 	// Registry receives the API's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -174,6 +177,8 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /v1/environments/{env}/rollback", "rollback", RoleApprover, true, s.handleRollback)
 	s.route("POST /v1/environments/{env}/sync", "sync", RoleApprover, true, s.handleSync)
 	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)
+	s.route("GET /v1/agent/keyring", "keyring_list", RoleAdmin, false, s.handleKeyringList)
+	s.route("POST /v1/agent/keyring", "keyring_change", RoleAdmin, true, s.handleKeyringChange)
 	s.route("GET /v1/snapshot", "snapshot_save", RoleAdmin, true, s.handleSnapshotSave)
 	s.routeLimit("POST /v1/snapshot", "snapshot_restore", RoleAdmin, true, maxRestoreBody, s.handleSnapshotRestore)
 
@@ -190,7 +195,8 @@ func (s *Server) read(pattern, name string, h http.HandlerFunc) {
 }
 
 // route registers an endpoint behind authentication, the role check, and
-// — for writes and consistent reads — the leader.
+// — for writes and consistent reads, unless localRoutes names it — the
+// leader.
 func (s *Server) route(pattern, name string, role Role, write bool, h http.HandlerFunc) {
 	s.routeLimit(pattern, name, role, write, maxBody, h)
 }
@@ -227,7 +233,7 @@ func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit i
 			}
 		}
 		consistent := r.URL.Query().Get("consistent") == "true"
-		if write || consistent {
+		if (write || consistent) && !localRoutes[name] {
 			if !s.cfg.Cluster.IsLeader() {
 				s.forwardToLeader(w, r)
 				return
@@ -362,6 +368,9 @@ func writeErr(w http.ResponseWriter, err error) {
 		status, code = http.StatusServiceUnavailable, "unknown_outcome"
 	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown), errors.Is(err, errNoRepository):
 		status, code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, cluster.ErrGossipNotEncrypted), errors.Is(err, cluster.ErrGossipKeyNotInstalled),
+		errors.Is(err, cluster.ErrGossipKeyPrimary), errors.Is(err, cluster.ErrGossipKeyringFull):
+		status, code = http.StatusConflict, "wrong_state"
 	}
 	writeJSON(w, status, api.ErrorBody{Error: err.Error(), Code: code})
 }

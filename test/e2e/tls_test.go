@@ -17,11 +17,12 @@ import (
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
-// TestTLSCluster: three nodes with TLS on the API and mutual TLS on raft.
-// A write through a follower is forwarded to the leader over TLS; honuactl
-// needs https:// and says so; raft requests from a plain TCP client and
-// from a client certificate of the cluster's CA are refused; a fourth node
-// with a certificate of another CA never joins raft; and none of them
+// TestTLSCluster: three nodes with TLS on the API, mutual TLS on raft and
+// gossip encrypted. A write through a follower is forwarded to the leader
+// over TLS; honuactl needs https:// and says so; raft requests from a
+// plain TCP client and from a client certificate of the cluster's CA are
+// refused; a fourth node with a certificate of another CA, which holds the
+// gossip key and so joins gossip, never joins raft; and none of them
 // changes the cluster's state or term.
 func TestTLSCluster(t *testing.T) {
 	skipIfShort(t)
@@ -60,6 +61,12 @@ func TestTLSCluster(t *testing.T) {
 			"--addr", strings.Join(f.c.URLs(), ","), "members")
 		if res.code != 0 || !strings.Contains(res.stdout, "n3") {
 			t.Errorf("honuactl over https with HONUA_CACERT: %s", res)
+		}
+		// keyring reaches every member at its own address, over https too.
+		res = runHonuactl(t, ctl, []string{"HONUA_CACERT=" + f.clientCA, "HONUA_TOKEN=" + f.tokens["admin"]},
+			"--addr", follower.URL(), "keyring", "list")
+		if res.code != 0 || strings.Count(res.stdout, " ok ") != 3 {
+			t.Errorf("honuactl keyring list over https: %s; want every node ok", res)
 		}
 	})
 
@@ -112,6 +119,8 @@ func TestTLSCluster(t *testing.T) {
 
 	t.Run("a node of another CA", func(t *testing.T) {
 		// In the test's directory, which outlives the subtest (and n4).
+		// n4 holds the gossip key (from the cluster's Options.Args): only
+		// its certificate keeps it out.
 		files := harness.NewPKI(t, f.c.Dir(), "other").Server("n4")
 		n4 := f.c.Add(harness.NodeConfig{TLS: &files})
 		n4.Start()
@@ -133,6 +142,26 @@ func TestTLSCluster(t *testing.T) {
 			for _, m := range mustStatus(t, n).Members {
 				if m.ID == "n4" && m.Voter {
 					t.Errorf("%s lists n4 as a voter", n)
+				}
+			}
+		}
+		// Without the gossip key, a node of another CA is not even a
+		// gossip member.
+		other := harness.NewPKI(t, f.c.Dir(), "other5").Server("n5")
+		n5 := f.c.Add(harness.NodeConfig{TLS: &other, Args: []string{"--gossip-key-file", writeGossipKey(t, f.c.Dir(), "n5.key")}})
+		n5.Start()
+		if err := harness.Poll(waitTimeout, "n5, with another gossip key, to be refused by gossip", func() error {
+			if !strings.Contains(n5.Log(), "gossip is encrypted with another key") {
+				return errors.New("not refused yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range f.c.Nodes()[:3] {
+			for _, m := range mustStatus(t, n).Members {
+				if m.ID == "n5" {
+					t.Errorf("%s lists n5, which holds another gossip key: %+v", n, m)
 				}
 			}
 		}

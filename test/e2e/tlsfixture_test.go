@@ -29,15 +29,16 @@ environments:
     approvers: [devops-team]
 `
 
-// tlsFixture is a three-node cluster with TLS on (API and raft), tokens
-// required, and a repository whose production deployments each wait for
-// one approval.
+// tlsFixture is a three-node cluster with TLS on (API and raft), gossip
+// encrypted, tokens required, and a repository whose production
+// deployments each wait for one approval.
 type tlsFixture struct {
 	t          *testing.T
 	repo       *gitserver.Repo
 	c          *harness.Cluster
 	tokensFile string
 	targets    string
+	gossipKey  string // the --gossip-key-file of every node
 
 	mu      sync.Mutex
 	tokens  map[string]string // identity → bearer token
@@ -95,7 +96,9 @@ auth:
 	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.c = harness.New(t, harness.Options{TLS: true, Token: f.tokens["admin"], Args: []string{"--config", config}})
+	f.gossipKey = writeGossipKey(t, dir, "gossip.key")
+	f.c = harness.New(t, harness.Options{TLS: true, Token: f.tokens["admin"],
+		Args: []string{"--config", config, "--gossip-key-file", f.gossipKey}})
 	f.clientCA = filepath.Join(dir, "client-ca.pem")
 	f.setClientCA(f.c.PKI().CACert())
 	return f

@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger) e
 	defer stopMetrics()
 	go stateMetrics.Run(metricsCtx)
 	api := rpc.Config{Cluster: node, Store: node.FSM(), Registry: registry, Logger: logger,
-		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg)}
+		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: APILimits(cfg)}
 	if cfg.Auth.TokensFile != "" {
 		tokens, err := rpc.LoadTokens(cfg.Auth.TokensFile)
 		if err != nil {

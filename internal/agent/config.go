@@ -67,6 +67,14 @@ type Config struct {
 	HTTPIdleTimeout       Duration `yaml:"http-idle-timeout"`
 	HTTPMaxConns          int      `yaml:"http-max-conns"`
 	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
+	// The API's abuse limits: webhook deliveries and failed
+	// authentications per client, and requests forwarded to the leader at
+	// once.
+	HTTPWebhookRate      Rate `yaml:"http-webhook-rate"`
+	HTTPWebhookBurst     int  `yaml:"http-webhook-burst"`
+	HTTPAuthFailureRate  Rate `yaml:"http-auth-failure-rate"`
+	HTTPAuthFailureBurst int  `yaml:"http-auth-failure-burst"`
+	HTTPMaxForwarded     int  `yaml:"http-max-forwarded"`
 
 	// The sections of DOMAIN.md §6a (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
@@ -162,6 +170,11 @@ func DefaultConfig() Config {
 		// by Go at start), leaving room for raft, gossip, git and targets.
 		HTTPMaxConns:          1024,
 		HTTPMaxClientRequests: rpc.DefaultMaxClientRequests,
+		HTTPWebhookRate:       Rate(rpc.DefaultWebhookRate),
+		HTTPWebhookBurst:      rpc.DefaultWebhookBurst,
+		HTTPAuthFailureRate:   Rate(rpc.DefaultAuthFailureRate),
+		HTTPAuthFailureBurst:  rpc.DefaultAuthFailureBurst,
+		HTTPMaxForwarded:      rpc.DefaultMaxForwarded,
 	}
 }
 
@@ -240,6 +253,7 @@ func (c *Config) Validate() error {
 		bad("leader-wait", time.Duration(c.LeaderWait).String(), "must be positive")
 	}
 	errs = append(errs, c.validateHTTPLimits()...)
+	errs = append(errs, c.validateAbuseLimits()...)
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")

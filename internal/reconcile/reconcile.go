@@ -62,8 +62,10 @@ type Config struct {
 	Source Source
 	Branch string
 	// PollInterval is the time between polls, each with up to 10%
-	// jitter. Webhooks and sync requests poll at once.
+	// jitter. Webhooks and sync requests poll at once, but at least
+	// MinPollGap (default 1s) after the last poll ended.
 	PollInterval time.Duration
+	MinPollGap   time.Duration
 	// GitTimeout bounds each git call.
 	GitTimeout time.Duration
 	// DryRun stops every deployment after Planning.
@@ -102,10 +104,19 @@ type Reconciler struct {
 	activeWG sync.WaitGroup
 }
 
+// DefaultMinPollGap spaces the polls webhooks and sync requests ask for: a
+// push is seen within a second, and a flood of webhooks (each of which the
+// leader answers with a poll: an ls-remote, and a read of every environment
+// of the head) leaves the leader most of its time for its other work.
+const DefaultMinPollGap = time.Second
+
 // New returns a reconciler. Register its Run as leader work.
 func New(cfg Config, c Cluster, s Store) *Reconciler {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.MinPollGap <= 0 {
+		cfg.MinPollGap = DefaultMinPollGap
 	}
 	if cfg.GitTimeout <= 0 {
 		cfg.GitTimeout = 30 * time.Second

@@ -20,11 +20,14 @@ func watchedPaths(env string) []string {
 }
 
 // watch polls the repository at once, then every poll interval (with
-// jitter), and whenever PollNow asks.
+// jitter), and whenever PollNow asks, but then no sooner than MinPollGap
+// after the last poll ended: requests that arrive meanwhile are merged into
+// the one poll that follows.
 func (r *Reconciler) watch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	reason := "became leader"
+	var ended time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,10 +40,24 @@ func (r *Reconciler) watch(ctx context.Context) {
 				default:
 				}
 			}
+			if wait := time.Until(ended.Add(r.cfg.MinPollGap)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+				// Requests made while waiting are served by this poll.
+				select {
+				case <-r.pollNow:
+				default:
+				}
+			}
 		}
 		if err := r.poll(ctx, reason); err != nil && ctx.Err() == nil {
 			r.logger.Warn("poll failed", "reason", reason, "error", err)
 		}
+		ended = time.Now()
 		reason = "interval"
 		timer.Reset(jitter(r.cfg.PollInterval))
 	}

@@ -120,6 +120,7 @@ type Server struct {
 	authFailures  *rateTable
 	forwardSlots  chan struct{}
 	members       *memberHosts
+	leaderCheck   leaderCheck
 }
 
 // maxBody bounds the body of an API request (webhooks have their own).
@@ -259,12 +260,13 @@ func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit i
 }
 
 // confirmLeadership makes a linearizable read possible: this node leads,
-// issued its term's Barrier, and a quorum confirms it still leads.
+// issued its term's Barrier, and a quorum confirms it still leads (in a
+// confirmation shared with the reads that arrived at the same time).
 func (s *Server) confirmLeadership() error {
 	if !s.cfg.Cluster.LeaderReady() {
 		return fmt.Errorf("this node's leadership is not established yet: %w", cluster.ErrNotLeader)
 	}
-	return s.cfg.Cluster.VerifyLeader()
+	return s.leaderCheck.confirm(s.cfg.Cluster.VerifyLeader)
 }
 
 // ServeHTTP implements http.Handler. Every response names this node and the

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -273,10 +274,15 @@ func (s *Server) forwardedByMember(r *http.Request) bool {
 }
 
 // memberHosts are the IP addresses of the cluster's members, read from the
-// member list at most once a second.
+// member list at most once a second. Lookups take no lock.
 type memberHosts struct {
-	c     Cluster
-	mu    sync.Mutex
+	c    Cluster
+	mu   sync.Mutex // held while the list is read again
+	last atomic.Pointer[hostSet]
+}
+
+// hostSet is one read of the member list.
+type hostSet struct {
 	at    time.Time
 	hosts map[netip.Addr]bool
 }
@@ -285,20 +291,24 @@ type memberHosts struct {
 const memberHostsTTL = time.Second
 
 func (m *memberHosts) has(addr netip.Addr) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if now := time.Now(); m.hosts == nil || now.Sub(m.at) >= memberHostsTTL {
-		m.hosts = map[netip.Addr]bool{}
-		for _, mem := range m.c.Members() {
-			for _, a := range []string{mem.APIAddr, mem.RaftAddr, mem.GossipAddr} {
-				// Hosts given by name are not resolved: their forwarded
-				// requests are counted like any other.
-				if ap, err := netip.ParseAddrPort(a); err == nil {
-					m.hosts[ap.Addr().Unmap()] = true
+	now := time.Now()
+	set := m.last.Load()
+	if set == nil || now.Sub(set.at) >= memberHostsTTL {
+		m.mu.Lock()
+		if set = m.last.Load(); set == nil || now.Sub(set.at) >= memberHostsTTL {
+			set = &hostSet{at: now, hosts: map[netip.Addr]bool{}}
+			for _, mem := range m.c.Members() {
+				for _, a := range []string{mem.APIAddr, mem.RaftAddr, mem.GossipAddr} {
+					// Hosts given by name are not resolved: their
+					// forwarded requests are counted like any other.
+					if ap, err := netip.ParseAddrPort(a); err == nil {
+						set.hosts[ap.Addr().Unmap()] = true
+					}
 				}
 			}
+			m.last.Store(set)
 		}
-		m.at = now
+		m.mu.Unlock()
 	}
-	return m.hosts[addr]
+	return set.hosts[addr]
 }

@@ -47,9 +47,10 @@ const (
 )
 
 // rateTable holds a token bucket per client key, for at most max keys. A
-// key without a bucket has a full one; a bucket that has refilled is
-// dropped by the next sweep, so an entry lives for at most burst/limit
-// after its client's last event.
+// key without a bucket has a full one; a bucket that has refilled (burst/
+// limit after its client's last event) is dropped by the next sweep, which
+// a lookup of a key without a bucket runs when the last is a minute old, or
+// a second old when the table is full.
 //
 // When the table is full of buckets that have not refilled, a key without
 // one shares a single overflow bucket with every other such key, and the

@@ -151,9 +151,8 @@ func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pi
 			if err != nil {
 				t.Fatalf("open repository: %v", err)
 			}
-			// Tests poll after every commit: a short gap keeps them quick.
-			cfg := Config{Source: src, Branch: "main", PollInterval: time.Hour, MinPollGap: 10 * time.Millisecond,
-				GitTimeout: 10 * time.Second, Now: pc.clock.Now, Registry: prometheus.NewRegistry(), Environments: opts.envs}
+			cfg := Config{Source: src, Branch: "main", PollInterval: time.Hour, GitTimeout: 10 * time.Second,
+				Now: pc.clock.Now, Registry: prometheus.NewRegistry(), Environments: opts.envs}
 			if opts.adjust != nil {
 				opts.adjust(&cfg)
 			}

@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short chaos bench bench-pipeline bench-api bench-state lint clean
+.PHONY: all build run test test-short chaos bench bench-pipeline bench-api bench-flood bench-state lint clean
 
 all: build
 
@@ -43,6 +43,11 @@ bench-pipeline:
 # Approve latency through the leader and a follower; writes per second.
 bench-api:
 	$(GO) run ./test/bench/api $(BENCHFLAGS)
+
+# The leader's commits, approvals/s and latency without and with a flood
+# of requests on a follower.
+bench-flood:
+	$(GO) run ./test/bench/api -flood -clients 4 -duration 20s
 
 # Resident memory, snapshot size and save/restore time with 10,000
 # deployments in history.

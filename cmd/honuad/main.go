@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -132,6 +133,11 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "tls-key-file", EnvVars: env("tls-key-file"), Usage: "the private key (PEM) of --tls-cert-file"},
 				&cli.BoolFlag{Name: "tls-verify-server-hostname", EnvVars: env("tls-verify-server-hostname"), Usage: "accept as a raft peer or forwarding target only a certificate carrying server.honua", DefaultText: "true"},
 				&cli.StringFlag{Name: "tls-client-auth", EnvVars: env("tls-client-auth"), Usage: "API client certificates: none, request (verified if sent) or require (mutual TLS)", DefaultText: "none"},
+				&cli.StringFlag{Name: "http-webhook-rate", EnvVars: env("http-webhook-rate"), Usage: "webhook deliveries one client address may send to each source (10/s, 5/m, off) before 429", DefaultText: def.HTTPWebhookRate.String()},
+				&cli.IntFlag{Name: "http-webhook-burst", EnvVars: env("http-webhook-burst"), Usage: "webhook deliveries one client address may send at once, above its rate", DefaultText: strconv.Itoa(def.HTTPWebhookBurst)},
+				&cli.StringFlag{Name: "http-auth-failure-rate", EnvVars: env("http-auth-failure-rate"), Usage: "failed authentications one client address may make (5/m, off); past them its requests get 429 unchecked", DefaultText: def.HTTPAuthFailureRate.String()},
+				&cli.IntFlag{Name: "http-auth-failure-burst", EnvVars: env("http-auth-failure-burst"), Usage: "failed authentications one client address may make at once, above its rate", DefaultText: strconv.Itoa(def.HTTPAuthFailureBurst)},
+				&cli.IntFlag{Name: "http-max-forwarded", EnvVars: env("http-max-forwarded"), Usage: "requests this node may have forwarded to the leader at once; more get 503 busy", DefaultText: strconv.Itoa(def.HTTPMaxForwarded)},
 			},
 			Action: runAgent,
 		}, {
@@ -341,6 +347,27 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 			return cfg, &agent.ConfigError{Err: fmt.Errorf("tls-client-auth %w", err)}
 		}
 		cfg.TLSClientAuth = agent.ClientAuth(mode)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *agent.Rate
+	}{{"http-webhook-rate", &cfg.HTTPWebhookRate}, {"http-auth-failure-rate", &cfg.HTTPAuthFailureRate}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		r, err := agent.ParseRate(c.String(f.name))
+		if err != nil {
+			return cfg, &agent.ConfigError{Err: fmt.Errorf("%s %w", f.name, err)}
+		}
+		*f.dst = r
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"http-webhook-burst", &cfg.HTTPWebhookBurst}, {"http-auth-failure-burst", &cfg.HTTPAuthFailureBurst}, {"http-max-forwarded", &cfg.HTTPMaxForwarded}} {
+		if c.IsSet(f.name) {
+			*f.dst = c.Int(f.name)
+		}
 	}
 	return cfg, nil
 }

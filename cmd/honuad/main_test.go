@@ -3,13 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/honua-io/honua-gitops/internal/agent"
 )
@@ -230,5 +233,102 @@ func TestSizeOptions(t *testing.T) {
 				t.Errorf("honuad agent %q = %v; want a configuration error saying %q", args, err, tt.want)
 			}
 		})
+	}
+}
+
+// The abuse limits' rates are written as events per unit of time, from the
+// file, the environment or a flag; "off" turns one off.
+func TestRateOptions(t *testing.T) {
+	def, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := agent.APILimits(def)
+	if lim.WebhookRate != 10 || lim.WebhookBurst != 20 || lim.AuthFailureRate != rate.Every(12*time.Second) ||
+		lim.AuthFailureBurst != 10 || lim.MaxForwarded != 256 {
+		t.Errorf("default limits = webhooks %v/s burst %d, auth failures %v/s burst %d, forwarded %d; "+
+			"want 10/s burst 20, 5/min burst 10, 256", lim.WebhookRate, lim.WebhookBurst, lim.AuthFailureRate,
+			lim.AuthFailureBurst, lim.MaxForwarded)
+	}
+
+	file := filepath.Join(t.TempDir(), "honuad.yaml")
+	if err := os.WriteFile(file, []byte("http-webhook-rate: 2/s\nhttp-auth-failure-rate: off\nhttp-auth-failure-burst: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HONUA_HTTP_WEBHOOK_BURST", "7")
+	got, err := parse(t, "--node-id", "n1", "--data-dir", t.TempDir(), "--config", file, "--http-webhook-rate", "30/m", "--http-max-forwarded", "64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	lim = agent.APILimits(got)
+	if lim.WebhookRate != 0.5 || lim.WebhookBurst != 7 || lim.AuthFailureRate != rate.Inf || lim.AuthFailureBurst != 3 || lim.MaxForwarded != 64 {
+		t.Errorf("limits = webhooks %v/s (flag) burst %d (env), auth failures %v/s (file) burst %d (file), forwarded %d (flag); "+
+			"want 0.5/s, 7, +Inf (off), 3, 64", lim.WebhookRate, lim.WebhookBurst, lim.AuthFailureRate, lim.AuthFailureBurst, lim.MaxForwarded)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		file string
+		want string
+	}{
+		{"not a rate", []string{"--http-webhook-rate", "10"}, "", `http-webhook-rate "10"`},
+		{"an unknown unit", []string{"--http-auth-failure-rate", "5/fortnight"}, "", `http-auth-failure-rate "5/fortnight"`},
+		{"zero", []string{"--http-webhook-rate", "0/s"}, "", `http-webhook-rate "0/s"`},
+		{"not a rate in the file", nil, "http-auth-failure-rate: many\n", "line 1"},
+		{"no burst", []string{"--http-webhook-burst", "0"}, "", "http-webhook-burst"},
+		{"a negative burst", []string{"--http-auth-failure-burst", "-2"}, "", "http-auth-failure-burst"},
+		{"nothing forwarded", []string{"--http-max-forwarded", "0"}, "", "http-max-forwarded"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--node-id", "n1", "--data-dir", t.TempDir()}, tt.args...)
+			if tt.file != "" {
+				f := filepath.Join(t.TempDir(), "honuad.yaml")
+				if err := os.WriteFile(f, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", f)
+			}
+			cfg, err := parse(t, args...)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			var ce *agent.ConfigError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("honuad agent %q = %v; want a configuration error saying %q", args, err, tt.want)
+			}
+		})
+	}
+}
+
+// ParseRate reads events per unit of time, and Rate writes them back the
+// same way.
+func TestParseRate(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		perSec  float64
+		written string
+	}{
+		{"10/s", 10, "10/s"},
+		{"5/m", 5.0 / 60, "5/m"},
+		{"90/h", 90.0 / 3600, "90/h"},
+		{"1/10s", 0.1, "6/m"},
+		{"2.5/s", 2.5, "150/m"},
+		{"off", math.Inf(1), "off"},
+	} {
+		r, err := agent.ParseRate(tt.in)
+		if err != nil {
+			t.Errorf("ParseRate(%q) = %v", tt.in, err)
+			continue
+		}
+		if got := float64(r); math.Abs(got-tt.perSec) > 1e-12 && got != tt.perSec {
+			t.Errorf("ParseRate(%q) = %v/s; want %v/s", tt.in, got, tt.perSec)
+		}
+		if got := r.String(); got != tt.written {
+			t.Errorf("ParseRate(%q).String() = %q; want %q", tt.in, got, tt.written)
+		}
 	}
 }

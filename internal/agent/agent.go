@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 	defer stopMetrics()
 	go stateMetrics.Run(metricsCtx)
 	api := rpc.Config{Cluster: node, Store: node.FSM(), Keyring: node, Registry: registry, Logger: logger,
-		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: apiLimits(cfg),
+		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: APILimits(cfg),
 		Tokens: sec.tokens}
 	if sec.certs != nil {
 		api.PeerTLS = sec.certs.PeerClient()

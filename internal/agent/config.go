@@ -73,6 +73,14 @@ type Config struct {
 	HTTPIdleTimeout       Duration `yaml:"http-idle-timeout"`
 	HTTPMaxConns          int      `yaml:"http-max-conns"`
 	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
+	// The API's abuse limits: webhook deliveries and failed
+	// authentications per client, and requests forwarded to the leader at
+	// once.
+	HTTPWebhookRate      Rate `yaml:"http-webhook-rate"`
+	HTTPWebhookBurst     int  `yaml:"http-webhook-burst"`
+	HTTPAuthFailureRate  Rate `yaml:"http-auth-failure-rate"`
+	HTTPAuthFailureBurst int  `yaml:"http-auth-failure-burst"`
+	HTTPMaxForwarded     int  `yaml:"http-max-forwarded"`
 
 	// TLS: with the three files, the API serves TLS and raft uses mutual
 	// TLS (see package certs); the files are reloaded when they change.
@@ -195,6 +203,11 @@ func DefaultConfig() Config {
 		// Only a node's certificate may serve raft and the API to peers:
 		// a client certificate of the same CA must not pass for one.
 		TLSVerifyServerHostname: true,
+		HTTPWebhookRate:         Rate(rpc.DefaultWebhookRate),
+		HTTPWebhookBurst:        rpc.DefaultWebhookBurst,
+		HTTPAuthFailureRate:     Rate(rpc.DefaultAuthFailureRate),
+		HTTPAuthFailureBurst:    rpc.DefaultAuthFailureBurst,
+		HTTPMaxForwarded:        rpc.DefaultMaxForwarded,
 	}
 }
 
@@ -283,6 +296,7 @@ func (c *Config) Validate() error {
 			bad("gossip-key-file", c.GossipKeyFile, err.Error())
 		}
 	}
+	errs = append(errs, c.validateAbuseLimits()...)
 	if c.Auth.TokensFile == "" && !c.InsecureNoAuth {
 		if host, _, err := net.SplitHostPort(c.HTTPAddr); err == nil && !isLoopback(host) {
 			bad("http-addr", c.HTTPAddr, "listening beyond loopback needs authentication: give auth.tokensFile (--tokens-file), or --insecure-no-auth to run without")

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
 // The API listener's fixed limits. The others are options.
@@ -59,12 +57,6 @@ func newAPIServer(cfg Config, ln net.Listener, h http.Handler, noteErr func(erro
 		},
 	}
 	return srv, capped
-}
-
-// apiLimits are the limits the API's handlers need to know.
-func apiLimits(cfg Config) rpc.Limits {
-	return rpc.Limits{ReadTimeout: time.Duration(cfg.HTTPReadTimeout), WriteTimeout: time.Duration(cfg.HTTPWriteTimeout),
-		MaxClientRequests: cfg.HTTPMaxClientRequests}
 }
 
 // acceptWatch hands every accept error to noteErr; http.Server logs it and

@@ -62,8 +62,12 @@ type Config struct {
 	Source Source
 	Branch string
 	// PollInterval is the time between polls, each with up to 10%
-	// jitter. Webhooks and sync requests poll at once.
+	// jitter. Webhooks and sync requests poll at once, within a budget:
+	// polls asked for take at most PollShare of the time (default 0.1)
+	// once a burst of PollBurst of polling (default 1s) is spent.
 	PollInterval time.Duration
+	PollShare    float64
+	PollBurst    time.Duration
 	// GitTimeout bounds each git call.
 	GitTimeout time.Duration
 	// DryRun stops every deployment after Planning.
@@ -102,10 +106,26 @@ type Reconciler struct {
 	activeWG sync.WaitGroup
 }
 
+// Defaults of the budget of the polls webhooks and sync requests ask for.
+// A push, or a run of them, is polled for at once; a flood of webhooks
+// (each of which the leader answers with a poll: an ls-remote, and a read
+// of every environment of the head) leaves the leader nine tenths of its
+// time for its other work.
+const (
+	DefaultPollShare = 0.1
+	DefaultPollBurst = time.Second
+)
+
 // New returns a reconciler. Register its Run as leader work.
 func New(cfg Config, c Cluster, s Store) *Reconciler {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.PollShare <= 0 || cfg.PollShare > 1 {
+		cfg.PollShare = DefaultPollShare
+	}
+	if cfg.PollBurst <= 0 {
+		cfg.PollBurst = DefaultPollBurst
 	}
 	if cfg.GitTimeout <= 0 {
 		cfg.GitTimeout = 30 * time.Second

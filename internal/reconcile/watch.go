@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -20,29 +22,82 @@ func watchedPaths(env string) []string {
 }
 
 // watch polls the repository at once, then every poll interval (with
-// jitter), and whenever PollNow asks.
+// jitter), and whenever PollNow asks: at once while the polls asked for
+// stay within their budget, else once they are back within it (requests
+// made meanwhile are merged into that one poll).
 func (r *Reconciler) watch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	budget := newPollBudget(r.cfg.PollShare, r.cfg.PollBurst)
 	reason := "became leader"
 	for {
+		asked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case reason = <-r.pollNow:
+			asked = true
 			if !timer.Stop() {
 				select {
 				case <-timer.C:
 				default:
 				}
 			}
+			if wait := budget.wait(time.Now()); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+				// Requests made while waiting are served by this poll.
+				select {
+				case <-r.pollNow:
+				default:
+				}
+			}
 		}
+		start := time.Now()
 		if err := r.poll(ctx, reason); err != nil && ctx.Err() == nil {
 			r.logger.Warn("poll failed", "reason", reason, "error", err)
 		}
+		if asked {
+			budget.spend(start, time.Now())
+		}
 		reason = "interval"
 		timer.Reset(jitter(r.cfg.PollInterval))
+	}
+}
+
+// pollBudget is the time the polls asked for may take: a token bucket of
+// milliseconds of polling, refilled at share of the wall time, holding at
+// most burst. A poll's time is spent once it ends (it cannot be known
+// before), so the bucket may go into debt; the next poll asked for waits
+// until it is out.
+type pollBudget struct {
+	lim  *rate.Limiter
+	next time.Time // when the debt is paid
+}
+
+func newPollBudget(share float64, burst time.Duration) *pollBudget {
+	ms := max(1, int(burst.Milliseconds()))
+	return &pollBudget{lim: rate.NewLimiter(rate.Limit(share*1000), ms)}
+}
+
+// wait returns how long a poll asked for at now must wait.
+func (b *pollBudget) wait(now time.Time) time.Duration {
+	return b.next.Sub(now)
+}
+
+// spend takes the time of a poll from start to end out of the budget. A
+// reservation is at most a burst, so a longer poll reserves several, each
+// behind the last.
+func (b *pollBudget) spend(start, end time.Time) {
+	for ms := int(end.Sub(start).Milliseconds()); ms > 0; ms -= b.lim.Burst() {
+		if r := b.lim.ReserveN(end, min(ms, b.lim.Burst())); r.OK() {
+			b.next = end.Add(r.DelayFrom(end))
+		}
 	}
 }
 

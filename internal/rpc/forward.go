@@ -138,6 +138,11 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, body []byte, 
 		s.mux.ServeHTTP(w, r)
 		return
 	}
+	release, ok := s.forwardSlot(w, leader)
+	if !ok {
+		return
+	}
+	defer release()
 	var reqBody io.Reader = bytes.NewReader(body)
 	client := s.forward
 	if stream != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Limits bound what one client can hold of a node through the API. The
@@ -24,6 +25,24 @@ type Limits struct {
 	// in flight on each open endpoint (probes, metrics, webhooks); over it
 	// the answer is 429 too_many_requests.
 	MaxClientRequests int
+	// WebhookRate and WebhookBurst bound the deliveries one client sends
+	// to each webhook source; AuthFailureRate and AuthFailureBurst the
+	// failed authentications of one client, after which its requests to
+	// the authenticated endpoints are refused unchecked until the bucket
+	// refills. Both answer 429 too_many_requests. rate.Inf turns one off.
+	WebhookRate      rate.Limit
+	WebhookBurst     int
+	AuthFailureRate  rate.Limit
+	AuthFailureBurst int
+	// MaxForwarded bounds the requests this node forwards to the leader
+	// at once; over it the answer is 503 busy.
+	MaxForwarded int
+
+	// maxTracked bounds the clients each rate table remembers (tests
+	// lower it).
+	maxTracked int
+	// now is the rate limits' clock (tests advance their own).
+	now func() time.Time
 }
 
 // Defaults of Limits.
@@ -49,6 +68,27 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxClientRequests <= 0 {
 		l.MaxClientRequests = DefaultMaxClientRequests
+	}
+	if l.WebhookRate <= 0 {
+		l.WebhookRate = DefaultWebhookRate
+	}
+	if l.WebhookBurst <= 0 {
+		l.WebhookBurst = DefaultWebhookBurst
+	}
+	if l.AuthFailureRate <= 0 {
+		l.AuthFailureRate = DefaultAuthFailureRate
+	}
+	if l.AuthFailureBurst <= 0 {
+		l.AuthFailureBurst = DefaultAuthFailureBurst
+	}
+	if l.MaxForwarded <= 0 {
+		l.MaxForwarded = DefaultMaxForwarded
+	}
+	if l.maxTracked <= 0 {
+		l.maxTracked = defaultMaxTracked
+	}
+	if l.now == nil {
+		l.now = time.Now
 	}
 	return l
 }
@@ -138,8 +178,13 @@ func (b *progressBody) Read(p []byte) (int, error) {
 // so the bound is per endpoint and generous.
 func (s *Server) perClient(name string, h http.Handler) http.Handler {
 	l := &clientLimit{max: s.cfg.Limits.MaxClientRequests, inFlight: map[string]int{}}
-	throttled := s.metrics.throttled.WithLabelValues(name)
+	throttled := s.metrics.throttled.WithLabelValues(name, "in_flight")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.forwardedByMember(r) {
+			// Bounded by the forwarding node's MaxForwarded instead.
+			h.ServeHTTP(w, r)
+			return
+		}
 		addr := clientAddr(r)
 		if !l.acquire(addr) {
 			throttled.Inc()
@@ -189,12 +234,14 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// newThrottledMetric counts the requests perClient refused.
+// newThrottledMetric counts the requests refused by a limit, by endpoint
+// and reason.
 func newThrottledMetric(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "honua_api_throttled_total",
-		Help: "Requests to an open endpoint (probes, metrics, webhooks) answered 429 because their client address had too many in flight, by endpoint.",
-	}, []string{"endpoint"})
+		Help: "Requests refused by a limit, by endpoint and reason: 429 for in_flight (a client's requests in flight on an open endpoint), " +
+			"rate (a client's webhook deliveries) and auth_failures (a client's failed authentications); 503 for forwarding (requests forwarded to the leader at once).",
+	}, []string{"endpoint", "reason"})
 	reg.MustRegister(c)
 	return c
 }

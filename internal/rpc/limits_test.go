@@ -99,7 +99,7 @@ func TestOpenEndpointPerClientLimit(t *testing.T) {
 			t.Errorf("a held /metrics answered %d; want 200", c)
 		}
 	}
-	if got := testutil.ToFloat64(s.metrics.throttled.WithLabelValues("metrics")); got != 1 {
+	if got := testutil.ToFloat64(s.metrics.throttled.WithLabelValues("metrics", "in_flight")); got != 1 {
 		t.Errorf("honua_api_throttled_total{endpoint=metrics} = %v; want 1", got)
 	}
 	if resp, err := client.Get(ts.URL + "/metrics"); err != nil || resp.StatusCode != http.StatusOK {

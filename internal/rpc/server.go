@@ -125,6 +125,13 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	forward *http.Client
+
+	// The abuse limits (ratelimit.go).
+	webhookLimits *rateTable
+	authFailures  *rateTable
+	forwardSlots  chan struct{}
+	members       *memberHosts
+	leaderCheck   leaderCheck
 }
 
 // maxBody bounds the body of an API request (webhooks have their own).
@@ -149,18 +156,23 @@ func NewServer(cfg Config) *Server {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
-		cfg:     cfg,
-		logger:  cfg.Logger.With("component", "rpc"),
-		mux:     http.NewServeMux(),
-		metrics: newMetrics(cfg.Registry),
-		forward: newForwardClient(cfg.ForwardTimeout, cfg.PeerTLS),
+		cfg:           cfg,
+		logger:        cfg.Logger.With("component", "rpc"),
+		mux:           http.NewServeMux(),
+		metrics:       newMetrics(cfg.Registry),
+		forward:       newForwardClient(cfg.ForwardTimeout, cfg.PeerTLS),
+		webhookLimits: newRateTable(cfg.Limits.WebhookRate, cfg.Limits.WebhookBurst, cfg.Limits.maxTracked, cfg.Limits.now),
+		authFailures:  newRateTable(cfg.Limits.AuthFailureRate, cfg.Limits.AuthFailureBurst, cfg.Limits.maxTracked, cfg.Limits.now),
+		forwardSlots:  make(chan struct{}, cfg.Limits.MaxForwarded),
+		members:       &memberHosts{c: cfg.Cluster},
 	}
 	// Open: probes and metrics, each bounded per client address.
 	s.mux.Handle("GET /healthz", s.perClient("healthz", http.HandlerFunc(s.handleHealthz)))
 	s.mux.Handle("GET /readyz", s.perClient("readyz", http.HandlerFunc(s.handleReadyz)))
 	s.mux.Handle("GET /metrics", s.perClient("metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
-	// Webhooks carry their own secrets.
-	s.mux.Handle("POST /v1/webhooks/{source}", s.perClient("webhooks", http.HandlerFunc(s.handleWebhook)))
+	// Webhooks carry their own secrets; each source is also bounded in
+	// rate per client.
+	s.mux.Handle("POST /v1/webhooks/{source}", s.webhookRate(s.perClient("webhooks", http.HandlerFunc(s.handleWebhook))))
 
 	s.read("GET /v1/status", "status", s.handleStatus)
 	s.read("GET /v1/environments", "environments", s.handleEnvironments)
@@ -210,8 +222,12 @@ func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit i
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() { s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc() }()
 		w = rec
+		if s.authLimited(w, r, name) {
+			return
+		}
 		id, err := s.cfg.Tokens.authenticate(r)
 		if err != nil {
+			s.authFailed(r)
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
 		}
@@ -258,12 +274,13 @@ func (s *Server) routeLimit(pattern, name string, role Role, write bool, limit i
 }
 
 // confirmLeadership makes a linearizable read possible: this node leads,
-// issued its term's Barrier, and a quorum confirms it still leads.
+// issued its term's Barrier, and a quorum confirms it still leads (in a
+// confirmation shared with the reads that arrived at the same time).
 func (s *Server) confirmLeadership() error {
 	if !s.cfg.Cluster.LeaderReady() {
 		return fmt.Errorf("this node's leadership is not established yet: %w", cluster.ErrNotLeader)
 	}
-	return s.cfg.Cluster.VerifyLeader()
+	return s.leaderCheck.confirm(s.cfg.Cluster.VerifyLeader)
 }
 
 // ServeHTTP implements http.Handler. Every response names this node and the

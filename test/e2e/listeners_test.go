@@ -149,7 +149,9 @@ func TestSlowAndIdleClients(t *testing.T) {
 	}
 	c := harness.Start(t, 1, harness.Options{Args: []string{"--config", config,
 		"--http-read-timeout", readTimeout.String(), "--http-idle-timeout", idleTimeout.String(),
-		"--http-max-conns", strconv.Itoa(maxConns), "--http-max-client-requests", strconv.Itoa(perClient)}})
+		"--http-max-conns", strconv.Itoa(maxConns), "--http-max-client-requests", strconv.Itoa(perClient),
+		// The 429 below is the cap on deliveries in flight, not their rate.
+		"--http-webhook-rate", "off"}})
 	n := waitForHealthy(t, c, "n1")
 	addr := n.APIAddr()
 	base := openFiles(t, n)

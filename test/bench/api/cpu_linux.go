@@ -15,7 +15,8 @@ import (
 const clockTick = 10 * time.Millisecond
 
 // processCPU returns the CPU time (user and system, every thread) used so
-// far by the honuad process whose --data-dir is dataDir, and its pid.
+// far by the honuad process whose --data-dir is dataDir and by the commands
+// it ran and waited for (git), and its pid.
 func processCPU(dataDir string) (cpu time.Duration, pid int, ok bool) {
 	want := []byte("\x00--data-dir\x00" + dataDir + "\x00")
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -30,18 +31,22 @@ func processCPU(dataDir string) (cpu time.Duration, pid int, ok bool) {
 			return 0, 0, false
 		}
 		// The fields after the command name, which is in parentheses and
-		// may hold spaces: state is field 3, utime 14, stime 15.
+		// may hold spaces: state is field 3, utime 14, stime 15, and the
+		// waited-for children's cutime 16 and cstime 17.
 		s := string(stat)
 		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 13 {
+		if len(fields) < 15 {
 			return 0, 0, false
 		}
-		utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-		stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, 0, false
+		var total int64
+		for _, f := range fields[11:15] {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, 0, false
+			}
+			total += v
 		}
-		return time.Duration(utime+stime) * clockTick, pid, true
+		return time.Duration(total) * clockTick, pid, true
 	}
 	return 0, 0, false
 }

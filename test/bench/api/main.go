@@ -32,6 +32,10 @@
 // benchmark lets http.DefaultTransport, which api.Client uses, keep as many
 // idle connections per node as there are clients.
 //
+// With -flood it runs, instead of the latency and throughput phases, the
+// flood mode (flood.go): -clients clients approving on the leader, without
+// and then with -flood-clients clients flooding a follower, and compares.
+//
 // It prints every figure, then a table against the targets. It never fails
 // on a figure: a missed target is printed as NOT met, and the exit status
 // is 0 unless the benchmark itself could not run. With -tls the nodes run
@@ -49,6 +53,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
@@ -64,16 +69,23 @@ const (
 
 // options are the command's flags.
 type options struct {
-	envs       int
-	n          int
-	warmup     int
-	clients    int
-	duration   time.Duration
-	identities int
-	compare    bool
-	diskN      int
-	keep       bool
-	tls        bool
+	envs         int
+	n            int
+	warmup       int
+	clients      int
+	duration     time.Duration
+	identities   int
+	compare      bool
+	diskN        int
+	keep         bool
+	tls          bool
+	flood        bool
+	floodClients int
+	abuseLimits  bool
+	floodKinds   string
+	priority     bool
+	floodWorker  bool
+	nodeArgs     string
 }
 
 func main() {
@@ -88,13 +100,26 @@ func main() {
 	flag.IntVar(&o.diskN, "disk", 200, "disk: StoreLog calls timed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node logs, repository, tokens) and print its path")
 	flag.BoolVar(&o.tls, "tls", false, "run the nodes with TLS: clients over https, raft over mutual TLS, forwarding over TLS")
+	flag.BoolVar(&o.flood, "flood", false, "measure the leader without and with a flood on a follower, instead of the latency and throughput phases")
+	flag.IntVar(&o.floodClients, "flood-clients", 512, "flood: clients flooding the follower, each from its own loopback address")
+	flag.StringVar(&o.floodKinds, "flood-kinds", strings.Join(floodKinds, ","), "flood: the kinds of request the flood clients send, taken in turn")
+	flag.BoolVar(&o.priority, "priority", true, "flood: run the leader, the other follower and the measuring clients at nice -10 (Linux, needs the privilege)")
+	flag.StringVar(&o.nodeArgs, "node-args", "", "flood: extra honuad flags for every node, space-separated (--http-max-forwarded 64)")
+	flag.BoolVar(&o.floodWorker, "flood-worker", false, "run as the flood's worker process (used by -flood)")
+	flag.BoolVar(&o.abuseLimits, "abuse-limits", true, "flood: false runs the nodes with the webhook and authentication-failure rates off and no bound on forwarding, for comparison")
 	flag.Parse()
+	if o.floodWorker {
+		floodWorker()
+		return
+	}
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	switch {
 	case o.envs < 1 || o.envs > 1000:
 		log.Fatal("-envs must be from 1 to 1000 (the API lists at most 1000 deployments)")
 	case o.n < 1, o.warmup < 0, o.clients < 1, o.identities < 1, o.diskN < 1:
 		log.Fatal("-n, -clients, -identities and -disk must be at least 1, -warmup at least 0")
+	case o.flood && o.floodClients < 1:
+		log.Fatal("-flood-clients must be at least 1")
 	case o.duration < time.Second:
 		log.Fatal("-duration must be at least 1s")
 	}
@@ -111,6 +136,11 @@ func main() {
 
 	fmt.Printf("\n== 1. disk: one Raft log entry made durable, in the directory of the nodes' data dirs\n")
 	disk := probeDisk(r, r.TempDir(), o.diskN)
+
+	if o.flood {
+		runFlood(r, o, disk, start)
+		return
+	}
 
 	perPath := (o.warmup + o.n + o.envs - 1) / o.envs
 	leaderIDs := identityGroup{name: "latency-leader", count: perPath}
@@ -146,6 +176,72 @@ func main() {
 	b.stop()
 	fmt.Println()
 	sum.print(os.Stdout)
+	fmt.Println()
+	printLogNotes(b, marks)
+	fmt.Printf("\ntotal run time %v\n", time.Since(start).Round(time.Second))
+}
+
+// runFlood is the flood mode, after the disk phase.
+func runFlood(r *benchrun.Runner, o options, disk diskResult, start time.Time) {
+	if o.tls {
+		// The flood's worker process speaks plain http.
+		r.Fatalf("-flood measures a cluster without TLS; leave out -tls")
+	}
+	kinds, err := parseFloodKinds(o.floodKinds)
+	if err != nil {
+		r.Fatalf("%v", err)
+	}
+	quietIDs := clientGroups("quiet", o.clients, o.identities)
+	floodedIDs := clientGroups("flooded", o.clients, o.identities)
+	legitQuiet := identityGroup{name: "legit-quiet", count: 10}
+	legitFlooded := identityGroup{name: "legit-flooded", count: 10}
+	floodIDs := identityGroup{name: "flood", count: 2}
+	groups := append(append(slices.Clone(quietIDs), floodedIDs...), legitQuiet, legitFlooded, floodIDs)
+	fmt.Printf("\n== 2. setup: 3 honuad processes, %d environments, %d approver identities\n", o.envs, identityCount(groups))
+	args := strings.Fields(o.nodeArgs)
+	if !o.abuseLimits {
+		off := []string{"--http-webhook-rate", "off", "--http-auth-failure-rate", "off", "--http-max-forwarded", "1000000"}
+		fmt.Printf("   abuse limits off: %s\n", strings.Join(off, " "))
+		args = append(args, off...)
+	}
+	b := newBench(r, o.envs, groups, o.tls, args...)
+	for _, u := range b.take().nodes {
+		fmt.Printf("   %s %s: pid %d\n", u.role, u.id, u.pid)
+	}
+	names := floodIDs.names()
+	spec := &floodSpec{Target: b.followers[0].APIAddr(), Clients: o.floodClients, Kinds: kinds,
+		Reader: b.tokens[names[0]], Writer: b.tokens[names[1]], Deployments: b.deployments}
+	priority, nice := "all at the same niceness", false
+	if o.priority {
+		pids := map[string]int{}
+		for _, u := range b.take().nodes {
+			pids[u.id] = u.pid
+		}
+		err := setNice(os.Getpid(), -10)
+		for _, n := range []*harness.Node{b.leader, b.followers[1]} {
+			if err == nil {
+				err = setNice(pids[n.ID()], -10)
+			}
+		}
+		if err != nil {
+			fmt.Printf("   note: could not raise priorities (%v); all run at the same niceness\n", err)
+		} else {
+			priority, nice = fmt.Sprintf("leader %s, follower %s and the measuring clients at nice -10; flooded follower %s and the flood at 0",
+				b.leader.ID(), b.followers[1].ID(), b.followers[0].ID()), true
+			fmt.Printf("   %s\n", priority)
+		}
+	}
+
+	fmt.Printf("\n== 3. no flood: %d clients approving on the leader for %v\n", o.clients, o.duration)
+	quiet := benchFlood(b, "no flood", quietIDs, legitQuiet, o.duration, nil, nice)
+	fmt.Printf("\n== 4. flood: the same while %d clients flood follower %s (%s)\n", o.floodClients, b.followers[0].ID(), o.floodKinds)
+	flooded := benchFlood(b, "follower flooded", floodedIDs, legitFlooded, o.duration, spec, nice)
+
+	marks := logMarks(b)
+	b.stop()
+	fmt.Println()
+	printFloodSummary(os.Stdout, quiet, flooded, priority)
+	fmt.Printf("disk: raft-boltdb StoreLog of one entry: %s\n", spreadTimes(disk.times))
 	fmt.Println()
 	printLogNotes(b, marks)
 	fmt.Printf("\ntotal run time %v\n", time.Since(start).Round(time.Second))

@@ -72,7 +72,9 @@ func (g identityGroup) names() []string {
 // identities), a tokens file with an approver token for every identity of
 // groups, and a honuad configuration; starts a three-node cluster on them;
 // and waits until every environment's deployment is AwaitingApproval.
-func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool) *bench {
+// withTLS runs the nodes with TLS; extra flags for every node are given by
+// args.
+func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool, args ...string) *bench {
 	b := &bench{r: r, tokens: map[string]string{}}
 	dir := r.TempDir()
 
@@ -108,7 +110,7 @@ func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool
 	}
 
 	started := time.Now()
-	b.c = harness.Start(r, 3, harness.Options{TLS: withTLS, Args: []string{"--config", cfgFile, "--tokens-file", tokensFile}})
+	b.c = harness.Start(r, 3, harness.Options{TLS: withTLS, Args: append([]string{"--config", cfgFile, "--tokens-file", tokensFile}, args...)})
 	b.tls = b.c.ClientTLS()
 	// The harness's own waits read /v1/status without a token, which a
 	// cluster with a tokens file refuses: these use the admin token.

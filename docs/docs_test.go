@@ -397,3 +397,49 @@ func TestMetricNames(t *testing.T) {
 		}
 	}
 }
+
+// TestNamedFlagsExist checks that every flag the pages name in inline code
+// (`--tls-ca-file`) is a flag of some honuad or honuactl command, so that
+// prose such as security.md's stays true to the flags as they are.
+func TestNamedFlagsExist(t *testing.T) {
+	known := map[string]bool{}
+	var walk func(bin string, args []string)
+	walk = func(bin string, args []string) {
+		h := helpOf(t, bin, args...)
+		for _, f := range h.flags {
+			known[f.name] = true
+			for _, a := range f.aliases {
+				known[a] = true
+			}
+		}
+		for _, c := range h.commands {
+			if c != "help" && len(args) < 3 {
+				walk(bin, append(slices.Clone(args), c))
+			}
+		}
+	}
+	walk("honuad", nil)
+	walk("honuactl", nil)
+	span := regexp.MustCompile("`[^`\n]+`")
+	flagRE := regexp.MustCompile(`(?:^|[\s(=])--([a-z][a-z0-9-]*[a-z0-9])`)
+	// Spans that show another program's command line.
+	other := regexp.MustCompile(`^(curl|git|openssl|kubectl|docker|ss|ip|nft|go|make|systemctl|journalctl|ls|grep|ssh|cfssl)\b`)
+	seen := 0
+	for _, p := range pages {
+		for _, s := range span.FindAllString(page(t, p), -1) {
+			s = strings.Trim(s, "`")
+			if other.MatchString(s) {
+				continue
+			}
+			for _, m := range flagRE.FindAllStringSubmatch(s, -1) {
+				seen++
+				if !known[m[1]] {
+					t.Errorf("docs/%s names --%s (in `%s`), which no honuad or honuactl command has", p, m[1], s)
+				}
+			}
+		}
+	}
+	if seen < 50 {
+		t.Errorf("found only %d flags named in the pages; the parser is likely broken", seen)
+	}
+}

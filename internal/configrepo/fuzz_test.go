@@ -16,8 +16,14 @@ import (
 // fuzz` runs each for a while; `go test` runs their seeds.
 
 // hostileDocuments are inputs every parser of the repository's files must
-// refuse quickly and clearly, or accept.
-func hostileDocuments() []string {
+// refuse quickly and clearly, or accept. Lists nest deep levels, objects
+// deepMaps levels, and an unterminated list opens open: up to the JSON and
+// YAML libraries' own limit of 10000 where a target parses one file, over
+// maxDepth where it reads several. (go.yaml.in/yaml/v3 takes about 0.1 s
+// for 10000 nested flow mappings, ten times that with the race detector;
+// a YAML syntax error costs a dozen parses to place; and `make test` runs
+// these seeds.)
+func hostileDocuments(deep, deepMaps, open int) []string {
 	return []string{
 		"",
 		" \n\t",
@@ -28,9 +34,9 @@ func hostileDocuments() []string {
 		"{}",
 		`{"a":1,"a":2}`,
 		"a: 1\na: 2\n",
-		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
-		strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
-		strings.Repeat("[", 20000),
+		strings.Repeat("[", deep) + strings.Repeat("]", deep),
+		strings.Repeat(`{"a":`, deepMaps) + "1" + strings.Repeat("}", deepMaps),
+		strings.Repeat("[", open),
 		strings.Repeat("- ", 5000) + "x\n",
 		strings.Repeat("a:\n ", 3000) + "b\n",
 		`{"n": 1e999, "m": -1e999, "i": 123456789012345678901234567890}`,
@@ -163,7 +169,7 @@ func FuzzParseJSON(f *testing.F) {
 	// Minified: one line, where positions used to be counted from the
 	// line's start for every value (this took 0.7 s; 4 MiB took hours).
 	f.Add([]byte(`{"layers":[` + strings.TrimSuffix(strings.Repeat(`{"id":"x","f":1},`, 4000), ",") + `]}`))
-	for _, s := range hostileDocuments() {
+	for _, s := range hostileDocuments(10001, 10001, 20000) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -203,7 +209,7 @@ func FuzzParseYAML(f *testing.F) {
 		"a: &a {x: 1}\nb: *a\nc: {<<: *a, y: 2}\n"} {
 		f.Add([]byte(s))
 	}
-	for _, s := range hostileDocuments() {
+	for _, s := range hostileDocuments(10000, 1000, 1000) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -246,7 +252,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(validMetadataJSON), []byte(validDataSourcesYAML), []byte(nil), []byte(nil), uint8(2))
 	f.Add([]byte(`{"services":[{"id":"s","dataSourceId":"nope"}],"layers":[{"id":"l","serviceId":"x","srid":-3}]}`),
 		[]byte(`{"dataSources":[{"id":"d"},{"id":"d"}]}`), []byte(`[]`), []byte(`1`), uint8(0))
-	for _, s := range hostileDocuments() {
+	for _, s := range hostileDocuments(maxDepth+1, maxDepth+1, maxDepth+1) {
 		f.Add([]byte(s), []byte(validDataSourcesJSON), []byte(s), []byte(s), uint8(0))
 		f.Add([]byte(validMetadataYAML), []byte(s), []byte(s), []byte(nil), uint8(14))
 	}

@@ -34,7 +34,9 @@ chaos:
 # a new one here. `make fuzz` runs each for FUZZTIME (one at a time: -fuzz
 # takes one package and one target) and says which failed; a failing
 # input is written to the package's testdata/fuzz/FuzzName/, where `make
-# test` runs it from then on, with the seeds.
+# test` runs it from then on, with the seeds. A bare "context deadline
+# exceeded" at the end of FUZZTIME, with no input written, is Go's own
+# race (golang/go#75804, until Go 1.27) and is not counted as a failure.
 FUZZTIME ?= 30s
 FUZZMINIMIZETIME ?= 10s
 FUZZFLAGS ?=
@@ -63,11 +65,16 @@ fuzz:
 	@missing="$$(grep -rhoE '^func Fuzz[A-Za-z0-9_]*' --include='*_test.go' . | sed 's/^func //' | sort -u | \
 		while read -r f; do case " $(FUZZ_TARGETS) " in *":$$f "*) ;; *) echo "$$f";; esac; done)"; \
 	if [ -n "$$missing" ]; then echo "fuzz targets missing from FUZZ_TARGETS in the Makefile:" $$missing; exit 1; fi
-	@failed=""; for t in $(FUZZ_TARGETS); do \
+	@failed=""; log="$$(mktemp)"; for t in $(FUZZ_TARGETS); do \
 		pkg="$${t%%:*}"; name="$${t##*:}"; echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) \
-			$(FUZZFLAGS) "$$pkg" || failed="$$failed $$name"; \
-	done; \
+		{ $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) \
+			$(FUZZFLAGS) "$$pkg"; echo "$$?" >"$$log.rc"; } 2>&1 | tee "$$log"; \
+		if [ "$$(cat "$$log.rc")" != 0 ]; then \
+			if grep -q 'context deadline exceeded' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
+				echo "(not a finding: Go's fuzzing coordinator missed its own deadline, golang/go#75804, fixed in Go 1.27)"; \
+			else failed="$$failed $$name"; fi; \
+		fi; \
+	done; rm -f "$$log" "$$log.rc"; \
 	if [ -n "$$failed" ]; then echo "fuzzing failed:$$failed"; exit 1; fi
 
 # Leader failover time over 10 SIGKILLs of the leader (median and max).

@@ -322,15 +322,14 @@ func FuzzLoadTokens(f *testing.F) {
 		}
 		toks, err := LoadTokens(path)
 		if err != nil {
-			// Each error names the file; the lines of one error after its
-			// first are indented.
-			for _, line := range strings.Split(err.Error(), "\n") {
-				if !strings.HasPrefix(line, "auth.tokensFile "+path) && !strings.HasPrefix(line, " ") {
-					t.Fatalf("LoadTokens(%q): error line %q does not name the file", data, line)
-				}
-				if strings.Contains(line, "struct {") {
-					t.Fatalf("LoadTokens(%q): error line %q shows a Go type", data, line)
-				}
+			// The error names the file. (It is not checked line by line:
+			// go.yaml.in/yaml/v3 quotes a value it cannot decode as it is,
+			// line breaks included; seed value-with-line-breaks.)
+			if !strings.HasPrefix(err.Error(), "auth.tokensFile "+path) {
+				t.Fatalf("LoadTokens(%q) = %q; want the error to name the file", data, err)
+			}
+			if strings.Contains(err.Error(), "struct {") {
+				t.Fatalf("LoadTokens(%q) = %q; it shows a Go type", data, err)
 			}
 			return
 		}

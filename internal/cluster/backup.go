@@ -125,10 +125,8 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 	if _, err := br.Discard(lineLen); err != nil {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
-	// Read into one buffer of the announced size: io.ReadAll would grow
-	// one by doubling, twice the state's size for a moment.
-	data := make([]byte, h.Size)
-	n, err := io.ReadFull(br, data)
+	data, err := readState(br, h.Size)
+	n := len(data)
 	if err == nil {
 		// Nothing may follow the state.
 		if _, err := br.ReadByte(); err == nil {
@@ -149,6 +147,26 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
 	return h, data, nil
+}
+
+// readState reads the size bytes of a backup's state. Memory follows the
+// bytes that arrive, not the size the header claims: the buffer starts at
+// 1 MiB and doubles as it fills, up to that size, so a short body that
+// claims a gigabyte takes what it sent, and a real backup at most one and
+// a half times its size for a moment. It returns what it read, and
+// io.EOF or io.ErrUnexpectedEOF when the state is shorter than size.
+func readState(r io.Reader, size int) ([]byte, error) {
+	data := make([]byte, 0, min(size, 1<<20))
+	for {
+		n, err := io.ReadFull(r, data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err != nil || len(data) == size {
+			return data, err
+		}
+		grown := make([]byte, len(data), min(2*cap(data), size))
+		copy(grown, data)
+		data = grown
+	}
 }
 
 // RestoreBackup replaces the cluster's replicated state with a backup's. It

@@ -92,6 +92,12 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, int64, error) {
 // errTooLarge: a file is over its limit; the caller says which.
 var errTooLarge = errors.New("over the size limit")
 
+// maxDepth bounds how deep the values of a file nest: a list or object
+// inside more than this many others is a problem, and is not read. Real
+// configuration nests a few levels; the bound keeps the paths problems
+// name, and every walk over a document, in proportion to its size.
+const maxDepth = 100
+
 // Bounds of what a Report records.
 const (
 	// MaxReportProblems is how many problems a Report lists; it counts

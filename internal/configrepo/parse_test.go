@@ -144,6 +144,18 @@ func TestSyntaxErrors(t *testing.T) {
 			want:  Problem{File: metaYAML, Line: 1, Column: 3, Message: "keys must be strings; a list or object cannot be a key"},
 		},
 		{
+			name:  "JSON nested too deep",
+			files: map[string]string{metaFile: "{\"x\":\n" + strings.Repeat("[", 150) + strings.Repeat("]", 150) + "}"},
+			want: Problem{File: metaFile, Line: 2, Column: 100, Path: "x" + strings.Repeat("[0]", 99),
+				Message: "lists and objects nest deeper than 100 levels here"},
+		},
+		{
+			name:  "YAML nested too deep",
+			files: map[string]string{metaYAML: "x:\n  " + strings.Repeat("[", 150) + strings.Repeat("]", 150) + "\n"},
+			want: Problem{File: metaYAML, Line: 2, Column: 102, Path: "x" + strings.Repeat("[0]", 99),
+				Message: "lists and mappings nest deeper than 100 levels here"},
+		},
+		{
 			name:  "YAML alias to itself",
 			files: map[string]string{metaYAML: "x: &loop [1, *loop]\n"},
 			want:  Problem{File: metaYAML, Line: 1, Column: 14, Path: "x[1]", Message: "alias *loop refers to itself"},

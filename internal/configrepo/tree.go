@@ -173,9 +173,9 @@ func parseJSON(r reporter, data []byte) *node {
 		}
 		return nil
 	}
-	w := jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data, lines: lines, r: r}
+	w := jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data, lines: lines, r: r, p: pos{1, 1}}
 	w.dec.UseNumber()
-	root, err := w.value("")
+	root, err := w.value("", 0)
 	if err != nil { // cannot happen after Unmarshal accepted the input
 		r.at(pos{}, "", "invalid JSON: %v", err)
 		return nil
@@ -190,6 +190,30 @@ type jsonWalker struct {
 	data  []byte
 	lines lineIndex
 	r     reporter
+	// off and p are the last offset a position was asked for, and that
+	// position.
+	off     int
+	p       pos
+	tooDeep bool // a problem said the file nests too deep
+}
+
+// at returns the position of the byte at off. Tokens come in file order,
+// so it counts the characters from the last position asked for, not from
+// the line's start: on a minified file, all on one line, that would take
+// the square of its length.
+func (w *jsonWalker) at(off int) pos {
+	if off < w.off {
+		return w.lines.pos(off)
+	}
+	seg := w.data[w.off:off]
+	if i := bytes.LastIndexByte(seg, '\n'); i >= 0 {
+		w.p.line += bytes.Count(seg, []byte{'\n'})
+		w.p.col = 1 + utf8.RuneCount(seg[i+1:])
+	} else {
+		w.p.col += utf8.RuneCount(seg)
+	}
+	w.off = off
+	return w.p
 }
 
 // next returns the next token and the position it starts at.
@@ -204,10 +228,12 @@ func (w *jsonWalker) next() (json.Token, pos, error) {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return tok, w.lines.pos(off), err
+	return tok, w.at(off), err
 }
 
-func (w *jsonWalker) value(path string) (*node, error) {
+// value reads the value that starts at the next token; depth is how many
+// lists and objects hold it.
+func (w *jsonWalker) value(path string, depth int) (*node, error) {
 	tok, p, err := w.next()
 	if err != nil {
 		return nil, err
@@ -226,18 +252,43 @@ func (w *jsonWalker) value(path string) (*node, error) {
 		}
 		return n, nil
 	case json.Delim:
-		if t == '[' {
-			return w.list(p, path)
+		if depth >= maxDepth {
+			if !w.tooDeep {
+				w.r.at(p, path, "lists and objects nest deeper than %d levels here", maxDepth)
+				w.tooDeep = true
+			}
+			return &node{kind: kindNull, pos: p}, w.skip()
 		}
-		return w.object(p, path)
+		if t == '[' {
+			return w.list(p, path, depth+1)
+		}
+		return w.object(p, path, depth+1)
 	}
 	return nil, errors.New("unexpected token")
 }
 
-func (w *jsonWalker) list(p pos, path string) (*node, error) {
+// skip reads past the end of the list or object whose opening token was
+// just read.
+func (w *jsonWalker) skip() error {
+	for open := 1; open > 0; {
+		tok, err := w.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			open++
+		case json.Delim(']'), json.Delim('}'):
+			open--
+		}
+	}
+	return nil
+}
+
+func (w *jsonWalker) list(p pos, path string, depth int) (*node, error) {
 	n := &node{kind: kindList, pos: p}
 	for w.dec.More() {
-		it, err := w.value(indexPath(path, len(n.items)))
+		it, err := w.value(indexPath(path, len(n.items)), depth)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +298,7 @@ func (w *jsonWalker) list(p pos, path string) (*node, error) {
 	return n, err
 }
 
-func (w *jsonWalker) object(p pos, path string) (*node, error) {
+func (w *jsonWalker) object(p pos, path string, depth int) (*node, error) {
 	n := &node{kind: kindObject, pos: p}
 	seen := make(map[string]pos)
 	for w.dec.More() {
@@ -256,7 +307,7 @@ func (w *jsonWalker) object(p pos, path string) (*node, error) {
 			return nil, err
 		}
 		key, _ := tok.(string)
-		val, err := w.value(jsonPath(path, key))
+		val, err := w.value(jsonPath(path, key), depth)
 		if err != nil {
 			return nil, err
 		}

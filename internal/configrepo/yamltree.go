@@ -66,10 +66,23 @@ type yamlConverter struct {
 	tooLarge  bool
 	outer     *yaml.Node // the outermost alias being expanded
 	outerPath string
+	depth     int  // lists and mappings holding the node being converted
+	tooDeep   bool // a problem said the file nests too deep
 }
 
 func (c *yamlConverter) convert(y *yaml.Node, path string) *node {
 	p := pos{y.Line, y.Column}
+	if y.Kind == yaml.SequenceNode || y.Kind == yaml.MappingNode {
+		if c.depth >= maxDepth {
+			if !c.tooDeep {
+				c.r.at(p, path, "lists and mappings nest deeper than %d levels here", maxDepth)
+				c.tooDeep = true
+			}
+			return &node{kind: kindNull, pos: p}
+		}
+		c.depth++
+		defer func() { c.depth-- }()
+	}
 	if y.Anchor != "" && !c.expanding[y] {
 		c.expanding[y] = true
 		defer delete(c.expanding, y)

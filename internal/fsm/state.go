@@ -80,8 +80,14 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 }
 
 // check reports an inconsistency a restored snapshot must not have: a
-// deployment numbered past the id counter would let a new id collide.
+// record missing or filed under another name, or a deployment numbered
+// past the id counter, which would let a new id collide.
 func (s *state) check() error {
+	for name, e := range s.Environments {
+		if e == nil || e.Name != name {
+			return fmt.Errorf("environment %s: record does not match its key", name)
+		}
+	}
 	for id, d := range s.Deployments {
 		if d == nil || d.ID != id {
 			return fmt.Errorf("deployment %s: record does not match its key", id)
@@ -255,9 +261,12 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 		return nil, &TransitionError{ID: d.ID, From: d.State, To: c.To, Reason: reason}
 	}
 	if c.To.Active() && !d.State.Active() && e.Current != "" && e.Current != d.ID {
-		other := s.Deployments[e.Current]
-		return nil, &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
-			OtherID: other.ID, OtherState: other.State}
+		// A current slot naming a deployment the state does not hold
+		// (only a restored snapshot can have one) blocks nothing.
+		if other := s.Deployments[e.Current]; other != nil {
+			return nil, &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
+				OtherID: other.ID, OtherState: other.State}
+		}
 	}
 
 	from := d.State

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -78,6 +79,13 @@ func (c *Config) Validate() error {
 	default:
 		ep, err := transport.NewEndpoint(c.URL)
 		switch {
+		case err != nil && strings.Contains(c.URL, "@"):
+			// A URL that does not parse may hold a credential where
+			// RedactURL cannot find it (a password with a space or a
+			// slash, say), so neither it nor the parser's message, which
+			// quotes it, is repeated.
+			add("repository.url: is not a valid URL (not shown: it holds an @, so it may hold a credential; " +
+				"credentials go in repository.auth)")
 		case err != nil:
 			add("repository.url %s: %s", RedactURL(c.URL), redactURLsIn(err.Error()))
 		case !supportedProtocols[ep.Protocol]:

@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 		{name: "bad scheme", cfg: Config{URL: "ftp://h/c.git", Dir: "/d"}, wantErr: []string{"repository.url", `unsupported scheme "ftp"`}},
 		{name: "password in url", cfg: Config{URL: "https://u:hunter2@h/c.git", Dir: "/d"},
 			wantErr: []string{"repository.url https://***@h/c.git", "must not carry a password"}},
+		{name: "password with a space in a url that does not parse", cfg: Config{URL: "https://u:pa ss@h/c.git", Dir: "/d"},
+			wantErr: []string{"repository.url: is not a valid URL (not shown"}},
 		{name: "bad branch", cfg: Config{URL: "/x", Dir: "/d", Branch: "a..b"}, wantErr: []string{`repository.branch "a..b"`}},
 		{name: "negative timeout", cfg: Config{URL: "/x", Dir: "/d", Timeout: -time.Second}, wantErr: []string{"repository.timeout"}},
 		{name: "token with git url", cfg: Config{URL: "git://h/c.git", Dir: "/d", Auth: Auth{TokenFile: "/t"}},

@@ -99,7 +99,8 @@ func (p *parser) document(data []byte) *Policy {
 	} else if err != io.EOF {
 		p.syntax(err)
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	// A file of only "---" holds a document with nothing in it.
+	if doc.Kind == 0 || len(doc.Content) == 0 || (isNull(doc.Content[0]) && doc.Content[0].Value == "") {
 		p.at(&yaml.Node{Line: 1, Column: 1}, "the file is empty: want apiVersion %s and kind %s", APIVersion, Kind)
 		return nil
 	}

@@ -105,14 +105,19 @@ type tokenSet struct {
 
 // tokensFile is the tokens file's shape (DOMAIN.md §6a).
 type tokensFile struct {
-	Tokens []struct {
-		Name string `yaml:"name"`
-		Role string `yaml:"role"`
-		// Groups is decoded by hand, so that a refused group is named
-		// with its line.
-		Groups yaml.Node `yaml:"groups"`
-		SHA256 string    `yaml:"sha256"`
-	} `yaml:"tokens"`
+	Tokens []tokenEntry `yaml:"tokens"`
+}
+
+// tokenEntry is one token of the tokens file. It is a named type so that
+// an unknown key is reported as not in rpc.tokenEntry, not in a struct
+// spelt out.
+type tokenEntry struct {
+	Name string `yaml:"name"`
+	Role string `yaml:"role"`
+	// Groups is decoded by hand, so that a refused group is named with
+	// its line.
+	Groups yaml.Node `yaml:"groups"`
+	SHA256 string    `yaml:"sha256"`
 }
 
 // LoadTokens reads a tokens file. Every problem is reported with the

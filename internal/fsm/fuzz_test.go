@@ -1,0 +1,349 @@
+package fsm_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// Fuzz targets of what the FSM reads from outside: raft log entries
+// (Decode, Apply) and snapshots (Restore), which a backup given to snapshot
+// restore becomes. `make fuzz` runs each for a while; `go test` runs their
+// seeds. A panic in Apply or Restore would stop every node of the cluster,
+// so both must refuse bad input with an error and never panic.
+
+// hostileJSON returns payloads every JSON reader must survive.
+func hostileJSON() [][]byte {
+	deep := func(open, close string, n int) []byte {
+		return []byte(strings.Repeat(open, n) + strings.Repeat(close, n))
+	}
+	return [][]byte{
+		nil,
+		[]byte("{"),
+		[]byte("null"),
+		[]byte("[]"),
+		[]byte(`""`),
+		deep("[", "]", 10000),
+		deep(`{"a":`, "}", 10000),
+		deep("[", "", 10001),
+		[]byte(`{"id":"a","id":"b","to":"Completed","to":"Failed"}`),
+		[]byte(`{"historyRetention":1e400,"above":18446744073709551616}`),
+		[]byte(`{"historyRetention":-9223372036854775809}`),
+		[]byte("{\"id\":\"\xff\xfe\",\"environment\":\"a\x00b\"}"),
+		[]byte(`{"time":"10000-01-01T00:00:00Z"}`),
+		[]byte(`{"time":"0000-01-01T00:00:00+23:59"}`),
+		[]byte(`{"id":"` + strings.Repeat("x", 1<<16) + `"}`),
+	}
+}
+
+// recordHarness returns a log that leaves an FSM with deployments in many
+// states, so that fuzzed commands have something to act on.
+func recordHarness(t testing.TB) []*raft.Log {
+	var log []*raft.Log
+	f := fsm.New(nil)
+	at := t0
+	apply := func(c fsm.Command) any {
+		b, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &raft.Log{Index: uint64(len(log) + 1), Type: raft.LogCommand, Data: b}
+		log = append(log, l)
+		res := f.Apply(l)
+		if err, ok := res.(error); ok {
+			t.Fatalf("fixture: Apply(%s) = %v", describe(c), err)
+		}
+		return res
+	}
+	create := func(env string, path ...fsm.DeploymentState) string {
+		at = at.Add(time.Minute)
+		id := apply(&fsm.CreateDeployment{Environment: env, Commit: fmt.Sprintf("c%d", len(log)), Kind: fsm.KindAuto,
+			Initiator: "watcher", Time: at}).(*fsm.Deployment).ID
+		for _, to := range path {
+			at = at.Add(time.Minute)
+			c := &fsm.TransitionDeployment{ID: id, To: to, Time: at}
+			if to == fsm.StateAwaitingApproval {
+				c.Approval = &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}}
+			}
+			apply(c)
+		}
+		return id
+	}
+	create("prod", pathTo[fsm.StateCompleted]...)        // prod-1
+	create("prod", pathTo[fsm.StateFailed]...)           // prod-2
+	create("prod", pathTo[fsm.StateCompleted]...)        // prod-3
+	create("prod", pathTo[fsm.StateAwaitingApproval]...) // prod-4
+	create("staging", pathTo[fsm.StateApplying]...)      // staging-5
+	create("qa", pathTo[fsm.StateRejected]...)           // qa-6
+	create("qa")                                         // qa-7
+	apply(&fsm.ObserveCommit{Environment: "prod", Commit: "c99", Time: at})
+	return log
+}
+
+// replay applies log to a new FSM.
+func replay(log []*raft.Log) *fsm.FSM {
+	f := fsm.New(nil)
+	for _, l := range log {
+		f.Apply(l)
+	}
+	return f
+}
+
+// FuzzDecode feeds arbitrary bytes to Decode and, as raft would, to Apply
+// on an FSM holding deployments in many states. Properties:
+//   - Apply panics exactly on what Decode refuses (a corrupt log), unless
+//     the entry is of an unknown type marked safe to ignore;
+//   - Apply never panics on an entry that decodes;
+//   - what decodes encodes again, and that encoding is stable
+//     (Encode(Decode(Encode(Decode(b)))) == Encode(Decode(b)));
+//   - a refused command changes nothing, and two FSMs applying the same
+//     entry end in the same state.
+func FuzzDecode(f *testing.F) {
+	for _, c := range everyCommand() {
+		b, err := fsm.Encode(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	at := t0.Add(time.Hour)
+	for _, c := range []fsm.Command{
+		&fsm.TransitionDeployment{ID: "prod-4", To: fsm.StateScheduled, Time: at},
+		&fsm.TransitionDeployment{ID: "prod-2", To: fsm.StateRollingBack, Time: at},
+		&fsm.TransitionDeployment{ID: "staging-5", To: fsm.StatePostValidating, Time: at, BackupBundleID: "b"},
+		&fsm.Approve{ID: "prod-4", Identity: "alice", Groups: []string{"ops"}, Time: at},
+		&fsm.Reject{ID: "prod-4", Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "no"},
+		&fsm.CreateRollback{Environment: "prod", To: "prod-1", Initiator: "alice", Time: at},
+		&fsm.IssueFencingToken{ID: "staging-5", Above: 1 << 62},
+		&fsm.SetSettings{HistoryRetention: 1, PlanRetention: 1},
+		&fsm.RequestSync{Environment: "qa", By: "alice", Time: at},
+		&fsm.SetSourceStatus{Head: "c1", Time: at},
+		&fsm.SetSourceStatus{Error: "boom", Time: at},
+	} {
+		b, err := fsm.Encode(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for typ := range byte(13) {
+		for _, p := range hostileJSON() {
+			if typ%4 == 0 || len(p) < 64 {
+				f.Add(append([]byte{typ}, p...))
+			}
+		}
+	}
+	f.Add([]byte{byte(fsm.IgnoreUnknownFlag) | 0x7f, '{', '}'})
+	f.Add([]byte{byte(fsm.IgnoreUnknownFlag) | byte(fsm.ApproveCommand), '{', '}'})
+
+	log := recordHarness(f)
+	next := uint64(len(log) + 1)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, decodeErr := fsm.Decode(data)
+		a, b := replay(log), replay(log)
+		before := stateBytesOf(t, a)
+		entry := &raft.Log{Index: next, Type: raft.LogCommand, Data: data}
+		res, panicked := applyRecovered(a, entry)
+		if decodeErr != nil {
+			ignorable := len(data) > 0 && data[0]&byte(fsm.IgnoreUnknownFlag) != 0 &&
+				strings.Contains(decodeErr.Error(), "unknown command type")
+			if ignorable && panicked != nil {
+				t.Fatalf("Apply(%q) panicked on an unknown entry marked safe to ignore: %v", data, panicked)
+			}
+			if !ignorable && panicked == nil {
+				t.Fatalf("Apply(%q) = %v; Decode refused it (%v), so Apply must stop the node", data, res, decodeErr)
+			}
+			return
+		}
+		if panicked != nil {
+			t.Fatalf("Apply(%s) panicked: %v", describe(c), panicked)
+		}
+		enc, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatalf("Encode(Decode(%q)) = %v", data, err)
+		}
+		c2, err := fsm.Decode(enc)
+		if err != nil {
+			t.Fatalf("Decode(Encode(Decode(%q))) = %v", data, err)
+		}
+		enc2, err := fsm.Encode(c2)
+		if err != nil || !bytes.Equal(enc, enc2) {
+			t.Fatalf("encoding is not stable: %q then %q (%v)", enc, enc2, err)
+		}
+		if _, refused := res.(error); refused {
+			if after := stateBytesOf(t, a); !bytes.Equal(before, after) {
+				t.Fatalf("Apply(%s) = %v, and changed the state:\nbefore %s\nafter  %s", describe(c), res, before, after)
+			}
+		}
+		b.Apply(entry)
+		if da, db := dumpOf(t, a), dumpOf(t, b); !bytes.Equal(da, db) {
+			t.Fatalf("two FSMs applying %s differ:\n%s\n%s", describe(c), da, db)
+		}
+	})
+}
+
+// FuzzRestore feeds arbitrary bytes to Restore. Properties:
+//   - Restore never panics, and accepts exactly what CheckSnapshot accepts;
+//   - a restored state dumps to a snapshot that restores to the same dump;
+//   - on a restored state, whatever it holds, reads and every kind of
+//     command (for each environment and deployment it names) never panic.
+func FuzzRestore(f *testing.F) {
+	log := recordHarness(f)
+	good := dumpOf(f, replay(log))
+	f.Add(good)
+	f.Add(dumpOf(f, fsm.New(nil)))
+	f.Add([]byte(`{"version":1,"appliedIndex":3,"state":{}}`))
+	f.Add([]byte(`{"version":2,"state":{}}`))
+	f.Add([]byte(`{"version":1,"state":{"deployments":{"prod-1":null}}}`))
+	f.Add([]byte(`{"version":1,"state":{"deploymentSeq":1,"deployments":{"prod-1":{"id":"prod-1","environment":"prod","state":"Applying"}},` +
+		`"environments":{"prod":{"name":"prod","current":"prod-1","history":["prod-1","prod-9"]}}}}`))
+	for _, edit := range []struct{ from, to string }{
+		{`"current":"staging-5"`, `"current":"staging-9"`},
+		{`"waiting":"prod-4"`, `"waiting":"nope"`},
+		{`"deployedDeployment":"prod-3"`, `"deployedDeployment":"prod-0"`},
+		{`"state":"Completed"`, `"state":"Bogus"`},
+		{`"historyRetention":100`, `"historyRetention":-1`},
+		{`"name":"prod"`, `"name":"qa"`},
+		{`"history":["qa-6","qa-7"]`, `"history":["qa-6","qa-7","qa-6",""]`},
+	} {
+		if !bytes.Contains(good, []byte(edit.from)) {
+			f.Fatalf("the fixture's dump has no %s", edit.from)
+		}
+		f.Add(bytes.Replace(good, []byte(edit.from), []byte(edit.to), 1))
+	}
+	for _, p := range hostileJSON() {
+		f.Add(p)
+		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"deployments":%s}}`, p)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a := fsm.New(nil)
+		err, panicked := restoreRecovered(a, data)
+		if panicked != nil {
+			t.Fatalf("Restore(%q) panicked: %v", data, panicked)
+		}
+		if cerr := fsm.CheckSnapshot(bytes.NewReader(data)); (cerr == nil) != (err == nil) {
+			t.Fatalf("Restore(%q) = %v but CheckSnapshot = %v; want both to accept or both to refuse", data, err, cerr)
+		}
+		if err != nil {
+			return
+		}
+		d1 := dumpOf(t, a)
+		b := fsm.New(nil)
+		if err := b.Restore(readCloserOf(d1)); err != nil {
+			t.Fatalf("Restore(Dump()) = %v for the dump %s", err, d1)
+		}
+		if d2 := dumpOf(t, b); !bytes.Equal(d1, d2) {
+			t.Fatalf("Dump changed over a restore:\n%s\n%s", d1, d2)
+		}
+		exercise(t, a)
+	})
+}
+
+// restoreRecovered calls f.Restore and returns what it panicked with, if
+// it did.
+func restoreRecovered(f *fsm.FSM, data []byte) (err error, panicked any) {
+	defer func() { panicked = recover() }()
+	return f.Restore(readCloserOf(data)), nil
+}
+
+// exerciseOrder tries the moves into targets first: a deployment that
+// moved elsewhere first could no longer make them.
+var exerciseOrder = []fsm.DeploymentState{
+	fsm.StateBackingUp, fsm.StateRollingBack, fsm.StateApplying, fsm.StatePostValidating, fsm.StateScheduled,
+	fsm.StateAwaitingApproval, fsm.StatePending, fsm.StateValidating, fsm.StatePlanning, fsm.StateCompleted,
+	fsm.StateFailed, fsm.StateRolledBack, fsm.StateRejected, fsm.StateSuperseded,
+}
+
+// exercise reads everything of f and applies every kind of command to the
+// environments and deployments it holds; nothing may panic.
+func exercise(t *testing.T, f *fsm.FSM) {
+	t.Helper()
+	index := f.AppliedIndex()
+	at := t0.Add(24 * time.Hour)
+	apply := func(c fsm.Command) {
+		b, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatalf("Encode(%s) = %v", describe(c), err)
+		}
+		index++
+		if _, panicked := applyRecovered(f, &raft.Log{Index: index, Type: raft.LogCommand, Data: b}); panicked != nil {
+			t.Fatalf("Apply(%s) on a restored state panicked: %v", describe(c), panicked)
+		}
+	}
+	envs := f.Environments()
+	f.EventsAfter(fsm.EventID{}, "")
+	f.CountDeployments()
+	ids := map[string]bool{}
+	for _, e := range envs {
+		for _, d := range f.History(e.Name) {
+			ids[d.ID] = true
+		}
+		for _, id := range []string{e.Current, e.Waiting, e.DeployedDeployment} {
+			ids[id] = true
+		}
+		f.EventsAfter(fsm.EventID{}, e.Name)
+	}
+	for _, d := range f.Deployments("", "", 0) {
+		ids[d.ID] = true
+	}
+	if len(ids) > 50 {
+		return // enough to learn from; keep each input fast
+	}
+	for id := range ids {
+		for _, to := range exerciseOrder {
+			c := &fsm.TransitionDeployment{ID: id, To: to, Time: at, BackupBundleID: "b"}
+			if to == fsm.StateAwaitingApproval {
+				c.Approval = &fsm.ApprovalRequirement{Required: 1}
+			}
+			apply(c)
+		}
+		apply(&fsm.Approve{ID: id, Identity: "alice", Groups: []string{"ops"}, Time: at})
+		apply(&fsm.Reject{ID: id, Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "no"})
+		apply(&fsm.IssueFencingToken{ID: id})
+	}
+	for _, e := range envs {
+		apply(&fsm.CreateDeployment{Environment: e.Name, Commit: "new", Kind: fsm.KindManualSync, Initiator: "x", Time: at})
+		apply(&fsm.ObserveCommit{Environment: e.Name, Commit: "seen", Time: at})
+		apply(&fsm.RequestSync{Environment: e.Name, By: "x", Time: at})
+		for id := range ids {
+			apply(&fsm.CreateRollback{Environment: e.Name, To: id, Initiator: "x", Time: at})
+		}
+		apply(&fsm.SetPin{Environment: e.Name})
+	}
+	apply(&fsm.SetSourceStatus{Head: "h", Time: at})
+	apply(&fsm.SetSettings{HistoryRetention: 1, PlanRetention: 1})
+	if _, err := f.Dump(); err != nil {
+		t.Fatalf("Dump() after commands on a restored state = %v", err)
+	}
+}
+
+// FuzzParseEventID: an event id parses to a value whose String parses back
+// to the same value.
+func FuzzParseEventID(f *testing.F) {
+	for _, s := range []string{"", "0.0", "12.3", "18446744073709551615.0", "18446744073709551616.0", "1.-1", "1", ".",
+		"1.2.3", "+1.+2", "1.9223372036854775808", " 1.2", "1.2\x00", "\xff.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := fsm.ParseEventID(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "event id") {
+				t.Errorf("ParseEventID(%q) = %v; want the error to name the event id", s, err)
+			}
+			return
+		}
+		if s == "" {
+			return
+		}
+		back, err := fsm.ParseEventID(id.String())
+		if err != nil || back != id {
+			t.Fatalf("ParseEventID(%q) = %v, whose String %q parses to %v, %v", s, id, id.String(), back, err)
+		}
+	})
+}

@@ -23,18 +23,22 @@ import (
 func TestLeaderElected(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	leader := tc.waitForLeader()
+	// A follower learns the configuration and the leader from the
+	// leader's first AppendEntries, which may come after the election.
 	for _, tn := range tc.running() {
-		vs, err := voters(tn.node)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(vs) != 3 {
-			t.Errorf("%s: voters = %v; want 3", tn.id(), vs)
-		}
-		st := tn.node.Status()
-		if st.Leader == nil || st.Leader.ID != leader.id() {
-			t.Errorf("%s: Status().Leader = %+v; want %s", tn.id(), st.Leader, leader.id())
-		}
+		waitFor(t, tn.id()+" to know three voters and the leader", func() error {
+			vs, err := voters(tn.node)
+			if err != nil {
+				return err
+			}
+			if len(vs) != 3 {
+				return fmt.Errorf("voters = %v; want 3", vs)
+			}
+			if st := tn.node.Status(); st.Leader == nil || st.Leader.ID != leader.id() {
+				return fmt.Errorf("Status().Leader = %+v; want %s", st.Leader, leader.id())
+			}
+			return nil
+		})
 	}
 }
 

@@ -21,7 +21,10 @@ import (
 // RPC per connection; its bound only matters if connections pile up.
 //
 // Heartbeats do not pass: the TCP transport hands them to raft's heartbeat
-// handler directly, and they carry no commit index.
+// handler directly, and they carry no commit index. That handler runs on the
+// transport's connection goroutine, outside raft's shutdown, and writes the
+// term to the log store; so Close waits for the heartbeats being handled and
+// turns later ones away, and the store can be closed after it.
 type rpcTransport struct {
 	*raft.NetworkTransport
 	heard func(raft.RPC)
@@ -32,6 +35,9 @@ type rpcTransport struct {
 	out   chan raft.RPC
 	done  chan struct{}
 	once  sync.Once
+
+	hbMu     sync.RWMutex // held for reading while a heartbeat is handled
+	hbClosed bool
 }
 
 // rpcQueue bounds the RPCs taken from the transport and not yet handed to
@@ -88,10 +94,31 @@ func (t *rpcTransport) feed() {
 // Consumer implements raft.Transport.
 func (t *rpcTransport) Consumer() <-chan raft.RPC { return t.out }
 
-// Close implements raft.WithClose: it stops passing RPCs and closes the
-// transport.
+// SetHeartbeatHandler implements raft.Transport: fn is called for each
+// heartbeat until Close.
+func (t *rpcTransport) SetHeartbeatHandler(fn func(raft.RPC)) {
+	if fn == nil {
+		t.NetworkTransport.SetHeartbeatHandler(nil)
+		return
+	}
+	t.NetworkTransport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		t.hbMu.RLock()
+		defer t.hbMu.RUnlock()
+		if t.hbClosed {
+			rpc.Respond(nil, raft.ErrTransportShutdown)
+			return
+		}
+		fn(rpc)
+	})
+}
+
+// Close implements raft.WithClose: it stops passing RPCs, waits for the
+// heartbeats being handled, and closes the transport.
 func (t *rpcTransport) Close() error {
 	t.once.Do(func() { close(t.done) })
+	t.hbMu.Lock()
+	t.hbClosed = true
+	t.hbMu.Unlock()
 	return t.NetworkTransport.Close()
 }
 

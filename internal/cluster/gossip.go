@@ -149,10 +149,23 @@ func (d *gossipDelegate) NotifyMsg(b []byte) {
 	}
 	name := string(b[1:])
 	d.n.membersMu.Lock()
-	if m, ok := d.n.members[name]; ok {
-		m.leaving = true
+	m, ok := d.n.members[name]
+	if !ok {
+		d.n.membersMu.Unlock()
+		return
+	}
+	m.leaving = true
+	// The announcement comes over TCP and the leave over UDP: when the
+	// leave was seen first, the member was recorded dead, and is left.
+	late := m.status == StatusDead
+	if late {
+		m.status, m.since = StatusLeft, time.Now()
 	}
 	d.n.membersMu.Unlock()
+	if late {
+		d.n.logger.Info("member "+StatusLeft, "member", name, "addr", m.gossip)
+		poke(d.n.reconcileCh)
+	}
 }
 func (d *gossipDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (d *gossipDelegate) LocalState(bool) []byte          { return nil }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -154,7 +155,19 @@ func TestGossipKeyOtherKeyNotAdmitted(t *testing.T) {
 // key.
 func TestGossipKeyRotation(t *testing.T) {
 	k1, k2 := testKey(1), testKey(2)
-	tc := newTestCluster(t, 3, withGossipKey(k1))
+	// Probes of test clusters time out after 50 ms, which a loaded machine
+	// can miss with no key involved; this test wants a member seen failed
+	// only when the rotation broke gossip. That shows first, and whatever
+	// the load, as a message no key could decrypt: checked in the logs.
+	var logs []*logBuffer
+	calm := func(c *Config) {
+		c.Gossip = func(mc *memberlist.Config) {
+			fastGossip(mc)
+			mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult = time.Second, 500*time.Millisecond, 4
+		}
+		logs = append(logs, captureLogs(c))
+	}
+	tc := newTestCluster(t, 3, withGossipKey(k1), calm)
 	stopWatch := watchMembersAlive(t, tc)
 
 	step := func(name string, op func(*Node, []byte) (bool, error), key []byte) {
@@ -173,6 +186,13 @@ func TestGossipKeyRotation(t *testing.T) {
 	step("install", (*Node).InstallGossipKey, k2)
 	step("use", (*Node).UseGossipKey, k2)
 	step("remove", (*Node).RemoveGossipKey, k1)
+	for i, lb := range logs {
+		for line := range strings.Lines(lb.String()) {
+			if strings.Contains(strings.ToLower(line), "decrypt") {
+				t.Errorf("%s, during the rotation: %s", tc.nodes[i].id(), line)
+			}
+		}
+	}
 
 	fp2 := gossipkey.Fingerprint(k2)
 	for _, tn := range tc.running() {

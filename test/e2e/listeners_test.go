@@ -311,8 +311,14 @@ func TestExhaustedLeaderHandsOver(t *testing.T) {
 		_ = json.Unmarshal(b, &e)
 		return resp.StatusCode, e.Error, nil
 	}
-	if code, why, err := readyz(); err != nil || code != http.StatusOK {
-		t.Fatalf("leader %s /readyz = %d %q %v before the test; want 200", old, code, why, err)
+	// A leader elected a moment ago is ready once its barrier commits.
+	if err := harness.Poll(30*time.Second, "leader "+old.String()+" to be ready before the test", func() error {
+		if code, why, err := readyz(); err != nil || code != http.StatusOK {
+			return fmt.Errorf("/readyz = %d %q %v; want 200", code, why, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	before := openFiles(t, old)

@@ -1,13 +1,19 @@
 package docs
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // oldSpec is the name of the specification the code once cited, outside
@@ -102,5 +108,138 @@ func TestDomainCitationsExist(t *testing.T) {
 	// The code cited the old specification 32 times; they all point here now.
 	if seen < 30 {
 		t.Errorf("found only %d citations of docs/domain.md in the Go files; want at least 30", seen)
+	}
+}
+
+// fsmStates returns the DeploymentState constants internal/fsm declares,
+// read from its source (whichever files hold them), by value.
+func fsmStates(t *testing.T) []fsm.DeploymentState {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join("..", "internal", "fsm", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var out []fsm.DeploymentState
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, n, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "DeploymentState" {
+					continue
+				}
+				for i, name := range vs.Names {
+					lit, ok := ast.Expr(nil), false
+					if i < len(vs.Values) {
+						lit, ok = vs.Values[i], true
+					}
+					bl, isLit := lit.(*ast.BasicLit)
+					if !ok || !isLit || bl.Kind != token.STRING {
+						t.Fatalf("%s: constant %s is not given a string literal; this test's reading of internal/fsm is out of date",
+							fset.Position(name.Pos()), name.Name)
+					}
+					v, err := strconv.Unquote(bl.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, fsm.DeploymentState(v))
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("found no DeploymentState constants in internal/fsm; this test's reading of it is out of date")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// stateClass is how docs/domain.md classes a state, from the FSM's own
+// predicates.
+func stateClass(s fsm.DeploymentState) string {
+	var classes []string
+	if s.Waiting() {
+		classes = append(classes, "waiting")
+	}
+	if s.Active() {
+		classes = append(classes, "active")
+	}
+	if s.Terminal() {
+		classes = append(classes, "terminal")
+	}
+	return strings.Join(classes, " and ")
+}
+
+// TestStateTable checks docs/domain.md's table of states against the FSM:
+// every state listed once, each with its class, and exactly the moves
+// fsm.CanTransition allows — no more, no less.
+func TestStateTable(t *testing.T) {
+	states := fsmStates(t)
+	all := slices.Clone(fsm.AllStates)
+	slices.Sort(all)
+	if !slices.Equal(states, all) {
+		t.Errorf("internal/fsm declares the states %v, but fsm.AllStates holds %v", states, all)
+	}
+
+	rows := table(t, "domain.md", "States", "may move to")
+	documented := map[fsm.DeploymentState][]fsm.DeploymentState{}
+	for _, row := range rows {
+		from := fsm.DeploymentState(row["state"])
+		if !slices.Contains(states, from) {
+			t.Errorf("domain.md lists state %q, which internal/fsm does not have", from)
+			continue
+		}
+		if _, dup := documented[from]; dup {
+			t.Errorf("domain.md lists state %s twice", from)
+		}
+		documented[from] = []fsm.DeploymentState{}
+		if got, want := row["class"], stateClass(from); got != want {
+			t.Errorf("domain.md classes %s as %q; the FSM says %q", from, got, want)
+		}
+		if row["may move to"] == "" {
+			continue
+		}
+		for _, cell := range strings.Split(row["may move to"], ",") {
+			to := fsm.DeploymentState(strings.TrimSpace(cell))
+			if !slices.Contains(states, to) {
+				t.Errorf("domain.md: %s may move to %q, which is not a state of internal/fsm", from, to)
+				continue
+			}
+			documented[from] = append(documented[from], to)
+		}
+	}
+	edges := 0
+	for _, from := range states {
+		doc, listed := documented[from]
+		if !listed {
+			t.Errorf("domain.md's table of states does not list %s", from)
+			continue
+		}
+		for _, to := range states {
+			inDoc, inFSM := slices.Contains(doc, to), fsm.CanTransition(from, to)
+			switch {
+			case inFSM && !inDoc:
+				t.Errorf("the FSM allows %s → %s, which domain.md's table of states does not list", from, to)
+			case inDoc && !inFSM:
+				t.Errorf("domain.md's table of states lists %s → %s, which the FSM refuses", from, to)
+			}
+			if inFSM {
+				edges++
+			}
+		}
+	}
+	if edges == 0 {
+		t.Error("fsm.CanTransition allows no move at all; this test is not reading what it should")
 	}
 }

@@ -12,8 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
+	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/policy"
 )
 
 // oldSpec is the name of the specification the code once cited, outside
@@ -241,5 +244,46 @@ func TestStateTable(t *testing.T) {
 	}
 	if edges == 0 {
 		t.Error("fsm.CanTransition allows no move at all; this test is not reading what it should")
+	}
+}
+
+// TestDomainExamples checks that the examples of domain.md are what the
+// code accepts: the metadata.json and datasources.json of Repository
+// validate as an environment, and the policy file of Policy parses.
+func TestDomainExamples(t *testing.T) {
+	text := page(t, "domain.md")
+	var metadata, dataSources, pol string
+	for _, b := range codeBlocks(text) {
+		switch {
+		case strings.Contains(b, `"layers"`):
+			metadata = b
+		case strings.Contains(b, `"dataSources"`):
+			dataSources = b
+		case strings.Contains(b, "kind: DeploymentPolicy"):
+			pol = b
+		}
+	}
+	if metadata == "" || dataSources == "" || pol == "" {
+		t.Fatalf("domain.md lacks an example: metadata.json found %t, datasources.json %t, policy %t",
+			metadata != "", dataSources != "", pol != "")
+	}
+	repo := fstest.MapFS{
+		"environments/production/metadata.json":    {Data: []byte(metadata)},
+		"environments/production/datasources.json": {Data: []byte(dataSources)},
+		".gitops/deployment-policy.yaml":           {Data: []byte(pol)},
+	}
+	if _, problems := configrepo.Load(repo, "production"); len(problems) > 0 {
+		t.Errorf("domain.md's metadata.json and datasources.json do not validate: %v", problems)
+	}
+	raw, ok, err := configrepo.ReadPolicy(repo)
+	if err != nil || !ok {
+		t.Fatalf("ReadPolicy = %t, %v", ok, err)
+	}
+	p, err := policy.Parse(raw, policy.Path)
+	if err != nil {
+		t.Fatalf("domain.md's policy file does not parse: %v", err)
+	}
+	if got := p.Environments(); !slices.Equal(got, []string{"production", "staging"}) {
+		t.Errorf("domain.md's policy file lists %v; want production and staging", got)
 	}
 }

@@ -19,7 +19,7 @@ type (
 	Approval = fsm.Approval
 	// Event is one deployment transition on the event stream.
 	Event = fsm.Event
-	// DeploymentState is a state of DOMAIN.md §3, spelled as there.
+	// DeploymentState is a state of docs/domain.md#states, spelled as there.
 	DeploymentState = fsm.DeploymentState
 	// SourceStatus is what the leader last learned of the repository.
 	SourceStatus = fsm.SourceStatus

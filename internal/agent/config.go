@@ -90,7 +90,7 @@ type Config struct {
 	TLSVerifyServerHostname bool       `yaml:"tls-verify-server-hostname"`
 	TLSClientAuth           ClientAuth `yaml:"tls-client-auth"`
 
-	// The sections of DOMAIN.md §6a (file only).
+	// The sections of docs/domain.md#configuration (file only).
 	Repository   *RepositoryConfig            `yaml:"repository"`
 	Environments map[string]EnvironmentConfig `yaml:"environments"`
 	Webhooks     WebhooksConfig               `yaml:"webhooks"`

@@ -37,7 +37,7 @@ type RepositoryAuth struct {
 }
 
 // EnvironmentConfig is honuad's own configuration of one environment: where
-// its bundles go (DOMAIN.md §6) and whether it only plans.
+// its bundles go (docs/domain.md#targets) and whether it only plans.
 type EnvironmentConfig struct {
 	DryRun  bool           `yaml:"dryRun"`
 	Targets []TargetConfig `yaml:"targets"`
@@ -72,7 +72,7 @@ const (
 	DefaultGitTimeout   = 30 * time.Second
 )
 
-// validateSections checks the DOMAIN.md §6a sections and fills their
+// validateSections checks the docs/domain.md#configuration sections and fills their
 // defaults.
 func (c *Config) validateSections() []error {
 	var errs []error

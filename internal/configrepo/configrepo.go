@@ -1,5 +1,5 @@
 // Package configrepo owns the layout of the configuration repository
-// (DOMAIN.md §2): which environments a commit has, and reading, parsing and
+// (docs/domain.md#repository): which environments a commit has, and reading, parsing and
 // validating each environment's files into a Bundle.
 //
 // It works on an fs.FS of the repository tree at one commit, so it never
@@ -27,7 +27,7 @@ const PolicyPath = ".gitops/deployment-policy.yaml"
 // CommonDir is the folder whose shared configuration goes into every bundle.
 const CommonDir = "environments/common"
 
-// envName is the rule for environment names (DOMAIN.md §2): a DNS label.
+// envName is the rule for environment names (docs/domain.md#repository): a DNS label.
 var envName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 const envNameRule = "an environment name is 1 to 63 lowercase letters, digits and dashes, starting and ending with a letter or digit"

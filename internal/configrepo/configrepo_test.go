@@ -45,7 +45,7 @@ const (
 	sharedFile = "environments/common/shared-config.json"
 )
 
-// The DOMAIN.md §2 example, with an unknown key (keywords) and app settings.
+// The docs/domain.md#repository example, with an unknown key (keywords) and app settings.
 const validMetadataJSON = `{
   "services": [ { "id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis" } ],
   "layers": [

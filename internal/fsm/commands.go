@@ -218,7 +218,7 @@ type SetPin struct {
 // Type implements Command.
 func (*SetPin) Type() CommandType { return SetPinCommand }
 
-// IssueFencingToken hands a deployment a new fencing token (DOMAIN.md §7)
+// IssueFencingToken hands a deployment a new fencing token (docs/domain.md#fencing)
 // before it changes targets. The token is the entry's Raft index, so it
 // grows with every term and every apply, and no two applies share one.
 type IssueFencingToken struct {

@@ -271,7 +271,7 @@ func TestValidEnvironmentNames(t *testing.T) {
 	}
 }
 
-// TestCommonIsNotAnEnvironment: DOMAIN.md §2 says an environment is a folder
+// TestCommonIsNotAnEnvironment: docs/domain.md#repository says an environment is a folder
 // under environments/ other than common, which holds shared configuration.
 func TestCommonIsNotAnEnvironment(t *testing.T) {
 	if fsm.ValidEnvironmentName("common") {
@@ -376,7 +376,7 @@ func TestDeploymentIDs(t *testing.T) {
 	}
 }
 
-// TestPrunedIDIsNotReused: DOMAIN.md §3 says a deployment id is never
+// TestPrunedIDIsNotReused: docs/domain.md#states says a deployment id is never
 // reused. The FSM numbers deployments with a counter that only grows, and
 // is part of the snapshot, so not even a pruned id comes back.
 func TestPrunedIDIsNotReused(t *testing.T) {

@@ -1,7 +1,7 @@
 package fsm
 
 // legal lists, for each state, the states a deployment may move to from it.
-// It is the state machine of DOMAIN.md §3:
+// It is the state machine of docs/domain.md#states:
 //
 //	Pending → Validating → Planning → [AwaitingApproval] → [Scheduled] → BackingUp
 //	        → Applying → PostValidating → Completed

@@ -12,7 +12,7 @@ import (
 
 type edge struct{ from, to fsm.DeploymentState }
 
-// specEdges is the state machine of DOMAIN.md §3, written out independently
+// specEdges is the state machine of docs/domain.md#states, written out independently
 // of transitions.go:
 //
 //	Pending → Validating → Planning → [AwaitingApproval] → [Scheduled] → BackingUp

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// DeploymentState is where a deployment is in the pipeline of DOMAIN.md §3.
+// DeploymentState is where a deployment is in the pipeline of docs/domain.md#states.
 type DeploymentState string
 
 // The deployment states. The string values are part of the API and of the
@@ -91,7 +91,7 @@ func (k Kind) Valid() bool {
 	return false
 }
 
-// envNameRE is the environment name rule of DOMAIN.md §2.
+// envNameRE is the environment name rule of docs/domain.md#repository.
 var envNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // ValidEnvironmentName reports whether name may name an environment. The

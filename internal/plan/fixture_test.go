@@ -8,7 +8,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
-// The configuration most tests start from: DOMAIN.md §2's example, plus a
+// The configuration most tests start from: docs/domain.md#repository's example, plus a
 // service and a data source nothing uses (so removing them is not critical),
 // a third field, keywords, and appsettings and shared config.
 const (

@@ -43,7 +43,7 @@ var kindOrder = []string{KindService, KindLayer, KindField, KindDataSource,
 	KindAppSetting, KindSharedConfig, KindDocument, KindPolicy}
 
 // Plan is the set of changes that takes one version of an environment's
-// configuration to another, with their risk (DOMAIN.md §4).
+// configuration to another, with their risk (docs/domain.md#risk).
 type Plan struct {
 	Risk          Risk     `json:"risk"`          // the highest of the changes; RiskNone when nothing changed
 	Breaking      bool     `json:"breaking"`      // any change is breaking
@@ -101,7 +101,7 @@ type FieldDiff struct {
 // dangling references are rated critical.
 //
 // Resources are matched by id (services, layers, data sources) and fields by
-// name, so reordering a list of them is not a change. Ratings, DOMAIN.md §4
+// name, so reordering a list of them is not a change. Ratings, docs/domain.md#risk
 // first and then where it is silent:
 //
 //   - service, layer, field added: low. Removed: medium, breaking.

@@ -14,7 +14,7 @@ const (
 	critical = plan.RiskCritical
 )
 
-// TestComputeRatings has one row per row of DOMAIN.md §4's table, then one
+// TestComputeRatings has one row per row of docs/domain.md#risk's table, then one
 // per rating the table is silent on. Each edit makes exactly one change
 // (wantN says otherwise), and the row gives it in full.
 func TestComputeRatings(t *testing.T) {
@@ -178,7 +178,7 @@ func TestComputeRatings(t *testing.T) {
 			h.policy = nil
 		}, plan.Change{Action: "removed", Kind: "policy", Path: "policy", Risk: high, Reason: "deployment policy removed"}, 1},
 
-		// Where DOMAIN.md is silent.
+		// Ratings the original specification was silent on.
 		{"storage.geometryColumn changed", func(t *testing.T, b, h *docs) {
 			h.layer(t, "sample-points")["storage"].(map[string]any)["geometryColumn"] = "shape"
 		}, plan.Change{Action: "modified", Kind: "layer", Path: "layers/sample-points", Risk: high, Breaking: true,

@@ -7,7 +7,7 @@ import (
 )
 
 // rateReferences raises to critical, and breaking, the changes that leave
-// head with a dangling reference (DOMAIN.md §4, "fails validation"):
+// head with a dangling reference (docs/domain.md#risk, "fails validation"):
 //
 //   - a service removed while a layer of head still names it, and a data
 //     source removed while a service of head still names it (the reason lists

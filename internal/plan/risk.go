@@ -1,10 +1,10 @@
 // Package plan owns the diff between two versions of an environment's
-// configuration and its risk rating (DOMAIN.md §4).
+// configuration and its risk rating (docs/domain.md#risk).
 package plan
 
 import "fmt"
 
-// Risk rates a change or a whole plan (DOMAIN.md §4). Risks are ordered:
+// Risk rates a change or a whole plan (docs/domain.md#risk). Risks are ordered:
 // a plan's risk is the highest of its changes.
 type Risk int
 

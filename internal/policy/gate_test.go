@@ -77,7 +77,7 @@ func TestGate(t *testing.T) {
 	}{
 		{"no windows, no blackouts", Environment{}, "2026-06-06T03:00:00Z", gateWant{true, "", ""}},
 
-		// DOMAIN.md §5's production: Mon-Thu 09:00-17:00 New York (EDT in June, UTC-4).
+		// docs/domain.md#policy's production: Mon-Thu 09:00-17:00 New York (EDT in June, UTC-4).
 		{"start is inclusive", windowsEnv(nyDomain), "2026-06-02T13:00:00Z", gateWant{true, "", ""}},
 		{"just before start", windowsEnv(nyDomain), "2026-06-02T12:59:59Z", gateWant{false, outside, "2026-06-02T13:00:00Z"}},
 		{"just before end", windowsEnv(nyDomain), "2026-06-02T20:59:59Z", gateWant{true, "", ""}},

@@ -55,7 +55,7 @@ func (e *ParseError) Unwrap() error { return ErrInvalid }
 // take their environment's defaults (see For). Parse reports every problem
 // it finds, not only the first, as a *ParseError: unknown or repeated keys,
 // a wrong apiVersion or kind, bad values, and environment names that
-// break DOMAIN.md §2's rule.
+// break docs/domain.md#repository's rule.
 func Parse(data []byte, file string) (*Policy, error) {
 	p := &parser{file: file}
 	pol := p.document(data)
@@ -146,7 +146,7 @@ func (p *parser) syntax(err error) {
 	p.problems = append(p.problems, pr)
 }
 
-// envNameRE is DOMAIN.md §2's rule for environment names.
+// envNameRE is docs/domain.md#repository's rule for environment names.
 var envNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (p *parser) environments(n *yaml.Node, pol *Policy) {

@@ -10,7 +10,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
-// domainExample is the policy file of DOMAIN.md §5, comments and all.
+// domainExample is the policy file of docs/domain.md#policy, comments and all.
 const domainExample = `apiVersion: honua.io/v1
 kind: DeploymentPolicy
 environments:

@@ -1,5 +1,5 @@
 // Package policy owns the deployment policy file .gitops/deployment-policy.yaml
-// (DOMAIN.md §5): parsing it, its defaults, and the decisions it makes —
+// (docs/domain.md#policy): parsing it, its defaults, and the decisions it makes —
 // whether a plan needs approval, how many approvals from whom, and whether
 // a deployment window is open at a given time.
 //
@@ -32,7 +32,7 @@ const (
 	Kind = "DeploymentPolicy"
 )
 
-// The defaults of DOMAIN.md §5, used for every field a file leaves unset.
+// The defaults of docs/domain.md#policy, used for every field a file leaves unset.
 const (
 	// ProductionEnvironment is the environment whose default is to require
 	// approval for every deployment.
@@ -135,7 +135,7 @@ func (p *Policy) Environments() []string {
 // field it leaves unset taken from env's defaults, or just the defaults
 // when the file does not list env.
 //
-// The defaults (DOMAIN.md §5): production requires approval always; every
+// The defaults (docs/domain.md#policy): production requires approval always; every
 // other environment requires it on risk high or above. Everywhere:
 // requiredApprovals 1, any approver, approvalTimeout 24h, autoRollback
 // true, rollbackRequiresApproval false, breakingChangesRequireApproval

@@ -103,7 +103,7 @@ type tokenSet struct {
 	digest [sha256.Size]byte // of the file's bytes, to tell a change
 }
 
-// tokensFile is the tokens file's shape (DOMAIN.md §6a).
+// tokensFile is the tokens file's shape (docs/domain.md#configuration).
 type tokensFile struct {
 	Tokens []tokenEntry `yaml:"tokens"`
 }

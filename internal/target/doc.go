@@ -1,5 +1,5 @@
-// Package target owns where a bundle goes (DOMAIN.md §6): the directory,
-// http and exec targets, fencing on the target side (§7), and the reload and
+// Package target owns where a bundle goes (docs/domain.md#targets): the directory,
+// http and exec targets, fencing on the target side (docs/domain.md#fencing), and the reload and
 // health checks that follow an apply.
 //
 // A Bundle is an environment's files plus its Manifest; every target adds the

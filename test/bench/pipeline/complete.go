@@ -271,7 +271,7 @@ func targetServes(path, commit string) error {
 
 // sameFile reports how the file at name differs from want, if it does: a
 // Completed directory target holds the repository's metadata.json byte for
-// byte (DOMAIN.md §6).
+// byte (docs/domain.md#targets).
 func sameFile(name, want string) error {
 	got, err := os.ReadFile(name)
 	if err != nil {

@@ -138,8 +138,9 @@ func TestAgentFlags(t *testing.T) {
 			t.Errorf("configuration.md: --%s has config file key %q, which honuad's configuration does not have", f.name, key)
 			continue
 		}
-		// The default --help shows is written by hand in cmd/honuad: it
-		// must be the default the configuration really has.
+		// The default --help shows must be the one the key has (both
+		// come from agent.DefaultConfig; TestOptionTables checks the
+		// table against agent.Options).
 		if !sameDefault(k, f.def) {
 			t.Errorf("honuad agent --help shows --%s's default as %q; its key %s defaults to %s in the code",
 				f.name, f.def, key, k.describeDefault())

@@ -149,8 +149,8 @@ func TestAgentFlags(t *testing.T) {
 }
 
 // TestConfigKeys checks configuration.md's table of file keys against the
-// yaml keys of agent.Config and its sections: every key, none unknown, and
-// each default as the code has it.
+// options' keys (agent.Options) and the yaml keys of agent.Sections: every
+// key, none unknown, and each default as the code has it.
 func TestConfigKeys(t *testing.T) {
 	keys := configKeys()
 	tab := table(t, "configuration.md", "The configuration file", "key")

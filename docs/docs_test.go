@@ -138,8 +138,9 @@ func TestAgentFlags(t *testing.T) {
 			t.Errorf("configuration.md: --%s has config file key %q, which honuad's configuration does not have", f.name, key)
 			continue
 		}
-		// The default --help shows is written by hand in cmd/honuad: it
-		// must be the default the configuration really has.
+		// The default --help shows must be the one the key has (both
+		// come from agent.DefaultConfig; TestOptionTables checks the
+		// table against agent.Options).
 		if !sameDefault(k, f.def) {
 			t.Errorf("honuad agent --help shows --%s's default as %q; its key %s defaults to %s in the code",
 				f.name, f.def, key, k.describeDefault())
@@ -148,8 +149,8 @@ func TestAgentFlags(t *testing.T) {
 }
 
 // TestConfigKeys checks configuration.md's table of file keys against the
-// yaml keys of agent.Config and its sections: every key, none unknown, and
-// each default as the code has it.
+// options' keys (agent.Options) and the yaml keys of agent.Sections: every
+// key, none unknown, and each default as the code has it.
 func TestConfigKeys(t *testing.T) {
 	keys := configKeys()
 	tab := table(t, "configuration.md", "The configuration file", "key")

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/honua-io/honua-gitops/internal/agent"
 )
 
@@ -32,12 +30,7 @@ type keyInfo struct {
 // derivedDefaults are defaults a zero value in agent.DefaultConfig stands
 // for, taken from where the code applies them.
 func derivedDefaults() map[string]any {
-	rc := raft.DefaultConfig()
 	return map[string]any{
-		// internal/cluster leaves raft's own value when the setting is 0.
-		"raft-snapshot-threshold": rc.SnapshotThreshold,
-		"raft-snapshot-interval":  rc.SnapshotInterval,
-		"raft-trailing-logs":      rc.TrailingLogs,
 		// internal/agent fills these in Validate.
 		"repository.branch":       agent.DefaultBranch,
 		"repository.pollInterval": agent.DefaultPollInterval,
@@ -45,13 +38,25 @@ func derivedDefaults() map[string]any {
 	}
 }
 
-// configKeys walks the yaml tags of agent.Config and its sections and
-// returns every leaf key, dotted: "repository.auth.tokenFile",
-// "environments.<name>.targets[].url".
+// configKeys returns every leaf key of honuad's configuration file,
+// dotted: the options' keys (agent.Options) and those of the file-only
+// sections, from the yaml tags of agent.Sections
+// ("repository.auth.tokenFile", "environments.<name>.targets[].url").
 func configKeys() map[string]keyInfo {
 	keys := map[string]keyInfo{}
 	def := agent.DefaultConfig()
-	walkKeys(keys, "", reflect.TypeOf(def), reflect.ValueOf(def))
+	for _, o := range agent.Options() {
+		if o.Key == "" {
+			continue
+		}
+		v := reflect.ValueOf(o.Field(&def)).Elem()
+		info := keyInfo{typ: v.Type()}
+		if !v.IsZero() {
+			info.def = v.Interface()
+		}
+		keys[o.Key] = info
+	}
+	walkKeys(keys, "", reflect.TypeOf(def.Sections), reflect.ValueOf(def.Sections))
 	for k, v := range derivedDefaults() {
 		info := keys[k]
 		info.def = v

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -42,52 +43,109 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 // which are also reloaded when they change on disk. A *ConfigError means
 // the configuration was refused.
 func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, reload <-chan os.Signal) error {
-	if err := cfg.Validate(); err != nil {
+	p, err := build(cfg, version, logger)
+	if err != nil {
 		return err
+	}
+	return p.serve(ctx, reload)
+}
+
+// process is a built honuad node: what build opened, which serve runs and
+// close releases.
+type process struct {
+	cfg     Config
+	version string
+	logger  *slog.Logger
+	sec     *secrets
+	ln      net.Listener // the API's, as bound
+	node    *cluster.Node
+	metrics *statemetrics.Metrics
+	srv     *http.Server
+	capped  net.Listener // ln behind the connection cap, which srv serves
+	// closers release what was opened, in the order it was opened; close
+	// runs them last first.
+	closers []func(leave bool) error
+}
+
+// onClose adds f to what close runs.
+func (p *process) onClose(f func(leave bool) error) { p.closers = append(p.closers, f) }
+
+// close releases everything build and serve opened, last opened first,
+// each once: later calls do nothing. leave says whether the node leaves
+// the cluster gracefully. It returns the node's shutdown error.
+func (p *process) close(leave bool) error {
+	var first error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		if err := p.closers[i](leave); err != nil && first == nil {
+			first = err
+		}
+	}
+	p.closers = nil
+	return first
+}
+
+// build checks the configuration and opens what the node needs: the API's
+// listener, the cluster node (its stores, raft's and gossip's listeners),
+// the reconciler and the API's handlers. Nothing runs yet. When it fails,
+// everything it opened is closed again.
+func build(cfg Config, version string, logger *slog.Logger) (*process, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	sec, err := loadSecrets(cfg, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http-addr %s: %w", cfg.HTTPAddr, err)
+	p := &process{cfg: cfg, version: version, logger: logger, sec: sec}
+	built := false
+	defer func() {
+		if !built {
+			_ = p.close(false) // a node that never ran does not leave
+		}
+	}()
+
+	if p.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	p.onClose(func(bool) error {
+		_ = p.ln.Close() // closed already when the server was shut down
+		return nil
+	})
 	cc := cfg.clusterConfig(version)
-	cc.APIAddr = cfg.advertised(ln.Addr().String())
+	cc.APIAddr = cfg.advertised(p.ln.Addr().String())
 	cc.Logger = logger
 	cc.RaftTLS = sec.raftTLS()
 	if cfg.GossipKeyFile != "" {
 		// Validate read it already; it may have changed since.
 		if cc.GossipKey, err = readGossipKey(cfg.GossipKeyFile); err != nil {
-			ln.Close()
-			return &ConfigError{&cluster.FieldError{Field: "gossip-key-file", Value: cfg.GossipKeyFile, Why: err.Error()}}
+			return nil, &ConfigError{&cluster.FieldError{Field: "gossip-key-file", Value: cfg.GossipKeyFile, Why: err.Error()}}
 		}
 	}
 	if err := cc.Validate(); err != nil {
-		ln.Close()
-		return &ConfigError{err}
+		return nil, &ConfigError{err}
 	}
-	node, err := cluster.New(cc, fsm.New(logger.With("component", "fsm")))
-	if err != nil {
-		ln.Close()
+	if p.node, err = cluster.New(cc, fsm.New(logger.With("component", "fsm"))); err != nil {
 		var fe *cluster.FieldError
 		if errors.As(err, &fe) {
-			return &ConfigError{err}
+			return nil, &ConfigError{err}
+		}
+		return nil, err
+	}
+	p.onClose(func(leave bool) error {
+		err := p.node.Shutdown(leave)
+		if err != nil {
+			logger.Error("node shutdown", "error", err)
 		}
 		return err
-	}
-	node.RegisterLeaderWork("settings", settingsWork(node, cfg.HistoryRetention, cfg.PlanRetention, logger))
+	})
+	p.node.RegisterLeaderWork("settings", settingsWork(p.node, cfg.HistoryRetention, cfg.PlanRetention, logger))
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	node.RegisterMetrics(registry)
+	p.node.RegisterMetrics(registry)
 	sec.registerMetrics(registry)
-	stateMetrics := statemetrics.New(node.FSM(), registry, logger)
-	metricsCtx, stopMetrics := context.WithCancel(context.Background())
-	defer stopMetrics()
-	go stateMetrics.Run(metricsCtx)
-	api := rpc.Config{Cluster: node, Store: node.FSM(), Keyring: node, Registry: registry, Logger: logger,
+	p.metrics = statemetrics.New(p.node.FSM(), registry, logger)
+	api := rpc.Config{Cluster: p.node, Store: p.node.FSM(), Keyring: p.node, Registry: registry, Logger: logger,
 		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: APILimits(cfg),
 		Tokens: sec.tokens}
 	if sec.certs != nil {
@@ -97,35 +155,50 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 		logger.Warn("the API runs without authentication: every request acts as the admin \"anonymous\"; give auth.tokensFile to require tokens")
 	}
 	if cfg.Repository != nil {
-		rec, info, err := newReconciler(cfg, node, registry, logger)
+		rec, info, err := newReconciler(cfg, p.node, registry, logger)
 		if err != nil {
-			_ = node.Shutdown(false)
-			ln.Close()
-			return err
+			return nil, err
 		}
-		node.RegisterLeaderWork("reconcile", rec.Run)
+		p.node.RegisterLeaderWork("reconcile", rec.Run)
 		api.Pipeline, api.Repository = rec, info
 		if api.Webhooks, err = loadWebhookSecrets(cfg.Webhooks); err != nil {
-			_ = node.Shutdown(false)
-			ln.Close()
-			return &ConfigError{err}
+			return nil, &ConfigError{err}
 		}
 	}
-	node.Start()
+	p.srv, p.capped = newAPIServer(cfg, p.ln, rpc.NewServer(api), p.node.NoteResourceError, registry, logger)
+	built = true
+	return p, nil
+}
+
+// serve starts the node and serves the API until ctx is cancelled or the
+// node cannot go on, then closes everything (close).
+func (p *process) serve(ctx context.Context, reload <-chan os.Signal) error {
+	cfg, logger := p.cfg, p.logger
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	p.onClose(func(bool) error { stopMetrics(); return nil })
+	go p.metrics.Run(metricsCtx)
+	p.node.Start()
 
 	if limit, ok := fileLimit(); ok && uint64(cfg.HTTPMaxConns)+fdReserve > limit {
 		logger.Warn("http-max-conns leaves too few of the open-file limit for raft, git and targets; raise the limit or lower http-max-conns",
 			"http_max_conns", cfg.HTTPMaxConns, "open_file_limit", limit, "reserve", fdReserve)
 	}
-	srv, capped := newAPIServer(cfg, ln, rpc.NewServer(api), node.NoteResourceError, registry, logger)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(sec.apiListener(capped)) }()
+	go func() { serveErr <- p.srv.Serve(p.sec.apiListener(p.capped)) }()
+	p.onClose(func(bool) error {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.srv.Shutdown(shutdownCtx); err != nil {
+			logger.Warn("http shutdown", "error", err)
+		}
+		return nil
+	})
 	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	sec.watch(watchCtx)
-	logger.Info("honuad started", "node_id", cfg.NodeID, "version", version, "http_addr", ln.Addr().String(),
-		"raft_addr", node.RaftAddr(), "gossip_addr", node.GossipAddr(), "data_dir", cfg.DataDir,
-		"tls", sec.certs != nil, "auth", sec.tokens != nil)
+	p.onClose(func(bool) error { stopWatch(); return nil })
+	p.sec.watch(watchCtx)
+	logger.Info("honuad started", "node_id", cfg.NodeID, "version", p.version, "http_addr", p.ln.Addr().String(),
+		"raft_addr", p.node.RaftAddr(), "gossip_addr", p.node.GossipAddr(), "data_dir", cfg.DataDir,
+		"tls", p.sec.certs != nil, "auth", p.sec.tokens != nil)
 
 	var runErr error
 	leave := true
@@ -135,8 +208,8 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 			logger.Info("shutting down")
 			running = false
 		case sig := <-reload:
-			sec.reload(sig)
-		case err := <-node.Fatal():
+			p.sec.reload(sig)
+		case err := <-p.node.Fatal():
 			// Leaving would gossip our name as gone, and the name may
 			// belong to a live member: stop quietly.
 			leave, runErr, running = false, &ConfigError{err}, false
@@ -144,16 +217,8 @@ func Run(ctx context.Context, cfg Config, version string, logger *slog.Logger, r
 			runErr, running = fmt.Errorf("http server: %w", err), false
 		}
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		logger.Warn("http shutdown", "error", err)
-	}
-	if err := node.Shutdown(leave); err != nil {
-		logger.Error("node shutdown", "error", err)
-		if runErr == nil {
-			runErr = err
-		}
+	if err := p.close(leave); err != nil && runErr == nil {
+		runErr = err
 	}
 	return runErr
 }

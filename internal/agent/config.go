@@ -4,18 +4,16 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/hashicorp/raft"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/honua-io/honua-gitops/internal/certs"
@@ -25,85 +23,101 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 )
 
-// Config is honuad's configuration. Its yaml keys mirror the flags.
+// Config is honuad's configuration. Each field an option sets is bound to
+// its flag, environment variable and file key in Options; the file-only
+// sections are Sections.
 type Config struct {
-	NodeID          string   `yaml:"node-id"`
-	DataDir         string   `yaml:"data-dir"`
-	RaftAddr        string   `yaml:"raft-addr"`
-	GossipAddr      string   `yaml:"gossip-addr"`
-	HTTPAddr        string   `yaml:"http-addr"`
-	AdvertiseAddr   string   `yaml:"advertise-addr"`
-	BootstrapExpect int      `yaml:"bootstrap-expect"`
-	Join            []string `yaml:"join"`
-	LogLevel        string   `yaml:"log-level"`
-	LogFormat       string   `yaml:"log-format"`
+	NodeID          string
+	DataDir         string
+	RaftAddr        string
+	GossipAddr      string
+	HTTPAddr        string
+	AdvertiseAddr   string
+	BootstrapExpect int
+	Join            []string
+	LogLevel        string
+	LogFormat       string
 	// GossipKeyFile holds the key that encrypts gossip on the node's first
 	// start; the keyring in the data dir wins afterwards.
-	GossipKeyFile string `yaml:"gossip-key-file"`
+	GossipKeyFile string
 
-	RaftMultiplier int `yaml:"raft-multiplier"`
+	RaftMultiplier int
 	// Raft log compaction: snapshot after this many new entries, checked
 	// every interval, keeping this many entries behind the snapshot.
-	RaftSnapshotThreshold uint64   `yaml:"raft-snapshot-threshold"`
-	RaftSnapshotInterval  Duration `yaml:"raft-snapshot-interval"`
-	RaftTrailingLogs      uint64   `yaml:"raft-trailing-logs"`
-	DeadServerCleanup     bool     `yaml:"dead-server-cleanup"`
-	DeadServerGrace       Duration `yaml:"dead-server-grace"`
-	HistoryRetention      int      `yaml:"history-retention"`
-	PlanRetention         int      `yaml:"plan-retention"`
+	RaftSnapshotThreshold uint64
+	RaftSnapshotInterval  Duration
+	RaftTrailingLogs      uint64
+	DeadServerCleanup     bool
+	DeadServerGrace       Duration
+	HistoryRetention      int
+	PlanRetention         int
 	// DryRun stops every environment's deployments after Planning.
-	DryRun bool `yaml:"dry-run"`
+	DryRun bool
 	// InsecureNoAuth lets the API listen beyond loopback without tokens.
-	InsecureNoAuth bool `yaml:"insecure-no-auth"`
+	InsecureNoAuth bool
 	// LeaderWait is how long a write waits for a leader before a 503.
-	LeaderWait Duration `yaml:"leader-wait"`
+	LeaderWait Duration
 	// What enters the replicated log is bounded: the files read from a
 	// commit (each, and an environment's together) and any command the
 	// leader proposes.
-	MaxFileSize        Size `yaml:"max-file-size"`
-	MaxEnvironmentSize Size `yaml:"max-environment-size"`
-	MaxCommandSize     Size `yaml:"max-command-size"`
+	MaxFileSize        Size
+	MaxEnvironmentSize Size
+	MaxCommandSize     Size
 
 	// The API listener's limits: how long a request may take to arrive
 	// and to be answered, how long an idle keep-alive connection is kept,
 	// how many connections are served at once, and how many requests one
 	// client address may have in flight on each open endpoint.
-	HTTPReadTimeout       Duration `yaml:"http-read-timeout"`
-	HTTPWriteTimeout      Duration `yaml:"http-write-timeout"`
-	HTTPIdleTimeout       Duration `yaml:"http-idle-timeout"`
-	HTTPMaxConns          int      `yaml:"http-max-conns"`
-	HTTPMaxClientRequests int      `yaml:"http-max-client-requests"`
+	HTTPReadTimeout       Duration
+	HTTPWriteTimeout      Duration
+	HTTPIdleTimeout       Duration
+	HTTPMaxConns          int
+	HTTPMaxClientRequests int
 	// The API's abuse limits: webhook deliveries and failed
 	// authentications per client, and requests forwarded to the leader at
 	// once.
-	HTTPWebhookRate      Rate `yaml:"http-webhook-rate"`
-	HTTPWebhookBurst     int  `yaml:"http-webhook-burst"`
-	HTTPAuthFailureRate  Rate `yaml:"http-auth-failure-rate"`
-	HTTPAuthFailureBurst int  `yaml:"http-auth-failure-burst"`
-	HTTPMaxForwarded     int  `yaml:"http-max-forwarded"`
+	HTTPWebhookRate      Rate
+	HTTPWebhookBurst     int
+	HTTPAuthFailureRate  Rate
+	HTTPAuthFailureBurst int
+	HTTPMaxForwarded     int
 
 	// TLS: with the three files, the API serves TLS and raft uses mutual
 	// TLS (see package certs); the files are reloaded when they change.
-	TLSCAFile               string     `yaml:"tls-ca-file"`
-	TLSCertFile             string     `yaml:"tls-cert-file"`
-	TLSKeyFile              string     `yaml:"tls-key-file"`
-	TLSVerifyServerHostname bool       `yaml:"tls-verify-server-hostname"`
-	TLSClientAuth           ClientAuth `yaml:"tls-client-auth"`
+	TLSCAFile               string
+	TLSCertFile             string
+	TLSKeyFile              string
+	TLSVerifyServerHostname bool
+	TLSClientAuth           ClientAuth
 
 	// The sections of docs/domain.md#configuration (file only).
-	Repository   *RepositoryConfig            `yaml:"repository"`
-	Environments map[string]EnvironmentConfig `yaml:"environments"`
-	Webhooks     WebhooksConfig               `yaml:"webhooks"`
-	Auth         AuthConfig                   `yaml:"auth"`
+	Sections
+	// Auth holds auth.tokensFile, which --tokens-file sets too.
+	Auth AuthConfig
 }
 
 // AuthConfig is where the API's bearer tokens are listed.
 type AuthConfig struct {
-	TokensFile string `yaml:"tokensFile"`
+	TokensFile string
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
 type Duration time.Duration
+
+// String writes the duration as --help shows defaults: in hours or
+// minutes when it is a whole number of at least two of them ("10m", "2h"),
+// else in seconds when whole ("60s", "90s"), else as time.Duration does.
+func (d Duration) String() string {
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := time.Duration(d) / u.unit; time.Duration(d)%u.unit == 0 && (n >= 2 || u.unit == time.Second) {
+			return fmt.Sprintf("%d%s", n, u.name)
+		}
+	}
+	return time.Duration(d).String()
+}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
@@ -121,13 +135,22 @@ type ClientAuth certs.ClientAuth
 // String returns the flag value: none, request or require.
 func (a ClientAuth) String() string { return certs.ClientAuth(a).String() }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (a *ClientAuth) UnmarshalYAML(n *yaml.Node) error {
-	v, err := certs.ParseClientAuth(n.Value)
+// UnmarshalText implements encoding.TextUnmarshaler: a flag's or an
+// environment variable's value.
+func (a *ClientAuth) UnmarshalText(b []byte) error {
+	v, err := certs.ParseClientAuth(string(b))
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*a = ClientAuth(v)
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (a *ClientAuth) UnmarshalYAML(n *yaml.Node) error {
+	if err := a.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }
 
@@ -158,13 +181,22 @@ func (s Size) String() string {
 	return fmt.Sprintf("%d", int64(s))
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseSize(n.Value)
+// UnmarshalText implements encoding.TextUnmarshaler: a flag's or an
+// environment variable's value.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*s = v
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if err := s.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }
 
@@ -172,16 +204,20 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 // the flags override in that order.
 func DefaultConfig() Config {
 	return Config{
-		RaftAddr:         "127.0.0.1:7301",
-		GossipAddr:       "127.0.0.1:7401",
-		HTTPAddr:         "127.0.0.1:7201",
-		LogLevel:         "info",
-		LogFormat:        "text",
-		RaftMultiplier:   1,
-		DeadServerGrace:  Duration(10 * time.Minute),
-		LeaderWait:       Duration(5 * time.Second),
-		HistoryRetention: 100,
-		PlanRetention:    20,
+		RaftAddr:       "127.0.0.1:7301",
+		GossipAddr:     "127.0.0.1:7401",
+		HTTPAddr:       "127.0.0.1:7201",
+		LogLevel:       "info",
+		LogFormat:      "text",
+		RaftMultiplier: 1,
+		// hashicorp/raft's own (internal/cluster also takes 0 for them).
+		RaftSnapshotThreshold: raft.DefaultConfig().SnapshotThreshold,
+		RaftSnapshotInterval:  Duration(raft.DefaultConfig().SnapshotInterval),
+		RaftTrailingLogs:      raft.DefaultConfig().TrailingLogs,
+		DeadServerGrace:       Duration(10 * time.Minute),
+		LeaderWait:            Duration(5 * time.Second),
+		HistoryRetention:      100,
+		PlanRetention:         20,
 		// A real configuration file is a few hundred KiB at most; see
 		// configrepo and cluster for what each limit protects.
 		MaxFileSize:        configrepo.DefaultMaxFileSize,
@@ -216,21 +252,6 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
-
-// LoadFile merges the YAML file at path into c. Unknown keys are refused
-// with their line.
-func (c *Config) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return &ConfigError{fmt.Errorf("config %s: %w", path, err)}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return &ConfigError{fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))}
-	}
-	return nil
-}
 
 // Validate checks the configuration and returns every problem, each naming
 // its field.

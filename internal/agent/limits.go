@@ -82,13 +82,22 @@ func (r Rate) Limit() rate.Limit {
 	return rate.Limit(r)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseRate(n.Value)
+// UnmarshalText implements encoding.TextUnmarshaler: a flag's or an
+// environment variable's value.
+func (r *Rate) UnmarshalText(b []byte) error {
+	v, err := ParseRate(string(b))
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*r = v
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
+	if err := r.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }
 

@@ -12,6 +12,16 @@ import (
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
+// Sections are the configuration file's sections that no flag sets: the
+// repository honuad watches, the targets of its environments, and the
+// webhooks' secrets. Their keys are their yaml tags, and unknown keys
+// within them are refused like any other.
+type Sections struct {
+	Repository   *RepositoryConfig            `yaml:"repository"`
+	Environments map[string]EnvironmentConfig `yaml:"environments"`
+	Webhooks     WebhooksConfig               `yaml:"webhooks"`
+}
+
 // RepositoryConfig is the configuration repository honuad watches.
 type RepositoryConfig struct {
 	URL          string         `yaml:"url"`

@@ -116,7 +116,7 @@ func TestConfigMapLoadsWithHonuadsLoader(t *testing.T) {
 	// the pod's environment applied. honuad reads the TLS files and the
 	// gossip key here, and refuses ones that do not fit together.
 	dir := t.TempDir()
-	made := podFiles(sts, runWalkthrough(t, "honua"))
+	made := podFiles(sts, runWalkthrough(t, b.namespaces["StatefulSet/"+sts.Name]))
 	for field, p := range files {
 		if local, ok := made[*p]; ok {
 			*p = local

@@ -1,6 +1,9 @@
 package docker
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/honua-io/honua-gitops/internal/agent"
+	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
@@ -151,12 +155,22 @@ func hasKey(m map[string]any, k string) bool {
 	return ok
 }
 
-// TestComposeConfigLoads loads the compose nodes' honuad.yaml with honuad's
-// loader and validates it with honuad-1's environment, the secrets put in
-// place in a temporary directory.
-func TestComposeConfigLoads(t *testing.T) {
-	cf := readCompose(t)
-	s := cf.Services["honuad-1"]
+// nodeFiles are the files a node's configuration names, by its field.
+func nodeFiles(cfg *agent.Config) map[string]*string {
+	return map[string]*string{
+		"auth.tokensFile": &cfg.Auth.TokensFile,
+		"tls-ca-file":     &cfg.TLSCAFile,
+		"tls-cert-file":   &cfg.TLSCertFile,
+		"tls-key-file":    &cfg.TLSKeyFile,
+		"gossip-key-file": &cfg.GossipKeyFile,
+	}
+}
+
+// loadNodeConfig loads the honuad.yaml that service mounts at
+// HONUA_CONFIG, with honuad's loader.
+func loadNodeConfig(t *testing.T, cf composeFile, service string) agent.Config {
+	t.Helper()
+	s := cf.Services[service]
 	var cfgFile string
 	for _, c := range s.Configs {
 		if c.Target == s.Environment["HONUA_CONFIG"] {
@@ -164,34 +178,165 @@ func TestComposeConfigLoads(t *testing.T) {
 		}
 	}
 	if cfgFile == "" {
-		t.Fatalf("honuad-1 mounts no config at HONUA_CONFIG %q", s.Environment["HONUA_CONFIG"])
+		t.Fatalf("%s mounts no config at HONUA_CONFIG %q", service, s.Environment["HONUA_CONFIG"])
 	}
 	cfg := agent.DefaultConfig()
 	if err := cfg.LoadFile(cfgFile); err != nil {
 		t.Fatalf("honuad refuses %s: %v", cfgFile, err)
 	}
-	// The tokens file is a secret of the services, mounted where the
-	// config says.
-	var tokens bool
-	for _, sec := range s.Secrets {
-		tokens = tokens || sec.Target == cfg.Auth.TokensFile
+	return cfg
+}
+
+// secretSource returns the compose file (relative to deploy/docker) of the
+// secret service mounts at target, or "".
+func secretSource(cf composeFile, service, target string) string {
+	for _, sec := range cf.Services[service].Secrets {
+		if sec.Target == target {
+			return cf.Secrets[sec.Source].File
+		}
 	}
-	if cfg.Auth.TokensFile == "" || !tokens {
-		t.Errorf("auth.tokensFile %q is not a secret of the services: honuad refuses 0.0.0.0 without tokens", cfg.Auth.TokensFile)
-	}
-	env := s.Environment
-	cfg.NodeID = env["HONUA_NODE_ID"]
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = env["HONUA_HTTP_ADDR"], env["HONUA_RAFT_ADDR"], env["HONUA_GOSSIP_ADDR"]
-	cfg.AdvertiseAddr = env["HONUA_ADVERTISE_ADDR"]
-	cfg.Join = strings.Split(env["HONUA_JOIN"], ",")
-	var err error
-	if cfg.BootstrapExpect, err = strconv.Atoi(env["HONUA_BOOTSTRAP_EXPECT"]); err != nil {
+	return ""
+}
+
+// TestComposeConfigLoads loads the compose nodes' honuad.yaml with honuad's
+// loader and validates it with each node's environment and the files its
+// secrets mount, in the layout deploy/README.md's walkthrough makes (run
+// here with the local honuad; the tokens file, which the operator writes,
+// made by the test). honuad reads the certificates and the gossip key
+// there, and refuses a certificate without server.honua, not signed by the
+// CA, or not matching its key. Each node's certificate must also carry
+// its fixed IP and hostname, which the others and clients reach it by.
+func TestComposeConfigLoads(t *testing.T) {
+	cf := readCompose(t)
+	l := runWalkthrough(t)
+	_, entry, err := rpc.NewToken("admin", rpc.RoleAdmin, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Errorf("honuad refuses honuad-1's configuration: %v", err)
+	for _, name := range slices.Sorted(maps.Keys(cf.Services)) {
+		t.Run(name, func(t *testing.T) {
+			s := cf.Services[name]
+			cfg := loadNodeConfig(t, cf, name)
+			files := nodeFiles(&cfg)
+			for _, field := range slices.Sorted(maps.Keys(files)) {
+				p := files[field]
+				if *p == "" {
+					t.Errorf("honuad.yaml sets no %s: the nodes would run without it (plaintext, or refused beyond loopback)", field)
+					continue
+				}
+				src := secretSource(cf, name, *p)
+				if src == "" {
+					t.Errorf("%s %s is not a secret %s mounts", field, *p, name)
+					continue
+				}
+				local := l.composePath(src)
+				if field == "auth.tokensFile" && !fileExists(local) {
+					if err := os.WriteFile(local, []byte("tokens:\n"+entry), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !fileExists(local) {
+					t.Errorf("%s %s is the secret file %s, which deploy/README.md's walkthrough does not make", field, *p, src)
+				}
+				*p = local
+			}
+			if t.Failed() {
+				return
+			}
+			env := s.Environment
+			cfg.NodeID = env["HONUA_NODE_ID"]
+			cfg.DataDir = filepath.Join(t.TempDir(), "data")
+			cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = env["HONUA_HTTP_ADDR"], env["HONUA_RAFT_ADDR"], env["HONUA_GOSSIP_ADDR"]
+			cfg.AdvertiseAddr = env["HONUA_ADVERTISE_ADDR"]
+			cfg.Join = strings.Split(env["HONUA_JOIN"], ",")
+			var err error
+			if cfg.BootstrapExpect, err = strconv.Atoi(env["HONUA_BOOTSTRAP_EXPECT"]); err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.TLSVerifyServerHostname {
+				t.Error("tls-verify-server-hostname is off: a client certificate of the CA could pose as a node")
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("honuad refuses %s's configuration: %v", name, err)
+			}
+			cert := readCert(t, cfg.TLSCertFile)
+			for _, host := range []string{s.Networks["honua"].IPv4Address, s.Hostname} {
+				if err := cert.VerifyHostname(host); err != nil {
+					t.Errorf("%s's certificate (DNS %q, IP %v) does not carry %s: %v", name, cert.DNSNames, cert.IPAddresses, host, err)
+				}
+			}
+		})
 	}
+}
+
+// TestComposeKeepsTheCAKeyOff checks that no node mounts the CA's key,
+// which honuad tls ca create writes beside the CA certificate: it signs
+// certificates and is needed on no node.
+func TestComposeKeepsTheCAKeyOff(t *testing.T) {
+	cf := readCompose(t)
+	l := runWalkthrough(t)
+	cfg := loadNodeConfig(t, cf, "honuad-1")
+	ca := secretSource(cf, "honuad-1", cfg.TLSCAFile)
+	if ca == "" {
+		t.Fatalf("honuad-1 mounts no secret at tls-ca-file %q", cfg.TLSCAFile)
+	}
+	caKey, err := os.ReadFile(filepath.Join(filepath.Dir(l.composePath(ca)), "honua-ca-key.pem"))
+	if err != nil {
+		t.Fatalf("the CA key is not beside the CA the walkthrough makes: %v", err)
+	}
+	for name, sec := range cf.Secrets {
+		if b, err := os.ReadFile(l.composePath(sec.File)); err == nil && string(b) == string(caKey) {
+			t.Errorf("secret %s (%s) is the CA's key", name, sec.File)
+		}
+	}
+}
+
+// TestComposeWalkthroughClient checks the walkthrough's honuactl: https
+// addresses of the published API ports, trusting the CA the nodes have,
+// and the image the walkthrough runs is the one compose builds.
+func TestComposeWalkthroughClient(t *testing.T) {
+	cf := readCompose(t)
+	l := runWalkthrough(t)
+	var want []string
+	for _, name := range slices.Sorted(maps.Keys(cf.Services)) {
+		for _, p := range cf.Services[name].Ports {
+			want = append(want, "https://"+strings.TrimSuffix(p, ":7201"))
+		}
+		if img := cf.Services[name].Image; l.image != img {
+			t.Errorf("the walkthrough's honuad function runs image %q; %s is %q", l.image, name, img)
+		}
+	}
+	if got := strings.Split(l.env["HONUA_ADDR"], ","); !slices.Equal(got, want) {
+		t.Errorf("the walkthrough's HONUA_ADDR = %q; want the published API ports over https %q", got, want)
+	}
+	cfg := loadNodeConfig(t, cf, "honuad-1")
+	ca := l.composePath(secretSource(cf, "honuad-1", cfg.TLSCAFile))
+	if got := l.env["HONUA_CACERT"]; got == "" || l.path(got) != ca {
+		t.Errorf("the walkthrough's HONUA_CACERT = %q; want the CA the nodes mount (%s)", got, ca)
+	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// readCert reads the first certificate of a PEM file.
+func readCert(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM block", file)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return c
 }
 
 // TestComposeEnvVarsAreHonuadFlags checks each HONUA_* variable of the

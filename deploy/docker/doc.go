@@ -1,5 +1,7 @@
 // Package docker holds no code: its tests check the Dockerfile and the
 // compose file beside them. No Docker engine is needed: the Dockerfile is
 // read, and its build command run with the local Go toolchain; the compose
-// file is read, and its configuration loaded with honuad's own loader.
+// file is read, and its configuration loaded with honuad's own loader, with
+// the certificates and gossip key that deploy/README.md's walkthrough makes
+// (its honuad commands are run with the local honuad).
 package docker

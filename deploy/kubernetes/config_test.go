@@ -58,6 +58,9 @@ func secretFiles(cfg *agent.Config) map[string]*string {
 		files["repository.auth.sshKeyPassphraseFile"] = &r.Auth.SSHKeyPassphraseFile
 		files["repository.auth.knownHostsFile"] = &r.Auth.KnownHostsFile
 	}
+	for field, p := range tlsFields(cfg) {
+		files[field] = p
+	}
 	for field, p := range files {
 		if *p == "" {
 			delete(files, field)
@@ -100,6 +103,7 @@ func TestConfigMapLoadsWithHonuadsLoader(t *testing.T) {
 	if files["auth.tokensFile"] == nil {
 		t.Error("honuad.yaml sets no auth.tokensFile: honuad refuses to serve beyond loopback without tokens")
 	}
+	requireSecured(t, &cfg)
 	for field, p := range files {
 		if _, ok := secretDirs[path.Dir(*p)]; !ok {
 			t.Errorf("%s %s is not in a mounted Secret (Secrets mounted: %v)", field, *p, secretDirs)
@@ -107,9 +111,20 @@ func TestConfigMapLoadsWithHonuadsLoader(t *testing.T) {
 	}
 
 	// Validate as honuad would in the pod: the file's secrets in place (in
-	// a temporary directory) and the pod's environment applied.
+	// a temporary directory: the certificates and the gossip key made by
+	// the README's walkthrough, the operator's own secrets made up) and
+	// the pod's environment applied. honuad reads the TLS files and the
+	// gossip key here, and refuses ones that do not fit together.
 	dir := t.TempDir()
+	made := podFiles(sts, runWalkthrough(t, b.namespaces["StatefulSet/"+sts.Name]))
 	for field, p := range files {
+		if local, ok := made[*p]; ok {
+			*p = local
+			continue
+		}
+		if _, ok := tlsFields(&cfg)[field]; ok {
+			t.Errorf("%s %s is not a key of a Secret that deploy/README.md's walkthrough creates", field, *p)
+		}
 		local := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(*p, "/"), "/", "_"))
 		if err := os.WriteFile(local, []byte("secret of "+field+"\n"), 0o600); err != nil {
 			t.Fatal(err)

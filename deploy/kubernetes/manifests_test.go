@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"fmt"
 	"net"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,6 +125,10 @@ func TestStatefulSet(t *testing.T) {
 			}
 			if g.Path != pr.path || port != apiPort {
 				t.Errorf("%s = GET %s on port %s (%d); want GET %s on the API port %d", pr.name, g.Path, g.Port.String(), port, pr.path, apiPort)
+			}
+			// The API speaks only TLS: an HTTP probe would fail forever.
+			if g.Scheme != corev1.URISchemeHTTPS {
+				t.Errorf("%s scheme = %q; want HTTPS", pr.name, g.Scheme)
 			}
 		}
 	})
@@ -393,5 +398,32 @@ func TestServiceMonitor(t *testing.T) {
 	}
 	if port != apiPort || ep.Path != "/metrics" {
 		t.Errorf("ServiceMonitor scrapes port %q (%d) path %q; want the API port %d, /metrics", ep.Port, port, ep.Path, apiPort)
+	}
+
+	// Over https, trusting the CA the pods are given: the Secret and key
+	// mounted where the ConfigMap's tls-ca-file points.
+	if ep.Scheme == nil || !strings.EqualFold(string(*ep.Scheme), "https") {
+		t.Errorf("ServiceMonitor scheme = %s; want https (the API speaks only TLS)", val(ep.Scheme))
+	}
+	tc := ep.TLSConfig
+	if tc == nil || tc.CA.Secret == nil {
+		t.Fatalf("ServiceMonitor tlsConfig %+v names no CA Secret", tc)
+	}
+	if tc.InsecureSkipVerify != nil && *tc.InsecureSkipVerify {
+		t.Error("ServiceMonitor tlsConfig.insecureSkipVerify is on")
+	}
+	sts := one(t, "StatefulSet", b.statefulSets)
+	cfg := loadConfig(t, configFile(t, b))
+	var caSecret, caKey string
+	for _, m := range container(t, sts).VolumeMounts {
+		for _, v := range sts.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && m.MountPath == path.Dir(cfg.TLSCAFile) {
+				caSecret, caKey = v.Secret.SecretName, path.Base(cfg.TLSCAFile)
+			}
+		}
+	}
+	if got := tc.CA.Secret; got.Name != caSecret || got.Key != caKey {
+		t.Errorf("ServiceMonitor trusts Secret %s key %s; the pods' tls-ca-file %q is Secret %q key %q",
+			got.Name, got.Key, cfg.TLSCAFile, caSecret, caKey)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -106,6 +108,12 @@ type liveNode struct {
 	repo  *gitserver.Repo
 	// generic is the generic webhook's secret.
 	generic string
+	// caFile and gossipKeyFile are the walkthrough's CA certificate and
+	// gossip key, which the node was given as the pods are.
+	caFile, gossipKeyFile string
+	// client speaks https to the node, trusting caFile, as honuactl does.
+	client *http.Client
+	tls    *tls.Config
 }
 
 // Policy and files of the repository the node watches: staging deploys to
@@ -136,8 +144,12 @@ environments:
 // the kubelet gives it to honuad-0) and the ConfigMap's honuad.yaml, with
 // what cannot be the same on a test machine replaced: the repository (a
 // git daemon here), the environments' targets, the secret files (in a
-// temporary directory), the data dir and the ports (free ones, still on
-// 0.0.0.0), and --bootstrap-expect 1 without --join, so it leads alone.
+// temporary directory: the CA, node certificate and gossip key are those
+// deploy/README.md's walkthrough makes, the tokens and webhook secrets the
+// test's own), the data dir and the ports (free ones, still on 0.0.0.0),
+// and --bootstrap-expect 1 without --join, so it leads alone. TLS and
+// gossip encryption come from the ConfigMap alone: the harness gives the
+// node no TLS flag.
 func startLiveNode(t *testing.T) *liveNode {
 	t.Helper()
 	if testing.Short() {
@@ -196,6 +208,22 @@ func startLiveNode(t *testing.T) *liveNode {
 		t.Fatal("the ConfigMap's honuad.yaml has no auth.tokensFile")
 	}
 	auth["tokensFile"] = write("tokens.yaml", "tokens:\n"+entry)
+	made := podFiles(sts, runWalkthrough(t, b.namespaces["StatefulSet/"+sts.Name]))
+	for _, key := range []string{"tls-ca-file", "tls-cert-file", "tls-key-file", "gossip-key-file"} {
+		p, _ := cfg[key].(string)
+		local, ok := made[p]
+		if !ok {
+			t.Fatalf("the ConfigMap's honuad.yaml sets %s %q, which is no file of a Secret the walkthrough creates: the pods would not run secured", key, p)
+		}
+		cfg[key] = local
+	}
+	ln.caFile, ln.gossipKeyFile = cfg["tls-ca-file"].(string), cfg["gossip-key-file"].(string)
+	if ln.tls, err = certs.Client(certs.ClientOptions{CAFile: ln.caFile}); err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = ln.tls
+	ln.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	doc, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -218,17 +246,30 @@ func startLiveNode(t *testing.T) *liveNode {
 		APIReach:        fmt.Sprintf("127.0.0.1:%d", ports[0]),
 	})
 	ln.node.Start()
-	if _, err := cl.WaitForLeader(waitTimeout); err != nil {
+	// The harness speaks plain HTTP; the node must not. Ready means it
+	// leads and has caught up.
+	err = harness.Poll(waitTimeout, "honuad-0 to answer GET https://"+ln.node.APIAddr()+"/readyz with 200", func() error {
+		resp, err := ln.client.Get("https://" + ln.node.APIAddr() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ln
 }
 
-// get GETs path from the node without a token, as a probe or Prometheus
-// does.
+// get GETs path from the node over https without a token, as a probe or
+// Prometheus does.
 func (ln *liveNode) get(t *testing.T, path string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get("http://" + ln.node.APIAddr() + path)
+	resp, err := ln.client.Get("https://" + ln.node.APIAddr() + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -243,7 +284,7 @@ func (ln *liveNode) get(t *testing.T, path string) (int, []byte) {
 // waitDeployment waits until env has a deployment in state.
 func (ln *liveNode) waitDeployment(t *testing.T, env, state string) {
 	t.Helper()
-	client, err := api.NewClient(api.Config{Addrs: []string{ln.node.APIAddr()}, Token: ln.token})
+	client, err := api.NewClient(api.Config{Addrs: []string{"https://" + ln.node.APIAddr()}, Token: ln.token, TLS: ln.tls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,15 +307,22 @@ func (ln *liveNode) waitDeployment(t *testing.T, env, state string) {
 	}
 }
 
-// TestLiveNodeExportsTheRulesMetrics starts a honuad as the StatefulSet
-// would, makes it deploy, fail a deployment, answer the API and take a
-// webhook, and checks that /metrics exports every metric the
-// PrometheusRule uses, with the labels and label values its selectors
-// need, and every metric of the list.
-func TestLiveNodeExportsTheRulesMetrics(t *testing.T) {
+// TestLiveNode starts a honuad as the StatefulSet would, with the
+// Secrets the README's walkthrough makes, and checks that it runs secured
+// (the API only over https, with the walkthrough's certificate, as
+// honuactl and Prometheus reach it; gossip encrypted with the
+// walkthrough's key). It then makes it deploy, fail a deployment, answer
+// the API and take a webhook, and checks that /metrics exports every
+// metric the PrometheusRule uses, with the labels and label values its
+// selectors need, and every metric of the list.
+func TestLiveNode(t *testing.T) {
 	b := build(t)
 	rules := alerts(t, b)
 	ln := startLiveNode(t)
+
+	t.Run("secured", func(t *testing.T) {
+		checkSecured(t, ln, serviceMonitorServerName(t, one(t, "ServiceMonitor", b.serviceMonitor)))
+	})
 
 	// The probes' paths answer without a token.
 	for _, p := range []string{"/healthz", "/readyz"} {
@@ -290,9 +338,9 @@ func TestLiveNodeExportsTheRulesMetrics(t *testing.T) {
 	// series.
 	mac := hmac.New(sha256.New, []byte(ln.generic))
 	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.node.APIAddr()+"/v1/webhooks/generic", nil)
+	req, _ := http.NewRequest(http.MethodPost, "https://"+ln.node.APIAddr()+"/v1/webhooks/generic", nil)
 	req.Header.Set("X-Honua-Signature", sig)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := ln.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

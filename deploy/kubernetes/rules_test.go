@@ -15,13 +15,15 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The alerts the issue asks for.
+// The alerts the issue asks for, and one on the node certificate's expiry
+// (the pods run with TLS).
 var wantAlerts = []string{
 	"HonuaNoLeader",
 	"HonuaMemberDown",
 	"HonuaDeploymentFailed",
 	"HonuaApprovalPendingTooLong",
 	"HonuaGitPollingFailing",
+	"HonuaCertificateExpiringSoon",
 }
 
 // alerts returns the PrometheusRule's alerting rules by name.

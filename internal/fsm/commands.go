@@ -76,37 +76,71 @@ func Decode(b []byte) (Command, error) {
 	t := CommandType(b[0])
 	ignoreOK := t&IgnoreUnknownFlag != 0
 	t &^= IgnoreUnknownFlag
-	var c Command
-	switch t {
-	case CreateDeploymentCommand:
-		c = &CreateDeployment{}
-	case TransitionCommand:
-		c = &TransitionDeployment{}
-	case ApproveCommand:
-		c = &Approve{}
-	case RejectCommand:
-		c = &Reject{}
-	case ObserveCommitCommand:
-		c = &ObserveCommit{}
-	case SetPinCommand:
-		c = &SetPin{}
-	case IssueFencingTokenCommand:
-		c = &IssueFencingToken{}
-	case SetSettingsCommand:
-		c = &SetSettings{}
-	case RequestSyncCommand:
-		c = &RequestSync{}
-	case SetSourceStatusCommand:
-		c = &SetSourceStatus{}
-	case CreateRollbackCommand:
-		c = &CreateRollback{}
-	default:
+	spec := specOf(t)
+	if spec == nil {
 		return nil, errUnknownCommand{t: t, ignoreOK: ignoreOK}
 	}
-	if err := json.Unmarshal(b[1:], c); err != nil {
+	c, err := spec.decode(b[1:])
+	if err != nil {
 		return nil, fmt.Errorf("decode command type %d: %w", t, err)
 	}
 	return c, nil
+}
+
+// commandSpec is what this binary knows of one command type: how to decode
+// its payload and how the state applies it. Each command registers its
+// spec, next to its handler, with register.
+type commandSpec struct {
+	decode func(payload []byte) (Command, error)
+	apply  func(s *state, c Command) (any, error)
+}
+
+// specs holds the spec of every known command type, indexed by type.
+// Unregistered types, 0 among them, are nil: unknown.
+var specs [IgnoreUnknownFlag]*commandSpec
+
+// specOf returns the spec of command type t, or nil when t is unknown.
+func specOf(t CommandType) *commandSpec {
+	if t >= IgnoreUnknownFlag {
+		return nil
+	}
+	return specs[t]
+}
+
+// register adds command type t, whose payload is a *C, to the table, with
+// the state's handler of it. Each command calls it from an init function
+// in its own file, so adding a command is one registration next to its
+// handler. It panics when t is reserved, registered twice, or not what
+// *C's Type returns: programming errors that any run of the package's
+// tests catches, as registration happens when the package is initialized.
+func register[C any, P interface {
+	*C
+	Command
+}](t CommandType, apply func(*state, P) (any, error)) {
+	switch {
+	case t == UnknownCommand || t >= IgnoreUnknownFlag:
+		panic(fmt.Sprintf("fsm: register %T: command type %d is reserved", P(nil), t))
+	case P(new(C)).Type() != t:
+		panic(fmt.Sprintf("fsm: register %T as command type %d: its Type is %d", P(nil), t, P(new(C)).Type()))
+	case specs[t] != nil:
+		panic(fmt.Sprintf("fsm: register %T: command type %d is already registered", P(nil), t))
+	}
+	specs[t] = &commandSpec{
+		decode: func(payload []byte) (Command, error) {
+			c := P(new(C))
+			if err := json.Unmarshal(payload, c); err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		apply: func(s *state, c Command) (any, error) {
+			p, ok := c.(P)
+			if !ok {
+				return nil, invalid("command %T has no handler", c)
+			}
+			return apply(s, p)
+		},
+	}
 }
 
 // CreateDeployment creates a Pending deployment of kind auto or manual-sync

@@ -35,14 +35,6 @@ var writeGolden = flag.Bool("golden.write", false, "write testdata/golden/result
 
 const goldenDir = "testdata/golden"
 
-// knownCommandTypes are the command types the golden log must hold an
-// entry of each.
-var knownCommandTypes = []fsm.CommandType{
-	fsm.CreateDeploymentCommand, fsm.TransitionCommand, fsm.ApproveCommand, fsm.RejectCommand,
-	fsm.ObserveCommitCommand, fsm.SetPinCommand, fsm.IssueFencingTokenCommand, fsm.SetSettingsCommand,
-	fsm.RequestSyncCommand, fsm.SetSourceStatusCommand, fsm.CreateRollbackCommand,
-}
-
 // readGoldenLog returns the entries of testdata/golden/log.txt.
 func readGoldenLog(t *testing.T) [][]byte {
 	t.Helper()
@@ -134,7 +126,7 @@ func TestGoldenLog(t *testing.T) {
 		res := f.Apply(&raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: e})
 		fmt.Fprintln(&results, goldenResult(index, res))
 	}
-	for _, typ := range knownCommandTypes {
+	for _, typ := range fsm.CommandTypes() {
 		if !seen[typ] {
 			t.Errorf("log.txt holds no entry of command type %d; want every type pinned", typ)
 		}

@@ -48,35 +48,16 @@ func newState() *state {
 	}
 }
 
-// apply executes c, the command of the log entry at index.
+// apply executes c, the command of the log entry at index, with the
+// handler its type registered.
 func (s *state) apply(index uint64, c Command) (any, error) {
 	s.index = index
 	s.moved = s.moved[:0]
-	switch c := c.(type) {
-	case *CreateDeployment:
-		return s.createDeployment(c)
-	case *TransitionDeployment:
-		return s.transition(c)
-	case *Approve:
-		return s.approve(c)
-	case *Reject:
-		return s.reject(c)
-	case *ObserveCommit:
-		return s.observeCommit(c)
-	case *SetPin:
-		return s.setPin(c)
-	case *IssueFencingToken:
-		return s.issueFencingToken(index, c)
-	case *SetSettings:
-		return s.setSettings(c)
-	case *RequestSync:
-		return s.requestSync(c)
-	case *SetSourceStatus:
-		return s.setSourceStatus(c)
-	case *CreateRollback:
-		return s.createRollback(c)
+	spec := specOf(c.Type())
+	if spec == nil {
+		return nil, invalid("command %T has no handler", c)
 	}
-	return nil, invalid("command %T has no handler", c)
+	return spec.apply(s, c)
 }
 
 // check reports an inconsistency a restored snapshot must not have: a
@@ -113,6 +94,8 @@ func (s *state) env(name string) *Environment {
 	return e
 }
 
+func init() { register(CreateDeploymentCommand, (*state).createDeployment) }
+
 func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	switch {
 	case !ValidEnvironmentName(c.Environment):
@@ -137,6 +120,8 @@ func (s *state) createDeployment(c *CreateDeployment) (any, error) {
 	}
 	return s.added(d, e), nil
 }
+
+func init() { register(CreateRollbackCommand, (*state).createRollback) }
 
 func (s *state) createRollback(c *CreateRollback) (any, error) {
 	switch {
@@ -224,6 +209,8 @@ func (s *state) added(d *Deployment, e *Environment) *Deployment {
 	s.prune(e)
 	return d.clone()
 }
+
+func init() { register(TransitionCommand, (*state).transition) }
 
 func (s *state) transition(c *TransitionDeployment) (any, error) {
 	d, ok := s.Deployments[c.ID]
@@ -356,6 +343,8 @@ func (s *state) blocked(d *Deployment, e *Environment, c *TransitionDeployment) 
 	return ""
 }
 
+func init() { register(ApproveCommand, (*state).approve) }
+
 func (s *state) approve(c *Approve) (any, error) {
 	if c.Time.IsZero() {
 		return nil, invalid("approve deployment %s: time is missing", c.ID)
@@ -383,6 +372,8 @@ func (s *state) approve(c *Approve) (any, error) {
 	d.UpdatedAt = c.Time
 	return &ApproveResult{Deployment: d.clone()}, nil
 }
+
+func init() { register(RejectCommand, (*state).reject) }
 
 func (s *state) reject(c *Reject) (any, error) {
 	if strings.TrimSpace(c.Reason) == "" {
@@ -426,6 +417,8 @@ func (s *state) decidable(id, op, identity string, groups []string) (*Deployment
 	return d, nil
 }
 
+func init() { register(ObserveCommitCommand, (*state).observeCommit) }
+
 func (s *state) observeCommit(c *ObserveCommit) (any, error) {
 	if !ValidEnvironmentName(c.Environment) {
 		return nil, invalid("observe commit: environment name %q is not valid", c.Environment)
@@ -440,6 +433,8 @@ func (s *state) observeCommit(c *ObserveCommit) (any, error) {
 	e.LatestSeenCommit, e.LatestSeenAt = c.Commit, c.Time
 	return nil, nil
 }
+
+func init() { register(SetPinCommand, (*state).setPin) }
 
 func (s *state) setPin(c *SetPin) (any, error) {
 	if !ValidEnvironmentName(c.Environment) {
@@ -458,6 +453,8 @@ func (s *state) setPin(c *SetPin) (any, error) {
 	return nil, nil
 }
 
+func init() { register(RequestSyncCommand, (*state).requestSync) }
+
 func (s *state) requestSync(c *RequestSync) (any, error) {
 	if !ValidEnvironmentName(c.Environment) {
 		return nil, invalid("sync: environment name %q is not valid", c.Environment)
@@ -474,6 +471,8 @@ func (s *state) requestSync(c *RequestSync) (any, error) {
 	}
 	return e.clone(), nil
 }
+
+func init() { register(SetSourceStatusCommand, (*state).setSourceStatus) }
 
 func (s *state) setSourceStatus(c *SetSourceStatus) (any, error) {
 	if c.Time.IsZero() {
@@ -498,7 +497,9 @@ func (s *state) setSourceStatus(c *SetSourceStatus) (any, error) {
 	return nil, nil
 }
 
-func (s *state) issueFencingToken(index uint64, c *IssueFencingToken) (any, error) {
+func init() { register(IssueFencingTokenCommand, (*state).issueFencingToken) }
+
+func (s *state) issueFencingToken(c *IssueFencingToken) (any, error) {
 	d, ok := s.Deployments[c.ID]
 	if !ok {
 		return nil, notFound("deployment", c.ID)
@@ -507,11 +508,13 @@ func (s *state) issueFencingToken(index uint64, c *IssueFencingToken) (any, erro
 		return nil, fmt.Errorf("cannot issue a fencing token to deployment %s: it is %s, not changing targets: %w",
 			d.ID, d.State, ErrWrongState)
 	}
-	token := max(index, s.LastFencingToken+1, c.Above+1)
+	token := max(s.index, s.LastFencingToken+1, c.Above+1)
 	s.LastFencingToken = token
 	d.FencingToken = token
 	return token, nil
 }
+
+func init() { register(SetSettingsCommand, (*state).setSettings) }
 
 func (s *state) setSettings(c *SetSettings) (any, error) {
 	if c.HistoryRetention < 1 {

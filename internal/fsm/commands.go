@@ -88,11 +88,15 @@ func Decode(b []byte) (Command, error) {
 }
 
 // commandSpec is what this binary knows of one command type: how to decode
-// its payload and how the state applies it. Each command registers its
-// spec, next to its handler, with register.
+// its payload, and how the state checks and applies it.
 type commandSpec struct {
 	decode func(payload []byte) (Command, error)
-	apply  func(s *state, c Command) (any, error)
+	// check returns why the state refuses the command; it changes
+	// nothing.
+	check func(s *state, c Command) error
+	// apply executes a command check accepted, on the same state. It
+	// cannot fail: whatever could refuse the command is in check.
+	apply func(s *state, c Command) any
 }
 
 // specs holds the spec of every known command type, indexed by type.
@@ -108,15 +112,16 @@ func specOf(t CommandType) *commandSpec {
 }
 
 // register adds command type t, whose payload is a *C, to the table, with
-// the state's handler of it. Each command calls it from an init function
-// in its own file, so adding a command is one registration next to its
-// handler. It panics when t is reserved, registered twice, or not what
-// *C's Type returns: programming errors that any run of the package's
-// tests catches, as registration happens when the package is initialized.
+// the state's check and apply of it (see commandSpec). Each command calls
+// it from an init function in its own file, so adding a command is one
+// registration next to its handlers. It panics when t is reserved, not
+// what *C's Type returns, or registered twice: programming errors that any
+// run of the package's tests catches, as registration happens when the
+// package is initialized.
 func register[C any, P interface {
 	*C
 	Command
-}](t CommandType, apply func(*state, P) (any, error)) {
+}](t CommandType, check func(*state, P) error, apply func(*state, P) any) {
 	switch {
 	case t == UnknownCommand || t >= IgnoreUnknownFlag:
 		panic(fmt.Sprintf("fsm: register %T: command type %d is reserved", P(nil), t))
@@ -133,13 +138,14 @@ func register[C any, P interface {
 			}
 			return c, nil
 		},
-		apply: func(s *state, c Command) (any, error) {
+		check: func(s *state, c Command) error {
 			p, ok := c.(P)
 			if !ok {
-				return nil, invalid("command %T has no handler", c)
+				return invalid("command %T has no handler", c)
 			}
-			return apply(s, p)
+			return check(s, p)
 		},
+		apply: func(s *state, c Command) any { return apply(s, c.(P)) },
 	}
 }
 

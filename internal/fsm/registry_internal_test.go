@@ -35,10 +35,10 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 		reg  func()
 		want string
 	}{
-		{"unknown", func() { register(UnknownCommand, (*state).approve) }, "reserved"},
-		{"flag", func() { register(IgnoreUnknownFlag|ApproveCommand, (*state).approve) }, "reserved"},
-		{"twice", func() { register(ApproveCommand, (*state).approve) }, "already registered"},
-		{"other type", func() { register(RejectCommand, (*state).approve) }, "its Type is 3"},
+		{"unknown", func() { register(UnknownCommand, (*state).checkApprove, (*state).approve) }, "reserved"},
+		{"flag", func() { register(IgnoreUnknownFlag|ApproveCommand, (*state).checkApprove, (*state).approve) }, "reserved"},
+		{"twice", func() { register(ApproveCommand, (*state).checkApprove, (*state).approve) }, "already registered"},
+		{"other type", func() { register(RejectCommand, (*state).checkApprove, (*state).approve) }, "its Type is 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,8 +18,10 @@ const DefaultHistoryRetention = 100
 const DefaultPlanRetention = 20
 
 // state is the replicated data. Its methods are the pure, deterministic half
-// of Apply: they read nothing but the command and the state, and they change
-// nothing when they return an error.
+// of Apply: they read nothing but the command and the state. Each command
+// has two: a check, which returns why the state refuses the command and
+// changes nothing, and an apply, which executes a command its check
+// accepted and cannot fail.
 type state struct {
 	Deployments  map[string]*Deployment  `json:"deployments"`
 	Environments map[string]*Environment `json:"environments"`
@@ -49,7 +51,9 @@ func newState() *state {
 }
 
 // apply executes c, the command of the log entry at index, with the
-// handler its type registered.
+// handlers its type registered: check first, which refuses a command with
+// an error and changes nothing, then, if it accepted, apply, which cannot
+// fail.
 func (s *state) apply(index uint64, c Command) (any, error) {
 	s.index = index
 	s.moved = s.moved[:0]
@@ -57,7 +61,10 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 	if spec == nil {
 		return nil, invalid("command %T has no handler", c)
 	}
-	return spec.apply(s, c)
+	if err := spec.check(s, c); err != nil {
+		return nil, err
+	}
+	return spec.apply(s, c), nil
 }
 
 // check reports an inconsistency a restored snapshot must not have: a
@@ -94,92 +101,106 @@ func (s *state) env(name string) *Environment {
 	return e
 }
 
-func init() { register(CreateDeploymentCommand, (*state).createDeployment) }
+func init() {
+	register(CreateDeploymentCommand, (*state).checkCreateDeployment, (*state).createDeployment)
+}
 
-func (s *state) createDeployment(c *CreateDeployment) (any, error) {
+func (s *state) checkCreateDeployment(c *CreateDeployment) error {
 	switch {
 	case !ValidEnvironmentName(c.Environment):
-		return nil, invalid("create deployment: environment name %q is not valid", c.Environment)
+		return invalid("create deployment: environment name %q is not valid", c.Environment)
 	case c.Commit == "":
-		return nil, invalid("create deployment for %s: commit is empty", c.Environment)
+		return invalid("create deployment for %s: commit is empty", c.Environment)
 	case c.Kind == KindRollback || c.Kind == KindAutoRollback:
-		return nil, invalid("create deployment for %s: a deployment of kind %s is created by a rollback command, which names the Completed deployment it goes back to", c.Environment, c.Kind)
+		return invalid("create deployment for %s: a deployment of kind %s is created by a rollback command, which names the Completed deployment it goes back to", c.Environment, c.Kind)
 	case !c.Kind.Valid():
-		return nil, invalid("create deployment for %s: kind %q is not one of auto, manual-sync", c.Environment, c.Kind)
+		return invalid("create deployment for %s: kind %q is not one of auto, manual-sync", c.Environment, c.Kind)
 	case c.Time.IsZero():
-		return nil, invalid("create deployment for %s: time is missing", c.Environment)
+		return invalid("create deployment for %s: time is missing", c.Environment)
 	}
-	d, e, err := s.newDeployment(c.Environment, c.Commit, c.Time)
-	if err != nil {
-		return nil, err
-	}
+	return s.checkNextID(c.Environment)
+}
+
+func (s *state) createDeployment(c *CreateDeployment) any {
+	d, e := s.newDeployment(c.Environment, c.Commit, c.Time)
 	d.Branch, d.Kind, d.Initiator, d.DryRun = c.Branch, c.Kind, c.Initiator, c.DryRun
 	d.Transitions[0].Message = c.Message
 	if c.Kind == KindManualSync {
 		e.PendingSync = nil
 	}
-	return s.added(d, e), nil
+	return s.added(d, e)
 }
 
-func init() { register(CreateRollbackCommand, (*state).createRollback) }
+func init() {
+	register(CreateRollbackCommand, (*state).checkCreateRollback, (*state).createRollback)
+}
 
-func (s *state) createRollback(c *CreateRollback) (any, error) {
+func (s *state) checkCreateRollback(c *CreateRollback) error {
 	switch {
 	case !ValidEnvironmentName(c.Environment):
-		return nil, invalid("roll back: environment name %q is not valid", c.Environment)
+		return invalid("roll back: environment name %q is not valid", c.Environment)
 	case c.To == "":
-		return nil, invalid("roll back %s: the deployment to go back to is not named", c.Environment)
+		return invalid("roll back %s: the deployment to go back to is not named", c.Environment)
 	case c.Initiator == "":
-		return nil, invalid("roll back %s: initiator is empty", c.Environment)
+		return invalid("roll back %s: initiator is empty", c.Environment)
 	case c.Time.IsZero():
-		return nil, invalid("roll back %s: time is missing", c.Environment)
+		return invalid("roll back %s: time is missing", c.Environment)
 	}
 	e, ok := s.Environments[c.Environment]
 	if !ok {
-		return nil, notFound("environment", c.Environment)
+		return notFound("environment", c.Environment)
 	}
 	to, ok := s.Deployments[c.To]
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("roll back %s to %s: no such deployment (only a Completed deployment of %s can be rolled back to): %w",
+		return fmt.Errorf("roll back %s to %s: no such deployment (only a Completed deployment of %s can be rolled back to): %w",
 			c.Environment, c.To, c.Environment, ErrNotFound)
 	case to.Environment != c.Environment:
-		return nil, invalid("roll back %s to %s: that deployment is of %s; only a Completed deployment of %s can be rolled back to",
+		return invalid("roll back %s to %s: that deployment is of %s; only a Completed deployment of %s can be rolled back to",
 			c.Environment, c.To, to.Environment, c.Environment)
 	case to.State != StateCompleted:
-		return nil, fmt.Errorf("roll back %s to %s: that deployment is %s; only a Completed deployment can be rolled back to: %w",
+		return fmt.Errorf("roll back %s to %s: that deployment is %s; only a Completed deployment can be rolled back to: %w",
 			c.Environment, c.To, to.State, ErrWrongState)
 	case e.DeployedCommit == "":
-		return nil, fmt.Errorf("roll back %s: nothing is deployed: %w", c.Environment, ErrWrongState)
+		return fmt.Errorf("roll back %s: nothing is deployed: %w", c.Environment, ErrWrongState)
 	case to.Commit == e.DeployedCommit:
-		return nil, fmt.Errorf("roll back %s to %s: its commit %s is what is deployed: %w",
+		return fmt.Errorf("roll back %s to %s: its commit %s is what is deployed: %w",
 			c.Environment, c.To, to.Commit, ErrWrongState)
 	}
+	return s.checkNextID(c.Environment)
+}
+
+func (s *state) createRollback(c *CreateRollback) any {
+	to := s.Deployments[c.To]
+	d, e := s.newDeployment(c.Environment, to.Commit, c.Time)
 	from := e.LatestSeenCommit
 	if from == "" {
 		from = e.DeployedCommit
 	}
-	d, e, err := s.newDeployment(c.Environment, to.Commit, c.Time)
-	if err != nil {
-		return nil, err
-	}
 	d.Branch, d.Kind, d.Initiator, d.RollbackTo = c.Branch, KindRollback, c.Initiator, to.ID
 	d.Transitions[0].Message = c.Message
 	e.Pin = &Pin{Commit: to.Commit, From: from, By: c.Initiator, Since: c.Time}
-	return s.added(d, e), nil
+	return s.added(d, e)
 }
 
-// newDeployment numbers a new Pending deployment of commit in env and
-// supersedes env's waiting deployment. Nothing is recorded until the
-// caller hands the deployment to added.
-func (s *state) newDeployment(env, commit string, at time.Time) (*Deployment, *Environment, error) {
-	id := fmt.Sprintf("%s-%d", env, s.DeploymentSeq+1)
-	if _, ok := s.Deployments[id]; ok {
-		// Only a corrupt snapshot could get here.
-		return nil, nil, fmt.Errorf("create deployment %s: id already used: %w", id, ErrDuplicate)
+// nextID returns the id the next deployment of env gets.
+func (s *state) nextID(env string) string { return fmt.Sprintf("%s-%d", env, s.DeploymentSeq+1) }
+
+// checkNextID refuses a new deployment of env whose id the state holds
+// already. Only a corrupt snapshot could get here.
+func (s *state) checkNextID(env string) error {
+	if id := s.nextID(env); s.Deployments[id] != nil {
+		return fmt.Errorf("create deployment %s: id already used: %w", id, ErrDuplicate)
 	}
+	return nil
+}
+
+// newDeployment numbers a new Pending deployment of commit in env, whose
+// id checkNextID accepted. Nothing is recorded until the caller hands the
+// deployment to added.
+func (s *state) newDeployment(env, commit string, at time.Time) (*Deployment, *Environment) {
 	d := &Deployment{
-		ID:          id,
+		ID:          s.nextID(env),
 		Environment: env,
 		Commit:      commit,
 		State:       StatePending,
@@ -187,7 +208,7 @@ func (s *state) newDeployment(env, commit string, at time.Time) (*Deployment, *E
 		UpdatedAt:   at,
 		Transitions: []Transition{{To: StatePending, Time: at, Index: s.index}},
 	}
-	return d, s.env(env), nil
+	return d, s.env(env)
 }
 
 // added records d, new in e, as e's waiting deployment, superseding the one
@@ -210,25 +231,25 @@ func (s *state) added(d *Deployment, e *Environment) *Deployment {
 	return d.clone()
 }
 
-func init() { register(TransitionCommand, (*state).transition) }
+func init() { register(TransitionCommand, (*state).checkTransition, (*state).transition) }
 
-func (s *state) transition(c *TransitionDeployment) (any, error) {
+func (s *state) checkTransition(c *TransitionDeployment) error {
 	d, ok := s.Deployments[c.ID]
 	if !ok {
-		return nil, notFound("deployment", c.ID)
+		return notFound("deployment", c.ID)
 	}
 	if !c.To.Valid() {
-		return nil, invalid("transition deployment %s: unknown state %q", c.ID, c.To)
+		return invalid("transition deployment %s: unknown state %q", c.ID, c.To)
 	}
 	if c.Time.IsZero() {
-		return nil, invalid("transition deployment %s: time is missing", c.ID)
+		return invalid("transition deployment %s: time is missing", c.ID)
 	}
 	if c.Approval != nil && c.To != StateAwaitingApproval {
-		return nil, invalid("transition deployment %s to %s: an approval requirement is recorded only on the move to %s",
+		return invalid("transition deployment %s to %s: an approval requirement is recorded only on the move to %s",
 			c.ID, c.To, StateAwaitingApproval)
 	}
 	if c.Approval != nil && c.Approval.Required < 1 {
-		return nil, invalid("transition deployment %s: an approval requirement needs at least 1 approval, got %d",
+		return invalid("transition deployment %s: an approval requirement needs at least 1 approval, got %d",
 			c.ID, c.Approval.Required)
 	}
 	if !d.canMove(c.To) {
@@ -241,21 +262,32 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 		case d.State.Terminal():
 			e.Reason = fmt.Sprintf("%s is final", d.State)
 		}
-		return nil, e
+		return e
 	}
-	e := s.env(d.Environment)
+	// A deployment whose environment has no record (only a restored
+	// snapshot can hold one) is checked against an empty environment,
+	// which the move creates if it is made.
+	e := s.Environments[d.Environment]
+	if e == nil {
+		e = &Environment{Name: d.Environment}
+	}
 	if reason := s.blocked(d, e, c); reason != "" {
-		return nil, &TransitionError{ID: d.ID, From: d.State, To: c.To, Reason: reason}
+		return &TransitionError{ID: d.ID, From: d.State, To: c.To, Reason: reason}
 	}
 	if c.To.Active() && !d.State.Active() && e.Current != "" && e.Current != d.ID {
 		// A current slot naming a deployment the state does not hold
 		// (only a restored snapshot can have one) blocks nothing.
 		if other := s.Deployments[e.Current]; other != nil {
-			return nil, &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
+			return &ConflictError{ID: d.ID, From: d.State, To: c.To, Environment: e.Name,
 				OtherID: other.ID, OtherState: other.State}
 		}
 	}
+	return nil
+}
 
+func (s *state) transition(c *TransitionDeployment) any {
+	d := s.Deployments[c.ID]
+	e := s.env(d.Environment)
 	from := d.State
 	d.move(c.To, c.Time, c.Message, s.index)
 	s.moved = append(s.moved, d)
@@ -311,7 +343,7 @@ func (s *state) transition(c *TransitionDeployment) (any, error) {
 	if c.To.Terminal() {
 		s.prune(e)
 	}
-	return d.clone(), nil
+	return d.clone()
 }
 
 // ApproveResult is what an Approve command returns.
@@ -343,49 +375,65 @@ func (s *state) blocked(d *Deployment, e *Environment, c *TransitionDeployment) 
 	return ""
 }
 
-func init() { register(ApproveCommand, (*state).approve) }
+func init() { register(ApproveCommand, (*state).checkApprove, (*state).approve) }
 
-func (s *state) approve(c *Approve) (any, error) {
+func (s *state) checkApprove(c *Approve) error {
 	if c.Time.IsZero() {
-		return nil, invalid("approve deployment %s: time is missing", c.ID)
+		return invalid("approve deployment %s: time is missing", c.ID)
 	}
 	// A retry by an identity that approved already is answered as a
 	// duplicate, whatever the deployment went on to do since.
-	if d, ok := s.Deployments[c.ID]; ok && c.Identity != "" {
-		for _, a := range d.Approvals {
-			if a.Identity == c.Identity {
-				return &ApproveResult{Deployment: d.clone(), Duplicate: true}, nil
-			}
-		}
+	if s.approvedBy(c.ID, c.Identity) {
+		return nil
 	}
 	d, err := s.decidable(c.ID, "approve", c.Identity, c.Groups)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d.Approval != nil && !d.Approval.Expires.IsZero() && c.Time.After(d.Approval.Expires) {
-		return nil, fmt.Errorf("cannot approve deployment %s: its approval expired at %s: %w",
+		return fmt.Errorf("cannot approve deployment %s: its approval expired at %s: %w",
 			d.ID, d.Approval.Expires.UTC().Format("2006-01-02T15:04:05Z07:00"), ErrWrongState)
+	}
+	return nil
+}
+
+func (s *state) approve(c *Approve) any {
+	d := s.Deployments[c.ID]
+	if s.approvedBy(c.ID, c.Identity) {
+		return &ApproveResult{Deployment: d.clone(), Duplicate: true}
 	}
 	d.Approvals = append(d.Approvals, Approval{
 		Identity: c.Identity, Groups: slices.Clone(c.Groups), Time: c.Time, Comment: c.Comment,
 	})
 	d.UpdatedAt = c.Time
-	return &ApproveResult{Deployment: d.clone()}, nil
+	return &ApproveResult{Deployment: d.clone()}
 }
 
-func init() { register(RejectCommand, (*state).reject) }
+// approvedBy reports whether identity, not empty, has approved deployment
+// id already.
+func (s *state) approvedBy(id, identity string) bool {
+	d, ok := s.Deployments[id]
+	if !ok || identity == "" {
+		return false
+	}
+	return slices.ContainsFunc(d.Approvals, func(a Approval) bool { return a.Identity == identity })
+}
 
-func (s *state) reject(c *Reject) (any, error) {
+func init() { register(RejectCommand, (*state).checkReject, (*state).reject) }
+
+func (s *state) checkReject(c *Reject) error {
 	if strings.TrimSpace(c.Reason) == "" {
-		return nil, invalid("reject deployment %s: reason is empty", c.ID)
+		return invalid("reject deployment %s: reason is empty", c.ID)
 	}
 	if c.Time.IsZero() {
-		return nil, invalid("reject deployment %s: time is missing", c.ID)
+		return invalid("reject deployment %s: time is missing", c.ID)
 	}
-	d, err := s.decidable(c.ID, "reject", c.Identity, c.Groups)
-	if err != nil {
-		return nil, err
-	}
+	_, err := s.decidable(c.ID, "reject", c.Identity, c.Groups)
+	return err
+}
+
+func (s *state) reject(c *Reject) any {
+	d := s.Deployments[c.ID]
 	d.Rejection = &Rejection{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
 	d.move(StateRejected, c.Time, fmt.Sprintf("rejected by %s: %s", c.Identity, c.Reason), s.index)
 	s.moved = append(s.moved, d)
@@ -394,7 +442,7 @@ func (s *state) reject(c *Reject) (any, error) {
 		e.Waiting = ""
 	}
 	s.prune(e)
-	return d.clone(), nil
+	return d.clone()
 }
 
 // decidable returns the deployment id names if identity may approve or
@@ -417,32 +465,40 @@ func (s *state) decidable(id, op, identity string, groups []string) (*Deployment
 	return d, nil
 }
 
-func init() { register(ObserveCommitCommand, (*state).observeCommit) }
+func init() { register(ObserveCommitCommand, (*state).checkObserveCommit, (*state).observeCommit) }
 
-func (s *state) observeCommit(c *ObserveCommit) (any, error) {
+func (s *state) checkObserveCommit(c *ObserveCommit) error {
 	if !ValidEnvironmentName(c.Environment) {
-		return nil, invalid("observe commit: environment name %q is not valid", c.Environment)
+		return invalid("observe commit: environment name %q is not valid", c.Environment)
 	}
 	if c.Commit == "" {
-		return nil, invalid("observe commit for %s: commit is empty", c.Environment)
+		return invalid("observe commit for %s: commit is empty", c.Environment)
 	}
 	if c.Time.IsZero() {
-		return nil, invalid("observe commit for %s: time is missing", c.Environment)
+		return invalid("observe commit for %s: time is missing", c.Environment)
 	}
-	e := s.env(c.Environment)
-	e.LatestSeenCommit, e.LatestSeenAt = c.Commit, c.Time
-	return nil, nil
+	return nil
 }
 
-func init() { register(SetPinCommand, (*state).setPin) }
+func (s *state) observeCommit(c *ObserveCommit) any {
+	e := s.env(c.Environment)
+	e.LatestSeenCommit, e.LatestSeenAt = c.Commit, c.Time
+	return nil
+}
 
-func (s *state) setPin(c *SetPin) (any, error) {
+func init() { register(SetPinCommand, (*state).checkSetPin, (*state).setPin) }
+
+func (s *state) checkSetPin(c *SetPin) error {
 	if !ValidEnvironmentName(c.Environment) {
-		return nil, invalid("set pin: environment name %q is not valid", c.Environment)
+		return invalid("set pin: environment name %q is not valid", c.Environment)
 	}
 	if c.Pin != nil && c.Pin.Commit == "" {
-		return nil, invalid("pin %s: commit is empty", c.Environment)
+		return invalid("pin %s: commit is empty", c.Environment)
 	}
+	return nil
+}
+
+func (s *state) setPin(c *SetPin) any {
 	e := s.env(c.Environment)
 	if c.Pin == nil {
 		e.Pin = nil
@@ -450,79 +506,99 @@ func (s *state) setPin(c *SetPin) (any, error) {
 		p := *c.Pin
 		e.Pin = &p
 	}
-	return nil, nil
+	return nil
 }
 
-func init() { register(RequestSyncCommand, (*state).requestSync) }
+func init() { register(RequestSyncCommand, (*state).checkRequestSync, (*state).requestSync) }
 
-func (s *state) requestSync(c *RequestSync) (any, error) {
+func (s *state) checkRequestSync(c *RequestSync) error {
 	if !ValidEnvironmentName(c.Environment) {
-		return nil, invalid("sync: environment name %q is not valid", c.Environment)
+		return invalid("sync: environment name %q is not valid", c.Environment)
 	}
 	if c.By == "" || c.Time.IsZero() {
-		return nil, invalid("sync %s: who asked and when are required", c.Environment)
+		return invalid("sync %s: who asked and when are required", c.Environment)
 	}
-	e, ok := s.Environments[c.Environment]
-	if !ok {
-		return nil, notFound("environment", c.Environment)
+	if _, ok := s.Environments[c.Environment]; !ok {
+		return notFound("environment", c.Environment)
 	}
+	return nil
+}
+
+func (s *state) requestSync(c *RequestSync) any {
+	e := s.Environments[c.Environment]
 	if e.PendingSync == nil {
 		e.PendingSync = &SyncRequest{By: c.By, Time: c.Time}
 	}
-	return e.clone(), nil
+	return e.clone()
 }
 
-func init() { register(SetSourceStatusCommand, (*state).setSourceStatus) }
+func init() {
+	register(SetSourceStatusCommand, (*state).checkSetSourceStatus, (*state).setSourceStatus)
+}
 
-func (s *state) setSourceStatus(c *SetSourceStatus) (any, error) {
+func (s *state) checkSetSourceStatus(c *SetSourceStatus) error {
 	if c.Time.IsZero() {
-		return nil, invalid("set source status: time is missing")
+		return invalid("set source status: time is missing")
 	}
+	if c.Error == "" && c.Head == "" {
+		return invalid("set source status: a head or an error is required")
+	}
+	return nil
+}
+
+func (s *state) setSourceStatus(c *SetSourceStatus) any {
 	src := &s.Source
 	if c.Error != "" {
 		if src.Error == "" {
 			src.ErrorSince = c.Time
 		}
 		src.Error = c.Error
-		return nil, nil
-	}
-	if c.Head == "" {
-		return nil, invalid("set source status: a head or an error is required")
+		return nil
 	}
 	if c.Head != src.Head {
 		src.Head, src.HeadSince = c.Head, c.Time
 	}
 	src.Error, src.ErrorSince = "", time.Time{}
 	src.LastSuccess = c.Time
-	return nil, nil
+	return nil
 }
 
-func init() { register(IssueFencingTokenCommand, (*state).issueFencingToken) }
+func init() {
+	register(IssueFencingTokenCommand, (*state).checkIssueFencingToken, (*state).issueFencingToken)
+}
 
-func (s *state) issueFencingToken(c *IssueFencingToken) (any, error) {
+func (s *state) checkIssueFencingToken(c *IssueFencingToken) error {
 	d, ok := s.Deployments[c.ID]
 	if !ok {
-		return nil, notFound("deployment", c.ID)
+		return notFound("deployment", c.ID)
 	}
 	if !d.State.Active() {
-		return nil, fmt.Errorf("cannot issue a fencing token to deployment %s: it is %s, not changing targets: %w",
+		return fmt.Errorf("cannot issue a fencing token to deployment %s: it is %s, not changing targets: %w",
 			d.ID, d.State, ErrWrongState)
 	}
-	token := max(s.index, s.LastFencingToken+1, c.Above+1)
-	s.LastFencingToken = token
-	d.FencingToken = token
-	return token, nil
+	return nil
 }
 
-func init() { register(SetSettingsCommand, (*state).setSettings) }
+func (s *state) issueFencingToken(c *IssueFencingToken) any {
+	token := max(s.index, s.LastFencingToken+1, c.Above+1)
+	s.LastFencingToken = token
+	s.Deployments[c.ID].FencingToken = token
+	return token
+}
 
-func (s *state) setSettings(c *SetSettings) (any, error) {
+func init() { register(SetSettingsCommand, (*state).checkSetSettings, (*state).setSettings) }
+
+func (s *state) checkSetSettings(c *SetSettings) error {
 	if c.HistoryRetention < 1 {
-		return nil, invalid("set settings: historyRetention must be at least 1, got %d", c.HistoryRetention)
+		return invalid("set settings: historyRetention must be at least 1, got %d", c.HistoryRetention)
 	}
 	if c.PlanRetention < 0 {
-		return nil, invalid("set settings: planRetention must not be negative, got %d", c.PlanRetention)
+		return invalid("set settings: planRetention must not be negative, got %d", c.PlanRetention)
 	}
+	return nil
+}
+
+func (s *state) setSettings(c *SetSettings) any {
 	s.HistoryRetention = c.HistoryRetention
 	if c.PlanRetention > 0 {
 		s.PlanRetention = c.PlanRetention
@@ -535,7 +611,7 @@ func (s *state) setSettings(c *SetSettings) (any, error) {
 	for _, n := range names {
 		s.prune(s.Environments[n])
 	}
-	return nil, nil
+	return nil
 }
 
 // prune forgets the oldest finished deployments of e beyond the retention.

@@ -3,6 +3,12 @@ package fsm
 // This file holds the envelope of every log entry (a type byte, then a
 // JSON payload) and the table of command types: each command registers its
 // payload type, check and apply once, in its own file, with register.
+//
+// To add a command: append its type to the list below; in the file of its
+// concern, declare its payload with a Type method and register it with its
+// check and apply; then list the ways it is refused in refusals
+// (refusals_test.go) and pin its encoding with a line in
+// testdata/golden/log.txt (golden_test.go says how).
 
 import (
 	"encoding/json"

@@ -4,5 +4,7 @@
 //
 // Everything here is deterministic: Apply never reads the clock, the network,
 // the disk or a random source. Times and ids travel inside commands, so every
-// node fed the same log holds byte-identical state.
+// node fed the same log holds byte-identical state. Every command is first
+// checked against the state, which refuses it with an error and changes
+// nothing, then applied, which cannot fail.
 package fsm

@@ -261,7 +261,8 @@ var exerciseOrder = []fsm.DeploymentState{
 }
 
 // exercise reads everything of f and applies every kind of command to the
-// environments and deployments it holds; nothing may panic.
+// environments and deployments it holds; nothing may panic, and a refused
+// command changes nothing.
 func exercise(t *testing.T, f *fsm.FSM) {
 	t.Helper()
 	index := f.AppliedIndex()
@@ -272,8 +273,16 @@ func exercise(t *testing.T, f *fsm.FSM) {
 			t.Fatalf("Encode(%s) = %v", describe(c), err)
 		}
 		index++
-		if _, panicked := applyRecovered(f, &raft.Log{Index: index, Type: raft.LogCommand, Data: b}); panicked != nil {
+		before := stateBytesOf(t, f)
+		res, panicked := applyRecovered(f, &raft.Log{Index: index, Type: raft.LogCommand, Data: b})
+		if panicked != nil {
 			t.Fatalf("Apply(%s) on a restored state panicked: %v", describe(c), panicked)
+		}
+		if _, refused := res.(error); refused {
+			if after := stateBytesOf(t, f); !bytes.Equal(before, after) {
+				t.Fatalf("Apply(%s) on a restored state = %v, and changed the state:\nbefore %s\nafter  %s",
+					describe(c), res, before, after)
+			}
 		}
 	}
 	envs := f.Environments()

@@ -13,3 +13,13 @@ const EveryGroup = "*"
 func InApproverGroups(groups, approvers []string) bool {
 	return slices.Contains(groups, EveryGroup) || intersects(approvers, groups)
 }
+
+// intersects reports whether a and b share an element.
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}

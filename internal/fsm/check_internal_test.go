@@ -1,0 +1,58 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestCheckChangesNothing: a command's check leaves the state as it was,
+// whether it accepts the command or refuses it, for every entry of the
+// golden log (which holds accepted and refused commands of every type).
+func TestCheckChangesNothing(t *testing.T) {
+	b, err := os.ReadFile("testdata/golden/log.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newState()
+	encode := func() []byte {
+		t.Helper()
+		out, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	checked := map[CommandType]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for index := uint64(1); sc.Scan(); index++ {
+		typ, payload, _ := strings.Cut(sc.Text(), " ")
+		tb, err := strconv.ParseUint(typ, 10, 8)
+		if err != nil {
+			t.Fatalf("log.txt:%d: %v", index, err)
+		}
+		c, err := Decode(append([]byte{byte(tb)}, payload...))
+		if err != nil {
+			continue // the entry of an unknown type
+		}
+		before := encode()
+		checkErr := specOf(c.Type()).check(s, c)
+		if after := encode(); !bytes.Equal(before, after) {
+			t.Fatalf("log.txt:%d: check of %T (%v) changed the state:\nbefore %s\nafter  %s", index, c, checkErr, before, after)
+		}
+		checked[c.Type()] = true
+		if _, err := s.apply(index, c); (err == nil) != (checkErr == nil) {
+			t.Fatalf("log.txt:%d: check of %T = %v, but apply = %v", index, c, checkErr, err)
+		}
+	}
+	for _, typ := range CommandTypes() {
+		if !checked[typ] {
+			t.Errorf("the golden log holds no command of type %d to check", typ)
+		}
+	}
+}

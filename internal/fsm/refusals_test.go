@@ -1,0 +1,193 @@
+package fsm_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
+)
+
+// refusal is a command the fixture of TestRefusalsChangeNothing refuses,
+// and the condition its error wraps.
+type refusal struct {
+	cmd  fsm.Command
+	want error
+}
+
+// refusalFixture builds a state with something for every command to be
+// refused about:
+//
+//	prod     done (Completed), failed (Failed after applying, its backup
+//	         done), newer (Completed: prod moved on from done), awaiting
+//	         (AwaitingApproval, one approval of ops, expiring)
+//	staging  active (Applying), queued (Planning)
+//	qa       rejected (Rejected), pending (Pending)
+//	dev      observed, nothing deployed
+func refusalFixture(h *harness) {
+	h.t.Helper()
+	h.createAt("done", "prod", fsm.StateCompleted)
+	h.createAt("failed", "prod", fsm.StateFailed)
+	h.createAt("newer", "prod", fsm.StateCompleted)
+	h.create("awaiting", "prod")
+	h.drive("awaiting", fsm.StateValidating, fsm.StatePlanning)
+	h.mustApply(&fsm.TransitionDeployment{ID: h.id("awaiting"), To: fsm.StateAwaitingApproval, Time: h.tick(),
+		Approval: &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}, Expires: h.now.Add(time.Hour)}})
+	h.createAt("active", "staging", fsm.StateApplying)
+	h.createAt("queued", "staging", fsm.StatePlanning)
+	h.createAt("rejected", "qa", fsm.StateRejected)
+	h.create("pending", "qa")
+	h.mustApply(&fsm.ObserveCommit{Environment: "dev", Commit: "d1", Time: h.tick()})
+}
+
+// refusals lists, for every command type, commands the fixture refuses:
+// every way the type's check can refuse that the fixture can reach.
+func refusals(h *harness) map[fsm.CommandType][]refusal {
+	at := h.tick()
+	id := h.id
+	longAfter := at.Add(48 * time.Hour)
+	return map[fsm.CommandType][]refusal{
+		fsm.CreateDeploymentCommand: {
+			{&fsm.CreateDeployment{Environment: "Prod!", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "common", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "prod", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindRollback, Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindAutoRollback, Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: "nightly", Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindAuto}, fsm.ErrInvalid},
+		},
+		fsm.TransitionCommand: {
+			{&fsm.TransitionDeployment{ID: "prod-99", To: fsm.StateFailed, Time: at}, fsm.ErrNotFound},
+			{&fsm.TransitionDeployment{ID: id("pending"), To: "Sideways", Time: at}, fsm.ErrInvalid},
+			{&fsm.TransitionDeployment{ID: id("pending"), To: fsm.StateValidating}, fsm.ErrInvalid},
+			{&fsm.TransitionDeployment{ID: id("pending"), To: fsm.StateValidating, Time: at,
+				Approval: &fsm.ApprovalRequirement{Required: 1}}, fsm.ErrInvalid},
+			{&fsm.TransitionDeployment{ID: id("queued"), To: fsm.StateAwaitingApproval, Time: at,
+				Approval: &fsm.ApprovalRequirement{}}, fsm.ErrInvalid},
+			{&fsm.TransitionDeployment{ID: id("done"), To: fsm.StateFailed, Time: at}, fsm.ErrIllegalTransition},
+			{&fsm.TransitionDeployment{ID: id("pending"), To: fsm.StateApplying, Time: at}, fsm.ErrIllegalTransition},
+			{&fsm.TransitionDeployment{ID: id("awaiting"), To: fsm.StateScheduled, Time: at}, fsm.ErrIllegalTransition},
+			{&fsm.TransitionDeployment{ID: id("failed"), To: fsm.StateRollingBack, Time: at}, fsm.ErrIllegalTransition},
+			{&fsm.TransitionDeployment{ID: id("queued"), To: fsm.StateBackingUp, Time: at}, fsm.ErrConflict},
+		},
+		fsm.ApproveCommand: {
+			{&fsm.Approve{ID: id("awaiting"), Identity: "alice", Groups: []string{"ops"}}, fsm.ErrInvalid},
+			{&fsm.Approve{ID: "prod-99", Identity: "alice", Groups: []string{"ops"}, Time: at}, fsm.ErrNotFound},
+			{&fsm.Approve{ID: id("awaiting"), Groups: []string{"ops"}, Time: at}, fsm.ErrInvalid},
+			{&fsm.Approve{ID: id("done"), Identity: "alice", Groups: []string{"ops"}, Time: at}, fsm.ErrWrongState},
+			{&fsm.Approve{ID: id("awaiting"), Identity: "mallory", Groups: []string{"dev"}, Time: at}, fsm.ErrNotAllowed},
+			{&fsm.Approve{ID: id("awaiting"), Identity: "alice", Groups: []string{"ops"}, Time: longAfter}, fsm.ErrWrongState},
+		},
+		fsm.RejectCommand: {
+			{&fsm.Reject{ID: id("awaiting"), Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: " \t"}, fsm.ErrInvalid},
+			{&fsm.Reject{ID: id("awaiting"), Identity: "bob", Groups: []string{"ops"}, Reason: "no"}, fsm.ErrInvalid},
+			{&fsm.Reject{ID: "prod-99", Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "no"}, fsm.ErrNotFound},
+			{&fsm.Reject{ID: id("awaiting"), Groups: []string{"ops"}, Time: at, Reason: "no"}, fsm.ErrInvalid},
+			{&fsm.Reject{ID: id("rejected"), Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "no"}, fsm.ErrWrongState},
+			{&fsm.Reject{ID: id("awaiting"), Identity: "mallory", Time: at, Reason: "no"}, fsm.ErrNotAllowed},
+		},
+		fsm.ObserveCommitCommand: {
+			{&fsm.ObserveCommit{Environment: "-prod", Commit: "c", Time: at}, fsm.ErrInvalid},
+			{&fsm.ObserveCommit{Environment: "prod", Time: at}, fsm.ErrInvalid},
+			{&fsm.ObserveCommit{Environment: "prod", Commit: "c"}, fsm.ErrInvalid},
+		},
+		fsm.SetPinCommand: {
+			{&fsm.SetPin{Environment: "common"}, fsm.ErrInvalid},
+			{&fsm.SetPin{Environment: "prod", Pin: &fsm.Pin{From: "c", Since: at}}, fsm.ErrInvalid},
+		},
+		fsm.IssueFencingTokenCommand: {
+			{&fsm.IssueFencingToken{ID: "prod-99"}, fsm.ErrNotFound},
+			{&fsm.IssueFencingToken{ID: id("queued"), Above: 1 << 40}, fsm.ErrWrongState},
+			{&fsm.IssueFencingToken{ID: id("done")}, fsm.ErrWrongState},
+		},
+		fsm.SetSettingsCommand: {
+			{&fsm.SetSettings{HistoryRetention: 0, PlanRetention: 1}, fsm.ErrInvalid},
+			{&fsm.SetSettings{HistoryRetention: -1}, fsm.ErrInvalid},
+			{&fsm.SetSettings{HistoryRetention: 1, PlanRetention: -1}, fsm.ErrInvalid},
+		},
+		fsm.RequestSyncCommand: {
+			{&fsm.RequestSync{Environment: "Prod", By: "bob", Time: at}, fsm.ErrInvalid},
+			{&fsm.RequestSync{Environment: "prod", Time: at}, fsm.ErrInvalid},
+			{&fsm.RequestSync{Environment: "prod", By: "bob"}, fsm.ErrInvalid},
+			{&fsm.RequestSync{Environment: "nowhere", By: "bob", Time: at}, fsm.ErrNotFound},
+		},
+		fsm.SetSourceStatusCommand: {
+			{&fsm.SetSourceStatus{Head: "c", Error: "e"}, fsm.ErrInvalid},
+			{&fsm.SetSourceStatus{Time: at}, fsm.ErrInvalid},
+		},
+		fsm.CreateRollbackCommand: {
+			{&fsm.CreateRollback{Environment: "Prod", To: id("done"), Initiator: "alice", Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateRollback{Environment: "prod", Initiator: "alice", Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateRollback{Environment: "prod", To: id("done"), Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateRollback{Environment: "prod", To: id("done"), Initiator: "alice"}, fsm.ErrInvalid},
+			{&fsm.CreateRollback{Environment: "nowhere", To: id("done"), Initiator: "alice", Time: at}, fsm.ErrNotFound},
+			{&fsm.CreateRollback{Environment: "prod", To: "prod-99", Initiator: "alice", Time: at}, fsm.ErrNotFound},
+			{&fsm.CreateRollback{Environment: "staging", To: id("done"), Initiator: "alice", Time: at}, fsm.ErrInvalid},
+			{&fsm.CreateRollback{Environment: "prod", To: id("failed"), Initiator: "alice", Time: at}, fsm.ErrWrongState},
+			{&fsm.CreateRollback{Environment: "prod", To: id("newer"), Initiator: "alice", Time: at}, fsm.ErrWrongState},
+			{&fsm.CreateRollback{Environment: "qa", To: id("rejected"), Initiator: "alice", Time: at}, fsm.ErrWrongState},
+			{&fsm.CreateRollback{Environment: "dev", To: id("done"), Initiator: "alice", Time: at}, fsm.ErrInvalid},
+		},
+	}
+}
+
+// TestRefusalsChangeNothing: for every registered command type, each
+// command the state refuses returns its error and leaves the state, and
+// the event log, byte-identical. A new command type fails this test until
+// it has cases here.
+func TestRefusalsChangeNothing(t *testing.T) {
+	h := newHarness(t)
+	refusalFixture(h)
+	table := refusals(h)
+	registered := map[fsm.CommandType]bool{}
+	for _, typ := range fsm.CommandTypes() {
+		registered[typ] = true
+		cases := table[typ]
+		if len(cases) == 0 {
+			t.Errorf("command type %d has no refused commands in refusals; add the ways its check refuses", typ)
+		}
+		for _, r := range cases {
+			if r.cmd.Type() != typ {
+				t.Fatalf("refusals[%d] holds %s, of type %d", typ, describe(r.cmd), r.cmd.Type())
+			}
+			events := h.fsm.EventsAfter(fsm.EventID{}, "")
+			h.refused(r.cmd, r.want) // fails the test if the state changed
+			if got := h.fsm.EventsAfter(fsm.EventID{}, ""); !reflect.DeepEqual(got, events) {
+				t.Errorf("refused %s changed the events: %d before, %d after", describe(r.cmd), len(events), len(got))
+			}
+		}
+	}
+	for typ := range table {
+		if !registered[typ] {
+			t.Errorf("refusals lists command type %d, which is not registered", typ)
+		}
+	}
+}
+
+// TestRefusedTransitionCreatesNoEnvironment: a refused transition of a
+// deployment whose environment has no record (a restored snapshot can hold
+// one) does not create the record.
+func TestRefusedTransitionCreatesNoEnvironment(t *testing.T) {
+	snap := fmt.Sprintf(`{"version":1,"appliedIndex":5,"state":{"deploymentSeq":1,"deployments":{"prod-1":`+
+		`{"id":"prod-1","environment":"prod","commit":"c1","kind":"auto","state":"AwaitingApproval",`+
+		`"createdAt":%[1]q,"updatedAt":%[1]q,"approval":{"required":1},"transitions":[{"to":"Pending","time":%[1]q,"index":1}]}},`+
+		`"environments":{},"historyRetention":100,"planRetention":20}}`, t0.Format(time.RFC3339))
+	f := fsm.New(nil)
+	if err := f.Restore(readCloserOf([]byte(snap))); err != nil {
+		t.Fatalf("Restore(%s) = %v", snap, err)
+	}
+	h := newHarness(t).on(f)
+	h.index = f.AppliedIndex()
+	h.ids["orphan"] = "prod-1"
+	for _, to := range []fsm.DeploymentState{fsm.StateScheduled, fsm.StateBackingUp, fsm.StateApplying} {
+		err := h.refused(&fsm.TransitionDeployment{ID: "prod-1", To: to, Time: h.tick()}, fsm.ErrIllegalTransition)
+		if !strings.Contains(err.Error(), "prod-1") {
+			t.Errorf("transition to %s refused with %q; want it to name prod-1", to, err)
+		}
+	}
+	if e, ok := f.Environment("prod"); ok {
+		t.Errorf("Environment(prod) = %+v after refused transitions; want no record", e)
+	}
+}

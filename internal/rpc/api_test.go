@@ -12,11 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/cluster"
@@ -29,7 +26,6 @@ import (
 // its cap (fakeCommandCap) with cluster.ErrTooLarge.
 type leaderCluster struct {
 	fakeCluster
-	mu sync.Mutex
 	tf *testFSM
 }
 
@@ -38,25 +34,18 @@ type leaderCluster struct {
 const fakeCommandCap = 48 << 10
 
 func newLeaderCluster(t *testing.T) *leaderCluster {
-	return &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
+	c := &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
+	c.tf.a.Refuse = func(cmd fsm.Command, b []byte) error {
+		if len(b) > fakeCommandCap {
+			return fmt.Errorf("apply %T: %d bytes encoded: %w", cmd, len(b), cluster.ErrTooLarge)
+		}
+		return nil
+	}
+	return c
 }
 
 func (c *leaderCluster) Apply(cmd fsm.Command) (any, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > fakeCommandCap {
-		return nil, fmt.Errorf("apply %T: %d bytes encoded: %w", cmd, len(b), cluster.ErrTooLarge)
-	}
-	c.tf.index++
-	res := c.tf.f.Apply(&raft.Log{Index: c.tf.index, Type: raft.LogCommand, Data: b})
-	if err, ok := res.(error); ok {
-		return nil, err
-	}
-	return res, nil
+	return c.tf.a.Apply(context.Background(), cmd)
 }
 
 func (c *leaderCluster) RemoveMember(id string) error {
@@ -463,8 +452,8 @@ func TestDebugStateIsTheDumpDigest(t *testing.T) {
 		t.Fatalf("GET /v1/debug/state = %d %s", rec.Code, rec.Body)
 	}
 	b, _ := f.c.tf.f.Dump()
-	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index || len(st.SHA256) != 64 {
-		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index)
+	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index() || len(st.SHA256) != 64 {
+		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index())
 	}
 }
 

@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
-
-	"github.com/hashicorp/raft"
-
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // fakeCluster is the node as the API sees it.
@@ -91,28 +89,26 @@ func (p *fakePoller) polls() []string {
 	return append([]string(nil), p.reasons...)
 }
 
-// testFSM is a real FSM fed by hand-built raft log entries.
+// testFSM is a real FSM fed commands as raft would (fsmtest.Applier).
 type testFSM struct {
-	t     *testing.T
-	f     *fsm.FSM
-	index uint64
+	t *testing.T
+	a *fsmtest.Applier
+	f *fsm.FSM
 }
 
-func newTestFSM(t *testing.T) *testFSM { return &testFSM{t: t, f: fsm.New(nil)} }
+func newTestFSM(t *testing.T) *testFSM {
+	a := fsmtest.New()
+	return &testFSM{t: t, a: a, f: a.FSM}
+}
 
+// apply applies c and fails the test if it is refused.
 func (tf *testFSM) apply(c fsm.Command) any {
 	tf.t.Helper()
-	b, err := fsm.Encode(c)
-	if err != nil {
-		tf.t.Fatal(err)
-	}
-	tf.index++
-	res := tf.f.Apply(&raft.Log{Index: tf.index, Type: raft.LogCommand, Data: b})
-	if err, ok := res.(error); ok {
-		tf.t.Fatalf("apply %T: %v", c, err)
-	}
-	return res
+	return tf.a.Must(tf.t, c)
 }
+
+// index is the index of the last command applied.
+func (tf *testFSM) index() uint64 { return tf.a.Index() }
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 

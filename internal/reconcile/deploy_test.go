@@ -174,7 +174,7 @@ func TestManualRollbackPinsUntilTheNextCommit(t *testing.T) {
 	}
 	// Rolling back to an unknown target or to what is deployed is refused.
 	for _, to := range []string{"nope", first, firstDeploy.ID} {
-		if _, err := pc.leaderRec().Rollback("staging", to, "alice"); err == nil {
+		if _, err := pc.leaderRec().Rollback(context.Background(), "staging", to, "alice"); err == nil {
 			t.Errorf("Rollback(staging, %q) = nil; want an error", to)
 		}
 	}
@@ -200,7 +200,7 @@ func (pc *pipelineCluster) leaderRec() *Reconciler {
 // rollback asks the leader to roll env back to to.
 func (pc *pipelineCluster) rollback(env, to, by string) *fsm.Deployment {
 	pc.t.Helper()
-	d, err := pc.leaderRec().Rollback(env, to, by)
+	d, err := pc.leaderRec().Rollback(context.Background(), env, to, by)
 	if err != nil {
 		pc.t.Fatalf("Rollback(%s, %q): %v", env, to, err)
 	}

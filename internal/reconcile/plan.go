@@ -43,7 +43,7 @@ func (r *Reconciler) commitFS(ctx context.Context, commit string) (fs.FS, error)
 func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	fsys, err := r.commitFS(ctx, d.Commit)
 	if errors.Is(err, errCommitMissing) {
-		return r.fail(d, fmt.Sprintf("commit %s is not on the repository (was it force-pushed away?)", short(d.Commit)),
+		return r.fail(ctx, d, fmt.Sprintf("commit %s is not on the repository (was it force-pushed away?)", short(d.Commit)),
 			err.Error(), nil)
 	}
 	if err != nil {
@@ -70,7 +70,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 			texts[i] = p.Text
 		}
 		doc, _ := json.Marshal(rec)
-		return r.fail(d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
+		return r.fail(ctx, d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
 			problemSummary(texts, len(problems)), func(c *fsm.TransitionDeployment) { c.Validation = doc })
 	}
 
@@ -96,7 +96,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 	if d.DryRun {
 		msg += "; dry run: stops here"
 	}
-	return r.move(d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
+	return r.move(ctx, d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
 		c.Plan, c.Validation, c.Risk = planDoc, valDoc, rec.Plan.Risk.String()
 	})
 }
@@ -141,7 +141,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	}
 	var rec plan.Document
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
-		return r.fail(d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
+		return r.fail(ctx, d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
 	policyChanged, err := r.policyLoosenable(ctx, d, &rec, gate, pol)
 	if err != nil {
@@ -168,7 +168,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	if !req.Expires.IsZero() {
 		msg += " by " + req.Expires.Format(time.RFC3339)
 	}
-	return r.move(d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
+	return r.move(ctx, d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
 }
 
 // policyLoosenable reports whether d's commit changes the policy that

@@ -23,7 +23,9 @@ import (
 // Cluster is what the reconciler needs of the local node.
 type Cluster interface {
 	// Apply replicates a command and returns the FSM's result or error.
-	Apply(fsm.Command) (any, error)
+	// When ctx is done it returns ctx.Err() at once; a command already
+	// proposed may still commit.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
 	// VerifyLeader confirms with a quorum that this node still leads; the
 	// deploy stage calls it before every side effect.
 	VerifyLeader() error

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,7 +32,7 @@ func (pc *pipelineCluster) approveAll(id string) {
 func (pc *pipelineCluster) refusedRollback(env, to string, want ...error) error {
 	pc.t.Helper()
 	n := pc.historyLen(env)
-	d, err := pc.leaderRec().Rollback(env, to, "mallory")
+	d, err := pc.leaderRec().Rollback(context.Background(), env, to, "mallory")
 	if err == nil {
 		pc.t.Fatalf("Rollback(%s, %q) created %s (kind %s, commit %s); want it refused", env, to, d.ID, d.Kind, short(d.Commit))
 	}

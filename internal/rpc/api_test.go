@@ -44,8 +44,8 @@ func newLeaderCluster(t *testing.T) *leaderCluster {
 	return c
 }
 
-func (c *leaderCluster) Apply(cmd fsm.Command) (any, error) {
-	return c.tf.a.Apply(context.Background(), cmd)
+func (c *leaderCluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	return c.tf.a.Apply(ctx, cmd)
 }
 
 func (c *leaderCluster) RemoveMember(id string) error {
@@ -69,7 +69,7 @@ type fakePipeline struct {
 	previous  string // the Completed deployment a rollback goes to by default
 }
 
-func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
+func (p *fakePipeline) Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error) {
 	switch to {
 	case "nowhere":
 		return nil, fmt.Errorf("roll back %s: %w", env, reconcile.ErrNothingToRollBack)
@@ -79,14 +79,14 @@ func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	if to == "" {
 		to = p.previous
 	}
-	res, err := p.c.Apply(&fsm.CreateRollback{Environment: env, To: to, Initiator: by, Time: t0})
+	res, err := p.c.Apply(ctx, &fsm.CreateRollback{Environment: env, To: to, Initiator: by, Time: t0})
 	if err != nil {
 		return nil, err
 	}
 	return res.(*fsm.Deployment), nil
 }
 
-func (p *fakePipeline) Approvers(string) ([]string, error) { return p.approvers, nil }
+func (p *fakePipeline) Approvers(context.Context, string) ([]string, error) { return p.approvers, nil }
 
 // apiFixture is a leader's API over a real FSM holding one deployment of
 // production waiting for approval, and tokens of each role.
@@ -127,24 +127,24 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	// production-1 and production-2 completed; production-3 waits.
 	var completed []string
 	for _, commit := range []string{"c0", "c1"} {
-		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
+		d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
 		id := d.(*fsm.Deployment).ID
 		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
 			fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
-			if _, err := c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0}); err != nil {
+			if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: id, To: to, Time: t0}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		completed = append(completed, id)
 	}
-	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
+	d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
 	f.waiting = d.(*fsm.Deployment).ID
 	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning} {
-		if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
+		if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: fsm.StateAwaitingApproval, Time: t0,
+	if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: f.waiting, To: fsm.StateAwaitingApproval, Time: t0,
 		Approval: &fsm.ApprovalRequirement{Required: 2, Groups: []string{"devops-team"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,14 +348,14 @@ func TestHistoryPagesAndTotals(t *testing.T) {
 	f := newAPIFixture(t)
 	c := f.c
 	for i := range 4 {
-		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: fmt.Sprintf("s%d", i), Kind: fsm.KindAuto, Time: t0})
+		d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "staging", Commit: fmt.Sprintf("s%d", i), Kind: fsm.KindAuto, Time: t0})
 		id := d.(*fsm.Deployment).ID
 		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp, fsm.StateApplying,
 			fsm.StatePostValidating, fsm.StateCompleted} {
 			if i == 3 && to == fsm.StateBackingUp {
 				to = fsm.StateFailed
 			}
-			c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0.Add(time.Duration(i+1) * time.Minute)})
+			c.Apply(context.Background(), &fsm.TransitionDeployment{ID: id, To: to, Time: t0.Add(time.Duration(i+1) * time.Minute)})
 			if to == fsm.StateFailed {
 				break
 			}

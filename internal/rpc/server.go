@@ -38,7 +38,9 @@ type Cluster interface {
 	// LeaderReady: this node leads and has issued its Barrier.
 	LeaderReady() bool
 	VerifyLeader() error
-	Apply(fsm.Command) (any, error)
+	// Apply replicates a command; when ctx is done it returns ctx.Err()
+	// at once, and a command already proposed may still commit.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
 	RemoveMember(id string) error
 	AppliedIndex() uint64
 	LastContact() time.Time
@@ -67,8 +69,8 @@ type Store interface {
 // polls, rollbacks, and the approver groups of an environment's policy.
 type Pipeline interface {
 	PollNow(reason string)
-	Rollback(env, to, by string) (*fsm.Deployment, error)
-	Approvers(env string) ([]string, error)
+	Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error)
+	Approvers(ctx context.Context, env string) ([]string, error)
 }
 
 var _ Pipeline = (*reconcile.Reconciler)(nil)
@@ -359,6 +361,11 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, api.ErrorBody{Error: msg, Code: code})
 }
 
+// statusClientClosedRequest answers a request its client abandoned before
+// the answer was ready (nginx's 499): a command not yet proposed was not
+// applied; one already proposed may still be (cluster.Node.Apply).
+const statusClientClosedRequest = 499
+
 // writeErr maps an error from the layers below to a status code and code.
 func writeErr(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
@@ -384,6 +391,11 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, cluster.ErrLeadershipLost):
 		status, code = http.StatusServiceUnavailable, "unknown_outcome"
 	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown), errors.Is(err, errNoRepository):
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		status, code = statusClientClosedRequest, "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, cluster.ErrGossipNotEncrypted), errors.Is(err, cluster.ErrGossipKeyNotInstalled),
 		errors.Is(err, cluster.ErrGossipKeyPrimary), errors.Is(err, cluster.ErrGossipKeyringFull):

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,16 +38,18 @@ func (f *fakeCluster) Status() cluster.Status {
 	return cluster.Status{NodeID: f.ID(), State: "Follower", Term: 7,
 		Members: []cluster.Member{{ID: f.ID(), Status: "alive", Voter: true}}}
 }
-func (f *fakeCluster) Ready() (bool, string)          { return f.ready, f.notReady }
-func (f *fakeCluster) Leader() (id, apiAddr string)   { return f.leader, f.leaderAddr }
-func (f *fakeCluster) IsLeader() bool                 { return f.leader == f.ID() }
-func (f *fakeCluster) LeaderReady() bool              { return f.IsLeader() }
-func (f *fakeCluster) VerifyLeader() error            { return nil }
-func (f *fakeCluster) Members() []cluster.Member      { return f.Status().Members }
-func (f *fakeCluster) RemoveMember(string) error      { return cluster.ErrUnknownMember }
-func (f *fakeCluster) AppliedIndex() uint64           { return 42 }
-func (f *fakeCluster) LastContact() time.Time         { return time.Time{} }
-func (f *fakeCluster) Apply(fsm.Command) (any, error) { return nil, cluster.ErrNotLeader }
+func (f *fakeCluster) Ready() (bool, string)        { return f.ready, f.notReady }
+func (f *fakeCluster) Leader() (id, apiAddr string) { return f.leader, f.leaderAddr }
+func (f *fakeCluster) IsLeader() bool               { return f.leader == f.ID() }
+func (f *fakeCluster) LeaderReady() bool            { return f.IsLeader() }
+func (f *fakeCluster) VerifyLeader() error          { return nil }
+func (f *fakeCluster) Members() []cluster.Member    { return f.Status().Members }
+func (f *fakeCluster) RemoveMember(string) error    { return cluster.ErrUnknownMember }
+func (f *fakeCluster) AppliedIndex() uint64         { return 42 }
+func (f *fakeCluster) LastContact() time.Time       { return time.Time{} }
+func (f *fakeCluster) Apply(context.Context, fsm.Command) (any, error) {
+	return nil, cluster.ErrNotLeader
+}
 func (f *fakeCluster) SaveBackup(w io.Writer) error {
 	_, err := io.WriteString(w, fakeBackup(f.ID()))
 	return err
@@ -72,10 +75,10 @@ type fakePoller struct {
 	reasons []string
 }
 
-func (p *fakePoller) Rollback(env, to, by string) (*fsm.Deployment, error) {
+func (p *fakePoller) Rollback(_ context.Context, env, to, by string) (*fsm.Deployment, error) {
 	return nil, errors.New("not in this test")
 }
-func (p *fakePoller) Approvers(string) ([]string, error) { return nil, nil }
+func (p *fakePoller) Approvers(context.Context, string) ([]string, error) { return nil, nil }
 
 func (p *fakePoller) PollNow(reason string) {
 	p.mu.Lock()

@@ -178,7 +178,7 @@ func TestManualRollbackPinsUntilTheNextCommit(t *testing.T) {
 			t.Errorf("Rollback(staging, %q) = nil; want an error", to)
 		}
 	}
-	third := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "add parcels")
+	third := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "add parcels")
 	pc.deploymentOf("staging", third, fsm.StateCompleted)
 	if e, _ := pc.Leader().FSM.Environment("staging"); e.Pin != nil {
 		t.Errorf("still pinned after a new commit: %+v", e.Pin)
@@ -266,7 +266,7 @@ func TestSecondRollbackKeepsThePin(t *testing.T) {
 	pc.deploymentOf("staging", c0, fsm.StateCompleted)
 	c1 := pc.commit(envFiles("staging", points, roads), "roads")
 	pc.deploymentOf("staging", c1, fsm.StateCompleted)
-	c2 := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "parcels")
+	c2 := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "parcels")
 	pc.deploymentOf("staging", c2, fsm.StateCompleted)
 
 	pc.rollback("staging", c1, "alice")

@@ -115,7 +115,7 @@ func TestValidationReportIsBounded(t *testing.T) {
 
 	var layers []layer
 	for i := range 1000 {
-		layers = append(layers, layer{fmt.Sprintf("layer-%04d", i), -1})
+		layers = append(layers, layer{ID: fmt.Sprintf("layer-%04d", i), SRID: -1})
 	}
 	c := pc.commit(envFiles("staging", layers...), "a thousand bad layers")
 	d := pc.deploymentOf("staging", c, fsm.StateFailed)

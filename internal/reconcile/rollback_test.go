@@ -170,7 +170,7 @@ func TestPinHoldsUntilTheEnvironmentChanges(t *testing.T) {
 	d0 := pc.deploymentOf("staging", c0, fsm.StateCompleted)
 	c1 := pc.commit(envFiles("staging", points, roads), "roads")
 	pc.deploymentOf("staging", c1, fsm.StateCompleted)
-	bad := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "parcels, but the table is missing")
+	bad := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "parcels, but the table is missing")
 	dBad := pc.deploymentOf("staging", bad, fsm.StateRolledBack)
 
 	// A deployment that rolled back is no rollback target.
@@ -199,7 +199,7 @@ func TestPinHoldsUntilTheEnvironmentChanges(t *testing.T) {
 		t.Fatalf("after a development-only commit staging has deployed %s, pin %+v, %d deployments (%d before); want c0, pinned, none new",
 			short(e.DeployedCommit), e.Pin, pc.historyLen("staging"), n)
 	}
-	fix := pc.commit(envFiles("staging", points, roads, layer{"lakes", 4326}), "lakes instead of parcels")
+	fix := pc.commit(envFiles("staging", points, roads, layer{ID: "lakes", SRID: 4326}), "lakes instead of parcels")
 	pc.deploymentOf("staging", fix, fsm.StateCompleted)
 	if e, _ := pc.Leader().FSM.Environment("staging"); e.Pin != nil {
 		t.Errorf("still pinned after a commit that changed staging: %+v", e.Pin)

@@ -67,8 +67,7 @@ func (r *Reconciler) startActive(ctx context.Context, id string) {
 			r.activeMu.Unlock()
 			r.Wake()
 		}()
-		if err := r.runActive(ctx, id); err != nil && ctx.Err() == nil &&
-			!errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, cluster.ErrShutdown) {
+		if err := r.runActive(ctx, id); err != nil && ctx.Err() == nil && !leadershipGone(err) {
 			r.logger.Error("deploy stage", "deployment", id, "error", err)
 		}
 	}()
@@ -132,7 +131,7 @@ func (r *Reconciler) backUp(ctx context.Context, d *fsm.Deployment) error {
 func (r *Reconciler) apply(ctx context.Context, d *fsm.Deployment) error {
 	notes, err := r.applyCommit(ctx, d, d.ID, d.Commit, d.Kind)
 	if err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
 		_, ferr := r.fail(ctx, d, "apply failed: "+err.Error(), err.Error(), nil)
@@ -185,7 +184,7 @@ func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bund
 			return "", fmt.Errorf("before applying to %s: %w", s.Target, err)
 		}
 		if err := s.Target.Apply(ctx, bundle); err != nil {
-			if strings.HasPrefix(err.Error(), s.Target.String()) {
+			if te := (*target.Error)(nil); errors.As(err, &te) && te.Target == s.Target.String() {
 				return "", err // already names the target
 			}
 			return "", fmt.Errorf("%s: %w", s.Target, err)
@@ -203,7 +202,7 @@ func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bund
 // health check to pass within the policy's healthCheckTimeout.
 func (r *Reconciler) verify(ctx context.Context, d *fsm.Deployment) error {
 	if err := r.reloadAndCheck(ctx, d); err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
 		_, ferr := r.fail(ctx, d, "verification failed: "+err.Error(), err.Error(), nil)
@@ -266,7 +265,7 @@ func (r *Reconciler) restore(ctx context.Context, d *fsm.Deployment) error {
 		err = r.reloadAndCheck(ctx, d)
 	}
 	if err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
 		r.logger.Error("ROLLBACK FAILED: the environment may still serve the failed bundle",
@@ -286,9 +285,13 @@ func backupName(d *fsm.Deployment) string {
 	return fmt.Sprintf("deployment %s (commit %s)", d.Backup.DeploymentID, short(d.Backup.Commit))
 }
 
-// isLeadership reports whether err means this node stopped leading: the
-// step is left for the next leader, not failed.
-func isLeadership(err error) bool {
+// leadershipGone reports whether err means this node stopped leading, or
+// is stopping: the step is left to the next leader, neither failed nor
+// retried here, and nothing is logged. It is the one test of that, used by
+// every step: the cluster refused the command as not the leader, lost
+// leadership with the command in flight, or is shutting down; or the
+// leader's context (Run's) was cancelled under the step.
+func leadershipGone(err error) bool {
 	return errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost) ||
 		errors.Is(err, cluster.ErrShutdown) || errors.Is(err, context.Canceled)
 }

@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -110,20 +112,40 @@ func (s *memSource) Changed(from, to string, paths ...string) (bool, error) {
 // milliseconds; the pipeline's loops are not running: a test calls the
 // step it tests.
 type memPipeline struct {
-	t   *testing.T
-	a   *fsmtest.Applier
-	src *memSource
-	r   *Reconciler
-	now time.Time
+	t    *testing.T
+	a    *fsmtest.Applier
+	src  *memSource
+	r    *Reconciler
+	now  time.Time
+	logs *syncBuffer // what the reconciler logged
 }
 
 // memStart is Wednesday 2026-11-25 15:00 UTC: 10:00 in New York.
 var memStart = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 
 func newMemPipeline(t *testing.T) *memPipeline {
-	p := &memPipeline{t: t, a: fsmtest.New(), src: newMemSource(), now: memStart}
-	p.r = New(Config{Source: p.src, Now: func() time.Time { return p.now }}, p.a, p.a.FSM)
+	p := &memPipeline{t: t, a: fsmtest.New(), src: newMemSource(), now: memStart, logs: &syncBuffer{}}
+	p.r = New(Config{Source: p.src, Now: func() time.Time { return p.now },
+		Logger: slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}, p.a, p.a.FSM)
 	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // apply applies c and fails the test if it is refused.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -79,7 +78,7 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		at, err := r.advance(ctx, e.Waiting)
 		r.metrics.stepDuration.WithLabelValues(e.Name).Observe(time.Since(start).Seconds())
 		if err != nil {
-			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) || ctx.Err() != nil {
+			if leadershipGone(err) || ctx.Err() != nil {
 				return next
 			}
 			r.logger.Error("pipeline step", "env", e.Name, "deployment", e.Waiting, "error", err)

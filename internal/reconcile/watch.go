@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
@@ -155,7 +154,7 @@ func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr erro
 	} else if cur.Error == "" && cur.Head == head {
 		return
 	}
-	if _, err := r.cluster.Apply(ctx, c); err != nil && !errors.Is(err, cluster.ErrNotLeader) {
+	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
 		r.logger.Warn("record repository status", "error", err)
 	}
 }
@@ -178,7 +177,7 @@ func (r *Reconciler) observe(ctx context.Context, head, reason string) error {
 			return ctx.Err()
 		}
 		if err := r.observeEnv(ctx, env, head, reason); err != nil {
-			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) {
+			if leadershipGone(err) {
 				return err
 			}
 			r.logger.Error("observe environment", "env", env, "head", short(head), "error", err)

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru"
+
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/plan"
@@ -231,21 +233,33 @@ func (r *Reconciler) policyInForce(ctx context.Context, d *fsm.Deployment) (poli
 	return pa.pol.For(d.Environment), commit, pa.from, nil
 }
 
+// maxCachedPolicies bounds the policy cache. A decision reads the policy
+// of the deployed commit, of the first gate, and of the commit deciding:
+// a few per environment at once. Sixty-four covers a busy repository's
+// environments many times over; a commit forgotten is read again.
+const maxCachedPolicies = 64
+
+func newPolicyCache() *lru.Cache {
+	c, err := lru.New(maxCachedPolicies)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return c
+}
+
 // policyAt returns the policy at commit, described as from (the file is
-// read and parsed once per commit). An absent or unparseable file, or a
+// read and parsed once per commit while it stays in the cache). An absent or unparseable file, or a
 // commit no longer in the repository, means the defaults, and says so.
 func (r *Reconciler) policyAt(ctx context.Context, commit, from string) (policyAt, error) {
-	r.mu.Lock()
-	pf, ok := r.policies[commit]
-	r.mu.Unlock()
-	if !ok {
+	var pf policyFile
+	if v, ok := r.policies.Get(commit); ok {
+		pf = v.(policyFile)
+	} else {
 		var err error
 		if pf, err = r.readPolicy(ctx, commit); err != nil {
 			return policyAt{}, err
 		}
-		r.mu.Lock()
-		r.policies[commit] = pf
-		r.mu.Unlock()
+		r.policies.Add(commit, pf)
 	}
 	if pf.defaults != "" {
 		return policyAt{pol: policy.Default(), from: fmt.Sprintf("the defaults (%s %s)", from, pf.defaults)}, nil

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -30,8 +31,8 @@ func TestAbandonedWriteAppliesNothing(t *testing.T) {
 			t.Errorf("POST %s with its client gone applied %d commands (answered %d %s); want none",
 				tt.path, got-before, rec.Code, rec.Body)
 		}
-		if rec.Code != statusClientClosedRequest || errorCode(t, rec) != "canceled" {
-			t.Errorf("POST %s with its client gone = %d %s; want %d canceled", tt.path, rec.Code, rec.Body, statusClientClosedRequest)
+		if rec.Code != http.StatusRequestTimeout || errorCode(t, rec) != "canceled" {
+			t.Errorf("POST %s with its client gone = %d %s; want %d canceled", tt.path, rec.Code, rec.Body, http.StatusRequestTimeout)
 		}
 	}
 	// The same requests, not abandoned, are applied.

@@ -361,11 +361,6 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, api.ErrorBody{Error: msg, Code: code})
 }
 
-// statusClientClosedRequest answers a request its client abandoned before
-// the answer was ready (nginx's 499): a command not yet proposed was not
-// applied; one already proposed may still be (cluster.Node.Apply).
-const statusClientClosedRequest = 499
-
 // writeErr maps an error from the layers below to a status code and code.
 func writeErr(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
@@ -393,8 +388,10 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown), errors.Is(err, errNoRepository):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this answer.
-		status, code = statusClientClosedRequest, "canceled"
+		// The client went away before the answer was ready; nobody
+		// reads it. A command not yet proposed was not applied; one
+		// already proposed may still be (cluster.Node.Apply).
+		status, code = http.StatusRequestTimeout, "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, cluster.ErrGossipNotEncrypted), errors.Is(err, cluster.ErrGossipKeyNotInstalled),

@@ -55,7 +55,14 @@ func (s *memSource) Head(context.Context) (string, error) {
 	return s.head, nil
 }
 
-func (s *memSource) Fetch(ctx context.Context) (string, error) { return s.Head(ctx) }
+// Fetch returns the head, or ctx's error when ctx is done, as a fetch
+// abandoned by its caller does.
+func (s *memSource) Fetch(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return s.Head(ctx)
+}
 
 func (s *memSource) Has(commit string) bool {
 	s.mu.Lock()

@@ -290,7 +290,7 @@ var httpStatuses = map[string]int{
 	"StatusGatewayTimeout": http.StatusGatewayTimeout, "StatusBadGateway": http.StatusBadGateway,
 	"StatusPreconditionFailed": http.StatusPreconditionFailed, "StatusTooManyRequests": http.StatusTooManyRequests,
 	"StatusMethodNotAllowed": http.StatusMethodNotAllowed, "StatusUnprocessableEntity": http.StatusUnprocessableEntity,
-	"StatusUnsupportedMediaType": http.StatusUnsupportedMediaType,
+	"StatusUnsupportedMediaType": http.StatusUnsupportedMediaType, "StatusRequestTimeout": http.StatusRequestTimeout,
 }
 
 // rpcErrorCodes finds every error code internal/rpc answers with and its

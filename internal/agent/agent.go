@@ -298,7 +298,7 @@ func settingsWork(node *cluster.Node, retention, planRetention int, logger *slog
 		if node.FSM().HistoryRetention() == retention && node.FSM().PlanRetention() == planRetention {
 			return
 		}
-		if _, err := node.Apply(&fsm.SetSettings{HistoryRetention: retention, PlanRetention: planRetention}); err != nil {
+		if _, err := node.Apply(ctx, &fsm.SetSettings{HistoryRetention: retention, PlanRetention: planRetention}); err != nil {
 			logger.Error("apply settings", "error", err)
 		}
 	}

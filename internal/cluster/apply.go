@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -61,7 +62,16 @@ func translate(err error) error {
 // package's Err* values); a command raft could not commit comes back as one
 // of this package's errors. A command whose encoding is over
 // Config.MaxCommandSize is refused with ErrTooLarge and never proposed.
-func (n *Node) Apply(c fsm.Command) (any, error) {
+//
+// ctx lets the caller abandon the request: once it is done, Apply returns
+// ctx.Err() promptly. A command not yet proposed then never is; one already
+// handed to raft may still commit and be applied on every node — as with
+// ErrLeadershipLost, the outcome is unknown to the caller, and the FSM's
+// commands are written so that a retry is safe.
+func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("apply %T: %w", c, err)
+	}
 	b, err := fsm.Encode(c)
 	if err != nil {
 		return nil, err
@@ -70,8 +80,27 @@ func (n *Node) Apply(c fsm.Command) (any, error) {
 		return nil, fmt.Errorf("apply %T: %d bytes encoded, over the limit of %d (max-command-size): %w",
 			c, len(b), n.cfg.MaxCommandSize, ErrTooLarge)
 	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(min(timeout, time.Until(dl)), time.Millisecond)
+	}
 	start := time.Now()
-	f := n.raft.Apply(b, n.cfg.ApplyTimeout)
+	f := n.raft.Apply(b, timeout)
+	if ctx.Done() != nil {
+		done := make(chan struct{})
+		go func() {
+			// Error blocks until raft commits the entry, refuses it or
+			// shuts down; the goroutine ends then, whether or not the
+			// caller still waits.
+			f.Error()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("apply %T: abandoned, the command may still commit: %w", c, ctx.Err())
+		}
+	}
 	err = f.Error()
 	n.observeApply(start)
 	if err != nil {

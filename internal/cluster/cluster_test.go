@@ -57,12 +57,12 @@ func TestApplySeenOnFollowers(t *testing.T) {
 func TestApplyErrors(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	follower := tc.followers()[0]
-	_, err := follower.node.Apply(observe("production", "abc"))
+	_, err := follower.node.Apply(context.Background(), observe("production", "abc"))
 	if !errors.Is(err, ErrNotLeader) {
 		t.Errorf("Apply on follower = %v; want ErrNotLeader", err)
 	}
 	leader := tc.waitForLeader()
-	_, err = leader.node.Apply(&fsm.TransitionDeployment{ID: "nope", To: fsm.StateValidating, Time: time.Now()})
+	_, err = leader.node.Apply(context.Background(), &fsm.TransitionDeployment{ID: "nope", To: fsm.StateValidating, Time: time.Now()})
 	if !errors.Is(err, fsm.ErrNotFound) {
 		t.Errorf("Apply(transition of unknown deployment) = %v; want fsm.ErrNotFound", err)
 	}
@@ -664,7 +664,7 @@ func TestRecoverAfterLosingQuorum(t *testing.T) {
 	if e, ok := survivor.fsm.Environment("production"); !ok || e.LatestSeenCommit != "survives" {
 		t.Fatalf("recovered state = %+v; want what was committed", e)
 	}
-	if _, err := survivor.node.Apply(observe("production", "after-recovery")); err != nil {
+	if _, err := survivor.node.Apply(context.Background(), observe("production", "after-recovery")); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
 }
@@ -722,4 +722,65 @@ func TestLeaveAnnouncedAfterTheLeaveIsSeen(t *testing.T) {
 	if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusLeft {
 		t.Errorf("member after the late announcement = %+v; want left", m)
 	}
+}
+
+// TestApplyAbandoned: a caller that gives up on Apply gets ctx's error at
+// once, while the command, already handed to raft, still commits. The
+// leader's FSM is held (a reader inside Peek keeps Apply from taking its
+// lock), so the command cannot finish before the caller gives up.
+func TestApplyAbandoned(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	leader := tc.waitForLeader()
+
+	// A context cancelled before the call: nothing is proposed.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := leader.node.Apply(cancelled, observe("production", "never")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply with a cancelled context = %v; want context.Canceled", err)
+	}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	go leader.fsm.Peek("none", func(*fsm.Deployment) { close(held); <-release })
+	<-held
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	before := leader.node.raft.LastIndex()
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan error, 1)
+	go func() {
+		_, err := leader.node.Apply(ctx, observe("production", "abandoned"))
+		returned <- err
+	}()
+	// The command is proposed and waits for the held FSM; the caller gives
+	// up.
+	waitFor(t, "the command to be proposed", func() error {
+		if leader.node.raft.LastIndex() <= before {
+			return fmt.Errorf("the leader's last index is still %d", before)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("abandoned Apply = %v; want context.Canceled", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatalf("abandoned Apply did not return within %v of its context's cancellation", testTimeout)
+	}
+	// The entry was submitted: once the FSM is free, it commits everywhere.
+	close(release)
+	released = true
+	waitFor(t, "the abandoned command to commit on every node", func() error {
+		for _, tn := range tc.running() {
+			if e, ok := tn.fsm.Environment("production"); !ok || e.LatestSeenCommit != "abandoned" {
+				return fmt.Errorf("%s: production = %+v, %v", tn.id(), e, ok)
+			}
+		}
+		return nil
+	})
 }

@@ -13,31 +13,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // fuzzState returns the snapshot of an FSM holding a few deployments.
 func fuzzState(t testing.TB) []byte {
-	f := fsm.New(nil)
+	a := fsmtest.New()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for i, c := range []fsm.Command{
+	for _, c := range []fsm.Command{
 		&fsm.CreateDeployment{Environment: "prod", Commit: "c1", Kind: fsm.KindAuto, Initiator: "w", Time: at},
 		&fsm.TransitionDeployment{ID: "prod-1", To: fsm.StateValidating, Time: at, Plan: json.RawMessage(`{"x":1}`)},
 		&fsm.ObserveCommit{Environment: "qa", Commit: "c2", Time: at},
 	} {
-		b, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: b}); res != nil {
-			if err, ok := res.(error); ok {
-				t.Fatal(err)
-			}
-		}
+		a.Must(t, c)
 	}
-	data, err := f.Dump()
+	data, err := a.FSM.Dump()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,21 @@ type memberState struct {
 	// keptAsVoter is set when the leader kept a departed member as a
 	// voter to stay at MinVoters.
 	keptAsVoter bool
+	// departed orders the members that failed or left: it is the count
+	// of departures this node had seen when this one went.
+	departed uint64
 }
+
+// maxDepartedMembers bounds the members this node remembers as failed or
+// left, which memberlist forgets: when more depart, the one that departed
+// longest ago is forgotten. Members alive (or suspect) are always kept, as
+// memberlist keeps them. A cluster has a handful of voters; the bound
+// leaves room for every one of them to fail at once, many times over,
+// while members that come and go under new names (pods) cannot grow the
+// record without end. A forgotten member no longer shows in status nor is
+// reconnected to; if it is still a raft voter the operator removes it
+// (RemoveMember allows it: it is not alive).
+const maxDepartedMembers = 64
 
 func (n *Node) openGossip() error {
 	host, portStr, _ := net.SplitHostPort(n.cfg.GossipBind)
@@ -244,12 +258,43 @@ func (n *Node) observe(node *memberlist.Node, status string) {
 			n.logger.Info("member "+status, "member", node.Name, "addr", node.Address())
 		}
 	}
+	departing := m.status != status && (status == StatusDead || status == StatusLeft)
 	m.gossip = node.Address()
 	m.meta = meta
 	m.status = status
+	if departing {
+		n.departures++
+		m.departed = n.departures
+		n.forgetOldDepartedLocked()
+	}
 	n.membersMu.Unlock()
 	poke(n.reconcileCh)
 	poke(n.bootstrapCh)
+}
+
+// forgetOldDepartedLocked forgets the members that departed longest ago
+// while more than maxDepartedMembers are recorded as failed or left. It is
+// called with membersMu held, on each departure, so it removes at most one.
+func (n *Node) forgetOldDepartedLocked() {
+	for {
+		var oldest *memberState
+		count := 0
+		for _, m := range n.members {
+			if m.status != StatusDead && m.status != StatusLeft {
+				continue
+			}
+			count++
+			if oldest == nil || m.departed < oldest.departed {
+				oldest = m
+			}
+		}
+		if count <= maxDepartedMembers {
+			return
+		}
+		n.logger.Info("forgetting a member that departed long ago", "member", oldest.name, "status", oldest.status,
+			"since", oldest.since)
+		delete(n.members, oldest.name)
+	}
 }
 
 // gossipConflicts detects a second live node using our id.

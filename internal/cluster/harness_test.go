@@ -251,7 +251,7 @@ func (tc *testCluster) apply(c fsm.Command) (any, uint64) {
 	var index uint64
 	waitFor(tc.t, fmt.Sprintf("apply %T", c), func() error {
 		leader := tc.waitForLeader()
-		r, err := leader.node.Apply(c)
+		r, err := leader.node.Apply(context.Background(), c)
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
 			return err
 		}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestApplyRefusesACommandOverTheCap(t *testing.T) {
 
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	big := &fsm.SetSourceStatus{Head: "c1", Error: strings.Repeat("e", MinCommandSize), Time: at}
-	_, err := leader.node.Apply(big)
+	_, err := leader.node.Apply(context.Background(), big)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Apply(a %d-byte command) with a cap of %d = %v; want ErrTooLarge", MinCommandSize+50, MinCommandSize, err)
 	}

@@ -53,6 +53,8 @@ type Node struct {
 
 	membersMu sync.Mutex
 	members   map[string]*memberState
+	// departures counts the members seen to fail or leave (memberState.departed).
+	departures uint64
 
 	// reconcileCh and bootstrapCh are poked by gossip events.
 	reconcileCh chan struct{}

@@ -354,7 +354,7 @@ func TestWaitForIndexIsReleasedBySkippedEntriesAndRestore(t *testing.T) {
 
 	src := newHarness(t)
 	for range 4 {
-		src.create(fmt.Sprint("d", src.index+1), "prod")
+		src.create(fmt.Sprint("d", src.index()+1), "prod")
 	}
 	go func() { waited <- f.WaitForIndex(ctx, 4) }()
 	changed := f.Changed()

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // Fuzz targets of what the FSM reads from outside: raft log entries
@@ -45,25 +46,12 @@ func hostileJSON() [][]byte {
 // recordHarness returns a log that leaves an FSM with deployments in many
 // states, so that fuzzed commands have something to act on.
 func recordHarness(t testing.TB) []*raft.Log {
-	var log []*raft.Log
-	f := fsm.New(nil)
+	a := fsmtest.New().Recording()
 	at := t0
-	apply := func(c fsm.Command) any {
-		b, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := &raft.Log{Index: uint64(len(log) + 1), Type: raft.LogCommand, Data: b}
-		log = append(log, l)
-		res := f.Apply(l)
-		if err, ok := res.(error); ok {
-			t.Fatalf("fixture: Apply(%s) = %v", describe(c), err)
-		}
-		return res
-	}
+	apply := func(c fsm.Command) any { return a.Must(t, c) }
 	create := func(env string, path ...fsm.DeploymentState) string {
 		at = at.Add(time.Minute)
-		id := apply(&fsm.CreateDeployment{Environment: env, Commit: fmt.Sprintf("c%d", len(log)), Kind: fsm.KindAuto,
+		id := apply(&fsm.CreateDeployment{Environment: env, Commit: fmt.Sprintf("c%d", a.Index()), Kind: fsm.KindAuto,
 			Initiator: "watcher", Time: at}).(*fsm.Deployment).ID
 		for _, to := range path {
 			at = at.Add(time.Minute)
@@ -83,7 +71,7 @@ func recordHarness(t testing.TB) []*raft.Log {
 	create("qa", pathTo[fsm.StateRejected]...)           // qa-6
 	create("qa")                                         // qa-7
 	apply(&fsm.ObserveCommit{Environment: "prod", Commit: "c99", Time: at})
-	return log
+	return a.Log()
 }
 
 // replay applies log to a new FSM.

@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // t0 is the time of the first command of every test; commands move forward
@@ -27,23 +27,27 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 // harness maps names to the assigned ids (id) and back (name), and its
 // helpers take names.
 type harness struct {
-	t     testing.TB
-	fsm   *fsm.FSM
-	index uint64            // index of the last entry handed to Apply
-	now   time.Time         // time of the last command built by the harness
-	ids   map[string]string // test name → assigned id
+	t   testing.TB
+	fsm *fsm.FSM
+	a   *fsmtest.Applier  // applies to fsm, numbering the entries
+	now time.Time         // time of the last command built by the harness
+	ids map[string]string // test name → assigned id
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	return &harness{t: t, fsm: fsm.New(nil), now: t0, ids: map[string]string{}}
+	a := fsmtest.New()
+	return &harness{t: t, fsm: a.FSM, a: a, now: t0, ids: map[string]string{}}
 }
 
 // on returns a harness over f that goes on from h: same index, clock and
 // names.
 func (h *harness) on(f *fsm.FSM) *harness {
-	return &harness{t: h.t, fsm: f, index: h.index, now: h.now, ids: maps.Clone(h.ids)}
+	return &harness{t: h.t, fsm: f, a: h.a.Continue(f), now: h.now, ids: maps.Clone(h.ids)}
 }
+
+// index is the index of the last entry handed to Apply.
+func (h *harness) index() uint64 { return h.a.Index() }
 
 // tick advances the harness clock and returns the new time.
 func (h *harness) tick() time.Time {
@@ -52,30 +56,14 @@ func (h *harness) tick() time.Time {
 }
 
 // apply encodes c, applies it at the next index and unpacks the response the
-// way a caller of raft.Apply does (cluster.Node.Apply): an error value is a
+// way a caller of raft.Apply does (fsmtest.Applier): an error value is a
 // refusal, anything else the result.
 func (h *harness) apply(c fsm.Command) (any, error) {
 	h.t.Helper()
-	b, err := fsm.Encode(c)
-	if err != nil {
+	if _, err := fsm.Encode(c); err != nil {
 		h.t.Fatalf("Encode(%s) = %v; want no error", describe(c), err)
 	}
-	return h.applyData(b)
-}
-
-// applyData applies raw entry bytes at the next index.
-func (h *harness) applyData(data []byte) (any, error) {
-	h.t.Helper()
-	h.index++
-	return unpack(h.fsm.Apply(&raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data}))
-}
-
-// unpack splits an FSM.Apply response into result and refusal.
-func unpack(resp any) (any, error) {
-	if err, ok := resp.(error); ok {
-		return nil, err
-	}
-	return resp, nil
+	return h.a.Apply(context.Background(), c)
 }
 
 // mustApply applies c and fails the test if it is refused.

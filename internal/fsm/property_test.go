@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 var seedFlag = flag.Uint64("fsm.seed", 0, "seed of the property tests (0: a random one)")
@@ -473,7 +474,7 @@ func runSequence(t *testing.T, seed uint64, seq, n int, check bool, tl *tally) [
 		}
 		res, err := h.apply(c)
 		data, _ := fsm.Encode(c)
-		l := &raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data}
+		l := &raft.Log{Index: h.index(), Term: 1, Type: raft.LogCommand, Data: data}
 		logs = append(logs, l)
 		if !check {
 			g.applied(c, res, err)
@@ -528,7 +529,7 @@ func runSequence(t *testing.T, seed uint64, seq, n int, check bool, tl *tally) [
 			if s := wrappedSentinels(err); len(s) != 1 {
 				t.Fatalf("%s = %v; want an error wrapping exactly one condition, it wraps %v", where, err, s)
 			}
-		} else if r, e := unpack(accepted.Apply(l)); e != nil || resultString(r, e) != resultString(res, err) {
+		} else if r, e := fsmtest.Unpack(accepted.Apply(l)); e != nil || resultString(r, e) != resultString(res, err) {
 			t.Fatalf("%s = %v; the FSM fed only accepted entries returned %v, %v", where, res, r, e)
 		}
 		if step%compareEvery == compareEvery-1 || step == n-1 {
@@ -684,8 +685,8 @@ func TestSameLogSameState(t *testing.T) {
 		a, b := fsm.New(nil), fsm.New(nil)
 		var half []byte
 		for i, l := range logs {
-			ra, ea := unpack(a.Apply(l))
-			rb, eb := unpack(b.Apply(l))
+			ra, ea := fsmtest.Unpack(a.Apply(l))
+			rb, eb := fsmtest.Unpack(b.Apply(l))
 			if resultString(ra, ea) != resultString(rb, eb) {
 				t.Fatalf("sequence %d entry %d: Apply = %v, %v on one FSM and %v, %v on the other", seq, l.Index, ra, ea, rb, eb)
 			}

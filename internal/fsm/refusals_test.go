@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // refusal is a command the fixture of TestRefusalsChangeNothing refuses,
@@ -178,8 +179,8 @@ func TestRefusedTransitionCreatesNoEnvironment(t *testing.T) {
 	if err := f.Restore(readCloserOf([]byte(snap))); err != nil {
 		t.Fatalf("Restore(%s) = %v", snap, err)
 	}
-	h := newHarness(t).on(f)
-	h.index = f.AppliedIndex()
+	h := newHarness(t)
+	h.fsm, h.a = f, fsmtest.Over(f)
 	h.ids["orphan"] = "prod-1"
 	for _, to := range []fsm.DeploymentState{fsm.StateScheduled, fsm.StateBackingUp, fsm.StateApplying} {
 		err := h.refused(&fsm.TransitionDeployment{ID: "prod-1", To: to, Time: h.tick()}, fsm.ErrIllegalTransition)

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // memSink is a raft.SnapshotSink over a bytes.Buffer. writeErr and closeErr,
@@ -264,7 +265,7 @@ func TestRestoreFillsDefaults(t *testing.T) {
 		t.Errorf("HistoryRetention() = %d; want %d", got, fsm.DefaultHistoryRetention)
 	}
 	h := newHarness(t)
-	h.fsm, h.index = f, f.AppliedIndex()
+	h.fsm, h.a = f, fsmtest.Over(f)
 	if d := h.create("d1", "prod"); d.ID != "prod-1" { // the maps are usable
 		t.Errorf("Apply(create) on a restored empty state = id %s; want prod-1", d.ID)
 	}

@@ -135,8 +135,8 @@ func TestIssueFencingToken(t *testing.T) {
 		if token <= last {
 			t.Errorf("Apply(fencing token for %s) = %d; want more than the previous %d", name, token, last)
 		}
-		if token != h.index {
-			t.Errorf("Apply(fencing token for %s) = %d; want the entry's index %d", name, token, h.index)
+		if token != h.index() {
+			t.Errorf("Apply(fencing token for %s) = %d; want the entry's index %d", name, token, h.index())
 		}
 		if got := h.deployment(name).FencingToken; got != token {
 			t.Errorf("Deployment(%s).FencingToken = %d; want %d", name, got, token)

@@ -36,7 +36,7 @@ type outputter interface {
 
 // handoffToDeploy moves a cleared deployment into BackingUp when its
 // environment has no active deployment; otherwise it waits for that one.
-func (r *Reconciler) handoffToDeploy(d *fsm.Deployment) (outcome, error) {
+func (r *Reconciler) handoffToDeploy(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	e, ok := r.store.Environment(d.Environment)
 	if ok && e.Current != "" && e.Current != d.ID {
 		return outcome{at: r.now().Add(retryAfter)}, nil
@@ -45,7 +45,7 @@ func (r *Reconciler) handoffToDeploy(d *fsm.Deployment) (outcome, error) {
 	if d.Kind == fsm.KindRollback {
 		msg = "rollback cleared"
 	}
-	return r.move(d, fsm.StateBackingUp, msg+"; backing up what is deployed", nil)
+	return r.move(ctx, d, fsm.StateBackingUp, msg+"; backing up what is deployed", nil)
 }
 
 // startActive runs the deploy stage of a deployment that is changing
@@ -67,8 +67,7 @@ func (r *Reconciler) startActive(ctx context.Context, id string) {
 			r.activeMu.Unlock()
 			r.Wake()
 		}()
-		if err := r.runActive(ctx, id); err != nil && ctx.Err() == nil &&
-			!errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, cluster.ErrShutdown) {
+		if err := r.runActive(ctx, id); err != nil && ctx.Err() == nil && !leadershipGone(err) {
 			r.logger.Error("deploy stage", "deployment", id, "error", err)
 		}
 	}()
@@ -100,7 +99,7 @@ func (r *Reconciler) runActive(ctx context.Context, id string) error {
 			if !r.shouldRollBack(ctx, d) {
 				return nil
 			}
-			_, err = r.move(d, fsm.StateRollingBack, fmt.Sprintf("rolling back to %s (autoRollback)", backupName(d)), nil)
+			_, err = r.move(ctx, d, fsm.StateRollingBack, fmt.Sprintf("rolling back to %s (autoRollback)", backupName(d)), nil)
 		default:
 			return nil
 		}
@@ -115,12 +114,12 @@ func (r *Reconciler) runActive(ctx context.Context, id string) error {
 // backUp records what is deployed as the deployment's backup: the commit
 // and deployment a rollback restores (targets keep their last bundles;
 // the backup's files can always be rebuilt from its commit).
-func (r *Reconciler) backUp(_ context.Context, d *fsm.Deployment) error {
+func (r *Reconciler) backUp(ctx context.Context, d *fsm.Deployment) error {
 	id := "none (nothing was deployed before)"
 	if d.Backup != nil && d.Backup.Commit != "" {
 		id = d.Backup.DeploymentID + "@" + short(d.Backup.Commit)
 	}
-	_, err := r.move(d, fsm.StateApplying, "backup recorded: "+id, func(c *fsm.TransitionDeployment) {
+	_, err := r.move(ctx, d, fsm.StateApplying, "backup recorded: "+id, func(c *fsm.TransitionDeployment) {
 		c.BackupBundleID = id
 	})
 	return err
@@ -132,13 +131,13 @@ func (r *Reconciler) backUp(_ context.Context, d *fsm.Deployment) error {
 func (r *Reconciler) apply(ctx context.Context, d *fsm.Deployment) error {
 	notes, err := r.applyCommit(ctx, d, d.ID, d.Commit, d.Kind)
 	if err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
-		_, ferr := r.fail(d, "apply failed: "+err.Error(), err.Error(), nil)
+		_, ferr := r.fail(ctx, d, "apply failed: "+err.Error(), err.Error(), nil)
 		return ferr
 	}
-	_, err = r.move(d, fsm.StatePostValidating, "applied: "+notes, nil)
+	_, err = r.move(ctx, d, fsm.StatePostValidating, "applied: "+notes, nil)
 	return err
 }
 
@@ -164,7 +163,7 @@ func (r *Reconciler) applyCommit(ctx context.Context, d *fsm.Deployment, bundleO
 // the bundle and applies it to every target in turn.
 func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bundleOf, commit string, kind fsm.Kind, above uint64) (string, error) {
 	specs := r.cfg.Environments[d.Environment].Targets
-	res, err := r.cluster.Apply(&fsm.IssueFencingToken{ID: d.ID, Above: above})
+	res, err := r.cluster.Apply(ctx, &fsm.IssueFencingToken{ID: d.ID, Above: above})
 	if err != nil {
 		return "", err
 	}
@@ -185,7 +184,7 @@ func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bund
 			return "", fmt.Errorf("before applying to %s: %w", s.Target, err)
 		}
 		if err := s.Target.Apply(ctx, bundle); err != nil {
-			if strings.HasPrefix(err.Error(), s.Target.String()) {
+			if te := (*target.Error)(nil); errors.As(err, &te) && te.Target == s.Target.String() {
 				return "", err // already names the target
 			}
 			return "", fmt.Errorf("%s: %w", s.Target, err)
@@ -203,13 +202,13 @@ func (r *Reconciler) applyWithToken(ctx context.Context, d *fsm.Deployment, bund
 // health check to pass within the policy's healthCheckTimeout.
 func (r *Reconciler) verify(ctx context.Context, d *fsm.Deployment) error {
 	if err := r.reloadAndCheck(ctx, d); err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
-		_, ferr := r.fail(d, "verification failed: "+err.Error(), err.Error(), nil)
+		_, ferr := r.fail(ctx, d, "verification failed: "+err.Error(), err.Error(), nil)
 		return ferr
 	}
-	_, err := r.move(d, fsm.StateCompleted, "deployed and healthy", nil)
+	_, err := r.move(ctx, d, fsm.StateCompleted, "deployed and healthy", nil)
 	return err
 }
 
@@ -258,7 +257,7 @@ func (r *Reconciler) shouldRollBack(ctx context.Context, d *fsm.Deployment) bool
 // serving the failed bundle.
 func (r *Reconciler) restore(ctx context.Context, d *fsm.Deployment) error {
 	if d.Backup == nil || d.Backup.Commit == "" {
-		_, err := r.fail(d, "rollback impossible: nothing was deployed before", "no backup to restore", nil)
+		_, err := r.fail(ctx, d, "rollback impossible: nothing was deployed before", "no backup to restore", nil)
 		return err
 	}
 	notes, err := r.applyCommit(ctx, d, d.Backup.DeploymentID, d.Backup.Commit, fsm.KindAutoRollback)
@@ -266,16 +265,16 @@ func (r *Reconciler) restore(ctx context.Context, d *fsm.Deployment) error {
 		err = r.reloadAndCheck(ctx, d)
 	}
 	if err != nil {
-		if isLeadership(err) {
+		if leadershipGone(err) {
 			return err
 		}
 		r.logger.Error("ROLLBACK FAILED: the environment may still serve the failed bundle",
 			"deployment", d.ID, "env", d.Environment, "backup", backupName(d), "error", err)
-		_, ferr := r.fail(d, "ROLLBACK FAILED, the environment may still serve the failed bundle: "+err.Error(),
+		_, ferr := r.fail(ctx, d, "ROLLBACK FAILED, the environment may still serve the failed bundle: "+err.Error(),
 			"rollback failed: "+err.Error(), nil)
 		return ferr
 	}
-	_, err = r.move(d, fsm.StateRolledBack, "restored "+backupName(d)+": "+notes, nil)
+	_, err = r.move(ctx, d, fsm.StateRolledBack, "restored "+backupName(d)+": "+notes, nil)
 	return err
 }
 
@@ -286,9 +285,13 @@ func backupName(d *fsm.Deployment) string {
 	return fmt.Sprintf("deployment %s (commit %s)", d.Backup.DeploymentID, short(d.Backup.Commit))
 }
 
-// isLeadership reports whether err means this node stopped leading: the
-// step is left for the next leader, not failed.
-func isLeadership(err error) bool {
+// leadershipGone reports whether err means this node stopped leading, or
+// is stopping: the step is left to the next leader, neither failed nor
+// retried here, and nothing is logged. It is the one test of that, used by
+// every step: the cluster refused the command as not the leader, lost
+// leadership with the command in flight, or is shutting down; or the
+// leader's context (Run's) was cancelled under the step.
+func leadershipGone(err error) bool {
 	return errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost) ||
 		errors.Is(err, cluster.ErrShutdown) || errors.Is(err, context.Canceled)
 }

@@ -174,11 +174,11 @@ func TestManualRollbackPinsUntilTheNextCommit(t *testing.T) {
 	}
 	// Rolling back to an unknown target or to what is deployed is refused.
 	for _, to := range []string{"nope", first, firstDeploy.ID} {
-		if _, err := pc.leaderRec().Rollback("staging", to, "alice"); err == nil {
+		if _, err := pc.leaderRec().Rollback(context.Background(), "staging", to, "alice"); err == nil {
 			t.Errorf("Rollback(staging, %q) = nil; want an error", to)
 		}
 	}
-	third := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "add parcels")
+	third := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "add parcels")
 	pc.deploymentOf("staging", third, fsm.StateCompleted)
 	if e, _ := pc.Leader().FSM.Environment("staging"); e.Pin != nil {
 		t.Errorf("still pinned after a new commit: %+v", e.Pin)
@@ -200,7 +200,7 @@ func (pc *pipelineCluster) leaderRec() *Reconciler {
 // rollback asks the leader to roll env back to to.
 func (pc *pipelineCluster) rollback(env, to, by string) *fsm.Deployment {
 	pc.t.Helper()
-	d, err := pc.leaderRec().Rollback(env, to, by)
+	d, err := pc.leaderRec().Rollback(context.Background(), env, to, by)
 	if err != nil {
 		pc.t.Fatalf("Rollback(%s, %q): %v", env, to, err)
 	}
@@ -266,7 +266,7 @@ func TestSecondRollbackKeepsThePin(t *testing.T) {
 	pc.deploymentOf("staging", c0, fsm.StateCompleted)
 	c1 := pc.commit(envFiles("staging", points, roads), "roads")
 	pc.deploymentOf("staging", c1, fsm.StateCompleted)
-	c2 := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "parcels")
+	c2 := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "parcels")
 	pc.deploymentOf("staging", c2, fsm.StateCompleted)
 
 	pc.rollback("staging", c1, "alice")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,72 +17,20 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/plan"
 	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
-// layer is a layer of the test configuration.
-type layer struct {
-	id   string
-	srid int
-}
+// The sample configuration (test/sampleconfig), under the short names
+// these tests use.
+type layer = sampleconfig.Layer
 
-// metadataJSON renders a metadata.json with one service and the layers.
-func metadataJSON(service string, layers ...layer) string {
-	var ls []string
-	for _, l := range layers {
-		ls = append(ls, fmt.Sprintf(`{"id": %q, "serviceId": %q, "title": "Layer %s", "geometryType": "Point", "srid": %d,
-      "storage": {"table": "public.%s", "geometryColumn": "geom", "primaryKey": "id"},
-      "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}`, l.id, service, l.id, l.srid, strings.ReplaceAll(l.id, "-", "_")))
-	}
-	return fmt.Sprintf(`{
-  "services": [{"id": %q, "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [%s]
-}
-`, service, strings.Join(ls, ",\n    "))
-}
-
-const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
-
-// testPolicy: production needs two approvals from devops-team for medium
-// risk or breaking changes; the others never need approval.
-const testPolicy = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  production:
-    requireApproval: onRisk
-    minimumRiskForApproval: medium
-    breakingChangesRequireApproval: true
-    requiredApprovals: 2
-    approvers: [devops-team]
-    approvalTimeout: 1h
-  staging:
-    requireApproval: never
-  development:
-    requireApproval: never
-`
-
-// envFiles returns the files of one environment.
-func envFiles(env string, layers ...layer) map[string]string {
-	return map[string]string{
-		"environments/" + env + "/metadata.json":    metadataJSON("test-service", layers...),
-		"environments/" + env + "/datasources.json": datasourcesJSON,
-	}
-}
-
-func merge(ms ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
-}
+const testPolicy = sampleconfig.Policy
 
 var (
-	points = layer{"sample-points", 4326}
-	roads  = layer{"roads", 4326}
+	envFiles = sampleconfig.Env
+	merge    = sampleconfig.Merge
+	points   = sampleconfig.Points
+	roads    = sampleconfig.Roads
 )
 
 // clock is a settable clock shared by the reconcilers of a test.

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -53,7 +54,7 @@ func boundTexts(c *fsm.TransitionDeployment) {
 // wraps cluster.ErrTooLarge). It records the failure without the documents,
 // so the deployment ends, with a message that says why, and a newer commit
 // can deploy.
-func (r *Reconciler) recordTooLarge(d *fsm.Deployment, c *fsm.TransitionDeployment, err error) (outcome, error) {
+func (r *Reconciler) recordTooLarge(ctx context.Context, d *fsm.Deployment, c *fsm.TransitionDeployment, err error) (outcome, error) {
 	what := "validation report"
 	if len(c.Plan) > 0 {
 		what = "plan"
@@ -66,7 +67,7 @@ func (r *Reconciler) recordTooLarge(d *fsm.Deployment, c *fsm.TransitionDeployme
 		f.Message, f.Error = c.Message+"; "+why, c.Error
 	}
 	boundTexts(f)
-	if _, err := r.cluster.Apply(f); err != nil {
+	if _, err := r.cluster.Apply(ctx, f); err != nil {
 		return outcome{}, err
 	}
 	r.logger.Warn("deployment failed: its documents are too large to record", "deployment", d.ID, "env", d.Environment,

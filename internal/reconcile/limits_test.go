@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -114,7 +115,7 @@ func TestValidationReportIsBounded(t *testing.T) {
 
 	var layers []layer
 	for i := range 1000 {
-		layers = append(layers, layer{fmt.Sprintf("layer-%04d", i), -1})
+		layers = append(layers, layer{ID: fmt.Sprintf("layer-%04d", i), SRID: -1})
 	}
 	c := pc.commit(envFiles("staging", layers...), "a thousand bad layers")
 	d := pc.deploymentOf("staging", c, fsm.StateFailed)
@@ -152,7 +153,7 @@ func TestLongTargetOutputIsCut(t *testing.T) {
 // recordingCluster records the commands the reconciler applies.
 type recordingCluster struct{ applied []fsm.Command }
 
-func (c *recordingCluster) Apply(cmd fsm.Command) (any, error) {
+func (c *recordingCluster) Apply(_ context.Context, cmd fsm.Command) (any, error) {
 	c.applied = append(c.applied, cmd)
 	return nil, nil
 }
@@ -170,7 +171,7 @@ func TestLongGitErrorIsBounded(t *testing.T) {
 	rc := &recordingCluster{}
 	r := New(Config{}, rc, noSource{})
 	long := "fetch: " + strings.Repeat("remote: hook output line\n", 20000)
-	r.recordSource("", fmt.Errorf("%s", long))
+	r.recordSource(context.Background(), "", fmt.Errorf("%s", long))
 	if len(rc.applied) != 1 {
 		t.Fatalf("applied %d commands; want the repository status", len(rc.applied))
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
@@ -79,7 +78,7 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		at, err := r.advance(ctx, e.Waiting)
 		r.metrics.stepDuration.WithLabelValues(e.Name).Observe(time.Since(start).Seconds())
 		if err != nil {
-			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) || ctx.Err() != nil {
+			if leadershipGone(err) || ctx.Err() != nil {
 				return next
 			}
 			r.logger.Error("pipeline step", "env", e.Name, "deployment", e.Waiting, "error", err)
@@ -138,7 +137,7 @@ func (r *Reconciler) stillAwaiting(id string) (time.Time, bool) {
 func (r *Reconciler) step(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	switch d.State {
 	case fsm.StatePending:
-		return r.move(d, fsm.StateValidating, fmt.Sprintf("validating commit %s", short(d.Commit)), nil)
+		return r.move(ctx, d, fsm.StateValidating, fmt.Sprintf("validating commit %s", short(d.Commit)), nil)
 	case fsm.StateValidating:
 		return r.validateAndPlan(ctx, d)
 	case fsm.StatePlanning:
@@ -157,15 +156,15 @@ func (r *Reconciler) step(ctx context.Context, d *fsm.Deployment) (outcome, erro
 // move applies a transition of d, with extras set on the command by edit.
 // Its message and error are cut to their bounds; a transition whose plan or
 // validation report the cluster refuses as too large fails d instead.
-func (r *Reconciler) move(d *fsm.Deployment, to fsm.DeploymentState, msg string, edit func(*fsm.TransitionDeployment)) (outcome, error) {
+func (r *Reconciler) move(ctx context.Context, d *fsm.Deployment, to fsm.DeploymentState, msg string, edit func(*fsm.TransitionDeployment)) (outcome, error) {
 	c := &fsm.TransitionDeployment{ID: d.ID, To: to, Time: r.now(), Message: msg}
 	if edit != nil {
 		edit(c)
 	}
 	boundTexts(c)
-	if _, err := r.cluster.Apply(c); err != nil {
+	if _, err := r.cluster.Apply(ctx, c); err != nil {
 		if tooLargeToRecord(c, err) {
-			return r.recordTooLarge(d, c, err)
+			return r.recordTooLarge(ctx, d, c, err)
 		}
 		return outcome{}, err
 	}
@@ -174,8 +173,8 @@ func (r *Reconciler) move(d *fsm.Deployment, to fsm.DeploymentState, msg string,
 }
 
 // fail moves d to Failed with err as its error.
-func (r *Reconciler) fail(d *fsm.Deployment, msg, errText string, edit func(*fsm.TransitionDeployment)) (outcome, error) {
-	return r.move(d, fsm.StateFailed, msg, func(c *fsm.TransitionDeployment) {
+func (r *Reconciler) fail(ctx context.Context, d *fsm.Deployment, msg, errText string, edit func(*fsm.TransitionDeployment)) (outcome, error) {
+	return r.move(ctx, d, fsm.StateFailed, msg, func(c *fsm.TransitionDeployment) {
 		c.Error = errText
 		if edit != nil {
 			edit(c)
@@ -193,7 +192,7 @@ func (r *Reconciler) awaitApproval(ctx context.Context, d *fsm.Deployment) (outc
 		if !r.now().Before(d.Approval.Expires) {
 			msg := fmt.Sprintf("approval expired: %d of %d approvals by %s",
 				len(d.Approvals), d.Approval.Required, d.Approval.Expires.Format(time.RFC3339))
-			return r.fail(d, msg, "approval expired", nil)
+			return r.fail(ctx, d, msg, "approval expired", nil)
 		}
 		return outcome{at: d.Approval.Expires}, nil
 	}
@@ -221,7 +220,7 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 		if !next.IsZero() {
 			msg += "; proceeds at " + next.Format(time.RFC3339)
 		}
-		out, err := r.move(d, fsm.StateScheduled, msg, nil)
+		out, err := r.move(ctx, d, fsm.StateScheduled, msg, nil)
 		out.moved = false
 		out.at = next
 		return out, err
@@ -231,8 +230,8 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 
 // handoff is where a cleared deployment inside its window leaves the front
 // of the pipeline, to the deploy stage.
-func (r *Reconciler) handoff(_ context.Context, d *fsm.Deployment) (outcome, error) {
-	return r.handoffToDeploy(d)
+func (r *Reconciler) handoff(ctx context.Context, d *fsm.Deployment) (outcome, error) {
+	return r.handoffToDeploy(ctx, d)
 }
 
 // lastFailed returns the environment's newest deployment when it failed

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru"
+
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/plan"
@@ -43,7 +45,7 @@ func (r *Reconciler) commitFS(ctx context.Context, commit string) (fs.FS, error)
 func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	fsys, err := r.commitFS(ctx, d.Commit)
 	if errors.Is(err, errCommitMissing) {
-		return r.fail(d, fmt.Sprintf("commit %s is not on the repository (was it force-pushed away?)", short(d.Commit)),
+		return r.fail(ctx, d, fmt.Sprintf("commit %s is not on the repository (was it force-pushed away?)", short(d.Commit)),
 			err.Error(), nil)
 	}
 	if err != nil {
@@ -70,7 +72,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 			texts[i] = p.Text
 		}
 		doc, _ := json.Marshal(rec)
-		return r.fail(d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
+		return r.fail(ctx, d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
 			problemSummary(texts, len(problems)), func(c *fsm.TransitionDeployment) { c.Validation = doc })
 	}
 
@@ -96,7 +98,7 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 	if d.DryRun {
 		msg += "; dry run: stops here"
 	}
-	return r.move(d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
+	return r.move(ctx, d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
 		c.Plan, c.Validation, c.Risk = planDoc, valDoc, rec.Plan.Risk.String()
 	})
 }
@@ -141,7 +143,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	}
 	var rec plan.Document
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
-		return r.fail(d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
+		return r.fail(ctx, d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
 	policyChanged, err := r.policyLoosenable(ctx, d, &rec, gate, pol)
 	if err != nil {
@@ -168,7 +170,7 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 	if !req.Expires.IsZero() {
 		msg += " by " + req.Expires.Format(time.RFC3339)
 	}
-	return r.move(d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
+	return r.move(ctx, d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
 }
 
 // policyLoosenable reports whether d's commit changes the policy that
@@ -231,21 +233,33 @@ func (r *Reconciler) policyInForce(ctx context.Context, d *fsm.Deployment) (poli
 	return pa.pol.For(d.Environment), commit, pa.from, nil
 }
 
+// maxCachedPolicies bounds the policy cache. A decision reads the policy
+// of the deployed commit, of the first gate, and of the commit deciding:
+// a few per environment at once. Sixty-four covers a busy repository's
+// environments many times over; a commit forgotten is read again.
+const maxCachedPolicies = 64
+
+func newPolicyCache() *lru.Cache {
+	c, err := lru.New(maxCachedPolicies)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return c
+}
+
 // policyAt returns the policy at commit, described as from (the file is
-// read and parsed once per commit). An absent or unparseable file, or a
+// read and parsed once per commit while it stays in the cache). An absent or unparseable file, or a
 // commit no longer in the repository, means the defaults, and says so.
 func (r *Reconciler) policyAt(ctx context.Context, commit, from string) (policyAt, error) {
-	r.mu.Lock()
-	pf, ok := r.policies[commit]
-	r.mu.Unlock()
-	if !ok {
+	var pf policyFile
+	if v, ok := r.policies.Get(commit); ok {
+		pf = v.(policyFile)
+	} else {
 		var err error
 		if pf, err = r.readPolicy(ctx, commit); err != nil {
 			return policyAt{}, err
 		}
-		r.mu.Lock()
-		r.policies[commit] = pf
-		r.mu.Unlock()
+		r.policies.Add(commit, pf)
 	}
 	if pf.defaults != "" {
 		return policyAt{pol: policy.Default(), from: fmt.Sprintf("the defaults (%s %s)", from, pf.defaults)}, nil

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/honua-io/honua-gitops/internal/configrepo"
@@ -23,7 +24,9 @@ import (
 // Cluster is what the reconciler needs of the local node.
 type Cluster interface {
 	// Apply replicates a command and returns the FSM's result or error.
-	Apply(fsm.Command) (any, error)
+	// When ctx is done it returns ctx.Err() at once; a command already
+	// proposed may still commit.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
 	// VerifyLeader confirms with a quorum that this node still leads; the
 	// deploy stage calls it before every side effect.
 	VerifyLeader() error
@@ -96,9 +99,9 @@ type Reconciler struct {
 	// wake makes the pipeline look at every waiting deployment now.
 	wake chan struct{}
 
-	// policies caches parsed policy files by commit.
-	mu       sync.Mutex
-	policies map[string]policyFile
+	// policies caches parsed policy files (policyFile) by commit: the
+	// maxCachedPolicies used most recently.
+	policies *lru.Cache
 
 	// active holds the deployments whose deploy stage runs now.
 	activeMu sync.Mutex
@@ -150,7 +153,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		metrics:  newMetrics(cfg.Registry),
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
-		policies: map[string]policyFile{},
+		policies: newPolicyCache(),
 		active:   map[string]bool{},
 	}
 }

@@ -88,7 +88,7 @@ func TestPipelineOnCluster(t *testing.T) {
 	}
 
 	// One rejection ends a deployment.
-	third := pc.commit(envFiles("production", layer{"sample-points", 3857}), "reproject points")
+	third := pc.commit(envFiles("production", layer{ID: "sample-points", SRID: 3857}), "reproject points")
 	d = pc.deploymentOf("production", third, fsm.StateAwaitingApproval)
 	if planOf(t, d).Risk.String() != "high" {
 		t.Errorf("srid change risk = %v; want high", planOf(t, d).Risk)
@@ -103,9 +103,9 @@ func TestPipelineOnCluster(t *testing.T) {
 	}
 
 	// A newer commit supersedes the waiting one: only the newest proceeds.
-	fourth := pc.commit(envFiles("production", layer{"sample-points", 3857}, roads), "reproject and restore roads")
+	fourth := pc.commit(envFiles("production", layer{ID: "sample-points", SRID: 3857}, roads), "reproject and restore roads")
 	waiting := pc.deploymentOf("production", fourth, fsm.StateAwaitingApproval)
-	fifth := pc.commit(envFiles("production", layer{"sample-points", 3857}, roads, layer{"parcels", 4326}), "add parcels")
+	fifth := pc.commit(envFiles("production", layer{ID: "sample-points", SRID: 3857}, roads, layer{ID: "parcels", SRID: 4326}), "add parcels")
 	newest := pc.deploymentOf("production", fifth, fsm.StateAwaitingApproval)
 	old := pc.deploymentOf("production", fourth, fsm.StateSuperseded)
 	if !strings.Contains(lastMessage(old), newest.ID) {

@@ -27,7 +27,7 @@ var (
 // rejected, failed or rolled back, nor one that was never deployed. The
 // FSM checks the same rule (fsm.CreateRollback). The environment is
 // pinned in the same step; see fsm.CreateRollback. It runs on the leader.
-func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
+func (r *Reconciler) Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error) {
 	e, ok := r.store.Environment(env)
 	if !ok {
 		return nil, fmt.Errorf("environment %s: %w", env, fsm.ErrNotFound)
@@ -40,7 +40,7 @@ func (r *Reconciler) Rollback(env, to, by string) (*fsm.Deployment, error) {
 		return nil, err
 	}
 	what := fmt.Sprintf("deployment %s (commit %s)", target.ID, short(target.Commit))
-	res, err := r.cluster.Apply(&fsm.CreateRollback{
+	res, err := r.cluster.Apply(ctx, &fsm.CreateRollback{
 		Environment: env, To: target.ID, Branch: r.cfg.Branch, Initiator: by, Time: r.now(),
 		Message: fmt.Sprintf("rollback of %s from %s to %s requested by %s", env, short(e.DeployedCommit), what, by),
 	})
@@ -132,7 +132,7 @@ func (r *Reconciler) rollbackable(e *fsm.Environment, d *fsm.Deployment, what st
 // Approvers returns the approver groups of the policy in force for env
 // (empty: any approver). Rollbacks and syncs are allowed to the same
 // groups as approvals.
-func (r *Reconciler) Approvers(env string) ([]string, error) {
+func (r *Reconciler) Approvers(ctx context.Context, env string) ([]string, error) {
 	e, ok := r.store.Environment(env)
 	if !ok {
 		return nil, fmt.Errorf("environment %s: %w", env, fsm.ErrNotFound)
@@ -144,9 +144,9 @@ func (r *Reconciler) Approvers(env string) ([]string, error) {
 	if commit == "" {
 		return nil, nil
 	}
-	ctx, cancel := r.gitCtx(context.Background())
+	gctx, cancel := r.gitCtx(ctx)
 	defer cancel()
-	pa, err := r.policyAt(ctx, commit, from)
+	pa, err := r.policyAt(gctx, commit, from)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,7 +32,7 @@ func (pc *pipelineCluster) approveAll(id string) {
 func (pc *pipelineCluster) refusedRollback(env, to string, want ...error) error {
 	pc.t.Helper()
 	n := pc.historyLen(env)
-	d, err := pc.leaderRec().Rollback(env, to, "mallory")
+	d, err := pc.leaderRec().Rollback(context.Background(), env, to, "mallory")
 	if err == nil {
 		pc.t.Fatalf("Rollback(%s, %q) created %s (kind %s, commit %s); want it refused", env, to, d.ID, d.Kind, short(d.Commit))
 	}
@@ -169,7 +170,7 @@ func TestPinHoldsUntilTheEnvironmentChanges(t *testing.T) {
 	d0 := pc.deploymentOf("staging", c0, fsm.StateCompleted)
 	c1 := pc.commit(envFiles("staging", points, roads), "roads")
 	pc.deploymentOf("staging", c1, fsm.StateCompleted)
-	bad := pc.commit(envFiles("staging", points, roads, layer{"parcels", 4326}), "parcels, but the table is missing")
+	bad := pc.commit(envFiles("staging", points, roads, layer{ID: "parcels", SRID: 4326}), "parcels, but the table is missing")
 	dBad := pc.deploymentOf("staging", bad, fsm.StateRolledBack)
 
 	// A deployment that rolled back is no rollback target.
@@ -198,7 +199,7 @@ func TestPinHoldsUntilTheEnvironmentChanges(t *testing.T) {
 		t.Fatalf("after a development-only commit staging has deployed %s, pin %+v, %d deployments (%d before); want c0, pinned, none new",
 			short(e.DeployedCommit), e.Pin, pc.historyLen("staging"), n)
 	}
-	fix := pc.commit(envFiles("staging", points, roads, layer{"lakes", 4326}), "lakes instead of parcels")
+	fix := pc.commit(envFiles("staging", points, roads, layer{ID: "lakes", SRID: 4326}), "lakes instead of parcels")
 	pc.deploymentOf("staging", fix, fsm.StateCompleted)
 	if e, _ := pc.Leader().FSM.Environment("staging"); e.Pin != nil {
 		t.Errorf("still pinned after a commit that changed staging: %+v", e.Pin)

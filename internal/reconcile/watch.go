@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 )
@@ -108,11 +107,11 @@ func (r *Reconciler) poll(ctx context.Context, reason string) error {
 	head, err := r.fetchHead(ctx)
 	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		r.recordSource("", err)
+		r.recordSource(ctx, "", err)
 		return err
 	}
 	r.metrics.lastGitSuccess.SetToCurrentTime()
-	r.recordSource(head, nil)
+	r.recordSource(ctx, head, nil)
 	r.logger.Debug("polled", "reason", reason, "head", short(head))
 	return r.observe(ctx, head, reason)
 }
@@ -142,7 +141,7 @@ func (r *Reconciler) fetchHead(ctx context.Context) (string, error) {
 
 // recordSource replicates the repository's status when it changed: a new
 // head, a new error, or recovery.
-func (r *Reconciler) recordSource(head string, pollErr error) {
+func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr error) {
 	cur := r.store.Source()
 	c := &fsm.SetSourceStatus{Head: head, Time: r.now()}
 	if pollErr != nil {
@@ -155,7 +154,7 @@ func (r *Reconciler) recordSource(head string, pollErr error) {
 	} else if cur.Error == "" && cur.Head == head {
 		return
 	}
-	if _, err := r.cluster.Apply(c); err != nil && !errors.Is(err, cluster.ErrNotLeader) {
+	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
 		r.logger.Warn("record repository status", "error", err)
 	}
 }
@@ -177,8 +176,8 @@ func (r *Reconciler) observe(ctx context.Context, head, reason string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := r.observeEnv(env, head, reason); err != nil {
-			if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) {
+		if err := r.observeEnv(ctx, env, head, reason); err != nil {
+			if leadershipGone(err) {
 				return err
 			}
 			r.logger.Error("observe environment", "env", env, "head", short(head), "error", err)
@@ -187,7 +186,7 @@ func (r *Reconciler) observe(ctx context.Context, head, reason string) error {
 	return nil
 }
 
-func (r *Reconciler) observeEnv(env, head, reason string) error {
+func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) error {
 	e, known := r.store.Environment(env)
 	if !known {
 		e = &fsm.Environment{Name: env}
@@ -198,7 +197,7 @@ func (r *Reconciler) observeEnv(env, head, reason string) error {
 	}
 	sync := e.PendingSync
 	if e.LatestSeenCommit != head {
-		if _, err := r.cluster.Apply(&fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); err != nil {
+		if _, err := r.cluster.Apply(ctx, &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); err != nil {
 			return err
 		}
 	} else if sync == nil {
@@ -216,7 +215,7 @@ func (r *Reconciler) observeEnv(env, head, reason string) error {
 		}
 		if !changed {
 			if waiting != nil && waiting.Commit != head && waiting.Kind == fsm.KindAuto {
-				return r.supersedeStale(waiting, head, why)
+				return r.supersedeStale(ctx, waiting, head, why)
 			}
 			return nil
 		}
@@ -229,12 +228,12 @@ func (r *Reconciler) observeEnv(env, head, reason string) error {
 	}
 	if e.Pin != nil && sync == nil {
 		// A new commit touching the environment ends a rollback's pin.
-		if _, err := r.cluster.Apply(&fsm.SetPin{Environment: env}); err != nil {
+		if _, err := r.cluster.Apply(ctx, &fsm.SetPin{Environment: env}); err != nil {
 			return err
 		}
 		msg += fmt.Sprintf("; unpinned from %s", short(e.Pin.Commit))
 	}
-	res, err := r.cluster.Apply(&fsm.CreateDeployment{
+	res, err := r.cluster.Apply(ctx, &fsm.CreateDeployment{
 		Environment: env, Commit: head, Branch: r.cfg.Branch, Kind: kind, Initiator: initiator,
 		Time: r.now(), Message: msg, DryRun: r.dryRun(env),
 	})
@@ -289,8 +288,8 @@ func (r *Reconciler) sameFiles(env, a, b string) bool {
 // supersedeStale ends a waiting deployment whose commit is older than a head
 // that matches what is deployed: it would deploy something the branch no
 // longer holds.
-func (r *Reconciler) supersedeStale(d *fsm.Deployment, head, why string) error {
-	_, err := r.cluster.Apply(&fsm.TransitionDeployment{
+func (r *Reconciler) supersedeStale(ctx context.Context, d *fsm.Deployment, head, why string) error {
+	_, err := r.cluster.Apply(ctx, &fsm.TransitionDeployment{
 		ID: d.ID, To: fsm.StateSuperseded, Time: r.now(),
 		Message: fmt.Sprintf("superseded by commit %s: %s", short(head), why),
 	})

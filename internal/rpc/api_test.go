@@ -12,11 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/cluster"
@@ -29,7 +26,6 @@ import (
 // its cap (fakeCommandCap) with cluster.ErrTooLarge.
 type leaderCluster struct {
 	fakeCluster
-	mu sync.Mutex
 	tf *testFSM
 }
 
@@ -38,25 +34,18 @@ type leaderCluster struct {
 const fakeCommandCap = 48 << 10
 
 func newLeaderCluster(t *testing.T) *leaderCluster {
-	return &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
+	c := &leaderCluster{fakeCluster: fakeCluster{id: "node1", leader: "node1"}, tf: newTestFSM(t)}
+	c.tf.a.Refuse = func(cmd fsm.Command, b []byte) error {
+		if len(b) > fakeCommandCap {
+			return fmt.Errorf("apply %T: %d bytes encoded: %w", cmd, len(b), cluster.ErrTooLarge)
+		}
+		return nil
+	}
+	return c
 }
 
-func (c *leaderCluster) Apply(cmd fsm.Command) (any, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > fakeCommandCap {
-		return nil, fmt.Errorf("apply %T: %d bytes encoded: %w", cmd, len(b), cluster.ErrTooLarge)
-	}
-	c.tf.index++
-	res := c.tf.f.Apply(&raft.Log{Index: c.tf.index, Type: raft.LogCommand, Data: b})
-	if err, ok := res.(error); ok {
-		return nil, err
-	}
-	return res, nil
+func (c *leaderCluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	return c.tf.a.Apply(ctx, cmd)
 }
 
 func (c *leaderCluster) RemoveMember(id string) error {
@@ -80,7 +69,7 @@ type fakePipeline struct {
 	previous  string // the Completed deployment a rollback goes to by default
 }
 
-func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
+func (p *fakePipeline) Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error) {
 	switch to {
 	case "nowhere":
 		return nil, fmt.Errorf("roll back %s: %w", env, reconcile.ErrNothingToRollBack)
@@ -90,14 +79,14 @@ func (p *fakePipeline) Rollback(env, to, by string) (*fsm.Deployment, error) {
 	if to == "" {
 		to = p.previous
 	}
-	res, err := p.c.Apply(&fsm.CreateRollback{Environment: env, To: to, Initiator: by, Time: t0})
+	res, err := p.c.Apply(ctx, &fsm.CreateRollback{Environment: env, To: to, Initiator: by, Time: t0})
 	if err != nil {
 		return nil, err
 	}
 	return res.(*fsm.Deployment), nil
 }
 
-func (p *fakePipeline) Approvers(string) ([]string, error) { return p.approvers, nil }
+func (p *fakePipeline) Approvers(context.Context, string) ([]string, error) { return p.approvers, nil }
 
 // apiFixture is a leader's API over a real FSM holding one deployment of
 // production waiting for approval, and tokens of each role.
@@ -138,24 +127,24 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	// production-1 and production-2 completed; production-3 waits.
 	var completed []string
 	for _, commit := range []string{"c0", "c1"} {
-		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
+		d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
 		id := d.(*fsm.Deployment).ID
 		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
 			fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
-			if _, err := c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0}); err != nil {
+			if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: id, To: to, Time: t0}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		completed = append(completed, id)
 	}
-	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
+	d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
 	f.waiting = d.(*fsm.Deployment).ID
 	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning} {
-		if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
+		if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: f.waiting, To: to, Time: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Apply(&fsm.TransitionDeployment{ID: f.waiting, To: fsm.StateAwaitingApproval, Time: t0,
+	if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: f.waiting, To: fsm.StateAwaitingApproval, Time: t0,
 		Approval: &fsm.ApprovalRequirement{Required: 2, Groups: []string{"devops-team"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -359,14 +348,14 @@ func TestHistoryPagesAndTotals(t *testing.T) {
 	f := newAPIFixture(t)
 	c := f.c
 	for i := range 4 {
-		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: fmt.Sprintf("s%d", i), Kind: fsm.KindAuto, Time: t0})
+		d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "staging", Commit: fmt.Sprintf("s%d", i), Kind: fsm.KindAuto, Time: t0})
 		id := d.(*fsm.Deployment).ID
 		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp, fsm.StateApplying,
 			fsm.StatePostValidating, fsm.StateCompleted} {
 			if i == 3 && to == fsm.StateBackingUp {
 				to = fsm.StateFailed
 			}
-			c.Apply(&fsm.TransitionDeployment{ID: id, To: to, Time: t0.Add(time.Duration(i+1) * time.Minute)})
+			c.Apply(context.Background(), &fsm.TransitionDeployment{ID: id, To: to, Time: t0.Add(time.Duration(i+1) * time.Minute)})
 			if to == fsm.StateFailed {
 				break
 			}
@@ -463,8 +452,8 @@ func TestDebugStateIsTheDumpDigest(t *testing.T) {
 		t.Fatalf("GET /v1/debug/state = %d %s", rec.Code, rec.Body)
 	}
 	b, _ := f.c.tf.f.Dump()
-	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index || len(st.SHA256) != 64 {
-		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index)
+	if st.Bytes != len(b) || st.AppliedIndex != f.c.tf.index() || len(st.SHA256) != 64 {
+		t.Errorf("debug state = %+v; want the digest of the %d-byte dump at index %d", st, len(b), f.c.tf.index())
 	}
 }
 

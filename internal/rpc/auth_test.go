@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -121,24 +122,24 @@ func noAuthFixture(t *testing.T) (*Server, *leaderCluster, string) {
 	// Two completed deployments (a rollback goes to the first), one waiting.
 	var completed []string
 	for _, commit := range []string{"c0", "c1"} {
-		d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
+		d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: commit, Kind: fsm.KindAuto, Time: t0})
 		done := d.(*fsm.Deployment).ID
 		for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateBackingUp,
 			fsm.StateApplying, fsm.StatePostValidating, fsm.StateCompleted} {
-			if _, err := c.Apply(&fsm.TransitionDeployment{ID: done, To: to, Time: t0}); err != nil {
+			if _, err := c.Apply(context.Background(), &fsm.TransitionDeployment{ID: done, To: to, Time: t0}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		completed = append(completed, done)
 	}
-	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
+	d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "production", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
 	id := d.(*fsm.Deployment).ID
 	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval} {
 		tr := &fsm.TransitionDeployment{ID: id, To: to, Time: t0}
 		if to == fsm.StateAwaitingApproval {
 			tr.Approval = &fsm.ApprovalRequirement{Required: 1, Groups: []string{"devops-team"}}
 		}
-		if _, err := c.Apply(tr); err != nil {
+		if _, err := c.Apply(context.Background(), tr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,14 +168,14 @@ func TestAnonymousMayDecideInEveryGroup(t *testing.T) {
 		t.Errorf("approvals = %+v; want anonymous's, in group %q", a, fsm.EveryGroup)
 	}
 	// Another deployment waiting, rejected.
-	d, _ := c.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
+	d, _ := c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0})
 	other := d.(*fsm.Deployment).ID
 	for _, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval} {
 		tr := &fsm.TransitionDeployment{ID: other, To: to, Time: t0}
 		if to == fsm.StateAwaitingApproval {
 			tr.Approval = &fsm.ApprovalRequirement{Required: 1, Groups: []string{"sre", "dba"}}
 		}
-		if _, err := c.Apply(tr); err != nil {
+		if _, err := c.Apply(context.Background(), tr); err != nil {
 			t.Fatal(err)
 		}
 	}

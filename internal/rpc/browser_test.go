@@ -23,13 +23,13 @@ func TestJSONEndpointsTakeOnlyJSON(t *testing.T) {
 			"multipart/form-data; boundary=x", "application/jsonx", "application/json,"} {
 			t.Run(e.path+" as "+ct, func(t *testing.T) {
 				f := newAPIFixture(t)
-				before := f.c.tf.index
+				before := f.c.tf.index()
 				rec := f.doWith(t, "root", "POST", e.path, e.body, map[string]string{"Content-Type": ct})
 				if rec.Code != 415 || errorCode(t, rec) != "unsupported_media_type" {
 					t.Errorf("POST %s with Content-Type %q = %d %s; want 415 unsupported_media_type", e.path, ct, rec.Code, rec.Body)
 				}
-				if f.c.tf.index != before {
-					t.Errorf("POST %s with Content-Type %q applied %d commands; want none", e.path, ct, f.c.tf.index-before)
+				if f.c.tf.index() != before {
+					t.Errorf("POST %s with Content-Type %q applied %d commands; want none", e.path, ct, f.c.tf.index()-before)
 				}
 			})
 		}
@@ -69,7 +69,7 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newAPIFixture(t)
-			before := f.c.tf.index
+			before := f.c.tf.index()
 			// An empty body: what a page can POST without a preflight.
 			rec := f.doWith(t, "root", "POST", "/v1/deployments/"+f.waiting+"/approve", "", copyHeaders(tt.headers))
 			if rec.Code != tt.want {
@@ -79,8 +79,8 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 				if code := errorCode(t, rec); code != "cross_origin" {
 					t.Errorf("approve with %v: code %q; want cross_origin", tt.headers, code)
 				}
-				if f.c.tf.index != before {
-					t.Errorf("approve with %v applied %d commands; want none", tt.headers, f.c.tf.index-before)
+				if f.c.tf.index() != before {
+					t.Errorf("approve with %v applied %d commands; want none", tt.headers, f.c.tf.index()-before)
 				}
 				for _, w := range []struct{ method, path string }{{"DELETE", "/v1/cluster/members/node2"}, {"POST", "/v1/snapshot"}} {
 					rec := f.doWith(t, "root", w.method, w.path, "", copyHeaders(tt.headers))
@@ -141,14 +141,14 @@ func TestWithoutTokensBrowsersAreRefused(t *testing.T) {
 			if tt.want != 403 {
 				return
 			}
-			before := c.tf.index
+			before := c.tf.index()
 			h := copyHeaders(tt.headers)
 			h["Content-Type"] = "text/plain"
 			if rec := do(t, s, "POST", "/v1/environments/production/sync", "", h); rec.Code != 403 {
 				t.Errorf("POST sync with %v = %d %s; want 403", tt.headers, rec.Code, rec.Body)
 			}
-			if c.tf.index != before {
-				t.Errorf("a refused sync applied %d commands", c.tf.index-before)
+			if c.tf.index() != before {
+				t.Errorf("a refused sync applied %d commands", c.tf.index()-before)
 			}
 			// Probes and metrics stay open.
 			for _, path := range []string{"/healthz", "/metrics"} {

@@ -17,23 +17,15 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
-
-const testMetadata = `{"services": [{"id": "s", "title": "S", "dataSourceId": "db"}],
- "layers": [{"id": "l", "serviceId": "s", "title": "L", "geometryType": "Point", "srid": 4326,
-   "storage": {"table": "public.l", "geometryColumn": "geom", "primaryKey": "id"}, "fields": [{"name": "id", "type": "integer"}]}]}`
-
-const testDatasources = `{"dataSources": [{"id": "db", "provider": "postgis", "connection": {"host": "db", "passwordEnv": "PGPASSWORD"}}]}`
 
 // TestWebhookToFollowerMakesTheLeaderPoll delivers a signed push to a
 // follower of a real three-node cluster whose reconcilers poll only once
 // an hour: the deployment that follows can only come from the webhook.
 func TestWebhookToFollowerMakesTheLeaderPoll(t *testing.T) {
 	repo := gitserver.NewRepo(t)
-	repo.Commit(map[string]string{
-		"environments/staging/metadata.json":    testMetadata,
-		"environments/staging/datasources.json": testDatasources,
-	}, "initial")
+	repo.Commit(sampleconfig.Env("staging", sampleconfig.Points), "initial")
 	secrets := WebhookSecrets{Generic: []byte("s3cret")}
 
 	listeners := make([]net.Listener, 3)
@@ -78,7 +70,7 @@ func TestWebhookToFollowerMakesTheLeaderPoll(t *testing.T) {
 		return nil
 	})
 
-	next := repo.Commit(map[string]string{"environments/staging/metadata.json": strings.Replace(testMetadata, `"L"`, `"Layer"`, 1)}, "retitle")
+	next := repo.Commit(sampleconfig.Env("staging", sampleconfig.Points, sampleconfig.Roads), "add roads")
 	body := `{"ref":"refs/heads/main"}`
 	req, err := http.NewRequest("POST", "http://"+followerAddr+"/v1/webhooks/generic", strings.NewReader(body))
 	if err != nil {

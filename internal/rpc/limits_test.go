@@ -160,7 +160,7 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 	events(4)
 	waitPast(start.Add(3 * write))
-	if _, err := f.c.Apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0}); err != nil {
+	if _, err := f.c.Apply(context.Background(), &fsm.CreateDeployment{Environment: "staging", Commit: "c2", Kind: fsm.KindAuto, Time: t0}); err != nil {
 		t.Fatal(err)
 	}
 	events(1)

@@ -38,7 +38,9 @@ type Cluster interface {
 	// LeaderReady: this node leads and has issued its Barrier.
 	LeaderReady() bool
 	VerifyLeader() error
-	Apply(fsm.Command) (any, error)
+	// Apply replicates a command; when ctx is done it returns ctx.Err()
+	// at once, and a command already proposed may still commit.
+	Apply(ctx context.Context, c fsm.Command) (any, error)
 	RemoveMember(id string) error
 	AppliedIndex() uint64
 	LastContact() time.Time
@@ -67,8 +69,8 @@ type Store interface {
 // polls, rollbacks, and the approver groups of an environment's policy.
 type Pipeline interface {
 	PollNow(reason string)
-	Rollback(env, to, by string) (*fsm.Deployment, error)
-	Approvers(env string) ([]string, error)
+	Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error)
+	Approvers(ctx context.Context, env string) ([]string, error)
 }
 
 var _ Pipeline = (*reconcile.Reconciler)(nil)
@@ -384,6 +386,13 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, cluster.ErrLeadershipLost):
 		status, code = http.StatusServiceUnavailable, "unknown_outcome"
 	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, cluster.ErrShutdown), errors.Is(err, errNoRepository):
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, context.Canceled):
+		// The client went away before the answer was ready; nobody
+		// reads it. A command not yet proposed was not applied; one
+		// already proposed may still be (cluster.Node.Apply).
+		status, code = http.StatusRequestTimeout, "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
 		status, code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, cluster.ErrGossipNotEncrypted), errors.Is(err, cluster.ErrGossipKeyNotInstalled),
 		errors.Is(err, cluster.ErrGossipKeyPrimary), errors.Is(err, cluster.ErrGossipKeyringFull):

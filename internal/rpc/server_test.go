@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,11 +14,9 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
-
-	"github.com/hashicorp/raft"
-
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 // fakeCluster is the node as the API sees it.
@@ -39,16 +38,18 @@ func (f *fakeCluster) Status() cluster.Status {
 	return cluster.Status{NodeID: f.ID(), State: "Follower", Term: 7,
 		Members: []cluster.Member{{ID: f.ID(), Status: "alive", Voter: true}}}
 }
-func (f *fakeCluster) Ready() (bool, string)          { return f.ready, f.notReady }
-func (f *fakeCluster) Leader() (id, apiAddr string)   { return f.leader, f.leaderAddr }
-func (f *fakeCluster) IsLeader() bool                 { return f.leader == f.ID() }
-func (f *fakeCluster) LeaderReady() bool              { return f.IsLeader() }
-func (f *fakeCluster) VerifyLeader() error            { return nil }
-func (f *fakeCluster) Members() []cluster.Member      { return f.Status().Members }
-func (f *fakeCluster) RemoveMember(string) error      { return cluster.ErrUnknownMember }
-func (f *fakeCluster) AppliedIndex() uint64           { return 42 }
-func (f *fakeCluster) LastContact() time.Time         { return time.Time{} }
-func (f *fakeCluster) Apply(fsm.Command) (any, error) { return nil, cluster.ErrNotLeader }
+func (f *fakeCluster) Ready() (bool, string)        { return f.ready, f.notReady }
+func (f *fakeCluster) Leader() (id, apiAddr string) { return f.leader, f.leaderAddr }
+func (f *fakeCluster) IsLeader() bool               { return f.leader == f.ID() }
+func (f *fakeCluster) LeaderReady() bool            { return f.IsLeader() }
+func (f *fakeCluster) VerifyLeader() error          { return nil }
+func (f *fakeCluster) Members() []cluster.Member    { return f.Status().Members }
+func (f *fakeCluster) RemoveMember(string) error    { return cluster.ErrUnknownMember }
+func (f *fakeCluster) AppliedIndex() uint64         { return 42 }
+func (f *fakeCluster) LastContact() time.Time       { return time.Time{} }
+func (f *fakeCluster) Apply(context.Context, fsm.Command) (any, error) {
+	return nil, cluster.ErrNotLeader
+}
 func (f *fakeCluster) SaveBackup(w io.Writer) error {
 	_, err := io.WriteString(w, fakeBackup(f.ID()))
 	return err
@@ -74,10 +75,10 @@ type fakePoller struct {
 	reasons []string
 }
 
-func (p *fakePoller) Rollback(env, to, by string) (*fsm.Deployment, error) {
+func (p *fakePoller) Rollback(_ context.Context, env, to, by string) (*fsm.Deployment, error) {
 	return nil, errors.New("not in this test")
 }
-func (p *fakePoller) Approvers(string) ([]string, error) { return nil, nil }
+func (p *fakePoller) Approvers(context.Context, string) ([]string, error) { return nil, nil }
 
 func (p *fakePoller) PollNow(reason string) {
 	p.mu.Lock()
@@ -91,28 +92,26 @@ func (p *fakePoller) polls() []string {
 	return append([]string(nil), p.reasons...)
 }
 
-// testFSM is a real FSM fed by hand-built raft log entries.
+// testFSM is a real FSM fed commands as raft would (fsmtest.Applier).
 type testFSM struct {
-	t     *testing.T
-	f     *fsm.FSM
-	index uint64
+	t *testing.T
+	a *fsmtest.Applier
+	f *fsm.FSM
 }
 
-func newTestFSM(t *testing.T) *testFSM { return &testFSM{t: t, f: fsm.New(nil)} }
+func newTestFSM(t *testing.T) *testFSM {
+	a := fsmtest.New()
+	return &testFSM{t: t, a: a, f: a.FSM}
+}
 
+// apply applies c and fails the test if it is refused.
 func (tf *testFSM) apply(c fsm.Command) any {
 	tf.t.Helper()
-	b, err := fsm.Encode(c)
-	if err != nil {
-		tf.t.Fatal(err)
-	}
-	tf.index++
-	res := tf.f.Apply(&raft.Log{Index: tf.index, Type: raft.LogCommand, Data: b})
-	if err, ok := res.(error); ok {
-		tf.t.Fatalf("apply %T: %v", c, err)
-	}
-	return res
+	return tf.a.Must(tf.t, c)
 }
+
+// index is the index of the last command applied.
+func (tf *testFSM) index() uint64 { return tf.a.Index() }
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 

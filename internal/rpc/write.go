@@ -59,7 +59,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identityOf(r)
-	res, err := s.cfg.Cluster.Apply(&fsm.Approve{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
+	res, err := s.cfg.Cluster.Apply(r.Context(), &fsm.Approve{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
 		Time: s.cfg.Now().UTC(), Comment: b.Comment})
 	if err != nil {
 		writeErr(w, err)
@@ -86,7 +86,7 @@ func (s *Server) handleReject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identityOf(r)
-	res, err := s.cfg.Cluster.Apply(&fsm.Reject{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
+	res, err := s.cfg.Cluster.Apply(r.Context(), &fsm.Reject{ID: r.PathValue("id"), Identity: id.Name, Groups: id.Groups,
 		Time: s.cfg.Now().UTC(), Reason: b.Reason})
 	if err != nil {
 		writeErr(w, err)
@@ -116,7 +116,7 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identityOf(r)
-	d, err := s.cfg.Pipeline.Rollback(env, b.To, id.Name)
+	d, err := s.cfg.Pipeline.Rollback(r.Context(), env, b.To, id.Name)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -135,7 +135,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identityOf(r)
-	res, err := s.cfg.Cluster.Apply(&fsm.RequestSync{Environment: env, By: id.Name, Time: s.cfg.Now().UTC()})
+	res, err := s.cfg.Cluster.Apply(r.Context(), &fsm.RequestSync{Environment: env, By: id.Name, Time: s.cfg.Now().UTC()})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -157,7 +157,7 @@ func (s *Server) checkEnvironmentAccess(r *http.Request, env string) error {
 	if _, ok := s.cfg.Store.Environment(env); !ok {
 		return fmt.Errorf("environment %s: %w", env, fsm.ErrNotFound)
 	}
-	approvers, err := s.cfg.Pipeline.Approvers(env)
+	approvers, err := s.cfg.Pipeline.Approvers(r.Context(), env)
 	if err != nil {
 		return err
 	}

@@ -6,29 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 )
 
 func TestStateMetrics(t *testing.T) {
-	f := fsm.New(nil)
-	var index uint64
-	apply := func(c fsm.Command) any {
-		t.Helper()
-		b, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		res := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-		if err, ok := res.(error); ok {
-			t.Fatal(err)
-		}
-		return res
-	}
+	a := fsmtest.New()
+	f := a.FSM
+	apply := func(c fsm.Command) any { t.Helper(); return a.Must(t, c) }
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	// Before the metrics start: one deployment waiting for approval.
 	d1 := apply(&fsm.CreateDeployment{Environment: "production", Commit: "c1", Kind: fsm.KindAuto, Time: t0}).(*fsm.Deployment)

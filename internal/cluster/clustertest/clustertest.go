@@ -4,6 +4,7 @@
 package clustertest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -182,7 +183,7 @@ func (c *Cluster) Apply(cmd fsm.Command) (any, error) {
 	var res any
 	var applyErr error
 	WaitFor(c.t, fmt.Sprintf("apply %T", cmd), func() error {
-		r, err := c.Leader().Apply(cmd)
+		r, err := c.Leader().Apply(context.Background(), cmd)
 		if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost) {
 			return err
 		}

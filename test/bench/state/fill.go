@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -62,7 +63,7 @@ type filler struct {
 // validated, planned against the one before it, deployed (every tenth after
 // two approvals) and Completed.
 func (f *filler) fill() error {
-	if _, err := f.node.Apply(&fsm.SetSettings{HistoryRetention: f.perEnv}); err != nil {
+	if _, err := f.node.Apply(context.Background(), &fsm.SetSettings{HistoryRetention: f.perEnv}); err != nil {
 		return fmt.Errorf("set history retention: %w", err)
 	}
 	errs := make([]error, f.envs)
@@ -75,7 +76,7 @@ func (f *filler) fill() error {
 }
 
 func (f *filler) apply(c fsm.Command) (any, error) {
-	res, err := f.node.Apply(c)
+	res, err := f.node.Apply(context.Background(), c)
 	if err != nil {
 		return nil, fmt.Errorf("apply %T: %w", c, err)
 	}

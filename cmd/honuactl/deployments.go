@@ -13,19 +13,18 @@ import (
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
 // parseState accepts a state's name in any case: completed, Completed.
 func parseState(flag, s string) (api.DeploymentState, error) {
-	for _, st := range fsm.AllStates {
+	for _, st := range api.AllStates {
 		if strings.EqualFold(string(st), s) {
 			return st, nil
 		}
 	}
-	names := make([]string, len(fsm.AllStates))
-	for i, st := range fsm.AllStates {
+	names := make([]string, len(api.AllStates))
+	for i, st := range api.AllStates {
 		names[i] = string(st)
 	}
 	return "", usagef("--%s %q: not a deployment state (%s)", flag, s, strings.Join(names, ", "))

@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -62,7 +61,7 @@ func (c *goldenCluster) Members() []cluster.Member {
 }
 
 // goldenLeader is the leader the golden node knows.
-func goldenLeader() *api.Leader { return &api.Leader{ID: "node1", APIAddr: "10.0.0.1:8080"} }
+func goldenLeader() *cluster.Leader { return &cluster.Leader{ID: "node1", APIAddr: "10.0.0.1:8080"} }
 
 // goldenKeyring is a node's gossip keyring of two keys.
 type goldenKeyring struct{}

@@ -347,10 +347,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	body := s.cfg.Cluster.Status()
+	body := wireStatus(s.cfg.Cluster.Status())
 	if s.cfg.Repository != nil {
 		body.Repository = &api.RepositoryStatus{URL: s.cfg.Repository.URL, Branch: s.cfg.Repository.Branch,
-			SourceStatus: s.cfg.Store.Source()}
+			SourceStatus: wireSourceStatus(s.cfg.Store.Source())}
 	}
 	writeJSON(w, http.StatusOK, body)
 }

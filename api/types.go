@@ -102,7 +102,7 @@ func (d *Deployment) PlanDocument() (*PlanDocument, error) {
 	}
 	var doc PlanDocument
 	if err := json.Unmarshal(d.Plan, &doc); err != nil {
-		return nil, fmt.Errorf("deployment %s: decode plan: %w", d.ID, err)
+		return nil, fmt.Errorf("decode the plan of %s: %w", d.ID, err)
 	}
 	return &doc, nil
 }
@@ -115,7 +115,7 @@ func (d *Deployment) ValidationReport() (*ValidationReport, error) {
 	}
 	var r ValidationReport
 	if err := json.Unmarshal(d.Validation, &r); err != nil {
-		return nil, fmt.Errorf("deployment %s: decode validation: %w", d.ID, err)
+		return nil, fmt.Errorf("decode the validation report of %s: %w", d.ID, err)
 	}
 	return &r, nil
 }

@@ -2,6 +2,12 @@
 // the tests. It talks to any node of a cluster and moves on to the next
 // address when one cannot be reached; writes sent to a follower are
 // forwarded to the leader by the server.
+//
+// Its types are the API's wire format, declared here and nowhere else: the
+// package imports nothing of honuad's internals, so that the replicated
+// state and the planner's documents can change without changing what
+// clients read (internal/rpc converts them, and its golden files pin every
+// answer's bytes).
 package api
 
 import (

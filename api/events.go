@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,3 +88,14 @@ func (s *EventStream) LastEventID() string { return s.lastID }
 
 // Close ends the stream.
 func (s *EventStream) Close() error { return s.body.Close() }
+
+// EventIDAfter is the event id just past every transition made by the Raft
+// entries up to index (an X-Honua-Index): a stream resumed there sends the
+// transitions of later entries. An event id is "<index>.<n>", n the
+// transition's place among its entry's; "" is the start of the stream.
+func EventIDAfter(index uint64) string {
+	if index == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d", index, math.MaxInt32)
+}

@@ -1,172 +1,263 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
-
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
-// The replicated records, as the API sends them.
-type (
-	// Deployment is the whole record of a deployment (GET
-	// /v1/deployments/{id}): plan, validation, approvals, transitions.
-	Deployment = fsm.Deployment
-	// Environment is an environment's replicated record.
-	Environment = fsm.Environment
-	// Transition is one recorded change of a deployment's state.
-	Transition = fsm.Transition
-	// Approval is one identity's approval.
-	Approval = fsm.Approval
-	// Event is one deployment transition on the event stream.
-	Event = fsm.Event
-	// DeploymentState is a state of docs/domain.md#states, spelled as there.
-	DeploymentState = fsm.DeploymentState
-	// SourceStatus is what the leader last learned of the repository.
-	SourceStatus = fsm.SourceStatus
+// The types of this file are the API's wire format: what honuad answers
+// and honuactl reads. They are declared here, apart from the replicated
+// state (internal/fsm) they are built from, so that neither changes the
+// other; internal/rpc converts between them in one place (wire.go), and
+// its golden tests hold the bytes still.
+
+// DeploymentState is where a deployment is in its pipeline.
+type DeploymentState string
+
+// The deployment states.
+const (
+	StatePending          DeploymentState = "Pending"
+	StateValidating       DeploymentState = "Validating"
+	StatePlanning         DeploymentState = "Planning"
+	StateAwaitingApproval DeploymentState = "AwaitingApproval"
+	StateScheduled        DeploymentState = "Scheduled"
+	StateBackingUp        DeploymentState = "BackingUp"
+	StateApplying         DeploymentState = "Applying"
+	StatePostValidating   DeploymentState = "PostValidating"
+	StateCompleted        DeploymentState = "Completed"
+	StateFailed           DeploymentState = "Failed"
+	StateRollingBack      DeploymentState = "RollingBack"
+	StateRolledBack       DeploymentState = "RolledBack"
+	StateRejected         DeploymentState = "Rejected"
+	StateSuperseded       DeploymentState = "Superseded"
 )
 
-// Status is a node's view of the cluster (GET /v1/status).
-type Status struct {
-	NodeID       string     `json:"nodeId"`
-	State        string     `json:"state"`
-	Leader       *Leader    `json:"leader"`
-	Term         uint64     `json:"term"`
-	LastIndex    uint64     `json:"lastIndex"`
-	CommitIndex  uint64     `json:"commitIndex"`
-	AppliedIndex uint64     `json:"appliedIndex"`
-	LastContact  *time.Time `json:"lastContact,omitempty"`
-	Version      string     `json:"version,omitempty"`
-	Members      []Member   `json:"members"`
-	// Repository is the watched repository; nil when none is configured.
-	Repository *RepositoryStatus `json:"repository,omitempty"`
+// AllStates lists every deployment state in pipeline order.
+var AllStates = []DeploymentState{
+	StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled,
+	StateBackingUp, StateApplying, StatePostValidating, StateCompleted, StateFailed,
+	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded,
 }
 
-// RepositoryStatus is the watched repository and what the leader last
-// learned of it.
-type RepositoryStatus struct {
-	URL    string `json:"url"`
-	Branch string `json:"branch"`
-	SourceStatus
-}
+// Kind says why a deployment was started.
+type Kind string
 
-// Leader names the leader and where its API listens.
-type Leader struct {
-	ID      string `json:"id"`
-	APIAddr string `json:"apiAddr"`
-}
+// The deployment kinds.
+const (
+	KindAuto         Kind = "auto"
+	KindManualSync   Kind = "manual-sync"
+	KindRollback     Kind = "rollback"
+	KindAutoRollback Kind = "auto-rollback"
+)
 
-// Member is one server of the cluster (GET /v1/cluster/members).
-type Member struct {
-	ID         string `json:"id"`
-	RaftAddr   string `json:"raftAddr"`
-	GossipAddr string `json:"gossipAddr,omitempty"`
-	APIAddr    string `json:"apiAddr,omitempty"`
-	Version    string `json:"version,omitempty"`
-	Voter      bool   `json:"voter"`
-	Status     string `json:"status"`
-}
-
-// DeploymentSummary is a deployment without its plan, validation and
-// transitions, as lists give it.
-type DeploymentSummary struct {
+// Deployment is the whole record of a deployment (GET
+// /v1/deployments/{id}): plan, validation, approvals, transitions.
+type Deployment struct {
 	ID          string          `json:"id"`
 	Environment string          `json:"environment"`
 	Commit      string          `json:"commit"`
 	Branch      string          `json:"branch,omitempty"`
-	Kind        string          `json:"kind"`
+	Kind        Kind            `json:"kind"`
 	Initiator   string          `json:"initiator"`
 	DryRun      bool            `json:"dryRun,omitempty"`
 	State       DeploymentState `json:"state"`
-	Risk        string          `json:"risk,omitempty"`
-	Message     string          `json:"message,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	Approvals   int             `json:"approvals"`
-	Required    int             `json:"requiredApprovals,omitempty"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
+	// Plan is a PlanDocument and Validation a ValidationReport (read them
+	// with PlanDocument and ValidationReport); either is absent until the
+	// step that makes it has run, or once it was dropped (PlanDropped).
+	Plan       json.RawMessage `json:"plan,omitempty"`
+	Validation json.RawMessage `json:"validation,omitempty"`
+	// PlanDropped says the plan and validation were dropped to save
+	// memory: only each environment's newest deployments keep them.
+	PlanDropped bool   `json:"planDropped,omitempty"`
+	Risk        string `json:"risk,omitempty"`
+	// Approval is what the policy asked for when the deployment started
+	// waiting for approval.
+	Approval    *ApprovalRequirement `json:"approval,omitempty"`
+	Approvals   []Approval           `json:"approvals,omitempty"`
+	Rejection   *Rejection           `json:"rejection,omitempty"`
+	Transitions []Transition         `json:"transitions"`
+	Error       string               `json:"error,omitempty"`
+	// FencingToken is the token of the last apply this deployment made.
+	FencingToken uint64 `json:"fencingToken,omitempty"`
+	// Backup is what was deployed when this deployment started changing
+	// targets: what a rollback restores.
+	Backup *Backup `json:"backup,omitempty"`
+	// Applied is set once the deployment entered Applying.
+	Applied bool `json:"applied,omitempty"`
+	// RollbackStarted is set once the deployment entered RollingBack.
+	RollbackStarted bool `json:"rollbackStarted,omitempty"`
+	// RollbackTo, on a deployment of kind rollback, is the Completed
+	// deployment whose commit it restores.
+	RollbackTo string `json:"rollbackTo,omitempty"`
 }
 
-// EnvironmentDetail is an environment with its current and waiting
-// deployments spelled out (GET /v1/environments and /v1/environments/{env}).
-type EnvironmentDetail struct {
-	*Environment
-	CurrentDeployment *DeploymentSummary `json:"currentDeployment,omitempty"`
-	WaitingDeployment *DeploymentSummary `json:"waitingDeployment,omitempty"`
+// PlanDocument decodes the deployment's plan; nil when it has none.
+func (d *Deployment) PlanDocument() (*PlanDocument, error) {
+	if len(d.Plan) == 0 || string(d.Plan) == "null" {
+		return nil, nil
+	}
+	var doc PlanDocument
+	if err := json.Unmarshal(d.Plan, &doc); err != nil {
+		return nil, fmt.Errorf("decode the plan of %s: %w", d.ID, err)
+	}
+	return &doc, nil
 }
 
-// History is a page of an environment's deployments, newest first, with
-// totals over all it keeps (GET /v1/environments/{env}/history).
-type History struct {
-	Environment string               `json:"environment"`
-	Deployments []*DeploymentSummary `json:"deployments"`
-	// NextCursor, when set, fetches the next (older) page.
-	NextCursor string        `json:"nextCursor,omitempty"`
-	Totals     HistoryTotals `json:"totals"`
+// ValidationReport decodes the deployment's validation report; nil when it
+// has none.
+func (d *Deployment) ValidationReport() (*ValidationReport, error) {
+	if len(d.Validation) == 0 || string(d.Validation) == "null" {
+		return nil, nil
+	}
+	var r ValidationReport
+	if err := json.Unmarshal(d.Validation, &r); err != nil {
+		return nil, fmt.Errorf("decode the validation report of %s: %w", d.ID, err)
+	}
+	return &r, nil
 }
 
-// HistoryTotals summarizes the deployments an environment keeps.
-type HistoryTotals struct {
-	Total      int `json:"total"`
-	Completed  int `json:"completed"`
-	Failed     int `json:"failed"`
-	RolledBack int `json:"rolledBack"`
-	Rejected   int `json:"rejected"`
-	Superseded int `json:"superseded"`
-	InProgress int `json:"inProgress"`
-	// SuccessRate is Completed over the deployments that reached a
-	// verdict on their targets (Completed, Failed, RolledBack).
-	SuccessRate float64 `json:"successRate"`
-	// AverageDuration is the mean time from creation to Completed.
-	AverageDuration string  `json:"averageDuration,omitempty"`
-	AverageSeconds  float64 `json:"averageSeconds"`
+// ApprovalRequirement is what the policy in force asks of approvers.
+type ApprovalRequirement struct {
+	Required int       `json:"required"`
+	Groups   []string  `json:"groups,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
 }
 
-// ApproveResult is the answer to an approval.
-type ApproveResult struct {
-	// Duplicate is true when the identity had approved already: nothing
-	// changed.
-	Duplicate  bool        `json:"duplicate"`
-	Deployment *Deployment `json:"deployment"`
+// Approval is one identity's approval.
+type Approval struct {
+	Identity string    `json:"identity"`
+	Groups   []string  `json:"groups,omitempty"`
+	Time     time.Time `json:"time"`
+	Comment  string    `json:"comment,omitempty"`
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
+// Rejection is one identity's no, which ended the deployment.
+type Rejection struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
 }
 
-// Keyring is one node's gossip keyring (GET /v1/agent/keyring): its keys
-// named by their fingerprints (the hex of the first 8 bytes of each key's
-// SHA-256), never the keys themselves.
-type Keyring struct {
-	// Node is the node whose keyring this is.
-	Node string `json:"node"`
-	// Encrypted is false on a node that gossips in the clear: it was
-	// started without a key and has no keyring.
-	Encrypted bool `json:"encrypted"`
-	// Primary is the key that encrypts what the node sends.
-	Primary string `json:"primary,omitempty"`
-	// Keys are every key the node decrypts with, primary first.
-	Keys  []string `json:"keys"`
-	Count int      `json:"count"`
+// Transition is one recorded change of a deployment's state.
+type Transition struct {
+	From    DeploymentState `json:"from,omitempty"`
+	To      DeploymentState `json:"to"`
+	Time    time.Time       `json:"time"`
+	Message string          `json:"message,omitempty"`
+	// Index is the Raft index of the command that made the transition.
+	Index uint64 `json:"index"`
 }
 
-// KeyringOp is a change to a node's gossip keyring (POST
-// /v1/agent/keyring).
-type KeyringOp struct {
-	// Op is install, use or remove.
-	Op string `json:"op"`
-	// Key is the key, base64-encoded as honuad keygen prints it.
-	Key string `json:"key"`
+// Backup names what an environment held before a deployment changed it.
+type Backup struct {
+	DeploymentID string `json:"deploymentId,omitempty"`
+	Commit       string `json:"commit,omitempty"`
+	// BundleID names the kept bundle on the targets.
+	BundleID string `json:"bundleId,omitempty"`
 }
 
-// KeyringChange is the answer to a KeyringOp: the operation, the key's
-// fingerprint, whether anything changed (installing a key already
-// installed, using the primary or removing a key not installed changes
-// nothing) and the keyring after it.
-type KeyringChange struct {
-	Op          string `json:"op"`
-	Fingerprint string `json:"fingerprint"`
-	Changed     bool   `json:"changed"`
-	Keyring
+// Environment is an environment's record.
+type Environment struct {
+	Name string `json:"name"`
+	// DeployedCommit and DeployedDeployment say what the environment's
+	// targets hold.
+	DeployedCommit     string `json:"deployedCommit,omitempty"`
+	DeployedDeployment string `json:"deployedDeployment,omitempty"`
+	// LatestSeenCommit is the newest commit the watcher saw for the
+	// environment, at LatestSeenAt.
+	LatestSeenCommit string    `json:"latestSeenCommit,omitempty"`
+	LatestSeenAt     time.Time `json:"latestSeenAt,omitzero"`
+	// Pin, when set, holds the environment on an older commit.
+	Pin *Pin `json:"pin,omitempty"`
+	// FirstGate is the commit of the environment's first deployment that
+	// reached the policy's gate while nothing was deployed.
+	FirstGate string `json:"firstGate,omitempty"`
+	// Current is the active deployment, Waiting the waiting one.
+	Current string `json:"current,omitempty"`
+	Waiting string `json:"waiting,omitempty"`
+	// History lists the environment's deployment ids, oldest first.
+	History []string `json:"history"`
+	// PendingSync is a sync request not yet turned into a deployment.
+	PendingSync *SyncRequest `json:"pendingSync,omitempty"`
+}
+
+// SyncRequest is someone asking for an environment to be deployed now.
+type SyncRequest struct {
+	By   string    `json:"by"`
+	Time time.Time `json:"time"`
+}
+
+// Pin records a rollback that holds an environment on an older commit.
+type Pin struct {
+	Commit string    `json:"commit"`
+	From   string    `json:"from,omitempty"`
+	By     string    `json:"by,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// SourceStatus is what the leader last learned of the repository.
+type SourceStatus struct {
+	// Head is the branch head last seen, at HeadSince.
+	Head      string    `json:"head,omitempty"`
+	HeadSince time.Time `json:"headSince,omitzero"`
+	// Error is why the last poll failed, since ErrorSince.
+	Error      string    `json:"error,omitempty"`
+	ErrorSince time.Time `json:"errorSince,omitzero"`
+	// LastSuccess is when a poll last succeeded after an error or a change
+	// of head.
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+}
+
+// Event is one deployment transition on the event stream (GET /v1/events).
+// Its ID orders the stream: give the last one seen to resume after it.
+type Event struct {
+	ID           string          `json:"id"`
+	DeploymentID string          `json:"deploymentId"`
+	Environment  string          `json:"environment"`
+	Commit       string          `json:"commit"`
+	Kind         Kind            `json:"kind"`
+	From         DeploymentState `json:"from,omitempty"`
+	To           DeploymentState `json:"to"`
+	Time         time.Time       `json:"time"`
+	Message      string          `json:"message,omitempty"`
+}
+
+// Valid reports whether s is one of the known states.
+func (s DeploymentState) Valid() bool { return slices.Contains(AllStates, s) }
+
+// Terminal reports whether s ends a deployment: Completed, Failed,
+// RolledBack, Rejected or Superseded. (A Failed deployment that had
+// started applying may still roll back.)
+func (s DeploymentState) Terminal() bool {
+	switch s {
+	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded:
+		return true
+	}
+	return false
+}
+
+// Waiting reports whether s is one of the states before anything is
+// touched: Pending through AwaitingApproval, and Scheduled. An environment
+// has at most one waiting deployment.
+func (s DeploymentState) Waiting() bool {
+	switch s {
+	case StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled:
+		return true
+	}
+	return false
+}
+
+// Active reports whether s is one of the states in which targets are being
+// changed: BackingUp through PostValidating, and RollingBack. An
+// environment has at most one active deployment.
+func (s DeploymentState) Active() bool {
+	switch s {
+	case StateBackingUp, StateApplying, StatePostValidating, StateRollingBack:
+		return true
+	}
+	return false
 }

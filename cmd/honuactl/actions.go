@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 func (a *app) approve(c *cli.Context) error {
@@ -192,7 +191,7 @@ func (e *env) rollbackTarget(envName, to string) (rollbackView, error) {
 		// the newest Completed such deployment names it.
 		v.toCommit = to
 		for _, d := range all {
-			if strings.HasPrefix(d.Commit, to) && d.State == fsm.StateCompleted {
+			if strings.HasPrefix(d.Commit, to) && d.State == api.StateCompleted {
 				v.toID, v.toCommit, v.toState, v.toTime = d.ID, d.Commit, d.State, d.UpdatedAt
 				break
 			}
@@ -205,7 +204,7 @@ func (e *env) rollbackTarget(envName, to string) (rollbackView, error) {
 			seen = true
 			continue
 		}
-		if seen && d.State == fsm.StateCompleted && d.Commit != v.fromCommit {
+		if seen && d.State == api.StateCompleted && d.Commit != v.fromCommit {
 			v.toID, v.toCommit, v.toState, v.toTime = d.ID, d.Commit, d.State, d.UpdatedAt
 			return v, nil
 		}
@@ -283,10 +282,10 @@ func (a *app) sync(c *cli.Context) error {
 		return err
 	}
 	if d.State == "" {
-		d.State = fsm.StatePending
+		d.State = api.StatePending
 	}
-	final, ok, err := e.track(ctx, fol, d, goal{state: fsm.StateCompleted})
-	return e.finish(final, goal{state: fsm.StateCompleted}, ok, err, timeout)
+	final, ok, err := e.track(ctx, fol, d, goal{state: api.StateCompleted})
+	return e.finish(final, goal{state: api.StateCompleted}, ok, err, timeout)
 }
 
 // syncDeployment waits for the manual-sync deployment of env the sync
@@ -301,7 +300,7 @@ func (e *env) syncDeployment(ctx context.Context, fol *follower, env string, sin
 		if err != nil {
 			return nil, err
 		}
-		if ev.From != "" || ev.Kind != fsm.KindManualSync {
+		if ev.From != "" || ev.Kind != api.KindManualSync {
 			continue
 		}
 		t := api.Transition{To: ev.To, Time: ev.Time, Message: ev.Message}
@@ -313,7 +312,7 @@ func (e *env) syncDeployment(ctx context.Context, fol *follower, env string, sin
 		ds, err := e.client.Deployments(ctx, api.DeploymentFilter{Env: env, Limit: 20}, nil)
 		if err == nil {
 			for _, s := range ds {
-				if s.Kind == string(fsm.KindManualSync) && !s.CreatedAt.Before(since) {
+				if s.Kind == string(api.KindManualSync) && !s.CreatedAt.Before(since) {
 					d, err := e.client.Deployment(ctx, s.ID, nil)
 					if err != nil {
 						return nil, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
@@ -38,8 +37,8 @@ func TestBoundedPlanAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	f.deployments["staging-9"] = &api.Deployment{ID: "staging-9", Environment: "staging", Commit: commit3, Kind: fsm.KindAuto,
-		State: fsm.StatePlanning, CreatedAt: testNow, UpdatedAt: testNow, Plan: planJSON, Validation: report}
+	f.deployments["staging-9"] = &api.Deployment{ID: "staging-9", Environment: "staging", Commit: commit3, Kind: api.KindAuto,
+		State: api.StatePlanning, CreatedAt: testNow, UpdatedAt: testNow, Plan: planJSON, Validation: report}
 	f.mu.Unlock()
 
 	blob := p.Changes[0]

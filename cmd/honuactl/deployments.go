@@ -12,20 +12,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/configrepo"
-	"github.com/honua-io/honua-gitops/internal/fsm"
-	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
 // parseState accepts a state's name in any case: completed, Completed.
 func parseState(flag, s string) (api.DeploymentState, error) {
-	for _, st := range fsm.AllStates {
+	for _, st := range api.AllStates {
 		if strings.EqualFold(string(st), s) {
 			return st, nil
 		}
 	}
-	names := make([]string, len(fsm.AllStates))
-	for i, st := range fsm.AllStates {
+	names := make([]string, len(api.AllStates))
+	for i, st := range api.AllStates {
 		names[i] = string(st)
 	}
 	return "", usagef("--%s %q: not a deployment state (%s)", flag, s, strings.Join(names, ", "))
@@ -71,31 +68,18 @@ func (a *app) deployments(c *cli.Context) error {
 }
 
 // planOf decodes a deployment's plan document; nil when it has none yet.
-func planOf(d *api.Deployment) (*plan.Document, error) {
-	if len(d.Plan) == 0 || string(d.Plan) == "null" {
-		return nil, nil
+func planOf(d *api.Deployment) (*api.PlanDocument, error) {
+	doc, err := d.PlanDocument()
+	if doc != nil && doc.Plan == nil {
+		doc.Plan = &api.Plan{}
 	}
-	var doc plan.Document
-	if err := json.Unmarshal(d.Plan, &doc); err != nil {
-		return nil, fmt.Errorf("decode the plan of %s: %w", d.ID, err)
-	}
-	if doc.Plan == nil {
-		doc.Plan = &plan.Plan{}
-	}
-	return &doc, nil
+	return doc, err
 }
 
 // validationOf decodes a deployment's validation report; nil when it has
 // none yet.
-func validationOf(d *api.Deployment) (*configrepo.Report, error) {
-	if len(d.Validation) == 0 || string(d.Validation) == "null" {
-		return nil, nil
-	}
-	var r configrepo.Report
-	if err := json.Unmarshal(d.Validation, &r); err != nil {
-		return nil, fmt.Errorf("decode the validation report of %s: %w", d.ID, err)
-	}
-	return &r, nil
+func validationOf(d *api.Deployment) (*api.ValidationReport, error) {
+	return d.ValidationReport()
 }
 
 func (a *app) deployment(c *cli.Context) error {
@@ -203,7 +187,7 @@ func (a *app) deployment(c *cli.Context) error {
 
 // planSummary is one line: what the plan was computed between, its risk,
 // and its counts.
-func planSummary(doc *plan.Document) string {
+func planSummary(doc *api.PlanDocument) string {
 	var b strings.Builder
 	base := "nothing deployed"
 	if doc.BaseCommit != "" {
@@ -225,7 +209,7 @@ func planSummary(doc *plan.Document) string {
 
 // writeChanges lists a plan's changes, with their field diffs when
 // verbose.
-func (e *env) writeChanges(doc *plan.Document, verbose bool) error {
+func (e *env) writeChanges(doc *api.PlanDocument, verbose bool) error {
 	var t table
 	t.row("ACTION", "KIND", "PATH", "RISK", "BREAKING", "REASON")
 	for _, ch := range doc.Changes {
@@ -250,7 +234,7 @@ func (e *env) writeChanges(doc *plan.Document, verbose bool) error {
 
 // truncationNote says how many changes a plan cut to its budget left out;
 // "" when it is whole.
-func truncationNote(doc *plan.Document) string {
+func truncationNote(doc *api.PlanDocument) string {
 	if !doc.Truncated {
 		return ""
 	}
@@ -258,7 +242,7 @@ func truncationNote(doc *plan.Document) string {
 }
 
 // fieldDiff is "field: from → to".
-func fieldDiff(fd plan.FieldDiff) string {
+func fieldDiff(fd api.FieldDiff) string {
 	return fmt.Sprintf("%s: %s → %s", fd.Field, value(fd.From, fd.FromSummarized), value(fd.To, fd.ToSummarized))
 }
 
@@ -268,7 +252,7 @@ func value(v any, summarized bool) string {
 	if v == nil {
 		return "(none)"
 	}
-	if s, ok := plan.SummaryOf(v); summarized && ok {
+	if s, ok := api.SummaryOf(v); summarized && ok {
 		return fmt.Sprintf("(%s value, sha256 %.12s…, starts %s…)", humanize.IBytes(uint64(max(s.Bytes, 0))), s.SHA256, s.Prefix)
 	}
 	b, err := json.Marshal(v)
@@ -354,7 +338,7 @@ func (a *app) diff(c *cli.Context) error {
 		fmt.Fprintln(e.out, "No changes.")
 		return nil
 	}
-	signs := map[string]string{plan.ActionAdded: "+", plan.ActionModified: "~", plan.ActionRemoved: "-"}
+	signs := map[string]string{api.ActionAdded: "+", api.ActionModified: "~", api.ActionRemoved: "-"}
 	for _, ch := range doc.Changes {
 		fmt.Fprintln(e.out)
 		fprintf(e.out, "%s %s %s %s  [%s]\n", orDash(signs[ch.Action]), ch.Action, ch.Kind, ch.Path, rating(ch.Risk, ch.Breaking, ch.Reason))
@@ -373,7 +357,7 @@ func (a *app) diff(c *cli.Context) error {
 }
 
 // rating is "high, breaking: srid changed".
-func rating(r plan.Risk, breaking bool, reason string) string {
+func rating(r api.Risk, breaking bool, reason string) string {
 	s := "risk " + r.String()
 	if breaking {
 		s += ", breaking"

@@ -9,7 +9,6 @@ import (
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/configrepo"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 
@@ -90,7 +89,7 @@ func makeNasty(t *testing.T, f *fakeAPI) {
 	d.Error = "boom" + nasty
 	d.Approvals[0].Comment = "looks right" + nasty
 	d.Approvals[0].Identity = "alice" + nasty
-	d.Rejection = &fsm.Rejection{Identity: "eve" + nasty, Time: testNow, Reason: "no" + nasty}
+	d.Rejection = &api.Rejection{Identity: "eve" + nasty, Time: testNow, Reason: "no" + nasty}
 	d.Transitions[len(d.Transitions)-1].Message = "needs 2 approvals" + nasty
 	var doc plan.Document
 	if err := json.Unmarshal(d.Plan, &doc); err != nil {
@@ -120,7 +119,7 @@ func makeNasty(t *testing.T, f *fakeAPI) {
 func TestServerTextEscaped(t *testing.T) {
 	f := newFakeAPI(t)
 	makeNasty(t, f)
-	f.setEvents(ev(95, "staging-3", fsm.KindAuto, fsm.StateAwaitingApproval, fsm.StateFailed, "failed"+nasty))
+	f.setEvents(ev(95, "staging-3", api.KindAuto, api.StateAwaitingApproval, api.StateFailed, "failed"+nasty))
 
 	for _, tc := range []struct {
 		args []string

@@ -169,7 +169,7 @@ func fixtureStatus() *api.Status {
 			{ID: "n3", RaftAddr: "127.0.0.1:7303", GossipAddr: "127.0.0.1:7403", APIAddr: "127.0.0.1:7203", Version: "1.2.3", Voter: true, Status: "dead"},
 		},
 		Repository: &api.RepositoryStatus{URL: "git://git.example/config.git", Branch: "main",
-			SourceStatus: fsm.SourceStatus{Head: commit3, HeadSince: testNow.Add(-5 * time.Minute)}},
+			SourceStatus: api.SourceStatus{Head: commit3, HeadSince: testNow.Add(-5 * time.Minute)}},
 	}
 }
 
@@ -178,21 +178,21 @@ func fixtureStatus() *api.Status {
 func fixtureDeployments(t *testing.T) map[string]*api.Deployment {
 	t.Helper()
 	at := func(ago time.Duration) time.Time { return testNow.Add(-ago) }
-	tr := func(from, to fsm.DeploymentState, when time.Time, index uint64, msg string) api.Transition {
+	tr := func(from, to api.DeploymentState, when time.Time, index uint64, msg string) api.Transition {
 		return api.Transition{From: from, To: to, Time: when, Index: index, Message: msg}
 	}
 	completed := func(id, commit string, created time.Time, base uint64) *api.Deployment {
-		return &api.Deployment{ID: id, Environment: "staging", Commit: commit, Branch: "main", Kind: fsm.KindAuto,
-			Initiator: "git-watcher", State: fsm.StateCompleted, CreatedAt: created, UpdatedAt: created.Add(4 * time.Second),
+		return &api.Deployment{ID: id, Environment: "staging", Commit: commit, Branch: "main", Kind: api.KindAuto,
+			Initiator: "git-watcher", State: api.StateCompleted, CreatedAt: created, UpdatedAt: created.Add(4 * time.Second),
 			Risk: "low", FencingToken: base,
 			Transitions: []api.Transition{
-				tr("", fsm.StatePending, created, base, "commit seen"),
-				tr(fsm.StatePending, fsm.StateValidating, created.Add(time.Second), base+1, "validating"),
-				tr(fsm.StateValidating, fsm.StatePlanning, created.Add(time.Second), base+2, "valid"),
-				tr(fsm.StatePlanning, fsm.StateBackingUp, created.Add(2*time.Second), base+3, "no approval needed"),
-				tr(fsm.StateBackingUp, fsm.StateApplying, created.Add(2*time.Second), base+4, "backup recorded"),
-				tr(fsm.StateApplying, fsm.StatePostValidating, created.Add(3*time.Second), base+5, "applied"),
-				tr(fsm.StatePostValidating, fsm.StateCompleted, created.Add(4*time.Second), base+6, "deployed and healthy"),
+				tr("", api.StatePending, created, base, "commit seen"),
+				tr(api.StatePending, api.StateValidating, created.Add(time.Second), base+1, "validating"),
+				tr(api.StateValidating, api.StatePlanning, created.Add(time.Second), base+2, "valid"),
+				tr(api.StatePlanning, api.StateBackingUp, created.Add(2*time.Second), base+3, "no approval needed"),
+				tr(api.StateBackingUp, api.StateApplying, created.Add(2*time.Second), base+4, "backup recorded"),
+				tr(api.StateApplying, api.StatePostValidating, created.Add(3*time.Second), base+5, "applied"),
+				tr(api.StatePostValidating, api.StateCompleted, created.Add(4*time.Second), base+6, "deployed and healthy"),
 			}}
 	}
 	doc := plan.Document{BaseCommit: commit2, Commit: commit3, Plan: &plan.Plan{
@@ -219,27 +219,27 @@ func fixtureDeployments(t *testing.T) map[string]*api.Deployment {
 		t.Fatal(err)
 	}
 	c3 := at(10 * time.Minute)
-	s3 := &api.Deployment{ID: "staging-3", Environment: "staging", Commit: commit3, Branch: "main", Kind: fsm.KindAuto,
-		Initiator: "git-watcher", State: fsm.StateAwaitingApproval, CreatedAt: c3, UpdatedAt: at(3 * time.Minute),
+	s3 := &api.Deployment{ID: "staging-3", Environment: "staging", Commit: commit3, Branch: "main", Kind: api.KindAuto,
+		Initiator: "git-watcher", State: api.StateAwaitingApproval, CreatedAt: c3, UpdatedAt: at(3 * time.Minute),
 		Plan: planJSON, Validation: validation, Risk: "high",
-		Approval:  &fsm.ApprovalRequirement{Required: 2, Groups: []string{"devops-team"}, Expires: testNow.Add(23 * time.Hour)},
+		Approval:  &api.ApprovalRequirement{Required: 2, Groups: []string{"devops-team"}, Expires: testNow.Add(23 * time.Hour)},
 		Approvals: []api.Approval{{Identity: "alice", Groups: []string{"devops-team"}, Time: at(3 * time.Minute), Comment: "looks right"}},
 		Transitions: []api.Transition{
-			tr("", fsm.StatePending, c3, 90, "commit 333333333333 seen (poll); changed since the deployed commit 222222222222"),
-			tr(fsm.StatePending, fsm.StateValidating, c3.Add(time.Second), 91, "validating"),
-			tr(fsm.StateValidating, fsm.StatePlanning, c3.Add(time.Second), 92, "valid"),
-			tr(fsm.StatePlanning, fsm.StateAwaitingApproval, c3.Add(2*time.Second), 93, "needs 2 approvals: risk high"),
+			tr("", api.StatePending, c3, 90, "commit 333333333333 seen (poll); changed since the deployed commit 222222222222"),
+			tr(api.StatePending, api.StateValidating, c3.Add(time.Second), 91, "validating"),
+			tr(api.StateValidating, api.StatePlanning, c3.Add(time.Second), 92, "valid"),
+			tr(api.StatePlanning, api.StateAwaitingApproval, c3.Add(2*time.Second), 93, "needs 2 approvals: risk high"),
 		}}
 	p7 := completed("production-7", commitP, at(72*time.Hour), 40)
 	p7.Environment = "production"
 	c2 := at(30 * time.Minute)
-	dev2 := &api.Deployment{ID: "development-2", Environment: "development", Commit: commit3, Kind: fsm.KindAuto,
-		Initiator: "git-watcher", State: fsm.StateFailed, CreatedAt: c2, UpdatedAt: c2.Add(time.Second), Validation: invalid,
+	dev2 := &api.Deployment{ID: "development-2", Environment: "development", Commit: commit3, Kind: api.KindAuto,
+		Initiator: "git-watcher", State: api.StateFailed, CreatedAt: c2, UpdatedAt: c2.Add(time.Second), Validation: invalid,
 		Error: "validation failed: 1 problem",
 		Transitions: []api.Transition{
-			tr("", fsm.StatePending, c2, 60, "commit seen"),
-			tr(fsm.StatePending, fsm.StateValidating, c2, 61, "validating"),
-			tr(fsm.StateValidating, fsm.StateFailed, c2.Add(time.Second), 62, "validation failed: 1 problem"),
+			tr("", api.StatePending, c2, 60, "commit seen"),
+			tr(api.StatePending, api.StateValidating, c2, 61, "validating"),
+			tr(api.StateValidating, api.StateFailed, c2.Add(time.Second), 62, "validation failed: 1 problem"),
 		}}
 	return map[string]*api.Deployment{
 		"development-2": dev2,
@@ -308,7 +308,7 @@ func (f *fakeAPI) approve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		writeErrorTest(w, http.StatusNotFound, "not_found", "deployment "+id+": not found")
-	case d.State != fsm.StateAwaitingApproval:
+	case d.State != api.StateAwaitingApproval:
 		writeErrorTest(w, http.StatusConflict, "wrong_state",
 			fmt.Sprintf("cannot approve deployment %s: it is %s, not AwaitingApproval", id, d.State))
 	default:
@@ -328,8 +328,8 @@ func (f *fakeAPI) reject(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct{ Reason string }
 	_ = json.Unmarshal([]byte(readBody(r)), &body)
-	d.State = fsm.StateRejected
-	d.Rejection = &fsm.Rejection{Identity: "bob", Time: testNow, Reason: body.Reason}
+	d.State = api.StateRejected
+	d.Rejection = &api.Rejection{Identity: "bob", Time: testNow, Reason: body.Reason}
 	writeJSONTest(w, http.StatusOK, d)
 }
 
@@ -370,9 +370,9 @@ func (f *fakeAPI) rollback(w http.ResponseWriter, r *http.Request) {
 		writeErrorTest(w, http.StatusNotFound, "not_found", fmt.Sprintf("roll back staging to %q: no such deployment or commit", body.To))
 		return
 	}
-	d := &api.Deployment{ID: "staging-4", Environment: "staging", Commit: commit, Kind: fsm.KindRollback, Initiator: "bob",
-		State: fsm.StatePending, CreatedAt: testNow, UpdatedAt: testNow,
-		Transitions: []api.Transition{{To: fsm.StatePending, Time: testNow, Index: 101,
+	d := &api.Deployment{ID: "staging-4", Environment: "staging", Commit: commit, Kind: api.KindRollback, Initiator: "bob",
+		State: api.StatePending, CreatedAt: testNow, UpdatedAt: testNow,
+		Transitions: []api.Transition{{To: api.StatePending, Time: testNow, Index: 101,
 			Message: "rollback of staging from 222222222222 to deployment staging-1 (commit 111111111111) requested by bob"}}}
 	writeJSONTest(w, http.StatusAccepted, d)
 }
@@ -383,7 +383,7 @@ func (f *fakeAPI) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := &api.Environment{Name: "staging", DeployedCommit: commit2, DeployedDeployment: "staging-2",
-		PendingSync: &fsm.SyncRequest{By: "bob", Time: testNow}, History: []string{"staging-1", "staging-2", "staging-3"}}
+		PendingSync: &api.SyncRequest{By: "bob", Time: testNow}, History: []string{"staging-1", "staging-2", "staging-3"}}
 	writeJSONTest(w, http.StatusAccepted, e)
 }
 

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // printJSON writes v as indented JSON: the API's types, re-encoded, with
@@ -100,15 +99,15 @@ func visibleWidth(s string) int {
 }
 
 // stateColors are the only colors honuactl uses: on state names.
-var stateColors = map[fsm.DeploymentState]string{
-	fsm.StateCompleted:        "32", // green
-	fsm.StateFailed:           "31", // red
-	fsm.StateRejected:         "31",
-	fsm.StateRollingBack:      "33", // yellow
-	fsm.StateRolledBack:       "33",
-	fsm.StateAwaitingApproval: "36", // cyan
-	fsm.StateScheduled:        "36",
-	fsm.StateSuperseded:       "90", // grey
+var stateColors = map[api.DeploymentState]string{
+	api.StateCompleted:        "32", // green
+	api.StateFailed:           "31", // red
+	api.StateRejected:         "31",
+	api.StateRollingBack:      "33", // yellow
+	api.StateRolledBack:       "33",
+	api.StateAwaitingApproval: "36", // cyan
+	api.StateScheduled:        "36",
+	api.StateSuperseded:       "90", // grey
 }
 
 // state is a state's name, escaped (it comes from the server) and colored

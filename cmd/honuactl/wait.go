@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // goal is what a wait waits for: a state, or ("") any terminal state.
@@ -42,8 +40,8 @@ func (g goal) check(d *api.Deployment) (done, ok bool) {
 	if g.state == "" {
 		return true, true
 	}
-	if d.State == fsm.StateFailed && (g.state == fsm.StateRollingBack || g.state == fsm.StateRolledBack) {
-		applied := slices.ContainsFunc(d.Transitions, func(t api.Transition) bool { return t.To == fsm.StateApplying })
+	if d.State == api.StateFailed && (g.state == api.StateRollingBack || g.state == api.StateRolledBack) {
+		applied := slices.ContainsFunc(d.Transitions, func(t api.Transition) bool { return t.To == api.StateApplying })
 		if applied {
 			return false, false
 		}
@@ -54,10 +52,7 @@ func (g goal) check(d *api.Deployment) (done, ok bool) {
 // afterIndex is the event id just past every transition made by the Raft
 // entries up to index: a stream opened there sends what happens next.
 func afterIndex(index uint64) string {
-	if index == 0 {
-		return ""
-	}
-	return fsm.EventID{Index: index, N: math.MaxInt32}.String()
+	return api.EventIDAfter(index)
 }
 
 // lastIndex is the Raft index of a deployment's last transition.

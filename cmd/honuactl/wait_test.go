@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // ev is an event of the fake's stream.
-func ev(index uint64, id string, kind fsm.Kind, from, to fsm.DeploymentState, msg string) api.Event {
+func ev(index uint64, id string, kind api.Kind, from, to api.DeploymentState, msg string) api.Event {
 	return api.Event{ID: fmt.Sprintf("%d.0", index), DeploymentID: id, Environment: "staging", Commit: commit3, Kind: kind,
 		From: from, To: to, Time: testNow.Add(time.Duration(index) * time.Second), Message: msg}
 }
@@ -24,12 +23,12 @@ func (f *fakeAPI) setEvents(es ...api.Event) {
 
 // staging-3 is AwaitingApproval with its last transition at index 93.
 var toCompleted = []api.Event{
-	ev(93, "staging-3", fsm.KindAuto, fsm.StatePlanning, fsm.StateAwaitingApproval, "already seen"),
-	ev(94, "staging-9", fsm.KindAuto, "", fsm.StatePending, "another deployment"),
-	ev(95, "staging-3", fsm.KindAuto, fsm.StateAwaitingApproval, fsm.StateBackingUp, "approved by bob"),
-	ev(96, "staging-3", fsm.KindAuto, fsm.StateBackingUp, fsm.StateApplying, "backup recorded"),
-	ev(97, "staging-3", fsm.KindAuto, fsm.StateApplying, fsm.StatePostValidating, "applied"),
-	ev(98, "staging-3", fsm.KindAuto, fsm.StatePostValidating, fsm.StateCompleted, "deployed and healthy"),
+	ev(93, "staging-3", api.KindAuto, api.StatePlanning, api.StateAwaitingApproval, "already seen"),
+	ev(94, "staging-9", api.KindAuto, "", api.StatePending, "another deployment"),
+	ev(95, "staging-3", api.KindAuto, api.StateAwaitingApproval, api.StateBackingUp, "approved by bob"),
+	ev(96, "staging-3", api.KindAuto, api.StateBackingUp, api.StateApplying, "backup recorded"),
+	ev(97, "staging-3", api.KindAuto, api.StateApplying, api.StatePostValidating, "applied"),
+	ev(98, "staging-3", api.KindAuto, api.StatePostValidating, api.StateCompleted, "deployed and healthy"),
 }
 
 func TestWaitFollowsEvents(t *testing.T) {
@@ -59,7 +58,7 @@ func TestWaitFollowsEvents(t *testing.T) {
 	wantCode(t, r, exitOK)
 	var d api.Deployment
 	decode(t, r.stdout, &d)
-	if d.ID != "staging-3" || d.State != fsm.StateCompleted || len(d.Transitions) != 8 {
+	if d.ID != "staging-3" || d.State != api.StateCompleted || len(d.Transitions) != 8 {
 		t.Errorf("wait JSON: %s with %d transitions; want staging-3 Completed with 8", d.State, len(d.Transitions))
 	}
 
@@ -73,7 +72,7 @@ func TestWaitFollowsEvents(t *testing.T) {
 
 func TestWaitOtherTerminalState(t *testing.T) {
 	f := newFakeAPI(t)
-	f.setEvents(ev(95, "staging-3", fsm.KindAuto, fsm.StateAwaitingApproval, fsm.StateFailed, "approval timed out after 24h"))
+	f.setEvents(ev(95, "staging-3", api.KindAuto, api.StateAwaitingApproval, api.StateFailed, "approval timed out after 24h"))
 	r := f.ctl(t, "wait", "staging-3", "--for", "Completed")
 	wantCode(t, r, exitRefused)
 	wantLines(t, r.stdout, []string{"AwaitingApproval → Failed", "approval timed out"})
@@ -102,11 +101,11 @@ func TestWaitOtherTerminalState(t *testing.T) {
 func TestWaitRollsBack(t *testing.T) {
 	f := newFakeAPI(t)
 	f.setEvents(
-		ev(95, "staging-3", fsm.KindAuto, fsm.StateAwaitingApproval, fsm.StateBackingUp, "approved"),
-		ev(96, "staging-3", fsm.KindAuto, fsm.StateBackingUp, fsm.StateApplying, "backup recorded"),
-		ev(97, "staging-3", fsm.KindAuto, fsm.StateApplying, fsm.StateFailed, "apply failed: target said 500"),
-		ev(98, "staging-3", fsm.KindAuto, fsm.StateFailed, fsm.StateRollingBack, "rolling back (autoRollback)"),
-		ev(99, "staging-3", fsm.KindAuto, fsm.StateRollingBack, fsm.StateRolledBack, "restored staging-2"),
+		ev(95, "staging-3", api.KindAuto, api.StateAwaitingApproval, api.StateBackingUp, "approved"),
+		ev(96, "staging-3", api.KindAuto, api.StateBackingUp, api.StateApplying, "backup recorded"),
+		ev(97, "staging-3", api.KindAuto, api.StateApplying, api.StateFailed, "apply failed: target said 500"),
+		ev(98, "staging-3", api.KindAuto, api.StateFailed, api.StateRollingBack, "rolling back (autoRollback)"),
+		ev(99, "staging-3", api.KindAuto, api.StateRollingBack, api.StateRolledBack, "restored staging-2"),
 	)
 	r := f.ctl(t, "wait", "staging-3", "--for", "RolledBack")
 	wantCode(t, r, exitOK)
@@ -182,8 +181,8 @@ func TestWaitPolls(t *testing.T) {
 	f.mu.Lock()
 	d := f.deployments["staging-3"]
 	d.Transitions = append(d.Transitions,
-		api.Transition{From: fsm.StateAwaitingApproval, To: fsm.StateRejected, Time: testNow, Index: 95, Message: "rejected by bob: no"})
-	d.State = fsm.StateRejected
+		api.Transition{From: api.StateAwaitingApproval, To: api.StateRejected, Time: testNow, Index: 95, Message: "rejected by bob: no"})
+	d.State = api.StateRejected
 	f.mu.Unlock()
 	r := <-done
 	wantCode(t, r, exitOK)
@@ -193,15 +192,15 @@ func TestWaitPolls(t *testing.T) {
 // syncEvents: the sync's deployment staging-5 is created after the status'
 // applied index (100) and completes.
 var syncEvents = []api.Event{
-	ev(90, "staging-3", fsm.KindManualSync, "", fsm.StatePending, "an older sync"),
-	ev(101, "staging-3", fsm.KindAuto, fsm.StateAwaitingApproval, fsm.StateSuperseded, "superseded by the sync"),
-	ev(102, "staging-5", fsm.KindManualSync, "", fsm.StatePending, "sync requested by bob: deploying 333333333333"),
-	ev(103, "staging-5", fsm.KindManualSync, fsm.StatePending, fsm.StateValidating, "validating"),
-	ev(104, "staging-5", fsm.KindManualSync, fsm.StateValidating, fsm.StatePlanning, "valid"),
-	ev(105, "staging-5", fsm.KindManualSync, fsm.StatePlanning, fsm.StateBackingUp, "no approval needed"),
-	ev(106, "staging-5", fsm.KindManualSync, fsm.StateBackingUp, fsm.StateApplying, "backup recorded"),
-	ev(107, "staging-5", fsm.KindManualSync, fsm.StateApplying, fsm.StatePostValidating, "applied"),
-	ev(108, "staging-5", fsm.KindManualSync, fsm.StatePostValidating, fsm.StateCompleted, "deployed and healthy"),
+	ev(90, "staging-3", api.KindManualSync, "", api.StatePending, "an older sync"),
+	ev(101, "staging-3", api.KindAuto, api.StateAwaitingApproval, api.StateSuperseded, "superseded by the sync"),
+	ev(102, "staging-5", api.KindManualSync, "", api.StatePending, "sync requested by bob: deploying 333333333333"),
+	ev(103, "staging-5", api.KindManualSync, api.StatePending, api.StateValidating, "validating"),
+	ev(104, "staging-5", api.KindManualSync, api.StateValidating, api.StatePlanning, "valid"),
+	ev(105, "staging-5", api.KindManualSync, api.StatePlanning, api.StateBackingUp, "no approval needed"),
+	ev(106, "staging-5", api.KindManualSync, api.StateBackingUp, api.StateApplying, "backup recorded"),
+	ev(107, "staging-5", api.KindManualSync, api.StateApplying, api.StatePostValidating, "applied"),
+	ev(108, "staging-5", api.KindManualSync, api.StatePostValidating, api.StateCompleted, "deployed and healthy"),
 }
 
 func TestSyncWait(t *testing.T) {
@@ -241,7 +240,7 @@ func TestSyncWait(t *testing.T) {
 	wantCode(t, r, exitOK)
 	var d api.Deployment
 	decode(t, r.stdout, &d)
-	if d.ID != "staging-5" || d.State != fsm.StateCompleted || d.Kind != fsm.KindManualSync {
+	if d.ID != "staging-5" || d.State != api.StateCompleted || d.Kind != api.KindManualSync {
 		t.Errorf("sync --wait JSON = %s", r.stdout)
 	}
 }
@@ -249,9 +248,9 @@ func TestSyncWait(t *testing.T) {
 func TestSyncWaitFails(t *testing.T) {
 	f := newFakeAPI(t)
 	f.setEvents(
-		ev(102, "staging-5", fsm.KindManualSync, "", fsm.StatePending, "sync requested by bob"),
-		ev(103, "staging-5", fsm.KindManualSync, fsm.StatePending, fsm.StateValidating, "validating"),
-		ev(104, "staging-5", fsm.KindManualSync, fsm.StateValidating, fsm.StateFailed, "validation failed: 2 problems"),
+		ev(102, "staging-5", api.KindManualSync, "", api.StatePending, "sync requested by bob"),
+		ev(103, "staging-5", api.KindManualSync, api.StatePending, api.StateValidating, "validating"),
+		ev(104, "staging-5", api.KindManualSync, api.StateValidating, api.StateFailed, "validation failed: 2 problems"),
 	)
 	r := f.ctl(t, "sync", "staging", "-w")
 	wantCode(t, r, exitRefused)
@@ -270,7 +269,7 @@ func TestSyncWaitPolls(t *testing.T) {
 	f.mu.Lock()
 	f.noEvents = true
 	s5 := *f.deployments["staging-2"]
-	s5.ID, s5.Kind, s5.Initiator, s5.CreatedAt, s5.UpdatedAt = "staging-5", fsm.KindManualSync, "bob", testNow, testNow.Add(time.Second)
+	s5.ID, s5.Kind, s5.Initiator, s5.CreatedAt, s5.UpdatedAt = "staging-5", api.KindManualSync, "bob", testNow, testNow.Add(time.Second)
 	f.deployments["staging-5"] = &s5
 	f.mu.Unlock()
 	r := f.ctl(t, "sync", "staging", "--wait", "--timeout", "20s")

@@ -20,13 +20,24 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/gossipkey"
 )
 
 // Keyring is a node's gossip keyring as the API shows it: fingerprints,
 // never keys.
-type Keyring = api.Keyring
+type Keyring struct {
+	// Node is the node whose keyring this is.
+	Node string
+	// Encrypted is false on a node that gossips in the clear.
+	Encrypted bool
+	// Primary is the fingerprint of the key that encrypts what the node
+	// sends.
+	Primary string
+	// Keys are the fingerprints of every key the node decrypts with,
+	// primary first.
+	Keys  []string
+	Count int
+}
 
 // Errors of the keyring operations; each is returned wrapped, naming the
 // key by its fingerprint.

@@ -8,17 +8,46 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/honua-io/honua-gitops/api"
 )
 
-// Status is a node's view of the cluster; its JSON is GET /v1/status.
-type Status = api.Status
+// Status is a node's view of the cluster (internal/rpc serves it as GET
+// /v1/status).
+type Status struct {
+	NodeID string
+	// State is the raft state: Follower, Candidate, Leader or Shutdown.
+	State string
+	// Leader is nil when this node knows of no leader.
+	Leader       *Leader
+	Term         uint64
+	LastIndex    uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	// LastContact is when a follower last heard from the leader; nil on
+	// the leader and on a node that never heard from one.
+	LastContact *time.Time
+	Version     string
+	Members     []Member
+}
+
+// Leader names the leader and where its API listens.
+type Leader struct {
+	ID      string
+	APIAddr string
+}
 
 // Member is one server as this node sees it: from the raft configuration
 // (voter) and from gossip (addresses, status alive, suspect, dead or left).
 // A raft server this node has not (yet) seen in gossip is reported dead.
-type Member = api.Member
+type Member struct {
+	ID         string
+	RaftAddr   string
+	GossipAddr string
+	APIAddr    string
+	Version    string
+	Voter      bool
+	// Status is StatusAlive, StatusSuspect, StatusDead or StatusLeft.
+	Status string
+}
 
 // goneMemberTTL is how long a member that is dead or left and no longer in
 // the raft configuration keeps appearing in the member list.
@@ -37,7 +66,7 @@ func (n *Node) Status() Status {
 		Members:      n.Members(),
 	}
 	if id, apiAddr := n.Leader(); id != "" {
-		st.Leader = &api.Leader{ID: id, APIAddr: apiAddr}
+		st.Leader = &Leader{ID: id, APIAddr: apiAddr}
 	}
 	if lc := n.raft.LastContact(); !lc.IsZero() && st.State != raft.Leader.String() {
 		st.LastContact = &lc

@@ -314,7 +314,7 @@ func TestApproveRejectFlow(t *testing.T) {
 	rec = f.do(t, "alice", "POST", path+"/approve", `{}`)
 	res = api.ApproveResult{}
 	if err := json.Unmarshal(rec.Body.Bytes(), &res); rec.Code != 200 || err != nil || !res.Duplicate ||
-		res.Deployment.State != fsm.StateRejected {
+		res.Deployment.State != api.StateRejected {
 		t.Errorf("alice approving again once rejected = %d %s; want 200 duplicate showing Rejected", rec.Code, rec.Body)
 	}
 	rec = f.do(t, "olga", "POST", path+"/approve", `{}`)

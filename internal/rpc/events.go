@@ -45,7 +45,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		changed := s.cfg.Store.Changed()
 		for _, e := range s.cfg.Store.EventsAfter(after, env) {
-			data, _ := json.Marshal(e)
+			data, _ := json.Marshal(wireEvent(e))
 			if _, err := fmt.Fprintf(w, "id: %s\nevent: transition\ndata: %s\n\n", e.ID, data); err != nil {
 				return
 			}

@@ -30,11 +30,11 @@ var _ Keyring = (*cluster.Node)(nil)
 // state.
 var localRoutes = map[string]bool{"keyring_list": true, "keyring_change": true}
 
-func (s *Server) keyring() cluster.Keyring {
+func (s *Server) keyring() api.Keyring {
 	if s.cfg.Keyring == nil {
-		return cluster.Keyring{Node: s.cfg.Cluster.ID(), Keys: []string{}}
+		return api.Keyring{Node: s.cfg.Cluster.ID(), Keys: []string{}}
 	}
-	return s.cfg.Keyring.GossipKeyring()
+	return wireKeyring(s.cfg.Keyring.GossipKeyring())
 }
 
 func (s *Server) handleKeyringList(w http.ResponseWriter, _ *http.Request) {

@@ -22,7 +22,7 @@ func summarize(d *fsm.Deployment) *api.DeploymentSummary {
 	}
 	s := &api.DeploymentSummary{
 		ID: d.ID, Environment: d.Environment, Commit: d.Commit, Branch: d.Branch, Kind: string(d.Kind),
-		Initiator: d.Initiator, DryRun: d.DryRun, State: d.State, Risk: d.Risk, Error: d.Error,
+		Initiator: d.Initiator, DryRun: d.DryRun, State: api.DeploymentState(d.State), Risk: d.Risk, Error: d.Error,
 		Approvals: len(d.Approvals), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 	if n := len(d.Transitions); n > 0 {
@@ -44,7 +44,7 @@ func (s *Server) handleEnvironments(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) environmentBody(e *fsm.Environment) api.EnvironmentDetail {
-	body := api.EnvironmentDetail{Environment: e}
+	body := api.EnvironmentDetail{Environment: wireEnvironment(e)}
 	if d, ok := s.cfg.Store.Deployment(e.Current); ok && e.Current != "" {
 		body.CurrentDeployment = summarize(d)
 	}
@@ -117,7 +117,7 @@ func (s *Server) handleDeployment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("deployment %s is not known (it may have been pruned from history)", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, wireDeployment(d))
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +198,7 @@ func totals(ds []*fsm.Deployment) api.HistoryTotals {
 }
 
 func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Cluster.Members())
+	writeJSON(w, http.StatusOK, mapSlice(s.cfg.Cluster.Members(), wireMember))
 }
 
 // debugState is GET /v1/debug/state: a digest of this node's replicated

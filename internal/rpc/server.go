@@ -1,7 +1,9 @@
 // Package rpc owns honuad's HTTP/JSON API: routing, authentication and
 // roles, forwarding writes (and consistent reads) to the leader, webhooks,
-// server-sent events, and the mapping from errors to status codes and JSON
-// bodies.
+// server-sent events, the mapping from errors to status codes and JSON
+// bodies, and the conversion of the replicated state and of the node's view
+// of the cluster into the API's wire types (wire.go, wire_docs.go), whose
+// bytes the golden tests pin (testdata/golden).
 package rpc
 
 import (
@@ -349,10 +351,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	body := s.cfg.Cluster.Status()
+	body := wireStatus(s.cfg.Cluster.Status())
 	if s.cfg.Repository != nil {
 		body.Repository = &api.RepositoryStatus{URL: s.cfg.Repository.URL, Branch: s.cfg.Repository.Branch,
-			SourceStatus: s.cfg.Store.Source()}
+			SourceStatus: wireSourceStatus(s.cfg.Store.Source())}
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -67,7 +67,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	ar := res.(*fsm.ApproveResult)
 	s.log(r).Info("deployment approved", "deployment", ar.Deployment.ID, "by", id.Name, "duplicate", ar.Duplicate)
-	writeJSON(w, http.StatusOK, api.ApproveResult{Duplicate: ar.Duplicate, Deployment: ar.Deployment})
+	writeJSON(w, http.StatusOK, api.ApproveResult{Duplicate: ar.Duplicate, Deployment: wireDeployment(ar.Deployment)})
 }
 
 // rejectBody is the body of POST /v1/deployments/{id}/reject.
@@ -94,7 +94,7 @@ func (s *Server) handleReject(w http.ResponseWriter, r *http.Request) {
 	}
 	d := res.(*fsm.Deployment)
 	s.log(r).Info("deployment rejected", "deployment", d.ID, "by", id.Name)
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, wireDeployment(d))
 }
 
 // rollbackBody is the body of POST /v1/environments/{env}/rollback.
@@ -121,7 +121,7 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, d)
+	writeJSON(w, http.StatusAccepted, wireDeployment(d))
 }
 
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +141,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Pipeline.PollNow("sync of " + env + " requested by " + id.Name)
-	writeJSON(w, http.StatusAccepted, res)
+	writeJSON(w, http.StatusAccepted, wireEnvironment(syncedEnvironment(res)))
 }
 
 // checkEnvironmentAccess checks that env exists, that a repository is
@@ -229,4 +229,10 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log(r).Warn("state restored from a backup", "by", identityOf(r).Name, "applied_index", index)
 	writeJSON(w, http.StatusOK, map[string]uint64{"appliedIndex": index})
+}
+
+// syncedEnvironment is the environment a RequestSync command returns.
+func syncedEnvironment(res any) *fsm.Environment {
+	e, _ := res.(*fsm.Environment)
+	return e
 }

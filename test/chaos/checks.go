@@ -153,7 +153,7 @@ func (r *Run) lostWrites(ops []Op, final *finalState) []string {
 				out = append(out, fmt.Sprintf("%s: %s: %s's approvals are %v", n.ID(), o.String(), id, approvalIdentities(d)))
 			case o.Kind == OpReject && (d.State != "Rejected" || d.Rejection == nil || d.Rejection.Identity != o.Who):
 				out = append(out, fmt.Sprintf("%s: %s: %s is %s, rejection %+v", n.ID(), o.String(), id, d.State, d.Rejection))
-			case o.Kind == OpRollback && (d.Kind != fsm.KindRollback || d.Commit != o.To || d.Initiator != o.Who):
+			case o.Kind == OpRollback && (d.Kind != api.KindRollback || d.Commit != o.To || d.Initiator != o.Who):
 				out = append(out, fmt.Sprintf("%s: %s: %s is of kind %s, commit %.12s, by %s", n.ID(), o.String(), id, d.Kind, d.Commit, d.Initiator))
 			}
 		}
@@ -166,7 +166,7 @@ func (r *Run) lostWrites(ops []Op, final *finalState) []string {
 		}
 		found := false
 		for _, d := range final.deps {
-			if d.Environment == o.Env && d.Kind == fsm.KindManualSync && !d.CreatedAt.Before(o.CallWall.Add(-50*time.Millisecond)) {
+			if d.Environment == o.Env && d.Kind == api.KindManualSync && !d.CreatedAt.Before(o.CallWall.Add(-50*time.Millisecond)) {
 				found = true
 				break
 			}
@@ -192,11 +192,11 @@ func recordViolations(deps map[string]*api.Deployment) []string {
 				if t.From != prev.To {
 					out = append(out, fmt.Sprintf("%s: transition %d goes from %s, but the one before went to %s", id, i, t.From, prev.To))
 				}
-				if prev.To.Terminal() && !(prev.To == fsm.StateFailed && t.To == fsm.StateRollingBack) {
+				if prev.To.Terminal() && !(prev.To == api.StateFailed && t.To == api.StateRollingBack) {
 					out = append(out, fmt.Sprintf("%s: left terminal state %s for %s", id, prev.To, t.To))
 				}
 			}
-			if t.To.Terminal() && !(t.To == fsm.StateFailed && i+1 < len(d.Transitions) && d.Transitions[i+1].To == fsm.StateRollingBack) {
+			if t.To.Terminal() && !(t.To == api.StateFailed && i+1 < len(d.Transitions) && d.Transitions[i+1].To == api.StateRollingBack) {
 				verdicts = append(verdicts, string(t.To))
 			}
 		}
@@ -281,7 +281,7 @@ func activeOverlaps(deps map[string]*api.Deployment) []string {
 	var all []transitionAt
 	for _, d := range deps {
 		for i, t := range d.Transitions {
-			all = append(all, transitionAt{t.Index, d.ID, depNumber(d.ID), i, t.From, t.To, d.Environment})
+			all = append(all, transitionAt{t.Index, d.ID, depNumber(d.ID), i, fsm.DeploymentState(t.From), fsm.DeploymentState(t.To), d.Environment})
 		}
 	}
 	slices.SortFunc(all, func(a, b transitionAt) int {
@@ -294,7 +294,7 @@ func activeOverlaps(deps map[string]*api.Deployment) []string {
 func eventOverlaps(es []api.Event) []string {
 	all := make([]transitionAt, len(es))
 	for i, e := range es {
-		all[i] = transitionAt{eventIndex(e.ID), e.DeploymentID, depNumber(e.DeploymentID), i, e.From, e.To, e.Environment}
+		all[i] = transitionAt{eventIndex(e.ID), e.DeploymentID, depNumber(e.DeploymentID), i, fsm.DeploymentState(e.From), fsm.DeploymentState(e.To), e.Environment}
 	}
 	return overlaps(all)
 }
@@ -469,7 +469,7 @@ func (r *Run) reportSummary(final *finalState) {
 	states := map[string]int{}
 	for _, d := range final.deps {
 		states[string(d.Kind)+"/"+string(d.State)]++
-		if d.State == fsm.StateFailed || d.State == fsm.StateRolledBack {
+		if d.State == api.StateFailed || d.State == api.StateRolledBack {
 			r.Logf("deployment %s (%s) ended %s: %s", d.ID, d.Kind, d.State, d.Error)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 func TestClassify(t *testing.T) {
@@ -53,9 +52,9 @@ func (timeoutErr) Temporary() bool { return true }
 // Pending.
 func dep(id, env string, steps ...any) *api.Deployment {
 	d := &api.Deployment{ID: id, Environment: env}
-	from := fsm.DeploymentState("")
+	from := api.DeploymentState("")
 	for i := 0; i < len(steps); i += 2 {
-		to := fsm.DeploymentState(steps[i].(string))
+		to := api.DeploymentState(steps[i].(string))
 		d.Transitions = append(d.Transitions, api.Transition{From: from, To: to, Index: uint64(steps[i+1].(int))})
 		from = to
 	}
@@ -120,7 +119,7 @@ func TestRecordViolations(t *testing.T) {
 func TestEventViolations(t *testing.T) {
 	final := deps(dep("a-1", "a", "Pending", 1, "BackingUp", 2, "Completed", 3))
 	e := func(id, from, to string) api.Event {
-		return api.Event{ID: id, DeploymentID: "a-1", Environment: "a", From: fsm.DeploymentState(from), To: fsm.DeploymentState(to)}
+		return api.Event{ID: id, DeploymentID: "a-1", Environment: "a", From: api.DeploymentState(from), To: api.DeploymentState(to)}
 	}
 	good := map[string][]api.Event{
 		"n1": {e("1.0", "", "Pending"), e("2.0", "Pending", "BackingUp"), e("3.0", "BackingUp", "Completed")},

@@ -13,7 +13,6 @@ import (
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 
 	"github.com/honua-io/honua-gitops/api"
-	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -185,14 +184,14 @@ func (b *bench) waitAwaiting(envs int) error {
 	ctx := context.Background()
 	var waiting []api.DeploymentSummary
 	err := harness.Poll(pipelineTimeout, fmt.Sprintf("%d deployments AwaitingApproval", envs), func() error {
-		failed, err := b.admin.Deployments(ctx, api.DeploymentFilter{State: fsm.StateFailed, Limit: 1}, nil)
+		failed, err := b.admin.Deployments(ctx, api.DeploymentFilter{State: api.StateFailed, Limit: 1}, nil)
 		if err != nil {
 			return err
 		}
 		if len(failed) > 0 {
 			return fmt.Errorf("deployment %s of %s failed: %s", failed[0].ID, failed[0].Environment, failed[0].Error)
 		}
-		waiting, err = b.admin.Deployments(ctx, api.DeploymentFilter{State: fsm.StateAwaitingApproval, Limit: 1000}, nil)
+		waiting, err = b.admin.Deployments(ctx, api.DeploymentFilter{State: api.StateAwaitingApproval, Limit: 1000}, nil)
 		if err != nil {
 			return err
 		}

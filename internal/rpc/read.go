@@ -78,9 +78,9 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for key := range q {
 		switch key {
-		case "env", "state", "limit":
+		case "env", "state", "limit", "consistent": // consistent: see route
 		default:
-			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("unknown query parameter %q (use env, state, limit)", key))
+			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("unknown query parameter %q (use env, state, limit, consistent)", key))
 			return
 		}
 	}

@@ -79,6 +79,8 @@ func TestReadDeployments(t *testing.T) {
 		{"?env=production&state=Completed", []string{"done"}},
 		{"?limit=1", []string{"failed"}},
 		{"?env=development", []string{}},
+		// The api client sends consistent=true with QueryOptions.
+		{"?env=production&consistent=true", []string{"waiting", "done"}},
 	}
 	for _, tt := range tests {
 		rec := do(t, s, "GET", "/v1/deployments"+tt.query, "", nil)

@@ -57,7 +57,7 @@ func (c *Client) Events(ctx context.Context, o EventOptions) (*EventStream, erro
 func (s *EventStream) Next() (*Event, error) {
 	var id, data string
 	for {
-		line, err := s.r.ReadString('\n')
+		line, err := s.readLine()
 		if err != nil {
 			return nil, err
 		}
@@ -78,6 +78,33 @@ func (s *EventStream) Next() (*Event, error) {
 			id = strings.TrimSpace(strings.TrimPrefix(line, "id:"))
 		case strings.HasPrefix(line, "data:"):
 			data += strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+			if len(data) > MaxEventSize {
+				return nil, fmt.Errorf("event stream: an event longer than %d bytes", MaxEventSize)
+			}
+		}
+	}
+}
+
+// MaxEventSize bounds one line of the event stream and one event's data.
+// An event is one transition, far smaller; a node that sends more is not
+// read into memory without end.
+const MaxEventSize = 1 << 20
+
+// readLine returns the stream's next line, with its line break.
+func (s *EventStream) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		if len(line)+len(frag) > MaxEventSize {
+			return "", fmt.Errorf("event stream: a line longer than %d bytes", MaxEventSize)
+		}
+		line = append(line, frag...)
+		switch {
+		case err == bufio.ErrBufferFull:
+		case err != nil:
+			return "", err
+		default:
+			return string(line), nil
 		}
 	}
 }

@@ -316,12 +316,7 @@ func TestGracefulLeaveKeepsMinimumVoters(t *testing.T) {
 	f := tc.followers()[0]
 	tc.stop(f, true)
 	leader := tc.waitForLeader()
-	waitFor(t, f.id()+" to be seen as left", func() error {
-		if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusLeft {
-			return fmt.Errorf("member = %+v", m)
-		}
-		return nil
-	})
+	waitMemberStatus(t, leader.node, f.id(), StatusLeft)
 	for range 3 {
 		leader.node.reconcileMembers()
 	}
@@ -340,12 +335,7 @@ func TestFailedMemberStaysVoter(t *testing.T) {
 	f := tc.followers()[0]
 	tc.stop(f, false)
 	leader := tc.waitForLeader()
-	waitFor(t, f.id()+" to be seen dead", func() error {
-		if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusDead {
-			return fmt.Errorf("member = %+v", m)
-		}
-		return nil
-	})
+	waitMemberStatus(t, leader.node, f.id(), StatusDead)
 	// Several reconcile rounds pass; it must stay a voter.
 	for range 3 {
 		leader.node.reconcileMembers()
@@ -484,6 +474,17 @@ func TestReadiness(t *testing.T) {
 	if _, why := lone.node.Ready(); why != "no leader known" {
 		t.Errorf("Ready() reason = %q; want %q", why, "no leader known")
 	}
+}
+
+// waitMemberStatus waits until n sees member id with status.
+func waitMemberStatus(t *testing.T, n *Node, id, status string) {
+	t.Helper()
+	waitFor(t, id+" to be seen "+status, func() error {
+		if m := memberByID(n, id); m == nil || m.Status != status {
+			return fmt.Errorf("member = %+v", m)
+		}
+		return nil
+	})
 }
 
 func memberByID(n *Node, id string) *Member {
@@ -712,12 +713,7 @@ func TestLeaveAnnouncedAfterTheLeaveIsSeen(t *testing.T) {
 	f := tc.followers()[0]
 	tc.stop(f, false)
 	leader := tc.waitForLeader()
-	waitFor(t, f.id()+" to be seen dead", func() error {
-		if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusDead {
-			return fmt.Errorf("member = %+v", m)
-		}
-		return nil
-	})
+	waitMemberStatus(t, leader.node, f.id(), StatusDead)
 	(&gossipDelegate{leader.node}).NotifyMsg(append([]byte{msgLeaving}, f.id()...))
 	if m := memberByID(leader.node, f.id()); m == nil || m.Status != StatusLeft {
 		t.Errorf("member after the late announcement = %+v; want left", m)

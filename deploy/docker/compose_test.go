@@ -2,7 +2,6 @@ package docker
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"maps"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/honua-io/honua-gitops/deploy/internal/walkthrough"
 	"github.com/honua-io/honua-gitops/internal/agent"
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -324,17 +324,9 @@ func fileExists(p string) bool {
 // readCert reads the first certificate of a PEM file.
 func readCert(t *testing.T, file string) *x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	c, err := walkthrough.ReadCertificate(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s holds no PEM block", file)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
 	}
 	return c
 }

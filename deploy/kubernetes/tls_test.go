@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/deploy/internal/walkthrough"
 	"github.com/honua-io/honua-gitops/internal/agent"
 	"github.com/honua-io/honua-gitops/internal/certs"
 	"github.com/honua-io/honua-gitops/internal/gossipkey"
@@ -51,17 +51,9 @@ func requireSecured(t *testing.T, cfg *agent.Config) {
 // readCert reads the first certificate of a PEM file.
 func readCert(t *testing.T, file string) *x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	c, err := walkthrough.ReadCertificate(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s holds no PEM block", file)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
 	}
 	return c
 }

@@ -12,8 +12,11 @@ package walkthrough
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -175,4 +178,22 @@ func (c Command) HasPrefix(prefix ...string) bool {
 		}
 	}
 	return true
+}
+
+// ReadCertificate reads the first certificate of a PEM file, such as the
+// ones the walkthroughs' `honuad tls` commands write.
+func ReadCertificate(file string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s holds no PEM block", file)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return c, nil
 }

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -386,22 +385,7 @@ func TestGoldenEvents(t *testing.T) {
 // line, Content-Type, a blank line and the body.
 func goldenRequest(t *testing.T, srv *httptest.Server, method, path, body string, h map[string]string) []byte {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
+	resp, b := roundTrip(t, srv, method, path, body, h)
 	return fmt.Appendf(nil, "%s %s\n%d %s\nContent-Type: %s\n\n%s", method, path, resp.StatusCode,
 		http.StatusText(resp.StatusCode), resp.Header.Get("Content-Type"), b)
 }

@@ -81,6 +81,14 @@ func answerOf(status int, h http.Header, body []byte) answer {
 // send sends a request over real HTTP to ts; it comes from 127.0.0.1.
 func send(t *testing.T, ts *httptest.Server, method, path, body string, header map[string]string) answer {
 	t.Helper()
+	resp, b := roundTrip(t, ts, method, path, body, header)
+	return answerOf(resp.StatusCode, resp.Header, b)
+}
+
+// roundTrip sends a request over real HTTP to ts and reads the whole
+// answer; the response's body is closed.
+func roundTrip(t *testing.T, ts *httptest.Server, method, path, body string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -90,11 +98,14 @@ func send(t *testing.T, ts *httptest.Server, method, path, body string, header m
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answerOf(resp.StatusCode, resp.Header, b)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp, b
 }
 
 // sendFrom serves a request as if it came from the client address remote.

@@ -28,9 +28,6 @@ const (
 	nlmsgError = 0x2 // NLMSG_ERROR
 )
 
-// netnsDir is where ip netns keeps its named namespaces.
-const netnsDir = "/var/run/netns"
-
 var (
 	ne = binary.NativeEndian
 	be = binary.BigEndian

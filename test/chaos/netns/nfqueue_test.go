@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -61,21 +63,18 @@ func TestNetlinkEncoding(t *testing.T) {
 			"20 00 00 00 01 03 01 00 00 00 00 00 00 00 00 00" + // 32 bytes, QUEUE<<8|VERDICT, REQUEST
 			" 00 00 00 4d" +
 			" 0c 00 02 00 00 00 00 01 01 02 03 04"}, // NFQA_VERDICT_HDR: NF_ACCEPT, id
-		{"batch begin and end: nf_tables", deleteTableBatch()[:20], "14 00 00 00 10 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a"},
-		{"flush the delay chain", flushRuleBatch(), "" +
-			"14 00 00 00 10 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a" + // NFNL_MSG_BATCH_BEGIN, nf_tables
-			" 30 00 00 00 08 0a 05 00 01 00 00 00 00 00 00 00" + // 48 bytes, NFTABLES<<8|DELRULE, REQUEST|ACK, seq 1
-			" 02 00 00 00" + // NFPROTO_IPV4
-			" 10 00 01 00 68 6f 6e 75 61 5f 64 65 6c 61 79 00" + // NFTA_RULE_TABLE "honua_delay"
-			" 0b 00 02 00 6f 75 74 70 75 74 00 00" + // NFTA_RULE_CHAIN "output"
-			" 14 00 00 00 11 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a"}, // NFNL_MSG_BATCH_END
 	}
 	for _, tt := range tests {
 		if want := hexBytes(t, tt.want); !bytes.Equal(tt.got, want) {
 			t.Errorf("%s:\n got % x\nwant % x", tt.name, tt.got, want)
 		}
 	}
+}
 
+// TestQueueRuleEncoding checks the delay table's transaction as the
+// kernel reads it.
+func TestQueueRuleEncoding(t *testing.T) {
+	littleEndian(t)
 	// The rule's expressions, as the kernel reads them.
 	rules := []struct {
 		expr queueExpr
@@ -99,30 +98,74 @@ func TestNetlinkEncoding(t *testing.T) {
 	daddr := hexBytes(t, "2c 00 01 80 08 00 01 00 63 6d 70 00 20 00 02 80"+
 		" 08 00 01 00 00 00 00 01 08 00 02 00 00 00 00 00"+ // cmp reg 1 eq
 		" 0c 00 03 80 07 00 01 00 0a 4d 00 00") // 10.77.0, padded
+	oifname := hexBytes(t, "38 00 01 80 08 00 01 00 63 6d 70 00 2c 00 02 80"+
+		" 08 00 01 00 00 00 00 01 08 00 02 00 00 00 00 00"+ // cmp reg 1 eq
+		" 18 00 03 80 14 00 01 00 70 65 65 72 30 00 00 00 00 00 00 00 00 00 00 00") // "peer0", IFNAMSIZ
 	for _, r := range rules {
-		batch := queueRuleBatch(77, r.expr)
-		if !bytes.Contains(batch, hexBytes(t, r.want)) {
-			t.Errorf("queueRuleBatch(%v) = % x\nwant it to hold % x", r.expr, batch, hexBytes(t, r.want))
+		msgs := recordNft(t, func(c *nftables.Conn) { addQueueRuleTo(c, 77, r.expr) })
+		if got, want := nftTypes(msgs), "0x10 0xa00 0xa02 0xa00 0xa03 0xa06 0x11"; got != want {
+			t.Errorf("addQueueRuleTo(%v): messages %s; want %s", r.expr, got, want)
 		}
-		if !bytes.Contains(batch, daddr) {
-			t.Errorf("queueRuleBatch(%v) = % x\nwant it to hold the match of ip daddr 10.77.0.0/24 % x", r.expr, batch, daddr)
+		rule := msgs[len(msgs)-2].Data
+		if !bytes.Contains(rule, hexBytes(t, r.want)) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold % x", r.expr, rule, hexBytes(t, r.want))
 		}
-		msgs, err := parseMessages(batch)
-		if err != nil {
-			t.Fatal(err)
+		if !bytes.Contains(rule, daddr) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold the match of ip daddr 10.77.0.0/24 % x", r.expr, rule, daddr)
 		}
-		var types []string
-		acks := 0
-		for _, m := range msgs {
-			types = append(types, fmt.Sprintf("%#x", m.typ))
-			if m.flags&nlmFAck != 0 {
-				acks++
-			}
-		}
-		if got, want := strings.Join(types, " "), "0x10 0xa00 0xa02 0xa00 0xa03 0xa06 0x11"; got != want || acks != 5 {
-			t.Errorf("queueRuleBatch(%v): messages %s with %d acks; want %s with 5", r.expr, got, acks, want)
+		if !bytes.Contains(rule, oifname) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold the match of oifname peer0 % x", r.expr, rule, oifname)
 		}
 	}
+
+	// Flushing deletes the chain's rules and nothing else.
+	msgs := recordNft(t, func(c *nftables.Conn) { c.FlushChain(delayChain) })
+	if got, want := nftTypes(msgs), "0x10 0xa08 0x11"; got != want {
+		t.Fatalf("flush: messages %s; want %s", got, want)
+	}
+	if got, want := msgs[1].Data, hexBytes(t, ""+
+		" 02 00 00 00"+ // NFPROTO_IPV4
+		" 10 00 01 00 68 6f 6e 75 61 5f 64 65 6c 61 79 00"+ // NFTA_RULE_TABLE "honua_delay"
+		" 0b 00 02 00 6f 75 74 70 75 74 00 00"); !bytes.Equal(got, want) { // NFTA_RULE_CHAIN "output"
+		t.Errorf("flush: DELRULE % x; want % x", got, want)
+	}
+}
+
+// recordNft returns the netlink messages of the nf_tables transaction
+// that add queues, as they would go to the kernel, each acknowledged.
+func recordNft(t *testing.T, add func(c *nftables.Conn)) []netlink.Message {
+	t.Helper()
+	var sent []netlink.Message
+	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+		sent = append(sent, req...)
+		var acks []netlink.Message
+		for _, m := range req {
+			if m.Header.Flags&netlink.Acknowledge != 0 {
+				acks = append(acks, netlink.Message{
+					Header: netlink.Header{Type: netlink.Error, Sequence: m.Header.Sequence, PID: m.Header.PID},
+					Data:   make([]byte, 4),
+				})
+			}
+		}
+		return acks, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(c)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// nftTypes lists the types of messages ("0x10 0xa00 ...").
+func nftTypes(msgs []netlink.Message) string {
+	var types []string
+	for _, m := range msgs {
+		types = append(types, fmt.Sprintf("%#x", uint16(m.Header.Type)))
+	}
+	return strings.Join(types, " ")
 }
 
 func TestNetlinkDecoding(t *testing.T) {

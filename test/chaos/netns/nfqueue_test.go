@@ -2,6 +2,7 @@ package netns
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,19 +39,30 @@ func hexBytes(t *testing.T, s string) []byte {
 // little-endian host order.
 func littleEndian(t *testing.T) {
 	t.Helper()
-	if ne.Uint16([]byte{1, 0}) != 1 {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
 		t.Skip("the hand-computed netlink headers are little-endian")
 	}
 }
 
-func TestNetlinkEncoding(t *testing.T) {
+// TestQueueEncoding checks the nfnetlink_queue messages as the kernel
+// reads them.
+func TestQueueEncoding(t *testing.T) {
 	littleEndian(t)
+	config, err := queueConfig(77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.Header.Sequence = 1
+	verdict, err := queueVerdict(77, 0x01020304)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
-		got  []byte
+		m    netlink.Message
 		want string
 	}{
-		{"queue config: bind 77, metadata only, max 16384, fail open and GSO", queueConfig(77, 1), "" +
+		{"queue config: bind 77, metadata only, max 16384, fail open and GSO", config, "" +
 			"40 00 00 00 02 03 05 00 01 00 00 00 00 00 00 00" + // 64 bytes, QUEUE<<8|CONFIG, REQUEST|ACK, seq 1, port 0
 			" 00 00 00 4d" + // AF_UNSPEC, NFNETLINK_V0, queue 77
 			" 08 00 01 00 01 00 00 00" + // NFQA_CFG_CMD: BIND
@@ -59,14 +70,17 @@ func TestNetlinkEncoding(t *testing.T) {
 			" 08 00 03 00 00 00 40 00" + // NFQA_CFG_QUEUE_MAXLEN 16384
 			" 08 00 04 00 00 00 00 05" + // NFQA_CFG_MASK
 			" 08 00 05 00 00 00 00 05"}, // NFQA_CFG_FLAGS: FAIL_OPEN|GSO
-		{"verdict: accept packet 0x01020304 of queue 77", queueVerdict(77, 0x01020304), "" +
+		{"verdict: accept packet 0x01020304 of queue 77", verdict, "" +
 			"20 00 00 00 01 03 01 00 00 00 00 00 00 00 00 00" + // 32 bytes, QUEUE<<8|VERDICT, REQUEST
 			" 00 00 00 4d" +
 			" 0c 00 02 00 00 00 00 01 01 02 03 04"}, // NFQA_VERDICT_HDR: NF_ACCEPT, id
 	}
 	for _, tt := range tests {
-		if want := hexBytes(t, tt.want); !bytes.Equal(tt.got, want) {
-			t.Errorf("%s:\n got % x\nwant % x", tt.name, tt.got, want)
+		// Conn.Send fills in the length as this does.
+		tt.m.Header.Length = uint32(16 + len(tt.m.Data))
+		got, err := tt.m.MarshalBinary()
+		if want := hexBytes(t, tt.want); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got % x, %v\nwant % x", tt.name, got, err, want)
 		}
 	}
 }
@@ -168,37 +182,58 @@ func nftTypes(msgs []netlink.Message) string {
 	return strings.Join(types, " ")
 }
 
-func TestNetlinkDecoding(t *testing.T) {
+// TestQueueDecoding reads a queued packet's id from the kernel's message,
+// and checks how the reader takes what a read returns.
+func TestQueueDecoding(t *testing.T) {
 	littleEndian(t)
-	// A packet of queue 77 with id 300, then an ack and an ENOENT, in one read.
 	b := hexBytes(t, ""+
 		"28 00 00 00 00 03 00 00 00 00 00 00 00 00 00 00"+ // 40 bytes, QUEUE<<8|PACKET
 		" 02 00 00 4d"+ // AF_INET, queue 77
 		" 0b 00 01 00 00 00 01 2c 08 00 03 00"+ // NFQA_PACKET_HDR: id 300, IPv4, hook LOCAL_OUT, padded
-		" 08 00 06 00 00 00 00 02"+ // NFQA_IFINDEX_OUTDEV 2
-		" 24 00 00 00 02 00 00 01 07 00 00 00 00 00 00 00"+ // NLMSG_ERROR, seq 7
-		" 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"+ // 0: an ack, and the request's header
-		" 24 00 00 00 02 00 00 01 08 00 00 00 00 00 00 00"+
-		" fe ff ff ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00") // -2: ENOENT
-	msgs, err := parseMessages(b)
-	if err != nil || len(msgs) != 3 {
-		t.Fatalf("parseMessages = %d messages, %v; want 3", len(msgs), err)
+		" 08 00 06 00 00 00 00 02") // NFQA_IFINDEX_OUTDEV 2
+	var packet netlink.Message
+	if err := packet.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
 	}
-	id, ok, err := packetID(msgs[0])
+	id, ok, err := packetID(packet)
 	if id != 300 || !ok || err != nil {
 		t.Errorf("packetID = %d, %v, %v; want 300, true, nil", id, ok, err)
 	}
-	if _, ok, _ := packetID(msgs[1]); ok {
+	ack := netlink.Message{Header: netlink.Header{Type: netlink.Error, Sequence: 7}, Data: make([]byte, 20)}
+	if _, ok, _ := packetID(ack); ok {
 		t.Errorf("packetID of an NLMSG_ERROR says it is a packet")
 	}
-	if msgs[1].typ != nlmsgError || msgs[1].seq != 7 || msgs[1].errno() != nil {
-		t.Errorf("message 2: type %d seq %d errno %v; want an ack of 7", msgs[1].typ, msgs[1].seq, msgs[1].errno())
+	cut := packet
+	cut.Data = cut.Data[:10]
+	if _, _, err := packetID(cut); err == nil {
+		t.Errorf("packetID of a cut message = nil error; want one")
 	}
-	if err := msgs[2].errno(); !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("message 3: errno %v; want ENOENT", err)
+
+	q := &queue{}
+	q.set(delay{d: time.Hour})
+	var pending helds
+	steps := []struct {
+		name                string
+		msgs                []netlink.Message
+		err                 error
+		more                bool
+		held, fail, overrun int
+	}{
+		{"a packet", []netlink.Message{packet}, nil, true, 1, 0, 0},
+		{"a verdict refused", nil, &netlink.OpError{Op: "receive", Err: unix.ENOENT}, true, 1, 1, 0},
+		{"an overrun", nil, &netlink.OpError{Op: "receive", Err: os.NewSyscallError("recvmsg", unix.ENOBUFS)}, true, 1, 1, 1},
+		{"the deadline", nil, &netlink.OpError{Op: "receive", Err: os.ErrDeadlineExceeded}, false, 1, 1, 1},
+		{"closed", nil, &netlink.OpError{Op: "receive", Err: net.ErrClosed}, false, 1, 2, 1},
 	}
-	if _, err := parseMessages(b[:30]); err == nil {
-		t.Errorf("parseMessages of a cut message = nil error; want one")
+	for _, s := range steps {
+		more := q.hold(s.msgs, s.err, &pending)
+		if more != s.more || len(pending) != s.held || q.failures != s.fail || q.overruns != s.overrun {
+			t.Errorf("after %s: read on %v, %d held, %d failures, %d overruns; want %v, %d, %d, %d",
+				s.name, more, len(pending), q.failures, q.overruns, s.more, s.held, s.fail, s.overrun)
+		}
+	}
+	if len(pending) == 1 && pending[0].id != 300 {
+		t.Errorf("held packet %d; want 300", pending[0].id)
 	}
 }
 
@@ -364,7 +399,7 @@ func TestDelayByNFQueue(t *testing.T) {
 		}
 		nw.mu.Lock()
 		var st unix.Stat_t
-		err := unix.Fstat(nw.queues[1].fd, &st)
+		err := fstat(nw.queues[1].conn, &st)
 		nw.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)
@@ -387,6 +422,19 @@ func TestDelayByNFQueue(t *testing.T) {
 	if t.Failed() {
 		t.Logf("history:\n%s", strings.Join(nw.History(), "\n"))
 	}
+}
+
+// fstat stats the socket of conn.
+func fstat(conn *netlink.Conn, st *unix.Stat_t) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), st) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // nftTables lists node i's nftables tables.

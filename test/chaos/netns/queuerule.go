@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -89,9 +90,9 @@ func queueRule(num uint16, e queueExpr) []expr.Any {
 		exprs = append(exprs, &expr.Queue{Num: num, Total: 1, Flag: expr.QueueFlagBypass})
 	case exprTarget:
 		info := make(xt.Unknown, 8)
-		ne.PutUint16(info[0:], num)
-		ne.PutUint16(info[2:], 1)
-		ne.PutUint16(info[4:], nfqFlagBypass)
+		binary.NativeEndian.PutUint16(info[0:], num)
+		binary.NativeEndian.PutUint16(info[2:], 1)
+		binary.NativeEndian.PutUint16(info[4:], nfqFlagBypass)
 		exprs = append(exprs, &expr.Target{Name: "NFQUEUE", Rev: xtNFQueueRev, Info: &info})
 	}
 	return exprs

@@ -11,26 +11,18 @@ import (
 	"time"
 )
 
-// holdLock takes a directory target's lock as an apply of token would, in
-// another process (here: another open file), and keeps it until the test
-// ends or the returned file is closed.
-func holdLock(t *testing.T, d *directoryTarget, token uint64) *os.File {
+// holdLock takes a directory target's lock as an apply of token does, as
+// another process would (through another directoryTarget), and keeps it
+// until the test ends: an apply frozen while it holds the lock.
+func holdLock(t *testing.T, d *directoryTarget, token uint64) *dirLock {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(d.area, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	other := newDir(t, d.path, 0)
+	l, err := other.lock(context.Background(), token)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("lock as token %d: %v", token, err)
 	}
-	t.Cleanup(func() { f.Close() })
-	if err := tryLock(f); err != nil {
-		t.Fatalf("lock: %v", err)
-	}
-	if err := f.Truncate(0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(fmt.Appendf(nil, "%d\n", token), 0); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	t.Cleanup(l.unlock)
+	return l
 }
 
 // TestDirectoryLockBrokenByNewerToken holds the lock as an apply that was
@@ -42,7 +34,7 @@ func TestDirectoryLockBrokenByNewerToken(t *testing.T) {
 		d := newDir(t, filepath.Join(t.TempDir(), "production"), 0)
 		d.lockWait = 300 * time.Millisecond
 		mustApply(t, d, testBundle("production-1", 1))
-		f := holdLock(t, d, 5)
+		old := holdLock(t, d, 5)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := d.Apply(ctx, testBundle("production-6", 6)); err != nil {
@@ -52,9 +44,8 @@ func TestDirectoryLockBrokenByNewerToken(t *testing.T) {
 			t.Errorf("served token %d; want 6", got)
 		}
 		// The former holder, resumed, may write nothing more.
-		old := &dirLock{f: f, name: filepath.Join(d.area, "lock"), token: 5}
 		var fe *FencedError
-		if err := old.check(); !errors.As(err, &fe) || fe.Highest != 6 || !strings.Contains(err.Error(), "broke the lock") {
+		if err := old.check(); !errors.As(err, &fe) || fe.Token != 5 || fe.BrokenBy != 6 || !strings.Contains(err.Error(), "fencing token 6 broke the lock") {
 			t.Errorf("the former holder's check = %v; want a FencedError naming token 6", err)
 		}
 		// The lock is free again once the breaker is done.
@@ -80,5 +71,22 @@ func TestDirectoryLockBrokenByNewerToken(t *testing.T) {
 				t.Errorf("served token %d; want 1", got)
 			}
 		})
+	}
+}
+
+// TestDirectoryLockLeftUnlocked takes at once a lock whose holder
+// released it, or died, without removing the file, whatever token it
+// names.
+func TestDirectoryLockLeftUnlocked(t *testing.T) {
+	d := newDir(t, filepath.Join(t.TempDir(), "production"), 0)
+	d.lockWait = time.Hour
+	mustApply(t, d, testBundle("production-1", 1))
+	if err := os.WriteFile(filepath.Join(d.area, "lock"), []byte("9"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Apply(ctx, testBundle("production-6", 6)); err != nil {
+		t.Fatalf("Apply(token 6) with an unlocked lock file naming token 9 = %v; want it applied", err)
 	}
 }

@@ -23,6 +23,9 @@ type directoryTarget struct {
 	bundles string // area/bundles
 	keep    int
 	log     *slog.Logger
+	// lockWait is how long an apply waits for the lock before it breaks
+	// it or gives up (lock.go).
+	lockWait time.Duration
 }
 
 // String implements Target.
@@ -77,47 +80,80 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 		}
 	}
 
-	unlock, err := d.lock(ctx)
+	l, err := d.lock(ctx, token)
 	if err != nil {
 		discard()
 		e := d.fail("lock", err)
 		e.Retryable = true
 		return e
 	}
+	// Between here and unlock, every write first checks that the lock was
+	// not broken by a newer apply (this process may have been frozen).
+	refuse := func(op string, err error) error {
+		l.unlock()
+		discard()
+		return d.fail(op, err)
+	}
 	st, err := d.readState()
 	if err != nil {
-		unlock()
-		discard()
-		return d.fail("read state", err)
+		return refuse("read state", err)
 	}
 	if highest := d.highest(st); token < highest {
-		unlock()
-		discard()
-		return d.fail("fencing", &FencedError{Token: token, Highest: highest})
+		return refuse("fencing", &FencedError{Token: token, Highest: highest})
 	}
 	if token > st.HighestToken {
 		// Recorded before the switch: once a token is accepted, no lower
 		// one may switch in, even if this process dies right here.
 		st.HighestToken = token
+		if err := l.check(); err != nil {
+			return refuse("fencing", err)
+		}
 		if err := d.writeState(st); err != nil {
-			unlock()
-			discard()
-			return d.fail("write state", err)
+			return refuse("write state", err)
 		}
 	}
 	if d.served() != id {
+		if err := l.check(); err != nil {
+			return refuse("fencing", err)
+		}
 		if err := d.switchTo(id); err != nil {
-			unlock()
-			discard()
-			return d.fail("switch", err)
+			return refuse("switch", err)
+		}
+		if err := l.check(); err != nil {
+			// Broken during the switch: the newer apply may have switched
+			// before this one did; serve what it recorded.
+			d.restoreNewest(token)
+			return refuse("fencing", err)
 		}
 		d.log.Info("switched", "bundle", id, "commit", b.Manifest.Commit, "fencingToken", token)
 	}
 	st.Bundles = append(removeString(st.Bundles, id), id)
+	if err := l.check(); err != nil {
+		return refuse("fencing", err)
+	}
 	old := d.retire(st, id)
-	unlock()
+	l.unlock()
 	d.remove(old)
 	return nil
+}
+
+// restoreNewest switches the path back to the newest bundle the state
+// records when a token above token was accepted: an apply whose lock was
+// broken while it switched may have replaced a newer bundle.
+func (d *directoryTarget) restoreNewest(token uint64) {
+	st, err := d.readState()
+	if err != nil || st.HighestToken <= token || len(st.Bundles) == 0 {
+		return
+	}
+	newest := st.Bundles[len(st.Bundles)-1]
+	if d.served() == newest {
+		return
+	}
+	if err := d.switchTo(newest); err != nil {
+		d.log.Error("restore the newest bundle after a broken lock", "bundle", newest, "error", err)
+		return
+	}
+	d.log.Warn("restored the newest bundle after a broken lock", "bundle", newest, "fencingToken", token)
 }
 
 // highest is the highest token the target accepted: the state's, or the

@@ -2,7 +2,6 @@ package target
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // dirState is a directory target's state.json.
@@ -59,37 +57,6 @@ func (d *directoryTarget) writeState(st *dirState) error {
 		return err
 	}
 	return syncDir(d.area)
-}
-
-// lock takes the area's flock, waiting for other applies (of this or any
-// process) until ctx ends. The returned function releases it.
-func (d *directoryTarget) lock(ctx context.Context) (func(), error) {
-	name := filepath.Join(d.area, "lock")
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	wait := 5 * time.Millisecond
-	for {
-		err := tryLock(f)
-		if err == nil {
-			// Closing the file releases the lock.
-			return func() { _ = f.Close() }, nil
-		}
-		if !errors.Is(err, errLocked) {
-			_ = f.Close()
-			return nil, fmt.Errorf("flock %s: %w", name, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			_ = f.Close()
-			return nil, fmt.Errorf("waiting for %s, held by another apply: %w", name, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
 }
 
 // haveBundle reports whether dir already holds b, from an earlier apply of

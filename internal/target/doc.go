@@ -12,7 +12,7 @@
 // path, in the same file system, so every switch is a rename(2):
 //
 //	/srv/honua/.production.honua/
-//	    lock                      flock(2)ed around every Apply, across processes
+//	    lock                      while an apply switches: its file, flock(2)ed, naming its token
 //	    state.json                highest fencing token accepted, bundles in switch order
 //	    bundles/<id>-<token>/     one complete bundle per apply (Manifest.BundleID)
 //	    preexisting-<time>/       what the path held before honua managed it
@@ -37,6 +37,23 @@
 // Apply refuses a lower token with an error matching ErrFenced; an equal
 // token is accepted (a retry). The token is recorded before the switch, so
 // a deposed leader can never switch in after a newer one was accepted.
+//
+// The lock: an Apply writes its bundle first, then takes the lock for the
+// fencing check, the state file and the switch, across processes: it
+// writes its token into a file of its own, flocks it and links it to
+// lock, which fails while another apply's is there; a lock file nobody
+// flocks (its holder released it or died) is removed by the next apply.
+// An Apply waits for the lock at most DefaultLockWait (or until its
+// context ends). Then, when the holder's token is lower than its own, it
+// breaks the lock: it renames its own file over lock.
+// This keeps a process frozen while it holds the lock (a leader paused by
+// SIGSTOP, then deposed) from stalling the environment. Fencing keeps it
+// safe: before each write, the holder checks that the lock file is still
+// the one it locked, and stops with an error matching ErrFenced when a
+// newer token broke it; one broken between its check and its switch puts
+// back the newest bundle the state records. An Apply whose token is not
+// higher than the holder's gives up after the wait with a retryable error
+// naming the holder's token, or a holder that wrote none.
 //
 // # Http targets
 //

@@ -22,12 +22,18 @@ type FencedError struct {
 	Highest uint64
 	// Detail is what the target said, if anything (an http status and body).
 	Detail string
+	// BrokenBy is, when not 0, the token of the apply that broke this
+	// apply's lock on a directory target after waiting for it (this one
+	// was frozen while it held it), and is why it was refused.
+	BrokenBy uint64
 }
 
 // Error says which token was refused and why.
 func (e *FencedError) Error() string {
 	var msg string
-	if e.Highest > 0 {
+	if e.BrokenBy > 0 {
+		msg = fmt.Sprintf("an apply of fencing token %d broke the lock that this one, of fencing token %d, held", e.BrokenBy, e.Token)
+	} else if e.Highest > 0 {
 		msg = fmt.Sprintf("fencing token %d is lower than %d, already accepted", e.Token, e.Highest)
 	} else {
 		msg = fmt.Sprintf("the server refused fencing token %d", e.Token)

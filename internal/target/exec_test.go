@@ -136,10 +136,12 @@ func alive(pid int) bool {
 func TestExecCancelKillsProcessGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile, childFile := filepath.Join(dir, "pid"), filepath.Join(dir, "child")
-	prog := script(t, fmt.Sprintf(`sleep 60 &
+	// "started" is in the output pipe before the test can see a pid file
+	// and cancel.
+	prog := script(t, fmt.Sprintf(`echo started
+sleep 60 &
 echo $! > %[2]s.tmp && mv %[2]s.tmp %[2]s
 echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s
-echo started
 exec sleep 60
 `, pidFile, childFile))
 	tg := newTarget(t, Config{Type: "exec", Command: []string{prog}})

@@ -94,10 +94,11 @@ func newDirectory(cfg Config, log *slog.Logger) (*directoryTarget, error) {
 		return nil, fmt.Errorf("target config: keep: %d: must be at least 1 (0 means %d)", cfg.Keep, DefaultKeep)
 	}
 	d := &directoryTarget{
-		path:   p,
-		parent: filepath.Dir(p),
-		area:   filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".honua"),
-		keep:   keep,
+		path:     p,
+		parent:   filepath.Dir(p),
+		area:     filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".honua"),
+		keep:     keep,
+		lockWait: DefaultLockWait,
 	}
 	d.bundles = filepath.Join(d.area, "bundles")
 	d.log = log.With("target", d.String())

@@ -27,8 +27,9 @@
 // netlink socket made in that namespace and accepts each packet once its
 // delay has passed. The queue rule uses nftables' queue expression, or
 // xtables' NFQUEUE target through nft_compat on a kernel without it; the
-// nft command writes only the former, so the rule is written over netlink
-// (queuerule.go), as is the nfnetlink_queue protocol (nfqueue.go). Drops
+// nft command writes only the former, so the rule is written with
+// github.com/google/nftables (queuerule.go), and the queue is read and
+// answered over github.com/mdlayher/netlink (nfqueue.go). Drops
 // act on arrival, so a delayed packet that is also dropped is dropped
 // after its delay. Heal and HealAll remove faults, the delay's qdisc or
 // rule and reader included, and String says what is in force. Everything

@@ -2,19 +2,26 @@ package netns
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // The nfnetlink_queue protocol (linux/netfilter/nfnetlink_queue.h): the
 // kernel sends each packet a queue rule matches to the socket bound to the
-// queue, and holds it until the socket says what to do with it.
+// queue, and holds it until the socket says what to do with it. Messages
+// are netlink messages whose data is an nfgenmsg (family, version, queue
+// number) and attributes, in network byte order.
 const (
 	nfqnlMsgPacket  = 0 // NFQNL_MSG_PACKET
 	nfqnlMsgVerdict = 1 // NFQNL_MSG_VERDICT
@@ -36,8 +43,7 @@ const (
 
 	nfAccept = 1 // NF_ACCEPT
 
-	nlmFRequest = unix.NLM_F_REQUEST
-	nlmFAck     = unix.NLM_F_ACK
+	nfgenHdrLen = 4 // struct nfgenmsg
 )
 
 // queueNum is the queue a node's delay rule sends its packets to; queues
@@ -48,44 +54,86 @@ const queueNum = 77
 // past that it lets them pass (fail open).
 const queueMaxLen = 16384
 
+// drainWait is how long stop waits for more packets in the socket once it
+// is empty: the rule is gone by then, so only packets already queued come.
+const drainWait = 100 * time.Millisecond
+
+// queueMsg is a message of the queue subsystem to queue num.
+func queueMsg(typ uint16, flags netlink.HeaderFlags, num uint16, ae *netlink.AttributeEncoder) (netlink.Message, error) {
+	attrs, err := ae.Encode()
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	data := []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0}
+	data = binary.BigEndian.AppendUint16(data, num)
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_QUEUE<<8 | typ), Flags: flags},
+		Data:   append(data, attrs...),
+	}, nil
+}
+
 // queueConfig is the message that binds a socket to queue num, with
 // metadata only, fail-open and GSO packets whole.
-func queueConfig(num uint16, seq uint32) []byte {
-	m := newNfMsg(unix.NFNL_SUBSYS_QUEUE<<8|nfqnlMsgConfig, nlmFRequest|nlmFAck, seq, unix.AF_UNSPEC, num)
-	m.attr(nfqaCfgCmd, []byte{nfqnlCfgCmdBind, 0, 0, 0})     // command, pad, pf (unused)
-	m.attr(nfqaCfgParams, []byte{0, 0, 0, 0, nfqnlCopyMeta}) // copy range (big-endian), copy mode
-	m.be32(nfqaCfgQueueMax, queueMaxLen)
-	m.be32(nfqaCfgMask, nfqaCfgFFailOpen|nfqaCfgFGSO)
-	m.be32(nfqaCfgFlags, nfqaCfgFFailOpen|nfqaCfgFGSO)
-	return m.bytes()
+func queueConfig(num uint16) (netlink.Message, error) {
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	ae.Bytes(nfqaCfgCmd, []byte{nfqnlCfgCmdBind, 0, 0, 0})     // command, pad, pf (unused)
+	ae.Bytes(nfqaCfgParams, []byte{0, 0, 0, 0, nfqnlCopyMeta}) // copy range, copy mode
+	ae.Uint32(nfqaCfgQueueMax, queueMaxLen)
+	ae.Uint32(nfqaCfgMask, nfqaCfgFFailOpen|nfqaCfgFGSO)
+	ae.Uint32(nfqaCfgFlags, nfqaCfgFFailOpen|nfqaCfgFGSO)
+	return queueMsg(nfqnlMsgConfig, netlink.Request|netlink.Acknowledge, num, ae)
 }
 
 // queueVerdict is the message that accepts packet id of queue num.
-func queueVerdict(num uint16, id uint32) []byte {
-	m := newNfMsg(unix.NFNL_SUBSYS_QUEUE<<8|nfqnlMsgVerdict, nlmFRequest, 0, unix.AF_UNSPEC, num)
-	v := be.AppendUint32(nil, nfAccept)
-	m.attr(nfqaVerdictHdr, be.AppendUint32(v, id))
-	return m.bytes()
+func queueVerdict(num uint16, id uint32) (netlink.Message, error) {
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(nfqaVerdictHdr, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, nfAccept), id))
+	return queueMsg(nfqnlMsgVerdict, netlink.Request, num, ae)
 }
 
 // packetID returns the id of a queued packet's message, and false for
 // another message.
-func packetID(m nlMessage) (uint32, bool, error) {
-	if m.typ != unix.NFNL_SUBSYS_QUEUE<<8|nfqnlMsgPacket {
+func packetID(m netlink.Message) (uint32, bool, error) {
+	if m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_QUEUE<<8|nfqnlMsgPacket) {
 		return 0, false, nil
 	}
-	if len(m.data) < nfgenHdrLen {
+	if len(m.Data) < nfgenHdrLen {
 		return 0, false, errors.New("short nfqueue packet message")
 	}
-	as, err := attrs(m.data[nfgenHdrLen:])
+	ad, err := netlink.NewAttributeDecoder(m.Data[nfgenHdrLen:])
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("nfqueue packet message: %w", err)
 	}
-	hdr := as[nfqaPacketHdr]
+	var hdr []byte
+	for ad.Next() {
+		if ad.Type() == nfqaPacketHdr {
+			hdr = ad.Bytes()
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return 0, false, fmt.Errorf("nfqueue packet message: %w", err)
+	}
 	if len(hdr) < 4 {
 		return 0, false, errors.New("nfqueue packet message without a packet header")
 	}
-	return be.Uint32(hdr), true, nil
+	return binary.BigEndian.Uint32(hdr), true, nil
+}
+
+// dialIn opens a netfilter netlink socket in node namespace ns.
+func dialIn(ns string) (*netlink.Conn, error) {
+	f, err := os.Open(filepath.Join(netnsDir, ns))
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", ns, err)
+	}
+	defer f.Close()
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: int(f.Fd())})
+	if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
+		return nil, fmt.Errorf("%w: netfilter netlink socket in %s: %w", errNoQueue, ns, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("netfilter netlink socket in %s: %w", ns, err)
+	}
+	return c, nil
 }
 
 // queue holds the packets one node namespace sends on the peer network
@@ -93,13 +141,13 @@ func packetID(m nlMessage) (uint32, bool, error) {
 // one goroutine reads them from the queue's netlink socket and accepts
 // each once its time has come. Reordering by jitter is allowed.
 type queue struct {
-	ns   string
-	num  uint16
-	fd   int // netlink socket, of the node's namespace
-	wake int // eventfd: stop
-	span atomic.Pointer[delay]
-	done chan struct{}
-	once sync.Once
+	ns       string
+	num      uint16
+	conn     *netlink.Conn // of the node's namespace
+	span     atomic.Pointer[delay]
+	stopping atomic.Bool
+	done     chan struct{}
+	once     sync.Once
 
 	// Written by run, read after done.
 	delayed  int   // packets held and accepted
@@ -111,30 +159,27 @@ type queue struct {
 // startQueue binds a socket in namespace ns to queue num and starts
 // delaying what arrives there by span.
 func startQueue(ns string, num uint16, span delay) (*queue, error) {
-	fd, err := socketIn(ns)
+	conn, err := dialIn(ns)
 	if err != nil {
 		return nil, err
 	}
 	// Room for bursts: the kernel accepts what overflows (fail open), so
-	// an overflow only loses some delay.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	// an overflow only loses some delay. As root this is SO_RCVBUFFORCE.
+	_ = conn.SetReadBuffer(8 << 20)
+	cfg, err := queueConfig(num)
+	if err == nil {
+		_, err = conn.Execute(cfg)
 	}
-	if err := exchange(fd, queueConfig(num, 1), 1); err != nil {
-		unix.Close(fd)
+	if err != nil {
+		conn.Close()
 		// EINVAL: nfnetlink has no queue subsystem (the message is right,
-		// TestNetlinkEncoding checks it).
+		// TestQueueEncoding checks it).
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 			return nil, fmt.Errorf("%w: bind nfqueue %d in %s: %w", errNoQueue, num, ns, err)
 		}
 		return nil, fmt.Errorf("bind nfqueue %d in %s: %w", num, ns, err)
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
-	q := &queue{ns: ns, num: num, fd: fd, wake: wake, done: make(chan struct{})}
+	q := &queue{ns: ns, num: num, conn: conn, done: make(chan struct{})}
 	q.set(span)
 	go q.run()
 	return q, nil
@@ -149,10 +194,12 @@ func (q *queue) set(span delay) { q.span.Store(&span) }
 // closes.
 func (q *queue) stop() {
 	q.once.Do(func() {
-		_, _ = unix.Write(q.wake, ne.AppendUint64(nil, 1))
+		// run sets a read deadline, then looks at stopping: either it sees
+		// it, or this deadline comes after its own and wakes it.
+		q.stopping.Store(true)
+		_ = q.conn.SetReadDeadline(time.Unix(1, 0))
 		<-q.done
-		unix.Close(q.fd)
-		unix.Close(q.wake)
+		q.conn.Close()
 	})
 }
 
@@ -186,81 +233,70 @@ func (h *helds) Pop() any {
 }
 
 // run reads packets and accepts each when its delay has passed, waiting
-// in ppoll for the socket, the next due packet, or stop; on stop it
+// in the socket's read with the next due packet as deadline; on stop it
 // accepts every packet held or waiting in the socket and returns.
 func (q *queue) run() {
 	defer close(q.done)
 	var pending helds
-	buf := make([]byte, 1<<16)
-	fds := []unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.wake), Events: unix.POLLIN}}
 	for {
-		var timeout *unix.Timespec
+		var next time.Time // none: wait for packets or stop
 		if len(pending) > 0 {
-			ts := unix.NsecToTimespec(max(time.Until(pending[0].at), 0).Nanoseconds())
-			timeout = &ts
+			next = pending[0].at
 		}
-		fds[0].Revents, fds[1].Revents = 0, 0
-		_, err := unix.Ppoll(fds, timeout, nil)
-		if err != nil && err != unix.EINTR {
-			q.fail(fmt.Errorf("ppoll: %w", err))
-			q.receive(buf, &pending, true)
+		_ = q.conn.SetReadDeadline(next)
+		if q.stopping.Load() {
+			q.drain(&pending)
 			q.release(&pending, true)
 			return
 		}
-		stopping := fds[1].Revents != 0
-		if fds[0].Revents != 0 || stopping {
-			q.receive(buf, &pending, stopping)
+		msgs, err := q.conn.Receive()
+		if !q.hold(msgs, err, &pending) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return // the socket is closed
 		}
-		q.release(&pending, stopping)
-		if stopping {
+		q.release(&pending, false)
+	}
+}
+
+// drain reads what the socket still holds, for up to a full queue.
+func (q *queue) drain(pending *helds) {
+	for range queueMaxLen {
+		_ = q.conn.SetReadDeadline(time.Now().Add(drainWait))
+		msgs, err := q.conn.Receive()
+		if !q.hold(msgs, err, pending) {
 			return
 		}
 	}
 }
 
-// receive reads what the socket holds, up to a batch (up to a full
-// queue when stopping), and holds each packet for its delay.
-func (q *queue) receive(buf []byte, pending *helds, stopping bool) {
-	limit := 256
-	if stopping {
-		limit = queueMaxLen
+// hold holds each packet of msgs for its delay, and reports whether the
+// socket may be read on: false after a deadline or a failure.
+func (q *queue) hold(msgs []netlink.Message, err error, pending *helds) bool {
+	switch {
+	case errors.Is(err, unix.ENOBUFS):
+		q.overruns++
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return false
+	case errors.Is(err, net.ErrClosed):
+		q.fail(fmt.Errorf("read: %w", err))
+		return false
+	case err != nil:
+		// Receive reports an error acknowledgement, as of a verdict the
+		// kernel refused, as an error too.
+		q.fail(fmt.Errorf("read: %w", err))
+		return true
 	}
-	for range limit {
-		size, _, err := unix.Recvfrom(q.fd, buf, unix.MSG_DONTWAIT)
-		switch {
-		case err == unix.EAGAIN:
-			return
-		case err == unix.EINTR:
-			continue
-		case err == unix.ENOBUFS:
-			q.overruns++
-			continue
-		case err != nil:
-			q.fail(fmt.Errorf("read: %w", err))
-			return
-		}
-		msgs, err := parseMessages(buf[:size])
+	now := time.Now()
+	for _, m := range msgs {
+		id, ok, err := packetID(m)
 		if err != nil {
 			q.fail(err)
 		}
-		now := time.Now()
-		for _, m := range msgs {
-			if m.typ == nlmsgError {
-				if err := m.errno(); err != nil {
-					q.fail(fmt.Errorf("verdict: %w", err))
-				}
-				continue
-			}
-			id, ok, err := packetID(m)
-			if err != nil {
-				q.fail(err)
-			}
-			if !ok {
-				continue
-			}
+		if ok {
 			heap.Push(pending, held{id: id, at: now.Add(q.wait())})
 		}
 	}
+	return true
 }
 
 // wait returns the delay of a packet queued now: d ± up to jitter.
@@ -277,7 +313,11 @@ func (q *queue) release(pending *helds, all bool) {
 	now := time.Now()
 	for len(*pending) > 0 && (all || !(*pending)[0].at.After(now)) {
 		p := heap.Pop(pending).(held)
-		if err := send(q.fd, queueVerdict(q.num, p.id)); err != nil {
+		m, err := queueVerdict(q.num, p.id)
+		if err == nil {
+			_, err = q.conn.Send(m)
+		}
+		if err != nil {
 			q.fail(fmt.Errorf("verdict: %w", err))
 			continue
 		}

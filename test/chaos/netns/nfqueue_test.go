@@ -2,6 +2,7 @@ package netns
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,10 +11,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/honua-io/honua-gitops/test/harness"
@@ -37,19 +39,30 @@ func hexBytes(t *testing.T, s string) []byte {
 // little-endian host order.
 func littleEndian(t *testing.T) {
 	t.Helper()
-	if ne.Uint16([]byte{1, 0}) != 1 {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
 		t.Skip("the hand-computed netlink headers are little-endian")
 	}
 }
 
-func TestNetlinkEncoding(t *testing.T) {
+// TestQueueEncoding checks the nfnetlink_queue messages as the kernel
+// reads them.
+func TestQueueEncoding(t *testing.T) {
 	littleEndian(t)
+	config, err := queueConfig(77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.Header.Sequence = 1
+	verdict, err := queueVerdict(77, 0x01020304)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
-		got  []byte
+		m    netlink.Message
 		want string
 	}{
-		{"queue config: bind 77, metadata only, max 16384, fail open and GSO", queueConfig(77, 1), "" +
+		{"queue config: bind 77, metadata only, max 16384, fail open and GSO", config, "" +
 			"40 00 00 00 02 03 05 00 01 00 00 00 00 00 00 00" + // 64 bytes, QUEUE<<8|CONFIG, REQUEST|ACK, seq 1, port 0
 			" 00 00 00 4d" + // AF_UNSPEC, NFNETLINK_V0, queue 77
 			" 08 00 01 00 01 00 00 00" + // NFQA_CFG_CMD: BIND
@@ -57,25 +70,25 @@ func TestNetlinkEncoding(t *testing.T) {
 			" 08 00 03 00 00 00 40 00" + // NFQA_CFG_QUEUE_MAXLEN 16384
 			" 08 00 04 00 00 00 00 05" + // NFQA_CFG_MASK
 			" 08 00 05 00 00 00 00 05"}, // NFQA_CFG_FLAGS: FAIL_OPEN|GSO
-		{"verdict: accept packet 0x01020304 of queue 77", queueVerdict(77, 0x01020304), "" +
+		{"verdict: accept packet 0x01020304 of queue 77", verdict, "" +
 			"20 00 00 00 01 03 01 00 00 00 00 00 00 00 00 00" + // 32 bytes, QUEUE<<8|VERDICT, REQUEST
 			" 00 00 00 4d" +
 			" 0c 00 02 00 00 00 00 01 01 02 03 04"}, // NFQA_VERDICT_HDR: NF_ACCEPT, id
-		{"batch begin and end: nf_tables", deleteTableBatch()[:20], "14 00 00 00 10 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a"},
-		{"flush the delay chain", flushRuleBatch(), "" +
-			"14 00 00 00 10 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a" + // NFNL_MSG_BATCH_BEGIN, nf_tables
-			" 30 00 00 00 08 0a 05 00 01 00 00 00 00 00 00 00" + // 48 bytes, NFTABLES<<8|DELRULE, REQUEST|ACK, seq 1
-			" 02 00 00 00" + // NFPROTO_IPV4
-			" 10 00 01 00 68 6f 6e 75 61 5f 64 65 6c 61 79 00" + // NFTA_RULE_TABLE "honua_delay"
-			" 0b 00 02 00 6f 75 74 70 75 74 00 00" + // NFTA_RULE_CHAIN "output"
-			" 14 00 00 00 11 00 01 00 00 00 00 00 00 00 00 00 00 00 00 0a"}, // NFNL_MSG_BATCH_END
 	}
 	for _, tt := range tests {
-		if want := hexBytes(t, tt.want); !bytes.Equal(tt.got, want) {
-			t.Errorf("%s:\n got % x\nwant % x", tt.name, tt.got, want)
+		// Conn.Send fills in the length as this does.
+		tt.m.Header.Length = uint32(16 + len(tt.m.Data))
+		got, err := tt.m.MarshalBinary()
+		if want := hexBytes(t, tt.want); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got % x, %v\nwant % x", tt.name, got, err, want)
 		}
 	}
+}
 
+// TestQueueRuleEncoding checks the delay table's transaction as the
+// kernel reads it.
+func TestQueueRuleEncoding(t *testing.T) {
+	littleEndian(t)
 	// The rule's expressions, as the kernel reads them.
 	rules := []struct {
 		expr queueExpr
@@ -99,63 +112,128 @@ func TestNetlinkEncoding(t *testing.T) {
 	daddr := hexBytes(t, "2c 00 01 80 08 00 01 00 63 6d 70 00 20 00 02 80"+
 		" 08 00 01 00 00 00 00 01 08 00 02 00 00 00 00 00"+ // cmp reg 1 eq
 		" 0c 00 03 80 07 00 01 00 0a 4d 00 00") // 10.77.0, padded
+	oifname := hexBytes(t, "38 00 01 80 08 00 01 00 63 6d 70 00 2c 00 02 80"+
+		" 08 00 01 00 00 00 00 01 08 00 02 00 00 00 00 00"+ // cmp reg 1 eq
+		" 18 00 03 80 14 00 01 00 70 65 65 72 30 00 00 00 00 00 00 00 00 00 00 00") // "peer0", IFNAMSIZ
 	for _, r := range rules {
-		batch := queueRuleBatch(77, r.expr)
-		if !bytes.Contains(batch, hexBytes(t, r.want)) {
-			t.Errorf("queueRuleBatch(%v) = % x\nwant it to hold % x", r.expr, batch, hexBytes(t, r.want))
+		msgs := recordNft(t, func(c *nftables.Conn) { addQueueRuleTo(c, 77, r.expr) })
+		if got, want := nftTypes(msgs), "0x10 0xa00 0xa02 0xa00 0xa03 0xa06 0x11"; got != want {
+			t.Errorf("addQueueRuleTo(%v): messages %s; want %s", r.expr, got, want)
 		}
-		if !bytes.Contains(batch, daddr) {
-			t.Errorf("queueRuleBatch(%v) = % x\nwant it to hold the match of ip daddr 10.77.0.0/24 % x", r.expr, batch, daddr)
+		rule := msgs[len(msgs)-2].Data
+		if !bytes.Contains(rule, hexBytes(t, r.want)) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold % x", r.expr, rule, hexBytes(t, r.want))
 		}
-		msgs, err := parseMessages(batch)
-		if err != nil {
-			t.Fatal(err)
+		if !bytes.Contains(rule, daddr) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold the match of ip daddr 10.77.0.0/24 % x", r.expr, rule, daddr)
 		}
-		var types []string
-		acks := 0
-		for _, m := range msgs {
-			types = append(types, fmt.Sprintf("%#x", m.typ))
-			if m.flags&nlmFAck != 0 {
-				acks++
-			}
+		if !bytes.Contains(rule, oifname) {
+			t.Errorf("addQueueRuleTo(%v): rule % x\nwant it to hold the match of oifname peer0 % x", r.expr, rule, oifname)
 		}
-		if got, want := strings.Join(types, " "), "0x10 0xa00 0xa02 0xa00 0xa03 0xa06 0x11"; got != want || acks != 5 {
-			t.Errorf("queueRuleBatch(%v): messages %s with %d acks; want %s with 5", r.expr, got, acks, want)
-		}
+	}
+
+	// Flushing deletes the chain's rules and nothing else.
+	msgs := recordNft(t, func(c *nftables.Conn) { c.FlushChain(delayChain) })
+	if got, want := nftTypes(msgs), "0x10 0xa08 0x11"; got != want {
+		t.Fatalf("flush: messages %s; want %s", got, want)
+	}
+	if got, want := msgs[1].Data, hexBytes(t, ""+
+		" 02 00 00 00"+ // NFPROTO_IPV4
+		" 10 00 01 00 68 6f 6e 75 61 5f 64 65 6c 61 79 00"+ // NFTA_RULE_TABLE "honua_delay"
+		" 0b 00 02 00 6f 75 74 70 75 74 00 00"); !bytes.Equal(got, want) { // NFTA_RULE_CHAIN "output"
+		t.Errorf("flush: DELRULE % x; want % x", got, want)
 	}
 }
 
-func TestNetlinkDecoding(t *testing.T) {
+// recordNft returns the netlink messages of the nf_tables transaction
+// that add queues, as they would go to the kernel, each acknowledged.
+func recordNft(t *testing.T, add func(c *nftables.Conn)) []netlink.Message {
+	t.Helper()
+	var sent []netlink.Message
+	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+		sent = append(sent, req...)
+		var acks []netlink.Message
+		for _, m := range req {
+			if m.Header.Flags&netlink.Acknowledge != 0 {
+				acks = append(acks, netlink.Message{
+					Header: netlink.Header{Type: netlink.Error, Sequence: m.Header.Sequence, PID: m.Header.PID},
+					Data:   make([]byte, 4),
+				})
+			}
+		}
+		return acks, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(c)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// nftTypes lists the types of messages ("0x10 0xa00 ...").
+func nftTypes(msgs []netlink.Message) string {
+	var types []string
+	for _, m := range msgs {
+		types = append(types, fmt.Sprintf("%#x", uint16(m.Header.Type)))
+	}
+	return strings.Join(types, " ")
+}
+
+// TestQueueDecoding reads a queued packet's id from the kernel's message,
+// and checks how the reader takes what a read returns.
+func TestQueueDecoding(t *testing.T) {
 	littleEndian(t)
-	// A packet of queue 77 with id 300, then an ack and an ENOENT, in one read.
 	b := hexBytes(t, ""+
 		"28 00 00 00 00 03 00 00 00 00 00 00 00 00 00 00"+ // 40 bytes, QUEUE<<8|PACKET
 		" 02 00 00 4d"+ // AF_INET, queue 77
 		" 0b 00 01 00 00 00 01 2c 08 00 03 00"+ // NFQA_PACKET_HDR: id 300, IPv4, hook LOCAL_OUT, padded
-		" 08 00 06 00 00 00 00 02"+ // NFQA_IFINDEX_OUTDEV 2
-		" 24 00 00 00 02 00 00 01 07 00 00 00 00 00 00 00"+ // NLMSG_ERROR, seq 7
-		" 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"+ // 0: an ack, and the request's header
-		" 24 00 00 00 02 00 00 01 08 00 00 00 00 00 00 00"+
-		" fe ff ff ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00") // -2: ENOENT
-	msgs, err := parseMessages(b)
-	if err != nil || len(msgs) != 3 {
-		t.Fatalf("parseMessages = %d messages, %v; want 3", len(msgs), err)
+		" 08 00 06 00 00 00 00 02") // NFQA_IFINDEX_OUTDEV 2
+	var packet netlink.Message
+	if err := packet.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
 	}
-	id, ok, err := packetID(msgs[0])
+	id, ok, err := packetID(packet)
 	if id != 300 || !ok || err != nil {
 		t.Errorf("packetID = %d, %v, %v; want 300, true, nil", id, ok, err)
 	}
-	if _, ok, _ := packetID(msgs[1]); ok {
+	ack := netlink.Message{Header: netlink.Header{Type: netlink.Error, Sequence: 7}, Data: make([]byte, 20)}
+	if _, ok, _ := packetID(ack); ok {
 		t.Errorf("packetID of an NLMSG_ERROR says it is a packet")
 	}
-	if msgs[1].typ != nlmsgError || msgs[1].seq != 7 || msgs[1].errno() != nil {
-		t.Errorf("message 2: type %d seq %d errno %v; want an ack of 7", msgs[1].typ, msgs[1].seq, msgs[1].errno())
+	cut := packet
+	cut.Data = cut.Data[:10]
+	if _, _, err := packetID(cut); err == nil {
+		t.Errorf("packetID of a cut message = nil error; want one")
 	}
-	if err := msgs[2].errno(); !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("message 3: errno %v; want ENOENT", err)
+
+	q := &queue{}
+	q.set(delay{d: time.Hour})
+	var pending helds
+	steps := []struct {
+		name                string
+		msgs                []netlink.Message
+		err                 error
+		more                bool
+		held, fail, overrun int
+	}{
+		{"a packet", []netlink.Message{packet}, nil, true, 1, 0, 0},
+		{"a verdict refused", nil, &netlink.OpError{Op: "receive", Err: unix.ENOENT}, true, 1, 1, 0},
+		{"an overrun", nil, &netlink.OpError{Op: "receive", Err: os.NewSyscallError("recvmsg", unix.ENOBUFS)}, true, 1, 1, 1},
+		{"the deadline", nil, &netlink.OpError{Op: "receive", Err: os.ErrDeadlineExceeded}, false, 1, 1, 1},
+		{"closed", nil, &netlink.OpError{Op: "receive", Err: net.ErrClosed}, false, 1, 2, 1},
 	}
-	if _, err := parseMessages(b[:30]); err == nil {
-		t.Errorf("parseMessages of a cut message = nil error; want one")
+	for _, s := range steps {
+		more := q.hold(s.msgs, s.err, &pending)
+		if more != s.more || len(pending) != s.held || q.failures != s.fail || q.overruns != s.overrun {
+			t.Errorf("after %s: read on %v, %d held, %d failures, %d overruns; want %v, %d, %d, %d",
+				s.name, more, len(pending), q.failures, q.overruns, s.more, s.held, s.fail, s.overrun)
+		}
+	}
+	if len(pending) == 1 && pending[0].id != 300 {
+		t.Errorf("held packet %d; want 300", pending[0].id)
 	}
 }
 
@@ -321,7 +399,7 @@ func TestDelayByNFQueue(t *testing.T) {
 		}
 		nw.mu.Lock()
 		var st unix.Stat_t
-		err := unix.Fstat(nw.queues[1].fd, &st)
+		err := fstat(nw.queues[1].conn, &st)
 		nw.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)
@@ -344,6 +422,19 @@ func TestDelayByNFQueue(t *testing.T) {
 	if t.Failed() {
 		t.Logf("history:\n%s", strings.Join(nw.History(), "\n"))
 	}
+}
+
+// fstat stats the socket of conn.
+func fstat(conn *netlink.Conn, st *unix.Stat_t) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), st) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // nftTables lists node i's nftables tables.

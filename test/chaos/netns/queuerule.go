@@ -1,9 +1,15 @@
 package netns
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
 )
 
@@ -13,85 +19,38 @@ import (
 // nfqueue, with bypass, so that a packet passes when no reader listens.
 // The nft command writes a queue rule only with the kernel's nft_queue
 // expression (CONFIG_NFT_QUEUE), which some kernels lack while they have
-// xtables' NFQUEUE target through nft_compat (this one does), which no nft
-// command writes; so the rule is written here, over netlink, with the
-// queue expression where the kernel has it and the NFQUEUE target where
-// not.
+// xtables' NFQUEUE target through nft_compat, which no nft command writes;
+// so the rule is written with google/nftables, with the queue expression
+// where the kernel has it and the NFQUEUE target where not.
 
-// delayTable is the table of the queue rule, in family ip.
+// netnsDir is where ip netns keeps its named namespaces.
+const netnsDir = "/var/run/netns"
+
+// delayTable is the name of the queue rule's table, in family ip.
 const delayTable = "honua_delay"
 
-// nf_tables (linux/netfilter/nf_tables.h, nf_tables_compat.h).
-const (
-	nfnlSubsysNFTables = 10   // NFNL_SUBSYS_NFTABLES
-	nfnlMsgBatchBegin  = 0x10 // NFNL_MSG_BATCH_BEGIN
-	nfnlMsgBatchEnd    = 0x11 // NFNL_MSG_BATCH_END
-
-	nftMsgNewTable = 0
-	nftMsgDelTable = 2
-	nftMsgNewChain = 3
-	nftMsgNewRule  = 6
-	nftMsgDelRule  = 8
-
-	nftaTableName = 1
-
-	nftaChainTable  = 1
-	nftaChainName   = 3
-	nftaChainHook   = 4
-	nftaChainPolicy = 5
-	nftaChainType   = 7
-	nftaHookHooknum = 1
-	nftaHookPrio    = 2
-
-	nftaRuleTable       = 1
-	nftaRuleChain       = 2
-	nftaRuleExpressions = 4
-	nftaListElem        = 1
-	nftaExprName        = 1
-	nftaExprData        = 2
-
-	nftaMetaDreg     = 1
-	nftaMetaKey      = 2
-	nftMetaOifname   = 7
-	nftaCmpSreg      = 1
-	nftaCmpOp        = 2
-	nftaCmpData      = 3
-	nftCmpEq         = 0
-	nftaDataValue    = 1
-	nftaPayloadDreg  = 1
-	nftaPayloadBase  = 2
-	nftaPayloadOff   = 3
-	nftaPayloadLen   = 4
-	nftPayloadNetHdr = 1
-	nftReg1          = 1
-
-	nftaQueueNum       = 1
-	nftaQueueTotal     = 2
-	nftaQueueFlags     = 3
-	nftQueueFlagBypass = 0x1
-
-	nftaTargetName    = 1
-	nftaTargetRev     = 2
-	nftaTargetInfo    = 3
-	nfqueueTargetName = "NFQUEUE"
-	xtNFQueueRev      = 3   // struct xt_NFQ_info_v3 {queuenum, queues_total, flags}
-	xtNFQueueInfoLen  = 8   // XT_ALIGN(sizeof(struct xt_NFQ_info_v3))
-	nfqFlagBypass     = 0x1 // NFQ_FLAG_BYPASS
-
-	nftMsgType     = nfnlSubsysNFTables << 8
-	nfprotoIPv4    = unix.AF_INET
-	nfInetLocalOut = 3 // NF_INET_LOCAL_OUT
-	nlmFCreate     = unix.NLM_F_CREATE
-	nlmFAppend     = unix.NLM_F_APPEND
+// The delay table and its chain.
+var (
+	delayTab   = &nftables.Table{Name: delayTable, Family: nftables.TableFamilyIPv4}
+	delayChain = &nftables.Chain{
+		Name:     "output",
+		Table:    delayTab,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookOutput,
+		Priority: nftables.ChainPriorityFilter,
+	}
 )
 
-// The delay table's chain and what its rule matches.
 const (
-	delayChainName     = "output"
-	delayChainType     = "filter"
-	delayChainPriority = 0  // priority filter
-	ifNameSize         = 16 // IFNAMSIZ: meta oifname loads the name padded with zeros
-	peerPrefixLen      = 3  // bytes of 10.77.0.0/24, from offset 16 of the IPv4 header
+	ifNameSize = 16 // IFNAMSIZ: meta oifname loads the name padded with zeros
+	// ipDaddrOffset is where the destination is in the IPv4 header; the
+	// rule compares its first three bytes with 10.77.0.
+	ipDaddrOffset = 16
+
+	// NFQUEUE target revision 3 takes struct xt_NFQ_info_v3 {__u16
+	// queuenum, queues_total, flags; padded to 8}, in host byte order.
+	xtNFQueueRev  = 3
+	nfqFlagBypass = 0x1 // NFQ_FLAG_BYPASS
 )
 
 // queueExpr is how a rule sends packets to a queue.
@@ -112,176 +71,110 @@ func (e queueExpr) String() string {
 	return "unknown"
 }
 
-// queueRuleBatch is the transaction that makes the delay table anew,
-// whatever was there: an output chain holding the rule
+// queueRule returns the expressions of the rule
 //
 //	oifname "peer0" ip daddr 10.77.0.0/24 queue num <num> bypass
 //
-// with the queue expression expr.
-func queueRuleBatch(num uint16, expr queueExpr) []byte {
-	var b []byte
-	add := func(m *nlmsg) { b = append(b, m.bytes()...) }
-	add(newNfMsg(nfnlMsgBatchBegin, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	// Declaring the table first makes deleting it safe.
-	m := newNfMsg(nftMsgType|nftMsgNewTable, nlmFRequest|nlmFCreate|nlmFAck, 1, nfprotoIPv4, 0)
-	m.str(nftaTableName, delayTable)
-	add(m)
-	m = newNfMsg(nftMsgType|nftMsgDelTable, nlmFRequest|nlmFAck, 2, nfprotoIPv4, 0)
-	m.str(nftaTableName, delayTable)
-	add(m)
-	m = newNfMsg(nftMsgType|nftMsgNewTable, nlmFRequest|nlmFCreate|nlmFAck, 3, nfprotoIPv4, 0)
-	m.str(nftaTableName, delayTable)
-	add(m)
-	m = newNfMsg(nftMsgType|nftMsgNewChain, nlmFRequest|nlmFCreate|nlmFAck, 4, nfprotoIPv4, 0)
-	m.str(nftaChainTable, delayTable)
-	m.str(nftaChainName, delayChainName)
-	m.nest(nftaChainHook, func() {
-		m.be32(nftaHookHooknum, nfInetLocalOut)
-		m.be32(nftaHookPrio, delayChainPriority)
-	})
-	m.be32(nftaChainPolicy, nfAccept)
-	m.str(nftaChainType, delayChainType)
-	add(m)
-	m = newNfMsg(nftMsgType|nftMsgNewRule, nlmFRequest|nlmFCreate|nlmFAppend|nlmFAck, 5, nfprotoIPv4, 0)
-	m.str(nftaRuleTable, delayTable)
-	m.str(nftaRuleChain, delayChainName)
-	m.nest(nftaRuleExpressions, func() {
-		expression := func(name string, data func()) {
-			m.nest(nftaListElem, func() {
-				m.str(nftaExprName, name)
-				m.nest(nftaExprData, data)
-			})
-		}
-		cmp := func(value []byte) {
-			expression("cmp", func() {
-				m.be32(nftaCmpSreg, nftReg1)
-				m.be32(nftaCmpOp, nftCmpEq)
-				m.nest(nftaCmpData, func() { m.attr(nftaDataValue, value) })
-			})
-		}
-		// oifname "peer0"
-		expression("meta", func() {
-			m.be32(nftaMetaDreg, nftReg1)
-			m.be32(nftaMetaKey, nftMetaOifname)
-		})
-		name := make([]byte, ifNameSize)
-		copy(name, peerIf)
-		cmp(name)
-		// ip daddr 10.77.0.0/24: the first three bytes of the destination
-		expression("payload", func() {
-			m.be32(nftaPayloadDreg, nftReg1)
-			m.be32(nftaPayloadBase, nftPayloadNetHdr)
-			m.be32(nftaPayloadOff, 16)
-			m.be32(nftaPayloadLen, peerPrefixLen)
-		})
-		cmp([]byte{10, 77, 0})
-		switch expr {
-		case exprQueue:
-			expression("queue", func() {
-				m.be16(nftaQueueNum, num)
-				m.be16(nftaQueueTotal, 1)
-				m.be16(nftaQueueFlags, nftQueueFlagBypass)
-			})
-		case exprTarget:
-			expression("target", func() {
-				m.str(nftaTargetName, nfqueueTargetName)
-				m.be32(nftaTargetRev, xtNFQueueRev)
-				// xtables structs are in host order
-				info := make([]byte, xtNFQueueInfoLen)
-				ne.PutUint16(info[0:], num)
-				ne.PutUint16(info[2:], 1)
-				ne.PutUint16(info[4:], nfqFlagBypass)
-				m.attr(nftaTargetInfo, info)
-			})
-		}
-	})
-	add(m)
-	add(newNfMsg(nfnlMsgBatchEnd, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	return b
-}
-
-// flushRuleBatch is the transaction that deletes the rule of the delay
-// table's chain, and leaves the chain: its hook stays, and so do the
-// packets queued from it. (Unregistering a hook, as deleting the table
-// does, makes the kernel drop every packet queued in the namespace.)
-func flushRuleBatch() []byte {
-	var b []byte
-	add := func(m *nlmsg) { b = append(b, m.bytes()...) }
-	add(newNfMsg(nfnlMsgBatchBegin, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	m := newNfMsg(nftMsgType|nftMsgDelRule, nlmFRequest|nlmFAck, 1, nfprotoIPv4, 0)
-	m.str(nftaRuleTable, delayTable)
-	m.str(nftaRuleChain, delayChainName)
-	add(m)
-	add(newNfMsg(nfnlMsgBatchEnd, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	return b
-}
-
-// deleteTableBatch is the transaction that deletes the delay table, if
-// there is one.
-func deleteTableBatch() []byte {
-	var b []byte
-	add := func(m *nlmsg) { b = append(b, m.bytes()...) }
-	add(newNfMsg(nfnlMsgBatchBegin, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	for seq, typ := range []uint16{nftMsgNewTable, nftMsgDelTable} {
-		flags := uint16(nlmFRequest | nlmFAck)
-		if typ == nftMsgNewTable {
-			flags |= nlmFCreate
-		}
-		m := newNfMsg(nftMsgType|typ, flags, uint32(seq+1), nfprotoIPv4, 0)
-		m.str(nftaTableName, delayTable)
-		add(m)
+// with the queue expression e.
+func queueRule(num uint16, e queueExpr) []expr.Any {
+	name := make([]byte, ifNameSize)
+	copy(name, peerIf)
+	exprs := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: ipDaddrOffset, Len: 3},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10, 77, 0}},
 	}
-	add(newNfMsg(nfnlMsgBatchEnd, nlmFRequest, 0, unix.AF_UNSPEC, nfnlSubsysNFTables))
-	return b
+	switch e {
+	case exprQueue:
+		exprs = append(exprs, &expr.Queue{Num: num, Total: 1, Flag: expr.QueueFlagBypass})
+	case exprTarget:
+		info := make(xt.Unknown, 8)
+		binary.NativeEndian.PutUint16(info[0:], num)
+		binary.NativeEndian.PutUint16(info[2:], 1)
+		binary.NativeEndian.PutUint16(info[4:], nfqFlagBypass)
+		exprs = append(exprs, &expr.Target{Name: "NFQUEUE", Rev: xtNFQueueRev, Info: &info})
+	}
+	return exprs
 }
 
-// nftIn runs an nf_tables transaction in namespace ns that asks for acks
-// acknowledgements.
-func nftIn(ns string, batch []byte, acks int) error {
-	fd, err := socketIn(ns)
+// addQueueRuleTo queues, on c, the transaction that makes the delay table
+// anew, whatever was there: an output chain holding the queue rule.
+func addQueueRuleTo(c *nftables.Conn, num uint16, e queueExpr) {
+	// Declaring the table first makes deleting it safe.
+	c.AddTable(delayTab)
+	c.DelTable(delayTab)
+	c.AddTable(delayTab)
+	c.AddChain(delayChain)
+	c.AddRule(&nftables.Rule{Table: delayTab, Chain: delayChain, Exprs: queueRule(num, e)})
+}
+
+// nftIn runs on node namespace ns the nf_tables transaction that add
+// queues.
+func nftIn(ns string, add func(c *nftables.Conn)) error {
+	f, err := os.Open(filepath.Join(netnsDir, ns))
 	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", ns, err)
+	}
+	defer f.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		return fmt.Errorf("nftables in %s: %w", ns, err)
+	}
+	add(c)
+	if err := c.Flush(); err != nil {
+		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
+			return fmt.Errorf("%w: nftables in %s: %w", errNoQueue, ns, err)
+		}
 		return err
 	}
-	defer unix.Close(fd)
-	return exchange(fd, batch, acks)
+	return nil
 }
 
 // addQueueRule makes node namespace ns's delay table: with expr if given,
 // else with the queue expression, or the NFQUEUE target where the kernel
 // has no queue expression. It returns the expression that worked.
-func addQueueRule(ns string, num uint16, expr queueExpr) (queueExpr, error) {
+func addQueueRule(ns string, num uint16, e queueExpr) (queueExpr, error) {
 	try := []queueExpr{exprQueue, exprTarget}
-	if expr != 0 {
-		try = []queueExpr{expr}
+	if e != 0 {
+		try = []queueExpr{e}
 	}
 	var errs []error
 	for _, e := range try {
-		err := nftIn(ns, queueRuleBatch(num, e), 5)
+		err := nftIn(ns, func(c *nftables.Conn) { addQueueRuleTo(c, num, e) })
 		if err == nil {
 			return e, nil
 		}
 		errs = append(errs, fmt.Errorf("%v: %w", e, err))
 		// ENOENT: the kernel has no such expression (or target).
-		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EOPNOTSUPP) {
+		if errors.Is(err, errNoQueue) ||
+			!errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EOPNOTSUPP) {
 			return 0, fmt.Errorf("add the queue rule in %s: %w", ns, errors.Join(errs...))
 		}
 	}
 	return 0, fmt.Errorf("%w: add the queue rule in %s: %w", errNoQueue, ns, errors.Join(errs...))
 }
 
-// flushQueueRule deletes node namespace ns's queue rule: no packet is
-// queued afterwards, and those queued stay.
+// flushQueueRule deletes node namespace ns's queue rule and leaves the
+// chain: its hook stays, and so do the packets queued from it
+// (unregistering a hook, as deleting the table does, makes the kernel drop
+// every packet queued in the namespace). No packet is queued afterwards.
 func flushQueueRule(ns string) error {
-	if err := nftIn(ns, flushRuleBatch(), 1); err != nil {
-		return fmt.Errorf("flush chain ip %s %s in %s: %w", delayTable, delayChainName, ns, err)
+	if err := nftIn(ns, func(c *nftables.Conn) { c.FlushChain(delayChain) }); err != nil {
+		return fmt.Errorf("flush chain ip %s %s in %s: %w", delayTable, delayChain.Name, ns, err)
 	}
 	return nil
 }
 
-// deleteQueueRule deletes node namespace ns's delay table. Flush its rule
-// and stop its reader first, or the packets it holds are dropped.
+// deleteQueueRule deletes node namespace ns's delay table, if there is
+// one. Flush its rule and stop its reader first, or the packets it holds
+// are dropped.
 func deleteQueueRule(ns string) error {
-	if err := nftIn(ns, deleteTableBatch(), 2); err != nil {
+	err := nftIn(ns, func(c *nftables.Conn) {
+		c.AddTable(delayTab)
+		c.DelTable(delayTab)
+	})
+	if err != nil {
 		return fmt.Errorf("delete table ip %s in %s: %w", delayTable, ns, err)
 	}
 	return nil

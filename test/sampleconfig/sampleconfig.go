@@ -5,7 +5,10 @@
 // (configrepo validates it) unless its doc comment says otherwise, and a
 // test changes the configuration by asking for other layers, so that the
 // plan between two commits is known: a layer added or removed, a layer's
-// srid changed (a breaking change).
+// srid changed (a breaking change). It imports only the standard library,
+// so that the tests of any package, configrepo and policy among them, can
+// use it; sampleconfig_test checks every document against configrepo and
+// policy.
 package sampleconfig
 
 import (

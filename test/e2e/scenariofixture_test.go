@@ -47,7 +47,7 @@ func newScenarioFixture(t *testing.T) *scenarioFixture {
 		"environments/development/datasources.json": sampleconfig.DataSources,
 		"environments/production/metadata.json":     meta,
 		"environments/production/datasources.json":  sampleconfig.DataSources,
-		".gitops/deployment-policy.yaml":            scenarioPolicy,
+		sampleconfig.PolicyPath:                     sampleconfig.Policy,
 	}, "development and production with one layer")
 	s.files["development"][s.first] = meta
 	s.files["production"][s.first] = meta

@@ -14,6 +14,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 func TestMain(m *testing.M) {
@@ -25,38 +26,6 @@ func TestMain(m *testing.M) {
 // clusterTimeout bounds every wait on the real cluster; the machine is
 // small and shared, so it is generous.
 const clusterTimeout = 90 * time.Second
-
-// e2eLayer renders one layer of staging's metadata.json.
-func e2eLayer(id string) string {
-	return fmt.Sprintf(`{"id": %q, "serviceId": "test-service", "title": "Layer %s", "geometryType": "Point", "srid": 4326,
-      "storage": {"table": "public.%s", "geometryColumn": "geom", "primaryKey": "id"},
-      "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}`, id, id, strings.ReplaceAll(id, "-", "_"))
-}
-
-func e2eMetadata(layers ...string) string {
-	var ls []string
-	for _, l := range layers {
-		ls = append(ls, e2eLayer(l))
-	}
-	return fmt.Sprintf(`{
-  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [%s]
-}
-`, strings.Join(ls, ",\n    "))
-}
-
-const e2eDatasources = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
-
-// e2ePolicy makes every staging deployment wait for one approval.
-const e2ePolicy = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  staging:
-    requireApproval: always
-    requiredApprovals: 1
-`
 
 // ctlCluster runs honuactl against a real cluster.
 type ctlCluster struct {
@@ -156,11 +125,9 @@ func TestCluster(t *testing.T) {
 	}
 	gitserver.RequireGit(t)
 	repo := gitserver.NewRepo(t)
-	c1 := repo.Commit(map[string]string{
-		"environments/staging/metadata.json":    e2eMetadata("sample-points"),
-		"environments/staging/datasources.json": e2eDatasources,
-		".gitops/deployment-policy.yaml":        e2ePolicy,
-	}, "staging with one layer")
+	// Every staging deployment waits for one approval.
+	c1 := repo.Commit(sampleconfig.Merge(sampleconfig.Env("staging", sampleconfig.Points),
+		sampleconfig.WithPolicy(sampleconfig.AlwaysApprove(1, "staging"))), "staging with one layer")
 
 	dir := t.TempDir()
 	admin, adminEntry, err := rpc.NewToken("ops-admin", rpc.RoleAdmin, []string{"ops"})
@@ -314,7 +281,7 @@ environments:
 	wantCode(t, r, exitRefused)
 
 	t.Log("a second deployment")
-	c2 := repo.Commit(map[string]string{"environments/staging/metadata.json": e2eMetadata("sample-points", "roads")}, "add roads")
+	c2 := repo.Commit(map[string]string{"environments/staging/metadata.json": sampleconfig.Metadata(sampleconfig.Points, sampleconfig.Roads)}, "add roads")
 	id2 := cc.deploymentOf(c2, "auto")
 	r = cc.ctl("wait", id2, "--for", "AwaitingApproval", "--timeout", clusterTimeout.String())
 	wantCode(t, r, exitOK)
@@ -444,7 +411,7 @@ environments:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != e2eMetadata("sample-points", "roads") {
+	if string(got) != sampleconfig.Metadata(sampleconfig.Points, sampleconfig.Roads) {
 		t.Errorf("the target's metadata.json after the sync:\n%s\nwant the head's", got)
 	}
 

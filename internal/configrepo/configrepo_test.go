@@ -68,6 +68,9 @@ const validMetadataJSON = `{
 }
 `
 
+// validDataSourcesJSON holds what sampleconfig.DataSources holds, but
+// stays here beside its YAML twin, which TestLoadYAMLMatchesJSON compares
+// it with, and the sources TestLoadValidJSON expects.
 const validDataSourcesJSON = `{ "dataSources": [ { "id": "test-postgis", "provider": "postgis",
     "connection": { "host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD" } } ] }
 `

@@ -38,12 +38,7 @@ environments:
 `
 
 // loosePolicy lets production deploy without approval.
-const loosePolicy = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  production:
-    requireApproval: never
-`
+var loosePolicy = sampleconfig.NeverApprove("production")
 
 // files is a commit holding env's sample files and, unless empty, policy.
 func files(env, policy string) map[string]string {

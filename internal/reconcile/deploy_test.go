@@ -95,9 +95,7 @@ func TestDeployToDirectory(t *testing.T) {
 // passes fails and rolls back on its own; the old bundle serves again.
 func TestFailingHealthCheckRollsBack(t *testing.T) {
 	repo := gitserver.NewRepo(t)
-	pol := strings.Replace(testPolicy, "  staging:\n    requireApproval: never\n",
-		"  staging:\n    requireApproval: never\n    healthCheckTimeout: 300ms\n", 1)
-	good := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: pol}), "initial")
+	good := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: quickHealthPolicy}), "initial")
 	path := filepath.Join(t.TempDir(), "staging")
 	// The server is unhealthy while it serves a bundle with the roads
 	// layer.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,17 @@ import (
 type layer = sampleconfig.Layer
 
 const testPolicy = sampleconfig.Policy
+
+// Variants of testPolicy that several tests commit.
+var (
+	// loosenedPolicy lets production deploy without approval: a commit
+	// carrying it loosens production's policy.
+	loosenedPolicy = strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
+	// quickHealthPolicy gives staging's health check 300ms, so that a
+	// failing one rolls back soon.
+	quickHealthPolicy = strings.Replace(testPolicy, "  staging:\n    requireApproval: never\n",
+		"  staging:\n    requireApproval: never\n    healthCheckTimeout: 300ms\n", 1)
+)
 
 var (
 	envFiles = sampleconfig.Env

@@ -195,19 +195,8 @@ func TestDryRun(t *testing.T) {
 // TestDeploymentWindow: a cleared deployment outside its window waits in
 // Scheduled and proceeds by itself when the window opens.
 func TestDeploymentWindow(t *testing.T) {
-	policy := `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  staging:
-    requireApproval: never
-    deploymentWindows:
-      - days: [Mon, Tue, Wed, Thu, Fri]
-        start: "09:00"
-        end: "17:00"
-        timezone: America/New_York
-`
 	repo := gitserver.NewRepo(t)
-	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: policy}), "initial")
+	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: windowPolicy}), "initial")
 	// Wednesday 2026-11-25 23:00 UTC is 18:00 in New York: closed until
 	// Thursday 09:00 EST (14:00 UTC).
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, startAt: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)})
@@ -321,8 +310,7 @@ func TestPolicyChangeNeedsApprovalUnderTheOldPolicy(t *testing.T) {
 	pc.deploymentOf("production", first, fsm.StateCompleted)
 	pc.deploymentOf("staging", first, fsm.StateCompleted)
 
-	loose := strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
-	c := pc.commit(map[string]string{policyPath: loose}, "no more approvals in production")
+	c := pc.commit(map[string]string{policyPath: loosenedPolicy}, "no more approvals in production")
 	d = pc.deploymentOf("production", c, fsm.StateAwaitingApproval)
 	if rec := planOf(t, d); !rec.PolicyChanged || rec.Risk.String() != "high" {
 		t.Errorf("plan = %+v; want the policy change rated high", rec)

@@ -66,8 +66,7 @@ func TestRollbackGoesOnlyToACompletedDeployment(t *testing.T) {
 
 	// A commit that loosens production's policy is rejected; the next
 	// one waits for approval.
-	loose := strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
-	rejected := pc.commit(map[string]string{policyPath: loose}, "no more approvals in production")
+	rejected := pc.commit(map[string]string{policyPath: loosenedPolicy}, "no more approvals in production")
 	dr := pc.deploymentOf("production", rejected, fsm.StateAwaitingApproval)
 	if _, err := pc.Apply(&fsm.Reject{ID: dr.ID, Identity: "alice", Groups: []string{"devops-team"},
 		Time: pc.clock.Now(), Reason: "no"}); err != nil {
@@ -130,8 +129,7 @@ func TestFirstDeploymentCannotLoosenTheGate(t *testing.T) {
 		Time: pc.clock.Now(), Reason: "not yet"}); err != nil {
 		t.Fatal(err)
 	}
-	loose := strings.Replace(testPolicy, "requireApproval: onRisk", "requireApproval: never", 1)
-	c1 := pc.commit(map[string]string{policyPath: loose}, "no more approvals in production")
+	c1 := pc.commit(map[string]string{policyPath: loosenedPolicy}, "no more approvals in production")
 	d1 := pc.deploymentOf("production", c1, fsm.StateAwaitingApproval)
 	if d1.Approval == nil || d1.Approval.Required != 2 {
 		t.Fatalf("the second first deployment waits for %+v; want the 2 approvals of the policy that gated the first", d1.Approval)
@@ -148,10 +146,8 @@ func TestFirstDeploymentCannotLoosenTheGate(t *testing.T) {
 // that changes the environment does.
 func TestPinHoldsUntilTheEnvironmentChanges(t *testing.T) {
 	repo := gitserver.NewRepo(t)
-	pol := strings.Replace(testPolicy, "  staging:\n    requireApproval: never\n",
-		"  staging:\n    requireApproval: never\n    healthCheckTimeout: 300ms\n", 1)
 	c0 := repo.Commit(merge(envFiles("staging", points), envFiles("development", points),
-		map[string]string{policyPath: pol}), "initial")
+		map[string]string{policyPath: quickHealthPolicy}), "initial")
 	path := filepath.Join(t.TempDir(), "staging")
 	// The server is unhealthy while it serves a bundle with a parcels
 	// layer.

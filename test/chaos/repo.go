@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // The kinds of environment of the configuration repository (see the
@@ -28,30 +29,19 @@ func envNames(prefix string, n int) []string {
 }
 
 // metadataJSON is an environment's metadata.json at revision rev: the
-// layer's title carries the environment and the revision, so that every
-// revision's bundle differs from every other's.
+// sample layer, its title carrying the environment and the revision, so
+// that every revision's bundle differs from every other's.
 func metadataJSON(env string, rev int) string {
-	return fmt.Sprintf(`{
-  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [
-    {"id": "sample-points", "serviceId": "test-service", "title": "Sample points of %s, revision %d",
-     "geometryType": "Point", "srid": 4326,
-     "storage": {"table": "public.sample_points", "geometryColumn": "geom", "primaryKey": "id"},
-     "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}
-  ]
+	return sampleconfig.Metadata(sampleconfig.Layer{ID: sampleconfig.Points.ID, SRID: sampleconfig.Points.SRID,
+		Title: fmt.Sprintf("Sample points of %s, revision %d", env, rev)})
 }
-`, env, rev)
-}
-
-const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
 
 const sharedConfigJSON = `{"logging": {"level": "info"}}
 `
 
 // policyYAML is the policy: gates wait for approvals that never come, the
-// others deploy without approval and roll back on failure.
+// others deploy without approval and roll back on failure. It is chaos's
+// own: no policy of test/sampleconfig has gates or rollback settings.
 func policyYAML(gates, others []string) string {
 	var b strings.Builder
 	b.WriteString("apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n")

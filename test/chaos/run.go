@@ -19,6 +19,7 @@ import (
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
 	"github.com/honua-io/honua-gitops/test/honuaserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // Bounds of the waits for the cluster. The machine is small and shared:
@@ -258,7 +259,7 @@ func (r *Run) initialFiles() map[string]string {
 	}
 	for _, env := range r.envs() {
 		files["environments/"+env+"/metadata.json"] = metadataJSON(env, 0)
-		files["environments/"+env+"/datasources.json"] = datasourcesJSON
+		files["environments/"+env+"/datasources.json"] = sampleconfig.DataSources
 	}
 	return files
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
 	"github.com/honua-io/honua-gitops/test/honuaserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // TestDeployFailoverKill kills the leader while the target holds its apply:
@@ -29,7 +30,7 @@ func TestDeployFailoverKill(t *testing.T) {
 	f.start()
 	c1 := f.waitInitialDeployment()
 	f.server.HoldNext(1)
-	c2 := f.commit("add a roads layer", points, roads)
+	c2 := f.commit("add a roads layer", sampleconfig.Points, sampleconfig.Roads)
 
 	h := f.server.WaitHeld(t)
 	old, first := f.checkHeldFromLeader(h, c2)
@@ -81,7 +82,7 @@ func TestDeployFencingPausedLeader(t *testing.T) {
 	f.start()
 	f.waitInitialDeployment()
 	f.server.HoldNext(1)
-	c2 := f.commit("add a roads layer", points, roads)
+	c2 := f.commit("add a roads layer", sampleconfig.Points, sampleconfig.Roads)
 
 	h := f.server.WaitHeld(t)
 	old, first := f.checkHeldFromLeader(h, c2)
@@ -185,44 +186,6 @@ func TestDeployBadTarget(t *testing.T) {
 	})
 }
 
-// The configuration the tests deploy: a layer, then a second one.
-var (
-	points = layer{"sample-points", 4326}
-	roads  = layer{"roads", 4326}
-)
-
-type layer struct {
-	id   string
-	srid int
-}
-
-// metadataJSON renders staging's metadata.json with the layers.
-func metadataJSON(layers ...layer) string {
-	var ls []string
-	for _, l := range layers {
-		ls = append(ls, fmt.Sprintf(`{"id": %q, "serviceId": "test-service", "title": "Layer %s", "geometryType": "Point", "srid": %d,
-      "storage": {"table": "public.%s", "geometryColumn": "geom", "primaryKey": "id"},
-      "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}`,
-			l.id, l.id, l.srid, strings.ReplaceAll(l.id, "-", "_")))
-	}
-	return fmt.Sprintf(`{
-  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [%s]
-}
-`, strings.Join(ls, ",\n    "))
-}
-
-const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
-
-const deployPolicy = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  staging:
-    requireApproval: never
-`
-
 // deployFixture is a three-node cluster watching a repository served by a
 // git daemon, with staging deployed to a bundle server in the test.
 type deployFixture struct {
@@ -240,11 +203,8 @@ type deployFixture struct {
 func newDeployFixture(t *testing.T) *deployFixture {
 	t.Helper()
 	f := &deployFixture{t: t, repo: gitserver.NewRepo(t), server: honuaserver.New(t, "staging"), files: map[string]map[string]string{}}
-	f.first = f.commitFiles("staging with one layer", map[string]string{
-		"environments/staging/metadata.json":    metadataJSON(points),
-		"environments/staging/datasources.json": datasourcesJSON,
-		".gitops/deployment-policy.yaml":        deployPolicy,
-	})
+	f.first = f.commitFiles("staging with one layer", sampleconfig.Merge(
+		sampleconfig.Env("staging", sampleconfig.Points), sampleconfig.WithPolicy(sampleconfig.NeverApprove("staging"))))
 	daemon := gitserver.StartDaemon(t, f.repo.Root())
 	cfg := fmt.Sprintf(`repository:
   url: %s
@@ -270,9 +230,9 @@ func (f *deployFixture) start() {
 }
 
 // commit commits staging's metadata.json with the layers.
-func (f *deployFixture) commit(msg string, layers ...layer) string {
+func (f *deployFixture) commit(msg string, layers ...sampleconfig.Layer) string {
 	f.t.Helper()
-	return f.commitFiles(msg, map[string]string{"environments/staging/metadata.json": metadataJSON(layers...)})
+	return f.commitFiles(msg, map[string]string{"environments/staging/metadata.json": sampleconfig.Metadata(layers...)})
 }
 
 // commitFiles commits files and remembers staging's bundle files at the

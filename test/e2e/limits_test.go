@@ -14,6 +14,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/plan"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // stateLimit bounds the replicated state of the limits test: a few
@@ -80,7 +81,7 @@ func TestOversizedRepositoryFiles(t *testing.T) {
 	f.checkStateSmall("after the 2 MiB value")
 
 	reverted := f.commitFiles("revert the settings; add roads", map[string]string{app: gitserver.Remove,
-		"environments/staging/metadata.json": metadataJSON(points, roads)})
+		"environments/staging/metadata.json": sampleconfig.Metadata(sampleconfig.Points, sampleconfig.Roads)})
 	d = f.waitDeploymentOf(leader, reverted, "Completed")
 	f.checkServes(d.ID, reverted, d.FencingToken)
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // TestSnapshotRestoreIntoNewCluster is the disaster recovery of
@@ -26,8 +27,8 @@ func TestSnapshotRestoreIntoNewCluster(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	first := repo.Commit(map[string]string{
 		"environments/development/metadata.json":    scenarioMetadata(samplePoints),
-		"environments/development/datasources.json": datasourcesJSON,
-		".gitops/deployment-policy.yaml":            "apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n  development:\n    requireApproval: never\n",
+		"environments/development/datasources.json": sampleconfig.DataSources,
+		sampleconfig.PolicyPath:                     sampleconfig.NeverApprove("development"),
 	}, "development with one layer")
 	targets := t.TempDir()
 	target := filepath.Join(targets, "development")

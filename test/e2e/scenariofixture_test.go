@@ -13,6 +13,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // scenarioFixture is a three-node cluster with API tokens, watching a
@@ -43,10 +44,10 @@ func newScenarioFixture(t *testing.T) *scenarioFixture {
 	meta := scenarioMetadata(samplePoints)
 	s.first = s.repo.Commit(map[string]string{
 		"environments/development/metadata.json":    meta,
-		"environments/development/datasources.json": datasourcesJSON,
+		"environments/development/datasources.json": sampleconfig.DataSources,
 		"environments/production/metadata.json":     meta,
-		"environments/production/datasources.json":  datasourcesJSON,
-		".gitops/deployment-policy.yaml":            scenarioPolicy,
+		"environments/production/datasources.json":  sampleconfig.DataSources,
+		sampleconfig.PolicyPath:                     sampleconfig.Policy,
 	}, "development and production with one layer")
 	s.files["development"][s.first] = meta
 	s.files["production"][s.first] = meta

@@ -250,6 +250,9 @@ type scenarioLayer struct {
 }
 
 // scenarioMetadata renders an environment's metadata.json with the layers.
+// It stays apart from sampleconfig.Metadata: the scenarios change a
+// layer's title, geometry type, table and field alias, which sampleconfig's
+// point layers hold fixed.
 func scenarioMetadata(layers ...scenarioLayer) string {
 	var ls []string
 	for _, l := range layers {
@@ -275,16 +278,3 @@ func scenarioMetadata(layers ...scenarioLayer) string {
 }
 `, strings.Join(ls, ",\n"))
 }
-
-const scenarioPolicy = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  development:
-    requireApproval: never
-  production:
-    requireApproval: onRisk
-    minimumRiskForApproval: medium
-    breakingChangesRequireApproval: true
-    requiredApprovals: 2
-    approvers: [devops-team]
-`

@@ -16,10 +16,15 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // tlsPolicy makes every deployment of production wait for one approval of
 // devops-team.
+//
+// It stays its own document: it restricts approvers to devops-team (the
+// group of the fixture's tokens), which sampleconfig.AlwaysApprove does
+// not.
 const tlsPolicy = `apiVersion: honua.io/v1
 kind: DeploymentPolicy
 environments:
@@ -61,8 +66,8 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 	f := &tlsFixture{t: t, repo: gitserver.NewRepo(t), tokens: map[string]string{}, entries: map[string]string{},
 		tokensFile: filepath.Join(dir, "tokens.yaml"), targets: filepath.Join(dir, "targets")}
 	f.repo.Commit(map[string]string{
-		"environments/production/metadata.json":    metadataJSON(layer{id: "rev-0", srid: 4326}),
-		"environments/production/datasources.json": datasourcesJSON,
+		"environments/production/metadata.json":    sampleconfig.Metadata(sampleconfig.Layer{ID: "rev-0", SRID: 4326}),
+		"environments/production/datasources.json": sampleconfig.DataSources,
 		".gitops/deployment-policy.yaml":           tlsPolicy,
 	}, "production, revision 0")
 	daemon := gitserver.StartDaemon(t, f.repo.Root())
@@ -178,7 +183,7 @@ func (f *tlsFixture) commit() string {
 	rev := f.rev
 	f.mu.Unlock()
 	return f.repo.Commit(map[string]string{
-		"environments/production/metadata.json": metadataJSON(layer{id: fmt.Sprintf("rev-%d", rev), srid: 4326}),
+		"environments/production/metadata.json": sampleconfig.Metadata(sampleconfig.Layer{ID: fmt.Sprintf("rev-%d", rev), SRID: 4326}),
 	}, fmt.Sprintf("production, revision %d", rev))
 }
 

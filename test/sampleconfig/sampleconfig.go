@@ -5,7 +5,10 @@
 // (configrepo validates it) unless its doc comment says otherwise, and a
 // test changes the configuration by asking for other layers, so that the
 // plan between two commits is known: a layer added or removed, a layer's
-// srid changed (a breaking change).
+// srid changed (a breaking change). It imports only the standard library,
+// so that the tests of any package, configrepo and policy among them, can
+// use it; sampleconfig_test checks every document against configrepo and
+// policy.
 package sampleconfig
 
 import (
@@ -14,20 +17,22 @@ import (
 	"strings"
 )
 
-// Layer is a point layer of the sample service: its id and spatial
-// reference. Its table is public.<id, dashes as underscores>, with an id
-// and a name field.
+// Layer is a point layer of the sample service: its id, spatial reference
+// and title ("Layer <id>" when empty; a test that needs every revision's
+// document to differ puts the revision in it). Its table is public.<id,
+// dashes as underscores>, with an id and a name field.
 type Layer struct {
-	ID   string
-	SRID int
+	ID    string
+	SRID  int
+	Title string
 }
 
 // The layers most tests deploy.
 var (
 	// Points is the first layer of every sample configuration.
-	Points = Layer{"sample-points", 4326}
+	Points = Layer{ID: "sample-points", SRID: 4326}
 	// Roads is the second: adding it is low risk, removing it breaking.
-	Roads = Layer{"roads", 4326}
+	Roads = Layer{ID: "roads", SRID: 4326}
 )
 
 // Service is the id of the sample service, and DataSource of the data
@@ -42,10 +47,14 @@ const (
 func Metadata(layers ...Layer) string {
 	var ls []string
 	for _, l := range layers {
-		ls = append(ls, fmt.Sprintf(`{"id": %q, "serviceId": %q, "title": "Layer %s", "geometryType": "Point", "srid": %d,
+		title := l.Title
+		if title == "" {
+			title = "Layer " + l.ID
+		}
+		ls = append(ls, fmt.Sprintf(`{"id": %q, "serviceId": %q, "title": %q, "geometryType": "Point", "srid": %d,
       "storage": {"table": "public.%s", "geometryColumn": "geom", "primaryKey": "id"},
       "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}`,
-			l.ID, Service, l.ID, l.SRID, strings.ReplaceAll(l.ID, "-", "_")))
+			l.ID, Service, title, l.SRID, strings.ReplaceAll(l.ID, "-", "_")))
 	}
 	return fmt.Sprintf(`{
   "services": [{"id": %q, "title": "Test Service", "dataSourceId": %q}],
@@ -88,6 +97,17 @@ func NeverApprove(envs ...string) string {
 	b.WriteString("apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n")
 	for _, e := range envs {
 		fmt.Fprintf(&b, "  %s:\n    requireApproval: never\n", e)
+	}
+	return b.String()
+}
+
+// AlwaysApprove is a policy under which every deployment of each of envs
+// waits for approvals approvals (from anyone).
+func AlwaysApprove(approvals int, envs ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n")
+	for _, e := range envs {
+		fmt.Fprintf(&b, "  %s:\n    requireApproval: always\n    requiredApprovals: %d\n", e, approvals)
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 const (
@@ -145,15 +147,11 @@ func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool
 // datasources.json, and a policy that makes each wait for required
 // approvals.
 func repositoryFiles(envs, required int) map[string]string {
-	files := map[string]string{}
-	var policy strings.Builder
-	policy.WriteString("apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n")
-	for _, env := range environmentNames(envs) {
-		files["environments/"+env+"/metadata.json"] = metadataJSON
-		files["environments/"+env+"/datasources.json"] = datasourcesJSON
-		fmt.Fprintf(&policy, "  %s:\n    requireApproval: always\n    requiredApprovals: %d\n", env, required)
+	names := environmentNames(envs)
+	files := sampleconfig.WithPolicy(sampleconfig.AlwaysApprove(required, names...))
+	for _, env := range names {
+		maps.Copy(files, sampleconfig.Env(env, sampleconfig.Points))
 	}
-	files[".gitops/deployment-policy.yaml"] = policy.String()
 	return files
 }
 
@@ -164,18 +162,6 @@ func environmentNames(n int) []string {
 	}
 	return out
 }
-
-const metadataJSON = `{
-  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [{"id": "sample-points", "serviceId": "test-service", "title": "Sample Points", "geometryType": "Point", "srid": 4326,
-    "storage": {"table": "public.sample_points", "geometryColumn": "geom", "primaryKey": "id"},
-    "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}]
-}
-`
-
-const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
 
 // waitAwaiting waits until the leader lists envs deployments
 // AwaitingApproval, and records their ids in environment order. A

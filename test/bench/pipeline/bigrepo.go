@@ -12,6 +12,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // bigRepo is the plan part's repository, a bare repository under the
@@ -117,7 +118,7 @@ func writeHistory(out io.Writer, files, commits, envs, last int) error {
 	for i := range envs {
 		first = append(first,
 			[2]string{"environments/" + envName(i) + "/metadata.json", metadataJSON(0, layers)},
-			[2]string{"environments/" + envName(i) + "/datasources.json", datasourcesJSON})
+			[2]string{"environments/" + envName(i) + "/datasources.json", sampleconfig.DataSources})
 	}
 	for i := range styles {
 		first = append(first, [2]string{stylePath(i), style(i, 0)})

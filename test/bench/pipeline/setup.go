@@ -7,6 +7,7 @@ import (
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
 
 	"github.com/honua-io/honua-gitops/test/gitserver"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // setup is what the parts share: a directory of bare repositories served by
@@ -31,9 +32,9 @@ func newSetup(r *benchrun.Runner) *setup {
 	s.config = gitserver.NewRepoIn(t, s.root, "config.git")
 	s.config.Commit(map[string]string{
 		"environments/development/metadata.json":    metadataJSON(0, 1),
-		"environments/development/datasources.json": datasourcesJSON,
+		"environments/development/datasources.json": sampleconfig.DataSources,
 		"environments/staging/metadata.json":        metadataJSON(0, 1),
-		"environments/staging/datasources.json":     datasourcesJSON,
+		"environments/staging/datasources.json":     sampleconfig.DataSources,
 		".gitops/deployment-policy.yaml":            configPolicyYAML,
 	}, "initial configuration")
 	s.daemon = gitserver.StartDaemon(t, s.root)
@@ -53,7 +54,9 @@ func (s *setup) commitDevelopment() string {
 func (s *setup) developmentMetadata() string { return metadataJSON(s.rev, 1) }
 
 // metadataJSON renders a valid metadata.json with one service and layers
-// layers; rev goes into the first layer's title.
+// layers; rev goes into the first layer's title. It is the benchmark's own,
+// not sampleconfig.Metadata: its layers' name fields carry an alias, part
+// of the documents whose planning the benchmark has always measured.
 func metadataJSON(rev, layers int) string {
 	var ls []string
 	for i := range layers {
@@ -74,27 +77,12 @@ func metadataJSON(rev, layers int) string {
 `, strings.Join(ls, ",\n    "))
 }
 
-const datasourcesJSON = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
-`
-
 const sharedConfigJSON = `{"Logging": {"LogLevel": {"Default": "Information"}}, "Cache": {"Enabled": true}}
 `
 
 // configPolicyYAML is config.git's policy: development deploys without
 // approval whatever the risk; staging has the defaults.
-const configPolicyYAML = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  development:
-    requireApproval: never
-`
+var configPolicyYAML = sampleconfig.NeverApprove("development")
 
 // policyYAML is the plan part's policy.
-const policyYAML = `apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  production:
-    requireApproval: always
-    requiredApprovals: 1
-`
+var policyYAML = sampleconfig.AlwaysApprove(1, "production")

@@ -26,6 +26,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
+	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
 // waitTimeout bounds every wait for the node. The machine is small and
@@ -116,8 +117,9 @@ type liveNode struct {
 	tls    *tls.Config
 }
 
-// Policy and files of the repository the node watches: staging deploys to
-// a directory; broken's target cannot be written, so it fails.
+// The policy of the repository the node watches (its documents are
+// test/sampleconfig's): staging deploys to a directory; broken's target
+// cannot be written, so it fails.
 const (
 	testPolicy = `apiVersion: honua.io/v1
 kind: DeploymentPolicy
@@ -127,16 +129,6 @@ environments:
   broken:
     requireApproval: never
     autoRollback: false
-`
-	testMetadata = `{
-  "services": [{"id": "test-service", "title": "Test Service", "dataSourceId": "test-postgis"}],
-  "layers": [{"id": "points", "serviceId": "test-service", "title": "Points", "geometryType": "Point", "srid": 4326,
-    "storage": {"table": "public.points", "geometryColumn": "geom", "primaryKey": "id"},
-    "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}]
-}
-`
-	testDatasources = `{"dataSources": [{"id": "test-postgis", "provider": "postgis",
-  "connection": {"host": "db", "port": 5432, "database": "gis", "user": "honua", "passwordEnv": "PGPASSWORD"}}]}
 `
 )
 
@@ -159,13 +151,11 @@ func startLiveNode(t *testing.T) *liveNode {
 	sts := one(t, "StatefulSet", b.statefulSets)
 	c := container(t, sts)
 	ln := &liveNode{repo: gitserver.NewRepo(t), generic: "generic-webhook-secret"}
-	ln.repo.Commit(map[string]string{
-		"environments/staging/metadata.json":    testMetadata,
-		"environments/staging/datasources.json": testDatasources,
-		"environments/broken/metadata.json":     testMetadata,
-		"environments/broken/datasources.json":  testDatasources,
-		".gitops/deployment-policy.yaml":        testPolicy,
-	}, "staging and broken")
+	ln.repo.Commit(sampleconfig.Merge(
+		sampleconfig.Env("staging", sampleconfig.Points),
+		sampleconfig.Env("broken", sampleconfig.Points),
+		map[string]string{sampleconfig.PolicyPath: testPolicy},
+	), "staging and broken")
 	daemon := gitserver.StartDaemon(t, ln.repo.Root())
 
 	dir := t.TempDir()

@@ -13,13 +13,14 @@ import (
 )
 
 // Sections are the configuration file's sections that no flag sets: the
-// repository honuad watches, the targets of its environments, and the
-// webhooks' secrets. Their keys are their yaml tags, and unknown keys
+// repository honuad watches, the targets of its environments, the
+// webhooks' secrets, and where notifications go. Their keys are their yaml tags, and unknown keys
 // within them are refused like any other.
 type Sections struct {
-	Repository   *RepositoryConfig            `yaml:"repository"`
-	Environments map[string]EnvironmentConfig `yaml:"environments"`
-	Webhooks     WebhooksConfig               `yaml:"webhooks"`
+	Repository    *RepositoryConfig            `yaml:"repository"`
+	Environments  map[string]EnvironmentConfig `yaml:"environments"`
+	Webhooks      WebhooksConfig               `yaml:"webhooks"`
+	Notifications NotificationsConfig          `yaml:"notifications"`
 }
 
 // RepositoryConfig is the configuration repository honuad watches.
@@ -176,7 +177,7 @@ func (c *Config) validateSections() []error {
 			bad(f.field, f.path, why)
 		}
 	}
-	return errs
+	return append(errs, c.validateNotifications()...)
 }
 
 // noSecret says why a secret file's content holds no secret, or "" when it

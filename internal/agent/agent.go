@@ -154,11 +154,33 @@ func build(cfg Config, version string, logger *slog.Logger) (*process, error) {
 	if sec.tokens == nil {
 		logger.Warn("the API runs without authentication: every request acts as the admin \"anonymous\"; give auth.tokensFile to require tokens")
 	}
-	if cfg.Repository != nil {
-		rec, info, err := newReconciler(cfg, p.node, registry, logger)
+	// The leader holds the configuration's notification routes (none
+	// clears them), and delivers what they record when channels are set.
+	p.node.RegisterLeaderWork("notification-routes", routesWork(p.node, routesOf(cfg.Notifications), logger))
+	var repo *gitrepo.Repo
+	if len(cfg.Notifications.Channels) > 0 {
+		subject := func(commit string) string {
+			if repo == nil {
+				return ""
+			}
+			ci, err := repo.Commit(commit)
+			if err != nil {
+				return ""
+			}
+			return ci.Subject
+		}
+		dl, err := newDeliverer(cfg, p.node, subject, registry, logger)
 		if err != nil {
 			return nil, err
 		}
+		p.node.RegisterLeaderWork("notifications", dl.Run)
+	}
+	if cfg.Repository != nil {
+		rec, info, src, err := newReconciler(cfg, p.node, registry, logger)
+		if err != nil {
+			return nil, err
+		}
+		repo = src
 		p.node.RegisterLeaderWork("reconcile", rec.Run)
 		api.Pipeline, api.Repository = rec, info
 		if api.Webhooks, err = loadWebhookSecrets(cfg.Webhooks); err != nil {
@@ -225,7 +247,7 @@ func (p *process) serve(ctx context.Context, reload <-chan os.Signal) error {
 
 // newReconciler opens the configuration repository's local clone in the
 // data dir and builds the pipeline that watches it.
-func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, logger *slog.Logger) (*reconcile.Reconciler, *rpc.RepositoryInfo, error) {
+func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, logger *slog.Logger) (*reconcile.Reconciler, *rpc.RepositoryInfo, *gitrepo.Repo, error) {
 	r := cfg.Repository
 	a := r.Auth
 	src, err := gitrepo.Open(gitrepo.Config{
@@ -239,7 +261,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 		},
 	})
 	if err != nil {
-		return nil, nil, &ConfigError{err}
+		return nil, nil, nil, &ConfigError{err}
 	}
 	envs := map[string]reconcile.EnvironmentSettings{}
 	for name, e := range cfg.Environments {
@@ -248,7 +270,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 			t, err := target.New(target.Config{Type: tc.Type, Path: tc.Path, URL: tc.URL, Command: tc.Command,
 				Logger: logger.With("env", name)})
 			if err != nil {
-				return nil, nil, &ConfigError{fmt.Errorf("environments.%s.targets[%d]: %w", name, i, err)}
+				return nil, nil, nil, &ConfigError{fmt.Errorf("environments.%s.targets[%d]: %w", name, i, err)}
 			}
 			settings.Targets = append(settings.Targets, reconcile.TargetSpec{
 				Target: t, ReloadURL: tc.ReloadURL, HealthChecks: healthURLs(tc)})
@@ -260,7 +282,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 		DryRun: cfg.DryRun, Environments: envs, Logger: logger, Registry: reg,
 		ConfigRepo: configrepo.Config{MaxFileSize: int64(cfg.MaxFileSize), MaxEnvironmentSize: int64(cfg.MaxEnvironmentSize)},
 	}, node, node.FSM())
-	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, nil
+	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, src, nil
 }
 
 // loadWebhookSecrets reads the webhook secrets from their files, each

@@ -1,0 +1,128 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/honua-io/honua-gitops/internal/cluster"
+	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/notify"
+	"github.com/honua-io/honua-gitops/internal/outbox"
+)
+
+// readSecret reads a secret file without surrounding whitespace.
+func readSecret(field, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// senders builds a sender for every channel of the notifications section,
+// reading its secrets from their files.
+func senders(n NotificationsConfig) (map[string]notify.Sender, error) {
+	out := map[string]notify.Sender{}
+	for i, ch := range n.Channels {
+		field := fmt.Sprintf("notifications.channels[%d]", i)
+		s, err := sender(field, ch)
+		if err != nil {
+			return nil, err
+		}
+		out[ch.Name] = s
+	}
+	return out, nil
+}
+
+func sender(field string, ch ChannelConfig) (notify.Sender, error) {
+	switch ch.Type {
+	case "webhook":
+		var secret string
+		if ch.SecretFile != "" {
+			var err error
+			if secret, err = readSecret(field+".secretFile", ch.SecretFile); err != nil {
+				return nil, err
+			}
+		}
+		return notify.NewWebhook(notify.WebhookConfig{URL: ch.URL, Secret: []byte(secret)})
+	case "slack", "teams":
+		url, err := readSecret(field+".urlFile", ch.URLFile)
+		if err != nil {
+			return nil, err
+		}
+		if ch.Type == "slack" {
+			return notify.NewSlack(notify.SlackConfig{URL: url})
+		}
+		return notify.NewTeams(notify.TeamsConfig{URL: url})
+	case "email":
+		s := ch.SMTP
+		ec := notify.EmailConfig{Host: s.Host, Port: s.Port, StartTLS: s.StartTLS, ImplicitTLS: s.ImplicitTLS,
+			From: s.From, To: ch.To}
+		var err error
+		if s.UsernameFile != "" {
+			if ec.Username, err = readSecret(field+".smtp.usernameFile", s.UsernameFile); err != nil {
+				return nil, err
+			}
+			if ec.Password, err = readSecret(field+".smtp.passwordFile", s.PasswordFile); err != nil {
+				return nil, err
+			}
+		}
+		t := ch.Templates
+		if t.SubjectFile != "" || t.TextFile != "" || t.HTMLFile != "" {
+			if ec.Subject, ec.Text, ec.HTML, err = notify.LoadTemplates(t.SubjectFile, t.TextFile, t.HTMLFile); err != nil {
+				return nil, fmt.Errorf("%s.templates: %w", field, err)
+			}
+		}
+		return notify.NewEmail(ec)
+	}
+	return nil, fmt.Errorf("%s.type: unknown channel type %q", field, ch.Type)
+}
+
+// routesOf converts the configuration's routes to the FSM's.
+func routesOf(n NotificationsConfig) []fsm.NotificationRoute {
+	var out []fsm.NotificationRoute
+	for _, r := range n.Routes {
+		fr := fsm.NotificationRoute{Environments: r.Environments, Channels: r.Channels}
+		for _, e := range r.Events {
+			fr.Events = append(fr.Events, fsm.NotificationEvent(e))
+		}
+		out = append(out, fr)
+	}
+	return out
+}
+
+// routesWork makes the leader's replicated routes this configuration's,
+// once per term: the FSM records notifications by the routes it holds.
+func routesWork(node *cluster.Node, routes []fsm.NotificationRoute, logger *slog.Logger) func(context.Context) {
+	return func(ctx context.Context) {
+		for ctx.Err() == nil {
+			_, err := node.Apply(ctx, &fsm.SetNotificationRoutes{Routes: routes})
+			if err == nil {
+				return
+			}
+			logger.Warn("apply the notification routes", "error", err)
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// newDeliverer builds the leader's notification deliverer from cfg.
+func newDeliverer(cfg Config, node *cluster.Node, subject func(string) string, reg prometheus.Registerer, logger *slog.Logger) (*outbox.Deliverer, error) {
+	ss, err := senders(cfg.Notifications)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	return outbox.New(outbox.Config{Cluster: node, State: node.FSM(), Senders: ss, BaseURL: cfg.Notifications.BaseURL,
+		Subject: subject, Metrics: outbox.NewMetrics(reg), Logger: logger.With("component", "notifications")}), nil
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -804,11 +805,19 @@ func TestInvariantCheckerCatchesBreakage(t *testing.T) {
 		{"deployed names a dropped deployment", func(s string) string {
 			return strings.Replace(s, `"deployedDeployment":"alpha-2"`, `"deployedDeployment":"alpha-0"`, 1)
 		}, "dropped"},
+		{"notification delivered without a delivery", func(s string) string {
+			return strings.Replace(s, `"state":"pending"`, `"state":"delivered"`, 1)
+		}, "is delivered"},
+		{"notification of no move", func(s string) string {
+			return regexp.MustCompile(`("event":"Rejected","state":"pending","createdAt":"[^"]+","index":)\d+`).
+				ReplaceAllString(s, "${1}999")
+		}, "raises Rejected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			g := newGen(1, 0)
+			h.mustApply(&fsm.SetNotificationRoutes{Routes: propRoutes[:1]})
 			h.createAt("a1", "alpha", fsm.StateRejected)
 			h.create("a2", "alpha")
 			h.drive("a2", approvedPath...) // Completed, approved by one

@@ -287,3 +287,25 @@ func TestDomainExamples(t *testing.T) {
 		t.Errorf("domain.md's policy file lists %v; want production and staging", got)
 	}
 }
+
+// TestNotificationEventsListed checks that domain.md's table of
+// notification events lists every event the FSM knows, and no other.
+func TestNotificationEventsListed(t *testing.T) {
+	text := page(t, "domain.md")
+	i := strings.Index(text, "\n## Notifications\n")
+	if i < 0 {
+		t.Fatal("domain.md has no Notifications section")
+	}
+	section, _, _ := strings.Cut(text[i+1:], "\n## Configuration")
+	var listed []string
+	for _, m := range regexp.MustCompile(`(?m)^\| ([A-Z][A-Za-z]+) \|`).FindAllStringSubmatch(section, -1) {
+		listed = append(listed, m[1])
+	}
+	var want []string
+	for _, e := range fsm.AllNotificationEvents {
+		want = append(want, string(e))
+	}
+	if !slices.Equal(listed, want) {
+		t.Errorf("domain.md#notifications lists events %v; want %v, in that order", listed, want)
+	}
+}

@@ -36,6 +36,12 @@ const (
 	RequestSyncCommand       CommandType = 9
 	SetSourceStatusCommand   CommandType = 10
 	CreateRollbackCommand    CommandType = 11
+	// The notification outbox's commands, all safe for an older node to
+	// ignore (see SetNotificationRoutes).
+	SetNotificationRoutesCommand     CommandType = 12
+	RecordNotificationAttemptCommand CommandType = 13
+	MarkNotificationDeliveredCommand CommandType = 14
+	RetryNotificationCommand         CommandType = 15
 	// Append new types here.
 )
 

@@ -1,6 +1,7 @@
 // Package fsm owns Honua GitOps' replicated state: environments, deployments,
-// approvals, history and the fencing-token counter, together with the commands
-// that change them and the deployment state machine that Apply enforces.
+// approvals, history, the fencing-token counter and the notification outbox,
+// together with the commands that change them and the deployment state
+// machine that Apply enforces.
 //
 // Everything here is deterministic: Apply never reads the clock, the network,
 // the disk or a random source. Times and ids travel inside commands, so every

@@ -44,11 +44,15 @@ func hostileJSON() [][]byte {
 }
 
 // recordHarness returns a log that leaves an FSM with deployments in many
-// states, so that fuzzed commands have something to act on.
+// states, and notifications of them, so that fuzzed commands have
+// something to act on.
 func recordHarness(t testing.TB) []*raft.Log {
 	a := fsmtest.New().Recording()
 	at := t0
 	apply := func(c fsm.Command) any { return a.Must(t, c) }
+	apply(&fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{
+		{Events: []fsm.NotificationEvent{fsm.EventDeploymentCreated, fsm.EventApprovalRequired, fsm.EventDeploymentFailed},
+			Environments: []string{"prod"}, Channels: []string{"hook", "team"}}}})
 	create := func(env string, path ...fsm.DeploymentState) string {
 		at = at.Add(time.Minute)
 		id := apply(&fsm.CreateDeployment{Environment: env, Commit: fmt.Sprintf("c%d", a.Index()), Kind: fsm.KindAuto,
@@ -71,6 +75,8 @@ func recordHarness(t testing.TB) []*raft.Log {
 	create("qa", pathTo[fsm.StateRejected]...)           // qa-6
 	create("qa")                                         // qa-7
 	apply(&fsm.ObserveCommit{Environment: "prod", Commit: "c99", Time: at})
+	apply(&fsm.MarkNotificationDelivered{ID: "prod-1.DeploymentCreated.hook", Time: at})
+	apply(&fsm.RecordNotificationAttempt{ID: "prod-2.DeploymentFailed.team", Time: at, Error: "503", GiveUp: true})
 	return a.Log()
 }
 
@@ -113,6 +119,10 @@ func FuzzDecode(f *testing.F) {
 		&fsm.RequestSync{Environment: "qa", By: "alice", Time: at},
 		&fsm.SetSourceStatus{Head: "c1", Time: at},
 		&fsm.SetSourceStatus{Error: "boom", Time: at},
+		&fsm.RecordNotificationAttempt{ID: "prod-4.ApprovalRequired.hook", Time: at, Error: "503", NextTry: at},
+		&fsm.MarkNotificationDelivered{ID: "prod-2.DeploymentFailed.team", Time: at},
+		&fsm.RetryNotification{ID: "prod-2.DeploymentFailed.team", Time: at},
+		&fsm.SetNotificationRoutes{},
 	} {
 		b, err := fsm.Encode(c)
 		if err != nil {
@@ -120,7 +130,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for typ := range byte(13) {
+	for typ := range byte(16) {
 		for _, p := range hostileJSON() {
 			if typ%4 == 0 || len(p) < 64 {
 				f.Add(append([]byte{typ}, p...))
@@ -199,6 +209,11 @@ func FuzzRestore(f *testing.F) {
 		{`"historyRetention":100`, `"historyRetention":-1`},
 		{`"name":"prod"`, `"name":"qa"`},
 		{`"history":["qa-6","qa-7"]`, `"history":["qa-6","qa-7","qa-6",""]`},
+		{`"state":"delivered"`, `"state":"sent"`},
+		{`"id":"prod-2.DeploymentFailed.team"`, `"id":"prod-2.DeploymentFailed.hook"`},
+		{`"deploymentId":"prod-4"`, `"deploymentId":"prod-9"`},
+		{`"channels":["hook","team"]`, `"channels":["Hook"]`},
+		{`"attempts":1`, `"attempts":-1`},
 	} {
 		if !bytes.Contains(good, []byte(edit.from)) {
 			f.Fatalf("the fixture's dump has no %s", edit.from)
@@ -208,6 +223,8 @@ func FuzzRestore(f *testing.F) {
 	for _, p := range hostileJSON() {
 		f.Add(p)
 		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"deployments":%s}}`, p)))
+		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"notifications":%s}}`, p)))
+		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"notificationRoutes":%s}}`, p)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a := fsm.New(nil)
@@ -276,6 +293,9 @@ func exercise(t *testing.T, f *fsm.FSM) {
 	envs := f.Environments()
 	f.EventsAfter(fsm.EventID{}, "")
 	f.CountDeployments()
+	notes := f.Notifications(fsm.NotificationFilter{})
+	f.DueNotifications(at, 0)
+	f.NotificationRoutes()
 	ids := map[string]bool{}
 	for _, e := range envs {
 		for _, d := range f.History(e.Name) {
@@ -292,6 +312,9 @@ func exercise(t *testing.T, f *fsm.FSM) {
 	if len(ids) > 50 {
 		return // enough to learn from; keep each input fast
 	}
+	// Route every event, so that the moves below record notifications.
+	apply(&fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{
+		{Events: fsm.AllNotificationEvents, Channels: []string{"hook"}}}})
 	for id := range ids {
 		for _, to := range exerciseOrder {
 			c := &fsm.TransitionDeployment{ID: id, To: to, Time: at, BackupBundleID: "b"}
@@ -312,6 +335,17 @@ func exercise(t *testing.T, f *fsm.FSM) {
 			apply(&fsm.CreateRollback{Environment: e.Name, To: id, Initiator: "x", Time: at})
 		}
 		apply(&fsm.SetPin{Environment: e.Name})
+	}
+	for i, n := range notes {
+		if i >= 20 {
+			break
+		}
+		f.Notification(n.ID)
+		f.Notifications(fsm.NotificationFilter{DeploymentID: n.DeploymentID})
+		apply(&fsm.RecordNotificationAttempt{ID: n.ID, Time: at, Error: "e", NextTry: at})
+		apply(&fsm.RecordNotificationAttempt{ID: n.ID, Time: at, Error: "e", GiveUp: true})
+		apply(&fsm.RetryNotification{ID: n.ID, Time: at})
+		apply(&fsm.MarkNotificationDelivered{ID: n.ID, Time: at})
 	}
 	apply(&fsm.SetSourceStatus{Head: "h", Time: at})
 	apply(&fsm.SetSettings{HistoryRetention: 1, PlanRetention: 1})

@@ -26,6 +26,12 @@ import (
 //	testdata/golden/results.txt    what applying each entry returned, one line each
 //	testdata/golden/snapshot.json  FSM.Dump after the whole log
 //
+// and so do notifications-log.txt, notifications-results.txt and
+// notifications-snapshot.json for the notification outbox's commands (a
+// log of its own, started on an empty FSM, so that the files above stay as
+// the binary before the outbox wrote them). Between them the logs hold an
+// entry of every command type.
+//
 // They were written by the binary of December 2026, before the FSM's
 // command table was refactored. Never regenerate them to make a test pass:
 // a difference means an old log or snapshot would now be read differently.
@@ -35,10 +41,19 @@ var writeGolden = flag.Bool("golden.write", false, "write testdata/golden/result
 
 const goldenDir = "testdata/golden"
 
-// readGoldenLog returns the entries of testdata/golden/log.txt.
-func readGoldenLog(t *testing.T) [][]byte {
+// goldenLog names the files of one golden log.
+type goldenLog struct{ log, results, snapshot string }
+
+// goldenLogs are the golden logs, each applied to an empty FSM.
+var goldenLogs = []goldenLog{
+	{"log.txt", "results.txt", "snapshot.json"},
+	{"notifications-log.txt", "notifications-results.txt", "notifications-snapshot.json"},
+}
+
+// readGoldenLog returns the entries of the golden log file name.
+func readGoldenLog(t *testing.T, name string) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(goldenDir, "log.txt"))
+	b, err := os.ReadFile(filepath.Join(goldenDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +64,7 @@ func readGoldenLog(t *testing.T) [][]byte {
 		typ, payload, ok := strings.Cut(sc.Text(), " ")
 		tb, err := strconv.ParseUint(typ, 10, 8)
 		if !ok || err != nil {
-			t.Fatalf("log.txt:%d: want <type byte> <payload>, got %q", n, sc.Text())
+			t.Fatalf("%s:%d: want <type byte> <payload>, got %q", name, n, sc.Text())
 		}
 		entries = append(entries, append([]byte{byte(tb)}, payload...))
 	}
@@ -103,50 +118,54 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// TestGoldenLog: every entry of the golden log decodes, encodes back to the
-// same bytes, and applies with the same result as when it was written, and
-// the state after the whole log dumps to the golden snapshot.
+// TestGoldenLog: every entry of each golden log decodes, encodes back to
+// the same bytes, and applies with the same result as when it was written,
+// and the state after the whole log dumps to the log's golden snapshot.
 func TestGoldenLog(t *testing.T) {
-	entries := readGoldenLog(t)
-	f := fsm.New(nil)
 	seen := map[fsm.CommandType]bool{}
-	var results bytes.Buffer
-	for i, e := range entries {
-		index := uint64(i + 1)
-		c, err := fsm.Decode(e)
-		switch {
-		case err != nil && e[0]&byte(fsm.IgnoreUnknownFlag) == 0:
-			t.Fatalf("log.txt:%d: Decode(%q) = %v; want it to decode as it did", index, e, err)
-		case err == nil:
-			seen[c.Type()] = true
-			if enc, err := fsm.Encode(c); err != nil || !bytes.Equal(enc, e) {
-				t.Errorf("log.txt:%d: Encode(Decode(%q)) = %q, %v; want the same bytes", index, e, enc, err)
+	for _, g := range goldenLogs {
+		entries := readGoldenLog(t, g.log)
+		f := fsm.New(nil)
+		var results bytes.Buffer
+		for i, e := range entries {
+			index := uint64(i + 1)
+			c, err := fsm.Decode(e)
+			switch {
+			case err != nil && e[0]&byte(fsm.IgnoreUnknownFlag) == 0:
+				t.Fatalf("%s:%d: Decode(%q) = %v; want it to decode as it did", g.log, index, e, err)
+			case err == nil:
+				seen[c.Type()] = true
+				if enc, err := fsm.Encode(c); err != nil || !bytes.Equal(enc, e) {
+					t.Errorf("%s:%d: Encode(Decode(%q)) = %q, %v; want the same bytes", g.log, index, e, enc, err)
+				}
 			}
+			res := f.Apply(&raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: e})
+			fmt.Fprintln(&results, goldenResult(index, res))
 		}
-		res := f.Apply(&raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: e})
-		fmt.Fprintln(&results, goldenResult(index, res))
+		checkGolden(t, g.results, results.Bytes())
+		checkGolden(t, g.snapshot, dumpOf(t, f))
 	}
 	for _, typ := range fsm.CommandTypes() {
 		if !seen[typ] {
-			t.Errorf("log.txt holds no entry of command type %d; want every type pinned", typ)
+			t.Errorf("no golden log holds an entry of command type %d; want every type pinned", typ)
 		}
 	}
-	checkGolden(t, "results.txt", results.Bytes())
-	checkGolden(t, "snapshot.json", dumpOf(t, f))
 }
 
-// TestGoldenSnapshot: the golden snapshot restores, and dumps to the same
+// TestGoldenSnapshot: each golden snapshot restores, and dumps to the same
 // bytes.
 func TestGoldenSnapshot(t *testing.T) {
-	want, err := os.ReadFile(filepath.Join(goldenDir, "snapshot.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := fsm.New(nil)
-	if err := f.Restore(readCloserOf(want)); err != nil {
-		t.Fatalf("Restore(golden snapshot) = %v; want no error", err)
-	}
-	if got := dumpOf(t, f); !bytes.Equal(got, want) {
-		t.Errorf("Dump() after Restore(golden snapshot) =\n%s\nwant\n%s", got, want)
+	for _, g := range goldenLogs {
+		want, err := os.ReadFile(filepath.Join(goldenDir, g.snapshot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fsm.New(nil)
+		if err := f.Restore(readCloserOf(want)); err != nil {
+			t.Fatalf("Restore(%s) = %v; want no error", g.snapshot, err)
+		}
+		if got := dumpOf(t, f); !bytes.Equal(got, want) {
+			t.Errorf("Dump() after Restore(%s) =\n%s\nwant\n%s", g.snapshot, got, want)
+		}
 	}
 }

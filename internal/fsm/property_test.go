@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -155,6 +156,9 @@ var forward = map[fsm.DeploymentState][]fsm.DeploymentState{
 // command returns the next command for f. Times never go backwards.
 func (g *gen) command(f *fsm.FSM) fsm.Command {
 	g.now = g.now.Add(time.Duration(g.r.IntN(3)) * time.Minute)
+	if g.r.IntN(8) == 0 {
+		return g.notificationCommand(f)
+	}
 	switch n := g.r.IntN(100); {
 	case n < 8:
 		g.next++
@@ -232,6 +236,52 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 			return &fsm.SetPin{Environment: g.oneOf(propEnvs...)}
 		}
 		return &fsm.SetPin{Environment: g.oneOf(propEnvs...), Pin: &fsm.Pin{Commit: "c1", By: "alice", Since: g.now}}
+	}
+}
+
+// propRoutes are the routes the generator sets: one of them, both, or
+// none.
+var propRoutes = []fsm.NotificationRoute{
+	{Events: fsm.AllNotificationEvents, Channels: []string{"hook", "team"}},
+	{Events: []fsm.NotificationEvent{fsm.EventApprovalRequired, fsm.EventDeploymentFailed, fsm.EventRolledBack},
+		Environments: []string{"alpha"}, Channels: []string{"team", "mail"}},
+}
+
+// notificationCommand returns a command of the outbox: mostly about a
+// notification f holds, sometimes about an unknown one; now and then new
+// routes.
+func (g *gen) notificationCommand(f *fsm.FSM) fsm.Command {
+	if g.r.IntN(10) == 0 {
+		var routes []fsm.NotificationRoute
+		switch g.r.IntN(5) {
+		case 0:
+		case 1:
+			routes = propRoutes[:1]
+		case 2:
+			routes = propRoutes[1:]
+		case 3:
+			routes = []fsm.NotificationRoute{{Events: []fsm.NotificationEvent{"Bogus"}, Channels: []string{"hook"}}}
+		default:
+			routes = propRoutes
+		}
+		return &fsm.SetNotificationRoutes{Routes: routes}
+	}
+	filter := fsm.NotificationFilter{Limit: 20}
+	if g.r.IntN(3) == 0 {
+		filter.State = fsm.NotificationFailed
+	}
+	id := "alpha-1.Approved.nowhere"
+	if ns := f.Notifications(filter); len(ns) > 0 && g.r.IntN(20) > 0 {
+		id = ns[g.r.IntN(len(ns))].ID
+	}
+	switch n := g.r.IntN(10); {
+	case n < 4:
+		return &fsm.RecordNotificationAttempt{ID: id, Time: g.now, Error: "503", NextTry: g.now.Add(time.Minute),
+			GiveUp: g.r.IntN(3) == 0}
+	case n < 8:
+		return &fsm.MarkNotificationDelivered{ID: id, Time: g.now}
+	default:
+		return &fsm.RetryNotification{ID: id, Time: g.now}
 	}
 }
 
@@ -440,6 +490,7 @@ func checkInvariants(f *fsm.FSM, g *gen) []string {
 			}
 		}
 	}
+	bad = append(bad, checkNotificationInvariants(f)...)
 	// A deployment can be read exactly when its environment still lists it.
 	for _, id := range g.ids {
 		_, ok := f.Deployment(id)
@@ -754,11 +805,19 @@ func TestInvariantCheckerCatchesBreakage(t *testing.T) {
 		{"deployed names a dropped deployment", func(s string) string {
 			return strings.Replace(s, `"deployedDeployment":"alpha-2"`, `"deployedDeployment":"alpha-0"`, 1)
 		}, "dropped"},
+		{"notification delivered without a delivery", func(s string) string {
+			return strings.Replace(s, `"state":"pending"`, `"state":"delivered"`, 1)
+		}, "is delivered"},
+		{"notification of no move", func(s string) string {
+			return regexp.MustCompile(`("event":"Rejected","state":"pending","createdAt":"[^"]+","index":)\d+`).
+				ReplaceAllString(s, "${1}999")
+		}, "raises Rejected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			g := newGen(1, 0)
+			h.mustApply(&fsm.SetNotificationRoutes{Routes: propRoutes[:1]})
 			h.createAt("a1", "alpha", fsm.StateRejected)
 			h.create("a2", "alpha")
 			h.drive("a2", approvedPath...) // Completed, approved by one
@@ -785,4 +844,69 @@ func TestInvariantCheckerCatchesBreakage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkNotificationInvariants returns the broken invariants of f's outbox:
+// each notification has the id derived from its deployment, event and
+// channel, and only one; its deployment is held, in its environment, and
+// made a move that raises its event; its state says what it holds.
+func checkNotificationInvariants(f *fsm.FSM) []string {
+	var bad []string
+	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	all := f.Notifications(fsm.NotificationFilter{})
+	ids := map[string]bool{}
+	for _, n := range all {
+		if ids[n.ID] {
+			fail("notification %s is listed twice", n.ID)
+		}
+		ids[n.ID] = true
+		if want := fsm.NotificationID(n.DeploymentID, n.Event, n.Channel); n.ID != want {
+			fail("notification %s: id is not %s", n.ID, want)
+		}
+		if got, ok := f.Notification(n.ID); !ok || got != n {
+			fail("Notification(%s) = %+v, %v; Notifications listed %+v", n.ID, got, ok, n)
+		}
+		d, ok := f.Deployment(n.DeploymentID)
+		if !ok {
+			fail("notification %s: deployment %s is not held", n.ID, n.DeploymentID)
+			continue
+		}
+		if d.Environment != n.Environment || d.DryRun {
+			fail("notification %s of %s: deployment is of %s (dry run %v)", n.ID, n.Environment, d.Environment, d.DryRun)
+		}
+		raised := false
+		for _, t := range d.Transitions {
+			if t.Index == n.Index && slices.Contains(fsm.NotificationEventsOf(t.From, t.To), n.Event) {
+				raised = true
+			}
+		}
+		if !raised {
+			fail("notification %s: no move of %s at index %d raises %s", n.ID, d.ID, n.Index, n.Event)
+		}
+		switch n.State {
+		case fsm.NotificationDelivered:
+			if n.DeliveredAt.IsZero() || n.Attempts < 1 {
+				fail("notification %s is delivered, at %v after %d attempts", n.ID, n.DeliveredAt, n.Attempts)
+			}
+		case fsm.NotificationFailed:
+			if n.LastError == "" || !n.DeliveredAt.IsZero() {
+				fail("notification %s failed with error %q, delivered at %v", n.ID, n.LastError, n.DeliveredAt)
+			}
+		case fsm.NotificationPending:
+			if n.NextTry.IsZero() || !n.DeliveredAt.IsZero() {
+				fail("notification %s is pending, next try %v, delivered at %v", n.ID, n.NextTry, n.DeliveredAt)
+			}
+		default:
+			fail("notification %s is in state %q", n.ID, n.State)
+		}
+		if mine := f.Notifications(fsm.NotificationFilter{DeploymentID: n.DeploymentID}); !slices.Contains(mine, n) {
+			fail("notification %s is not among its deployment's", n.ID)
+		}
+	}
+	for _, n := range f.DueNotifications(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0) {
+		if n.State != fsm.NotificationPending || !ids[n.ID] {
+			fail("DueNotifications lists %s, %s", n.ID, n.State)
+		}
+	}
+	return bad
 }

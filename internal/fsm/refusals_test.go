@@ -3,6 +3,7 @@ package fsm_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +28,18 @@ type refusal struct {
 //	staging  active (Applying), queued (Planning)
 //	qa       rejected (Rejected), pending (Pending)
 //	dev      observed, nothing deployed
+//
+// Every event of prod is routed to channel hook: done's DeploymentCreated
+// notification is delivered, its DeploymentCompleted one failed, the
+// others pending.
 func refusalFixture(h *harness) {
 	h.t.Helper()
+	h.mustApply(&fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{
+		{Events: fsm.AllNotificationEvents, Environments: []string{"prod"}, Channels: []string{"hook"}}}})
 	h.createAt("done", "prod", fsm.StateCompleted)
+	h.mustApply(&fsm.MarkNotificationDelivered{ID: h.id("done") + ".DeploymentCreated.hook", Time: h.tick()})
+	h.mustApply(&fsm.RecordNotificationAttempt{ID: h.id("done") + ".DeploymentCompleted.hook", Time: h.tick(),
+		Error: "503", GiveUp: true})
 	h.createAt("failed", "prod", fsm.StateFailed)
 	h.createAt("newer", "prod", fsm.StateCompleted)
 	h.create("awaiting", "prod")
@@ -49,7 +59,66 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 	at := h.tick()
 	id := h.id
 	longAfter := at.Add(48 * time.Hour)
+	delivered := id("done") + ".DeploymentCreated.hook"
+	failed := id("done") + ".DeploymentCompleted.hook"
+	pending := id("awaiting") + ".ApprovalRequired.hook"
+	route := func(edit func(r *fsm.NotificationRoute)) *fsm.SetNotificationRoutes {
+		r := fsm.NotificationRoute{Events: []fsm.NotificationEvent{fsm.EventApproved}, Channels: []string{"hook"}}
+		edit(&r)
+		return &fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{r}}
+	}
+	many := func(n int, s string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s%d", s, i)
+		}
+		return out
+	}
 	return map[fsm.CommandType][]refusal{
+		fsm.SetNotificationRoutesCommand: {
+			{&fsm.SetNotificationRoutes{Routes: make([]fsm.NotificationRoute, fsm.MaxNotificationRoutes+1)}, fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Events = nil }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Events = []fsm.NotificationEvent{"Exploded"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) {
+				r.Events = append(slices.Clone(fsm.AllNotificationEvents), fsm.EventApproved)
+			}), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = nil }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = many(fsm.MaxRouteChannels+1, "c") }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = []string{"Team"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = []string{"-team"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = []string{"a.b"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = []string{""} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Channels = []string{strings.Repeat("a", fsm.MaxChannelName+1)} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Environments = []string{"Prod"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Environments = []string{"common"} }), fsm.ErrInvalid},
+			{route(func(r *fsm.NotificationRoute) { r.Environments = many(fsm.MaxRouteEnvironments+1, "e") }), fsm.ErrInvalid},
+		},
+		fsm.RecordNotificationAttemptCommand: {
+			{&fsm.RecordNotificationAttempt{Time: at, Error: "503", NextTry: at}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: strings.Repeat("x", 257), Time: at, Error: "503", NextTry: at}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: pending, Error: "503", NextTry: at}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: pending, Time: at, NextTry: at}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: pending, Time: at, Error: strings.Repeat("e", 64<<10+1), NextTry: at}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: pending, Time: at, Error: "503"}, fsm.ErrInvalid},
+			{&fsm.RecordNotificationAttempt{ID: "prod-99.Approved.hook", Time: at, Error: "503", NextTry: at}, fsm.ErrNotFound},
+			{&fsm.RecordNotificationAttempt{ID: delivered, Time: at, Error: "503", NextTry: at}, fsm.ErrWrongState},
+			{&fsm.RecordNotificationAttempt{ID: delivered, Time: at, Error: "503", GiveUp: true}, fsm.ErrWrongState},
+			{&fsm.RecordNotificationAttempt{ID: failed, Time: at, Error: "503", NextTry: at}, fsm.ErrWrongState},
+		},
+		fsm.MarkNotificationDeliveredCommand: {
+			{&fsm.MarkNotificationDelivered{Time: at}, fsm.ErrInvalid},
+			{&fsm.MarkNotificationDelivered{ID: pending}, fsm.ErrInvalid},
+			{&fsm.MarkNotificationDelivered{ID: delivered}, fsm.ErrInvalid},
+			{&fsm.MarkNotificationDelivered{ID: "prod-99.Approved.hook", Time: at}, fsm.ErrNotFound},
+			{&fsm.MarkNotificationDelivered{ID: strings.Repeat("x", 257), Time: at}, fsm.ErrInvalid},
+		},
+		fsm.RetryNotificationCommand: {
+			{&fsm.RetryNotification{Time: at}, fsm.ErrInvalid},
+			{&fsm.RetryNotification{ID: failed}, fsm.ErrInvalid},
+			{&fsm.RetryNotification{ID: "prod-99.Approved.hook", Time: at}, fsm.ErrNotFound},
+			{&fsm.RetryNotification{ID: pending, Time: at}, fsm.ErrWrongState},
+			{&fsm.RetryNotification{ID: delivered, Time: at}, fsm.ErrWrongState},
+		},
 		fsm.CreateDeploymentCommand: {
 			{&fsm.CreateDeployment{Environment: "Prod!", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "common", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},

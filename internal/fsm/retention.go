@@ -83,6 +83,7 @@ func (s *state) prune(e *Environment) {
 		d := s.Deployments[id]
 		if excess > 0 && d != nil && !restorable[id] && d.prunable(e) {
 			delete(s.Deployments, id)
+			s.forgetNotifications(id)
 			excess--
 			continue
 		}

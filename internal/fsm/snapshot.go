@@ -102,6 +102,9 @@ func decodeSnapshot(r io.Reader) (*snapshotFile, error) {
 	if st.Environments == nil {
 		st.Environments = map[string]*Environment{}
 	}
+	if st.Notifications == nil {
+		st.Notifications = map[string]*Notification{}
+	}
 	if st.HistoryRetention < 1 {
 		st.HistoryRetention = DefaultHistoryRetention
 	}
@@ -111,6 +114,7 @@ func decodeSnapshot(r io.Reader) (*snapshotFile, error) {
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("restore snapshot: %w", err)
 	}
+	st.indexNotifications()
 	return &snap, nil
 }
 

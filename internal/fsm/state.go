@@ -10,6 +10,9 @@ package fsm
 //	watcher.go      ObserveCommit, SetSourceStatus and RequestSync
 //	fencing.go      IssueFencingToken
 //	retention.go    SetSettings, and the pruning of history and plans
+//	notification_routes.go    SetNotificationRoutes
+//	notification_commands.go  RecordNotificationAttempt, MarkNotificationDelivered, RetryNotification
+//	notification_outbox.go    the recording of notifications as deployments move
 
 import (
 	"fmt"
@@ -32,7 +35,16 @@ type state struct {
 	PlanRetention    int    `json:"planRetention"`
 	// Source is the repository's status as the leader last reported it.
 	Source SourceStatus `json:"source"`
+	// NotificationRoutes say which channels hear of which events; none
+	// until SetNotificationRoutes sets some.
+	NotificationRoutes []NotificationRoute `json:"notificationRoutes,omitempty"`
+	// Notifications is the outbox, by notification id.
+	Notifications map[string]*Notification `json:"notifications,omitempty"`
 
+	// notesOf indexes Notifications by deployment id, to forget a
+	// deployment's notifications with it. Not replicated: rebuilt on
+	// restore.
+	notesOf map[string][]string
 	// index is the Raft index of the entry being applied; transitions
 	// record it.
 	index uint64
@@ -46,6 +58,8 @@ func newState() *state {
 	return &state{
 		Deployments:      map[string]*Deployment{},
 		Environments:     map[string]*Environment{},
+		Notifications:    map[string]*Notification{},
+		notesOf:          map[string][]string{},
 		HistoryRetention: DefaultHistoryRetention,
 		PlanRetention:    DefaultPlanRetention,
 	}
@@ -65,7 +79,9 @@ func (s *state) apply(index uint64, c Command) (any, error) {
 	if err := spec.check(s, c); err != nil {
 		return nil, err
 	}
-	return spec.apply(s, c), nil
+	res := spec.apply(s, c)
+	s.notify()
+	return res, nil
 }
 
 // check reports an inconsistency a restored snapshot must not have: a
@@ -90,7 +106,7 @@ func (s *state) check() error {
 			return fmt.Errorf("deployment %s is numbered past the id counter %d", id, s.DeploymentSeq)
 		}
 	}
-	return nil
+	return s.checkNotifications()
 }
 
 // env returns the record of environment name, creating an empty one if the

@@ -5,7 +5,6 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -76,9 +75,6 @@ type NotificationRoute struct {
 	Channels     []string `yaml:"channels"`
 }
 
-// channelNameRE is what a channel's name may be.
-var channelNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 // channelTypes are the kinds of channel honuad can send to.
 var channelTypes = []string{"webhook", "slack", "teams", "email"}
 
@@ -113,8 +109,8 @@ func (c *Config) validateNotifications() []error {
 	for i, ch := range n.Channels {
 		field := fmt.Sprintf("notifications.channels[%d]", i)
 		switch {
-		case !channelNameRE.MatchString(ch.Name):
-			bad(field+".name", ch.Name, "must be lowercase letters, digits and '-', at most 63")
+		case !fsm.ValidChannelName(ch.Name):
+			bad(field+".name", ch.Name, fmt.Sprintf("must be lowercase letters, digits and '-', at most %d", fsm.MaxChannelName))
 		case names[ch.Name]:
 			bad(field+".name", ch.Name, "is the name of another channel")
 		}
@@ -187,8 +183,20 @@ func (c *Config) validateNotifications() []error {
 			bad(field, ch.Name, "smtp and to are for email channels")
 		}
 	}
+	if len(n.Routes) > fsm.MaxNotificationRoutes {
+		bad("notifications.routes", len(n.Routes), fmt.Sprintf("are at most %d", fsm.MaxNotificationRoutes))
+	}
 	for i, r := range n.Routes {
 		field := fmt.Sprintf("notifications.routes[%d]", i)
+		if len(r.Channels) > fsm.MaxRouteChannels {
+			bad(field+".channels", len(r.Channels), fmt.Sprintf("are at most %d", fsm.MaxRouteChannels))
+		}
+		if len(r.Environments) > fsm.MaxRouteEnvironments {
+			bad(field+".environments", len(r.Environments), fmt.Sprintf("are at most %d", fsm.MaxRouteEnvironments))
+		}
+		if len(r.Events) > len(fsm.AllNotificationEvents) {
+			bad(field+".events", len(r.Events), fmt.Sprintf("are at most %d", len(fsm.AllNotificationEvents)))
+		}
 		if len(r.Events) == 0 {
 			bad(field+".events", "", "needs at least one event")
 		}

@@ -70,7 +70,7 @@ func binary(t *testing.T, name string) string {
 }
 
 // pages are the documentation pages this package holds.
-var pages = []string{"getting-started.md", "configuration.md", "operations.md", "troubleshooting.md", "security.md", "api.md", "domain.md", "architecture.md"}
+var pages = []string{"getting-started.md", "configuration.md", "operations.md", "troubleshooting.md", "security.md", "api.md", "domain.md", "architecture.md", "notifications.md"}
 
 var pageCache sync.Map // name → string
 

@@ -33,6 +33,10 @@ func clientType(name string) any {
 		return &api.EnvironmentDetail{}
 	case strings.HasPrefix(name, "history-"):
 		return &api.History{}
+	case strings.HasPrefix(name, "notifications"):
+		return &[]api.Notification{}
+	case strings.HasPrefix(name, "notification-"):
+		return &api.Notification{}
 	case strings.HasPrefix(name, "deployments"):
 		return &[]api.DeploymentSummary{}
 	case strings.HasPrefix(name, "deployment-"), name == "reject", name == "rollback":

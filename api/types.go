@@ -93,6 +93,10 @@ type Deployment struct {
 	// RollbackTo, on a deployment of kind rollback, is the Completed
 	// deployment whose commit it restores.
 	RollbackTo string `json:"rollbackTo,omitempty"`
+	// Notifications are the deployment's notifications in the outbox,
+	// newest first; GET /v1/deployments/{id} gives them, omitted when
+	// there are none (the answers to writes never carry them).
+	Notifications []Notification `json:"notifications,omitempty"`
 }
 
 // PlanDocument decodes the deployment's plan; nil when it has none.

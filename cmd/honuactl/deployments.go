@@ -182,7 +182,10 @@ func (a *app) deployment(c *cli.Context) error {
 	for _, tr := range d.Transitions {
 		t.row(clock(tr.Time), ago(e.now, tr.Time), orDash(string(tr.From)), e.state(tr.To), oneLine(tr.Message))
 	}
-	return t.write(w)
+	if err := t.write(w); err != nil {
+		return err
+	}
+	return e.writeNotifications(w, d.Notifications)
 }
 
 // planSummary is one line: what the plan was computed between, its risk,

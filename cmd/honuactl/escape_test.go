@@ -106,6 +106,10 @@ func makeNasty(t *testing.T, f *fakeAPI) {
 	if d.Validation, err = json.Marshal(configrepo.NewReport([]configrepo.Problem{{File: "metadata.json", Message: "bad" + nasty}})); err != nil {
 		t.Fatal(err)
 	}
+	for i := range f.notifications {
+		f.notifications[i].Channel += nasty
+		f.notifications[i].LastError = "refused" + nasty
+	}
 	f.editStatus = func(st *api.Status) {
 		st.Repository.URL += nasty
 		st.Repository.Error, st.Repository.ErrorSince = "poll"+nasty, testNow
@@ -131,6 +135,9 @@ func TestServerTextEscaped(t *testing.T) {
 		{[]string{"history", "staging", "-v"}, exitOK},
 		{[]string{"status"}, exitOK},
 		{[]string{"members"}, exitOK},
+		{[]string{"notifications"}, exitOK},
+		{[]string{"notifications", "retry", "staging-3.ApprovalRequired.approvers-mail"}, exitOK},
+		{[]string{"notifications", "retry", "x" + nasty}, exitRefused},
 		{[]string{"reject", "staging-3", "--reason", "no" + nasty}, exitOK},
 		// The failing transition's message is printed as it happens, and
 		// in the error on stderr.
@@ -151,6 +158,12 @@ func TestServerTextEscaped(t *testing.T) {
 		t.Errorf("deployments: %d lines; want 6:\n%s", len(lines), r.stdout)
 	}
 	wantLines(t, r.stdout, []string{"staging-3", `mallory\nstaging-9  Completed` + nastyShown})
+
+	// Nor in the notifications' table: a header and four.
+	r = f.ctl(t, "notifications")
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 5 {
+		t.Errorf("notifications: %d lines; want 5:\n%s", len(lines), r.stdout)
+	}
 
 	// On a terminal, states are still colored; nothing else is.
 	r = invocation{terminal: true}.run(t, "--addr", f.addr(), "deployment", "staging-3")

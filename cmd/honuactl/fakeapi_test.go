@@ -54,11 +54,13 @@ type fakeAPI struct {
 	noEvents bool
 	// editStatus, when set, changes the status before it is sent.
 	editStatus func(*api.Status)
+	// notifications is the outbox, newest first (fakenotifications_test.go).
+	notifications []api.Notification
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
-	f := &fakeAPI{t: t, deployments: fixtureDeployments(t)}
+	f := &fakeAPI{t: t, deployments: fixtureDeployments(t), notifications: fixtureNotifications()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", f.status)
 	mux.HandleFunc("GET /v1/cluster/members", func(w http.ResponseWriter, r *http.Request) {
@@ -81,6 +83,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			writeErrorTest(w, http.StatusNotFound, "not_found", fmt.Sprintf("deployment %s is not known (it may have been pruned from history)", r.PathValue("id")))
 			return
 		}
+		d.Notifications = f.notificationsOf(d.ID)
 		writeJSONTest(w, http.StatusOK, d)
 	})
 	mux.HandleFunc("POST /v1/deployments/{id}/approve", f.approve)
@@ -90,6 +93,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /v1/environments/{env}/rollback", f.rollback)
 	mux.HandleFunc("POST /v1/environments/{env}/sync", f.sync)
 	mux.HandleFunc("GET /v1/events", f.eventStream)
+	mux.HandleFunc("GET /v1/notifications", f.listNotifications)
+	mux.HandleFunc("POST /v1/notifications/{id}/retry", f.retryNotification)
 	f.srv = httptest.NewServer(f.record(mux))
 	t.Cleanup(f.srv.Close)
 	return f

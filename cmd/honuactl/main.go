@@ -1,8 +1,9 @@
 // Command honuactl shows and steers a Honua GitOps cluster through the API of
 // any of its nodes: the cluster and its members, deployments with their
-// plans, approvals and history, and the writes an operator makes (approve,
-// reject, roll back, sync), waiting for deployments to settle when asked,
-// and the rotation of every member's gossip encryption keys (keyring.go).
+// plans, approvals, history and notifications (notifications.go), and the
+// writes an operator makes (approve, reject, roll back, sync, retry a
+// notification), waiting for deployments to settle when asked, and the
+// rotation of every member's gossip encryption keys (keyring.go).
 //
 // Table and text output escape the characters a terminal acts on in the
 // server's text (escape.go); -o json prints the API's JSON.
@@ -231,6 +232,7 @@ func newApp(s streams) *cli.App {
 			cmd(&cli.Command{Name: "deployment", Usage: "a deployment: summary, plan, approvals, validation, state history",
 				ArgsUsage: "<id>", Action: a.deployment,
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the plan's field-level diffs too"}}}),
+			cmd(a.notificationsCommand()),
 			cmd(&cli.Command{Name: "diff", Usage: "a deployment's field-level plan", ArgsUsage: "<id>", Action: a.diff}),
 			cmd(&cli.Command{Name: "approve", Usage: "approve a deployment that is AwaitingApproval", ArgsUsage: "<id>",
 				Action: a.approve,

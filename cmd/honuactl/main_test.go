@@ -93,7 +93,7 @@ func TestHelp(t *testing.T) {
 	r := invocation{}.run(t, "--help")
 	wantCode(t, r, exitOK)
 	for _, c := range []string{"status", "members", "deployments", "deployment", "diff", "approve", "reject",
-		"rollback", "history", "sync", "wait", "version", "completion"} {
+		"rollback", "history", "sync", "wait", "version", "completion", "notifications"} {
 		wantLines(t, r.stdout, []string{"   " + c + " "})
 	}
 	r = invocation{}.run(t)

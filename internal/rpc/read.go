@@ -117,7 +117,11 @@ func (s *Server) handleDeployment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("deployment %s is not known (it may have been pruned from history)", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, wireDeployment(d))
+	body := wireDeployment(d)
+	if ns := s.cfg.Store.Notifications(fsm.NotificationFilter{DeploymentID: d.ID}); len(ns) > 0 {
+		body.Notifications = mapSlice(ns, wireNotification)
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,9 @@ type Store interface {
 	Dump() ([]byte, error)
 	Source() fsm.SourceStatus
 	EventsAfter(after fsm.EventID, env string) []fsm.Event
+	// Notifications are the outbox's notifications the filter selects,
+	// newest first.
+	Notifications(filter fsm.NotificationFilter) []fsm.Notification
 	Changed() <-chan struct{}
 }
 
@@ -185,6 +188,7 @@ func NewServer(cfg Config) *Server {
 	s.read("GET /v1/deployments", "deployments", s.handleDeployments)
 	s.read("GET /v1/deployments/{id}", "deployment", s.handleDeployment)
 	s.read("GET /v1/cluster/members", "members", s.handleMembers)
+	s.read("GET /v1/notifications", "notifications", s.handleNotifications)
 	s.route("GET /v1/events", "events", RoleViewer, false, s.handleEvents)
 	s.route("GET /v1/debug/state", "debug_state", RoleAdmin, false, s.handleDebugState)
 
@@ -192,6 +196,7 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /v1/deployments/{id}/reject", "reject", RoleApprover, true, s.handleReject)
 	s.route("POST /v1/environments/{env}/rollback", "rollback", RoleApprover, true, s.handleRollback)
 	s.route("POST /v1/environments/{env}/sync", "sync", RoleApprover, true, s.handleSync)
+	s.route("POST /v1/notifications/{id}/retry", "retry_notification", RoleAdmin, true, s.handleRetryNotification)
 	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)
 	s.route("GET /v1/agent/keyring", "keyring_list", RoleAdmin, false, s.handleKeyringList)
 	s.route("POST /v1/agent/keyring", "keyring_change", RoleAdmin, true, s.handleKeyringChange)

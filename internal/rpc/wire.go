@@ -81,6 +81,28 @@ func wireBackup(b *fsm.Backup) *api.Backup {
 	return &api.Backup{DeploymentID: b.DeploymentID, Commit: b.Commit, BundleID: b.BundleID}
 }
 
+// wireNotification is a notification of the outbox as the API sends it:
+// every field but the Raft index of the entry that raised it and the time
+// of the last command that changed it, which say nothing a client acts on
+// (TestWireFieldsComplete lists them).
+func wireNotification(n fsm.Notification) api.Notification {
+	return api.Notification{
+		ID:           n.ID,
+		DeploymentID: n.DeploymentID,
+		Environment:  n.Environment,
+		Channel:      n.Channel,
+		Event:        api.NotificationEvent(n.Event),
+		State:        api.NotificationState(n.State),
+		CreatedAt:    n.CreatedAt,
+		Actor:        n.Actor,
+		Reason:       n.Reason,
+		Attempts:     n.Attempts,
+		LastError:    n.LastError,
+		NextTry:      n.NextTry,
+		DeliveredAt:  n.DeliveredAt,
+	}
+}
+
 // wireEnvironment is an environment's record as the API sends it.
 func wireEnvironment(e *fsm.Environment) *api.Environment {
 	if e == nil {

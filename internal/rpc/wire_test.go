@@ -140,6 +140,55 @@ func TestWireFieldsComplete(t *testing.T) {
 	}
 }
 
+// notificationNotSent are the fields of an fsm.Notification the API leaves
+// out, by JSON name: the Raft index of the entry that raised it and the
+// time of the last command that changed it (wireNotification says why).
+var notificationNotSent = []string{"index", "updated"}
+
+// TestWireNotificationComplete fails when a field is added to
+// fsm.Notification and neither to api.Notification and wireNotification
+// nor to notificationNotSent: a notification whose every field is set
+// converts to the same JSON values, but for those the API leaves out.
+func TestWireNotificationComplete(t *testing.T) {
+	f := &filler{}
+	full := filled[fsm.Notification](t, f)
+	for _, tt := range []struct {
+		name string
+		n    fsm.Notification
+	}{{"Notification", full}, {"zero Notification", fsm.Notification{}}} {
+		var state, wire map[string]any
+		if err := json.Unmarshal(mustJSON(t, tt.n), &state); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(mustJSON(t, wireNotification(tt.n)), &wire); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range notificationNotSent {
+			if _, ok := state[k]; !ok {
+				t.Errorf("%s: fsm.Notification has no field %q; take it out of notificationNotSent", tt.name, k)
+			}
+			if _, ok := wire[k]; ok {
+				t.Errorf("%s: the API sends %q, which notificationNotSent says it leaves out", tt.name, k)
+			}
+			delete(state, k)
+		}
+		if !reflect.DeepEqual(wire, state) {
+			t.Errorf("%s: the API's JSON differs from the state's:\n got %v\nwant %v", tt.name, wire, state)
+		}
+	}
+	if b := mustJSON(t, full); bytes.Contains(b, []byte(`""`)) {
+		t.Errorf("the filler left a string empty: %s", b)
+	}
+	// A deployment's record carries them converted the same way.
+	d := wireDeployment(filledDeployment(t))
+	d.Notifications = mapSlice([]fsm.Notification{full}, wireNotification)
+	var back api.Deployment
+	if err := json.Unmarshal(mustJSON(t, d), &back); err != nil || len(back.Notifications) != 1 ||
+		back.Notifications[0] != wireNotification(full) {
+		t.Errorf("a deployment's notifications did not survive its JSON: %+v, %v", back.Notifications, err)
+	}
+}
+
 // TestWireDocumentsComplete: the plan and validation documents, every
 // field set, convert to the same JSON; so do documents as the planner
 // writes them, with numbers that float64 would round and values it
@@ -253,6 +302,24 @@ func TestWireEnumerations(t *testing.T) {
 	for _, k := range []fsm.Kind{fsm.KindAuto, fsm.KindManualSync, fsm.KindRollback, fsm.KindAutoRollback} {
 		if !slices.Contains([]api.Kind{api.KindAuto, api.KindManualSync, api.KindRollback, api.KindAutoRollback}, api.Kind(k)) {
 			t.Errorf("fsm kind %q has no api kind", k)
+		}
+	}
+	var states []api.NotificationState
+	for _, s := range []fsm.NotificationState{fsm.NotificationPending, fsm.NotificationDelivered, fsm.NotificationFailed} {
+		states = append(states, api.NotificationState(s))
+		if !api.NotificationState(s).Valid() {
+			t.Errorf("fsm notification state %q is not valid in api", s)
+		}
+	}
+	if !slices.Equal(states, api.AllNotificationStates) || api.NotificationState("sent").Valid() {
+		t.Errorf("api.AllNotificationStates = %q; want fsm's %q", api.AllNotificationStates, states)
+	}
+	if len(api.AllNotificationEvents) != len(fsm.AllNotificationEvents) {
+		t.Errorf("api.AllNotificationEvents has %d events; fsm has %d", len(api.AllNotificationEvents), len(fsm.AllNotificationEvents))
+	}
+	for i, e := range fsm.AllNotificationEvents {
+		if i >= len(api.AllNotificationEvents) || string(api.AllNotificationEvents[i]) != string(e) {
+			t.Errorf("fsm notification event %d %q is not api's", i, e)
 		}
 	}
 	for r := plan.RiskNone; r <= plan.RiskCritical; r++ {

@@ -25,6 +25,7 @@ func (a *app) notificationsCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "retry", Usage: "deliver a failed notification again, its attempts counted anew (admin)", ArgsUsage: "<id>",
 				Action: a.retryNotification},
+			a.listenCommand(),
 		}}
 }
 

@@ -39,8 +39,12 @@ if [[ ! -f "$run/gossip.key" ]]; then
 fi
 
 pids=()
+listener=""
 stop() {
 	trap - INT TERM EXIT
+	if [[ -n "$listener" ]]; then
+		kill -TERM "$listener" 2>/dev/null || true
+	fi
 	if ((${#pids[@]})); then
 		echo
 		echo "stopping the cluster..."
@@ -51,6 +55,12 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
+
+# The receiver of the cluster's notifications (a webhook channel, see
+# .run/honuad.yaml): it checks each delivery's signature and logs it.
+"$bin/honuactl" notifications listen --listen-addr 127.0.0.1:7500 --secret-file "$run/hook-secret" \
+	>>"$run/notifications.log" 2>&1 &
+listener=$!
 
 joins=(--join 127.0.0.1:7401 --join 127.0.0.1:7402 --join 127.0.0.1:7403)
 for i in 1 2 3; do
@@ -110,7 +120,10 @@ Commit a change and watch it deploy (polled every 5s):
   git commit -qam "Retitle the points layer" && git push -q && cd ../..
   bin/honuactl deployments --env development --limit 1
 
-Production's first deployment waits for an approval (alice is in devops-team):
+Production's first deployment waits for an approval (alice is in devops-team),
+and the cluster says so on its webhook channel (make run's receiver logs it):
+  tail .run/notifications.log                  # ApprovalRequired production-… [delivery …]
+  bin/honuactl notifications                   # the outbox: event, channel, state, attempts
   bin/honuactl deployments --env production --state AwaitingApproval
   bin/honuactl approve <id> --comment "first production deployment"
   bin/honuactl wait <id>

@@ -98,6 +98,11 @@ if [[ ! -f "$dir/tokens.yaml" ]]; then
 	mv "$dir/tokens.yaml.tmp" "$dir/tokens.yaml"
 fi
 
+# The secret that signs the notifications sent to make run's receiver.
+if [[ ! -s "$dir/hook-secret" ]]; then
+	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/hook-secret")
+fi
+
 cat >"$dir/honuad.yaml" <<YAML
 # Written by scripts/sample-repo.sh for make run.
 auth:
@@ -119,4 +124,14 @@ environments:
     targets:
       - type: directory
         path: $dir/targets/production
+notifications:
+  baseURL: https://127.0.0.1:7201/v1
+  channels:
+    # make run's receiver: honuactl notifications listen, logging to
+    # $dir/notifications.log. See docs/notifications.md for Slack, Teams
+    # and email.
+    - { name: local-hook, type: webhook, url: "http://127.0.0.1:7500/", secretFile: $dir/hook-secret }
+  routes:
+    - events: [ApprovalRequired, Approved, Rejected, DeploymentCompleted, DeploymentFailed, RolledBack, RollbackFailed]
+      channels: [local-hook]
 YAML

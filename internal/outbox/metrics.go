@@ -10,7 +10,6 @@ import (
 type Metrics struct {
 	sentTotal   *prometheus.CounterVec
 	failedTotal *prometheus.CounterVec
-	pending     prometheus.Gauge
 	latency     *prometheus.HistogramVec
 }
 
@@ -24,20 +23,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "honua_notifications_failed_total",
 			Help: "Failed delivery attempts, by channel; final is true for the attempt after which the notification failed for good.",
 		}, []string{"channel", "final"}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "honua_notifications_due", Help: "Notifications due for delivery in the leader's last round.",
-		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "honua_notification_delivery_seconds",
 			Help:    "Time from a notification's event to its delivery, by channel.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"channel"}),
 	}
-	reg.MustRegister(m.sentTotal, m.failedTotal, m.pending, m.latency)
+	reg.MustRegister(m.sentTotal, m.failedTotal, m.latency)
 	return m
 }
-
-func (m *Metrics) due(n int) { m.pending.Set(float64(n)) }
 
 func (m *Metrics) sent(channel string, sinceEvent time.Duration) {
 	m.sentTotal.WithLabelValues(channel).Inc()

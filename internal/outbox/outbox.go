@@ -114,9 +114,6 @@ func (d *Deliverer) Run(ctx context.Context) {
 // records each outcome.
 func (d *Deliverer) round(ctx context.Context) {
 	due := d.cfg.State.DueNotifications(d.cfg.Now(), batch)
-	if d.cfg.Metrics != nil {
-		d.cfg.Metrics.due(len(due))
-	}
 	sem := make(chan struct{}, d.cfg.Parallel)
 	var wg sync.WaitGroup
 	for _, n := range due {

@@ -1,6 +1,6 @@
 // Package statemetrics owns the Prometheus metrics every node derives from
 // the replicated deployment state: deployments by environment and state,
-// approvals pending, transitions counted as they are applied, and the time
+// approvals pending, notifications by channel and state, transitions counted as they are applied, and the time
 // from a commit being seen to its deployment completing. Labels stay
 // bounded: environments and states, never deployment ids or commits.
 package statemetrics
@@ -22,6 +22,7 @@ type Store interface {
 	Deployment(id string) (*fsm.Deployment, bool)
 	RecentEventsAfter(after fsm.EventID, env string) []fsm.Event
 	Changed() <-chan struct{}
+	Notifications(fsm.NotificationFilter) []fsm.Notification
 }
 
 // Metrics exports the state's metrics.
@@ -32,6 +33,7 @@ type Metrics struct {
 	commitToDone *prometheus.HistogramVec
 	stateDesc    *prometheus.Desc
 	pendingDesc  *prometheus.Desc
+	notesDesc    *prometheus.Desc
 	// since: transitions made before it are not counted. A restarting
 	// node replays its log, and would otherwise count every transition
 	// of its history again.
@@ -60,6 +62,8 @@ func New(store Store, reg prometheus.Registerer, logger *slog.Logger) *Metrics {
 			"Deployments this node holds in history, by environment and state.", []string{"env", "state"}, nil),
 		pendingDesc: prometheus.NewDesc("honua_approvals_pending",
 			"Deployments waiting for approval, by environment.", []string{"env"}, nil),
+		notesDesc: prometheus.NewDesc("honua_notifications",
+			"Notifications in the outbox, by channel and state (pending, delivered, failed).", []string{"channel", "state"}, nil),
 	}
 	reg.MustRegister(m.transitions, m.commitToDone, (*collector)(m))
 	return m
@@ -71,6 +75,7 @@ type collector Metrics
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.stateDesc
 	ch <- c.pendingDesc
+	ch <- c.notesDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -83,6 +88,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for state, v := range states {
 			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), env, string(state))
 		}
+	}
+	type key struct{ channel, state string }
+	notes := map[key]int{}
+	for _, n := range c.store.Notifications(fsm.NotificationFilter{}) {
+		notes[key{n.Channel, string(n.State)}]++
+	}
+	for k, v := range notes {
+		ch <- prometheus.MustNewConstMetric(c.notesDesc, prometheus.GaugeValue, float64(v), k.channel, k.state)
 	}
 }
 

@@ -77,3 +77,30 @@ honua_deployment_state{env="staging",state="Completed"} 1
 		t.Errorf("commit-to-deploy series = %d, %v; want one", n, err)
 	}
 }
+
+// honua_notifications counts the outbox by channel and state.
+func TestNotificationMetrics(t *testing.T) {
+	a := fsmtest.New()
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	a.Must(t, &fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{
+		{Events: []fsm.NotificationEvent{fsm.EventDeploymentCreated}, Channels: []string{"hook", "team"}},
+	}})
+	d := a.Must(t, &fsm.CreateDeployment{Environment: "staging", Commit: "c1", Kind: fsm.KindAuto, Time: t0}).(*fsm.Deployment)
+	a.Must(t, &fsm.MarkNotificationDelivered{ID: fsm.NotificationID(d.ID, fsm.EventDeploymentCreated, "hook"), Time: t0})
+	a.Must(t, &fsm.RecordNotificationAttempt{ID: fsm.NotificationID(d.ID, fsm.EventDeploymentCreated, "team"),
+		Time: t0, Error: "503", GiveUp: true})
+	a.Must(t, &fsm.CreateDeployment{Environment: "production", Commit: "c1", Kind: fsm.KindAuto, Time: t0})
+
+	reg := prometheus.NewRegistry()
+	New(a.FSM, reg, nil)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP honua_notifications Notifications in the outbox, by channel and state (pending, delivered, failed).
+# TYPE honua_notifications gauge
+honua_notifications{channel="hook",state="delivered"} 1
+honua_notifications{channel="hook",state="pending"} 1
+honua_notifications{channel="team",state="failed"} 1
+honua_notifications{channel="team",state="pending"} 1
+`), "honua_notifications"); err != nil {
+		t.Error(err)
+	}
+}

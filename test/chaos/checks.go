@@ -54,6 +54,7 @@ func (r *Run) Check() {
 		r.report("two active deployments in an environment (events of "+node+")", eventOverlaps(es))
 	}
 	r.report("targets", r.targetViolations(final))
+	r.checkNotifications(final)
 	violations, samples, pruned := r.readers.report()
 	r.report("directory readers", violations)
 	r.Logf("directory readers read %v whole bundles (%v were pruned while read)", samples, pruned)

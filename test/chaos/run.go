@@ -118,6 +118,7 @@ type Run struct {
 
 	events  *eventLog
 	readers *dirReaders
+	hook    *hookReceiver // receives the notifications
 
 	bg       context.Context
 	stopBg   context.CancelFunc
@@ -192,8 +193,10 @@ func Start(t *testing.T, o Options) *Run {
 	}
 	tokensFile := filepath.Join(dir, "tokens.yaml")
 	configFile := filepath.Join(dir, "honuad.yaml")
+	var hookSecretFile string
+	r.hook, hookSecretFile = startHookReceiver(r, r.net.serviceHost(), dir)
 	r.writeTokens(tokensFile)
-	r.writeConfig(configFile, tokensFile)
+	r.writeConfig(configFile, tokensFile, hookSecretFile)
 
 	r.cluster = harness.New(t, harness.Options{Token: r.tokens[adminName], TLS: o.TLS, Args: []string{
 		"--config", configFile,
@@ -224,6 +227,7 @@ func Start(t *testing.T, o Options) *Run {
 		r.watchEvents(n)
 	}
 	r.readers.start()
+	r.hook.flap(r)
 	// Registered last, so it runs first: nothing in the background may
 	// outlive the test or use a node after the harness killed it.
 	t.Cleanup(r.stopBackground)
@@ -287,9 +291,10 @@ func (r *Run) writeTokens(path string) {
 	}
 }
 
-// writeConfig writes the nodes' configuration file: the repository, and a
-// directory and an http target for every environment.
-func (r *Run) writeConfig(path, tokensFile string) {
+// writeConfig writes the nodes' configuration file: the repository, a
+// directory and an http target for every environment, and notifications
+// of every event to the run's receiver.
+func (r *Run) writeConfig(path, tokensFile, hookSecretFile string) {
 	r.t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "repository:\n  url: %s\n  branch: main\n  pollInterval: 1s\n  timeout: 10s\nenvironments:\n",
@@ -302,6 +307,7 @@ func (r *Run) writeConfig(path, tokensFile string) {
 			s.URL(), s.ReloadURL(), s.HealthURL())
 	}
 	fmt.Fprintf(&b, "auth:\n  tokensFile: %s\n", tokensFile)
+	b.WriteString(r.hook.configYAML(hookSecretFile))
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		r.t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ func build(cfg Config, version string, logger *slog.Logger) (*process, error) {
 			return nil, err
 		}
 		repo = src
-		p.node.RegisterLeaderWork("reconcile", rec.Run)
+		p.node.RegisterLeaderWork("reconcile", afterRoutes(p.node.FSM(), routesOf(cfg.Notifications), logger, rec.Run))
 		api.Pipeline, api.Repository = rec, info
 		if api.Webhooks, err = loadWebhookSecrets(cfg.Webhooks); err != nil {
 			return nil, &ConfigError{err}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,4 +126,43 @@ func newDeliverer(cfg Config, node *cluster.Node, subject func(string) string, r
 	}
 	return outbox.New(outbox.Config{Cluster: node, State: node.FSM(), Senders: ss, BaseURL: cfg.Notifications.BaseURL,
 		Subject: subject, Metrics: outbox.NewMetrics(reg), Logger: logger.With("component", "notifications")}), nil
+}
+
+// routesWait bounds how long a new leader's reconciler waits for the
+// notification routes to be replicated before it starts anyway.
+const routesWait = 10 * time.Second
+
+// afterRoutes runs work once the replicated notification routes are
+// routes, or after routesWait: the routes are applied by another leader
+// work, and a deployment the reconciler moved before them would raise no
+// notification.
+func afterRoutes(f *fsm.FSM, routes []fsm.NotificationRoute, logger *slog.Logger, work func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) {
+		t := time.NewTimer(routesWait)
+		defer t.Stop()
+	wait:
+		for {
+			changed := f.Changed()
+			if sameRoutes(f.NotificationRoutes(), routes) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				logger.Warn("the notification routes are not replicated yet; deploying without waiting for them")
+				break wait
+			case <-changed:
+			}
+		}
+		work(ctx)
+	}
+}
+
+// sameRoutes reports whether a and b route alike (a nil list is an empty
+// one).
+func sameRoutes(a, b []fsm.NotificationRoute) bool {
+	return slices.EqualFunc(a, b, func(x, y fsm.NotificationRoute) bool {
+		return slices.Equal(x.Events, y.Events) && slices.Equal(x.Environments, y.Environments) && slices.Equal(x.Channels, y.Channels)
+	})
 }

@@ -51,16 +51,16 @@ func sender(field string, ch ChannelConfig) (notify.Sender, error) {
 				return nil, err
 			}
 		}
-		return notify.NewWebhook(notify.WebhookConfig{URL: ch.URL, Secret: []byte(secret)})
+		return senderOf(notify.NewWebhook(notify.WebhookConfig{URL: ch.URL, Secret: []byte(secret)}))
 	case "slack", "teams":
 		url, err := readSecret(field+".urlFile", ch.URLFile)
 		if err != nil {
 			return nil, err
 		}
 		if ch.Type == "slack" {
-			return notify.NewSlack(notify.SlackConfig{URL: url})
+			return senderOf(notify.NewSlack(notify.SlackConfig{URL: url}))
 		}
-		return notify.NewTeams(notify.TeamsConfig{URL: url})
+		return senderOf(notify.NewTeams(notify.TeamsConfig{URL: url}))
 	case "email":
 		s := ch.SMTP
 		ec := notify.EmailConfig{Host: s.Host, Port: s.Port, StartTLS: s.StartTLS, ImplicitTLS: s.ImplicitTLS,
@@ -80,9 +80,17 @@ func sender(field string, ch ChannelConfig) (notify.Sender, error) {
 				return nil, fmt.Errorf("%s.templates: %w", field, err)
 			}
 		}
-		return notify.NewEmail(ec)
+		return senderOf(notify.NewEmail(ec))
 	}
 	return nil, fmt.Errorf("%s.type: unknown channel type %q", field, ch.Type)
+}
+
+// senderOf returns s as a Sender, or the error (never a typed nil).
+func senderOf[S notify.Sender](s S, err error) (notify.Sender, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // routesOf converts the configuration's routes to the FSM's.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -18,10 +19,10 @@ const maxErrorBody = 200
 // httpSender posts a JSON body to one URL; the webhook, Slack and Teams
 // senders are built on it.
 type httpSender struct {
-	url    string
-	name   string // what errors call the receiver; never holds a secret
-	secret string // a string that must never appear in an error (the URL itself for Slack/Teams)
-	client *http.Client
+	url     string
+	name    string   // what errors call the receiver; never holds a secret
+	secrets []string // strings that must never appear in an error: the URL and its parts that may hold a token
+	client  *http.Client
 }
 
 // newHTTPSender checks rawURL (an absolute http or https URL with a host)
@@ -48,7 +49,15 @@ func newHTTPSender(rawURL, name string, client *http.Client) (*httpSender, error
 		}
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &httpSender{url: rawURL, name: name, secret: rawURL, client: c}, nil
+	// A receiver may echo the request's path in its answer: scrub every
+	// form of the URL's parts that could carry a token, longest first.
+	var secrets []string
+	for _, p := range []string{rawURL, u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery, u.User.String()} {
+		if len(p) > 1 && !slices.Contains(secrets, p) {
+			secrets = append(secrets, p)
+		}
+	}
+	return &httpSender{url: rawURL, name: name, secrets: secrets, client: c}, nil
 }
 
 // post sends body with headers (Content-Type is always application/json)
@@ -113,12 +122,12 @@ func (s *httpSender) quote(body []byte) string {
 	return ": " + t
 }
 
-// scrub removes the secret from s.
+// scrub removes the URL and its parts from msg.
 func (s *httpSender) scrub(msg string) string {
-	if s.secret == "" {
-		return msg
+	for _, p := range s.secrets {
+		msg = strings.ReplaceAll(msg, p, "[redacted]")
 	}
-	return strings.ReplaceAll(msg, s.secret, "[redacted]")
+	return msg
 }
 
 // redactURL shows a URL as its scheme and host only: its user

@@ -126,11 +126,12 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 
 // deliver runs one SMTP session: connect (TLS at once or by STARTTLS),
 // authenticate, MAIL, RCPT, DATA, QUIT. The connection's deadline is
-// ctx's or DefaultTimeout, and ctx's end closes it.
+// ctx's or DefaultTimeout from now, whichever is earlier, and ctx's end
+// closes it.
 func (e *Email) deliver(ctx context.Context, msg []byte) (err error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(DefaultTimeout)
+	deadline := time.Now().Add(DefaultTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	var d net.Dialer
 	dctx, cancel := context.WithDeadline(ctx, deadline)

@@ -80,8 +80,17 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// DefaultTimeout bounds one Send when the channel's configuration gives no
-// HTTP client (or one without a timeout) and ctx has no earlier deadline.
+// Every channel is a Sender.
+var (
+	_ Sender = (*Webhook)(nil)
+	_ Sender = (*Slack)(nil)
+	_ Sender = (*Teams)(nil)
+	_ Sender = (*Email)(nil)
+)
+
+// DefaultTimeout bounds one Send when ctx has no earlier deadline: an
+// email's whole SMTP session, or an HTTP request when the channel's
+// configuration gives no client or one without a timeout.
 const DefaultTimeout = 30 * time.Second
 
 // permanentError marks an error that retrying cannot fix.

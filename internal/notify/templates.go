@@ -28,12 +28,6 @@ var (
 	defaultHTML    = htmltemplate.Must(htmltemplate.New("html.tmpl").Funcs(funcs).ParseFS(defaultTemplates, "templates/html.tmpl"))
 )
 
-// DefaultTemplates returns the embedded email templates: the subject and
-// the text part (text/template) and the HTML part (html/template).
-func DefaultTemplates() (subject, text *texttemplate.Template, html *htmltemplate.Template) {
-	return defaultSubject, defaultText, defaultHTML
-}
-
 // LoadTemplates reads an operator's email templates from files: the
 // subject and the text part as text/template, the HTML part as
 // html/template, each with the functions the package documents. An empty
@@ -42,7 +36,7 @@ func DefaultTemplates() (subject, text *texttemplate.Template, html *htmltemplat
 // not have is refused here rather than at the first notification. An
 // error names the file and, for a template error, the line.
 func LoadTemplates(subjectFile, textFile, htmlFile string) (subject, text *texttemplate.Template, html *htmltemplate.Template, err error) {
-	subject, text, html = DefaultTemplates()
+	subject, text, html = defaultSubject, defaultText, defaultHTML
 	if subjectFile != "" {
 		if subject, err = loadText(subjectFile); err != nil {
 			return nil, nil, nil, err

@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	netsmtp "net/smtp"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +86,8 @@ func startSMTP(t *testing.T, mode smtpMode) *smtpServer {
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = 1 << 20
-	srv.ErrorLog = testLogger{t}
+	logger := &testLogger{t: t}
+	srv.ErrorLog = logger
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,14 +104,34 @@ func startSMTP(t *testing.T, mode smtpMode) *smtpServer {
 	s.port = l.Addr().(*net.TCPAddr).Port
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	t.Cleanup(func() { logger.stop(); srv.Close(); <-done })
 	return s
 }
 
-type testLogger struct{ t *testing.T }
+// testLogger logs the server's errors to the test until the test's
+// cleanup; go-smtp's Close does not wait for its connection goroutines,
+// which may still log (a client's failed TLS handshake) afterwards.
+type testLogger struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf("smtp server: "+format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(append([]any{"smtp server:"}, v...)...) }
+func (l *testLogger) Printf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Logf("smtp server: "+format, v...)
+	}
+}
+
+func (l *testLogger) Println(v ...any) { l.Printf("%s", fmt.Sprintln(v...)) }
+
+func (l *testLogger) stop() {
+	l.mu.Lock()
+	l.done = true
+	l.mu.Unlock()
+}
 
 type smtpSession struct {
 	srv  *smtpServer
@@ -413,5 +436,17 @@ func TestNewEmailRefuses(t *testing.T) {
 		if _, err := NewEmail(c); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: NewEmail = %v; want an error saying %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestPlainAuthNeedsTLS: net/smtp's PlainAuth sends credentials in clear
+// to 127.0.0.1; ours never does.
+func TestPlainAuthNeedsTLS(t *testing.T) {
+	a := tlsOnlyPlain{netsmtp.PlainAuth("", "honua", "s3cret", "127.0.0.1")}
+	if _, resp, err := a.Start(&netsmtp.ServerInfo{Name: "127.0.0.1", TLS: false, Auth: []string{"PLAIN"}}); err == nil {
+		t.Errorf("Start without TLS = %q; want a refusal", resp)
+	}
+	if _, resp, err := a.Start(&netsmtp.ServerInfo{Name: "127.0.0.1", TLS: true, Auth: []string{"PLAIN"}}); err != nil || string(resp) != "\x00honua\x00s3cret" {
+		t.Errorf("Start with TLS = %q, %v; want the PLAIN response", resp, err)
 	}
 }

@@ -57,6 +57,7 @@ FUZZ_TARGETS := \
 	./internal/agent:FuzzLoadFile \
 	./internal/gitrepo:FuzzRedactURL \
 	./internal/gitrepo:FuzzValidateURL \
+	./internal/notify:FuzzRender \
 	./api:FuzzClientAnswer \
 	./api:FuzzEventStream \
 	./cmd/honuactl:FuzzDeploymentView

@@ -7,9 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +19,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/honua-io/honua-gitops/api"
 )
 
 // maxNotificationBody bounds a delivery's body.
@@ -106,10 +105,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if r.secret != nil {
-		mac := hmac.New(sha256.New, r.secret)
-		mac.Write(body)
-		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-		if !hmac.Equal([]byte(req.Header.Get("X-Honua-Signature-256")), []byte(want)) {
+		if !api.ValidNotificationSignature(r.secret, body, req.Header.Get(api.NotificationSignatureHeader)) {
 			r.print("refused a delivery without a valid signature from %s", req.RemoteAddr)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

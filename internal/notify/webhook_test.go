@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/honua-io/honua-gitops/api"
 )
 
 // received is what a webhook receiver got.
@@ -41,6 +43,10 @@ func webhookReceiver(t *testing.T, secret []byte, got chan<- received) *httptest
 			mac.Write(body)
 			want := []byte("sha256=" + hex.EncodeToString(mac.Sum(nil)))
 			rec.sigOK = hmac.Equal([]byte(r.Header.Get("X-Honua-Signature-256")), want)
+			// The check the api package offers receivers agrees.
+			if api.ValidNotificationSignature(secret, body, r.Header.Get(api.NotificationSignatureHeader)) != rec.sigOK {
+				t.Errorf("api.ValidNotificationSignature disagrees with the receiver's own check of %q", body)
+			}
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()

@@ -2,9 +2,6 @@ package chaos
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -67,13 +64,11 @@ func startHookReceiver(r *Run, host, dir string) (*hookReceiver, string) {
 
 func (h *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	mac := hmac.New(sha256.New, []byte(hookSecret))
-	mac.Write(body)
 	id := req.Header.Get("X-Honua-Delivery")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case !hmac.Equal([]byte(req.Header.Get("X-Honua-Signature-256")), []byte("sha256="+hex.EncodeToString(mac.Sum(nil)))):
+	case !api.ValidNotificationSignature([]byte(hookSecret), body, req.Header.Get(api.NotificationSignatureHeader)):
 		h.bad = append(h.bad, fmt.Sprintf("delivery %q without a valid signature", id))
 		w.WriteHeader(http.StatusUnauthorized)
 	case h.down.Load():

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,9 +37,7 @@ func newHookReceiver(t *testing.T, secret []byte) *hookReceiver {
 	r := &hookReceiver{secret: secret, got: map[string][]bool{}, events: map[string]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		mac := hmac.New(sha256.New, r.secret)
-		mac.Write(body)
-		sigOK := hmac.Equal([]byte(req.Header.Get("X-Honua-Signature-256")), []byte("sha256="+hex.EncodeToString(mac.Sum(nil))))
+		sigOK := api.ValidNotificationSignature(r.secret, body, req.Header.Get(api.NotificationSignatureHeader))
 		var m struct{ ID, Event string }
 		jsonOK := json.Unmarshal(body, &m) == nil
 		id := req.Header.Get("X-Honua-Delivery")

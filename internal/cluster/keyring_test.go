@@ -80,9 +80,14 @@ func TestGossipKeySameKeyFormsCluster(t *testing.T) {
 		if err != nil || !slices.EqualFunc(keys, [][]byte{k1}, bytes.Equal) {
 			t.Errorf("%s: the data dir's keyring holds %x (%v); want k1", tn.id(), keys, err)
 		}
-		if vs, _ := voters(tn.node); len(vs) != 3 {
-			t.Errorf("%s: voters = %v; want 3", tn.id(), vs)
-		}
+		// A follower learns the configuration from the leader's first
+		// AppendEntries, which may come after the election.
+		waitFor(t, tn.id()+" to know three voters", func() error {
+			if vs, err := voters(tn.node); err != nil || len(vs) != 3 {
+				return fmt.Errorf("voters = %v (%v); want 3", vs, err)
+			}
+			return nil
+		})
 	}
 }
 

@@ -106,11 +106,15 @@ func routesOf(n NotificationsConfig) []fsm.NotificationRoute {
 	return out
 }
 
-// routesWork makes the leader's replicated routes this configuration's,
-// once per term: the FSM records notifications by the routes it holds.
+// routesWork makes the replicated routes this configuration's when a node
+// becomes leader, if they differ: the FSM records notifications by the
+// routes it holds.
 func routesWork(node *cluster.Node, routes []fsm.NotificationRoute, logger *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
 		for ctx.Err() == nil {
+			if sameRoutes(node.FSM().NotificationRoutes(), routes) {
+				return
+			}
 			_, err := node.Apply(ctx, &fsm.SetNotificationRoutes{Routes: routes})
 			if err == nil {
 				return

@@ -35,6 +35,10 @@ func derivedDefaults() map[string]any {
 		"repository.branch":       agent.DefaultBranch,
 		"repository.pollInterval": agent.DefaultPollInterval,
 		"repository.timeout":      agent.DefaultGitTimeout,
+		// and these in Validate too.
+		"notifications.retry.maxAttempts":     agent.DefaultNotificationAttempts,
+		"notifications.retry.initialInterval": agent.DefaultNotificationInitial,
+		"notifications.retry.maxInterval":     agent.DefaultNotificationMax,
 	}
 }
 

@@ -7,9 +7,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/outbox"
 )
 
 // NotificationsConfig is the notifications section: where deployment
@@ -23,7 +25,27 @@ type NotificationsConfig struct {
 	BaseURL  string              `yaml:"baseURL"`
 	Channels []ChannelConfig     `yaml:"channels"`
 	Routes   []NotificationRoute `yaml:"routes"`
+	Retry    RetryConfig         `yaml:"retry"`
 }
+
+// RetryConfig shapes how the leader retries a notification its channel
+// did not take: exponentially from InitialInterval, doubling up to
+// MaxInterval with ±50% jitter, MaxAttempts times in all.
+type RetryConfig struct {
+	MaxAttempts     int      `yaml:"maxAttempts"`
+	InitialInterval Duration `yaml:"initialInterval"`
+	MaxInterval     Duration `yaml:"maxInterval"`
+}
+
+// Defaults of notifications.retry.
+const (
+	DefaultNotificationAttempts = outbox.DefaultMaxAttempts
+	DefaultNotificationInitial  = outbox.DefaultInitialInterval
+	DefaultNotificationMax      = outbox.DefaultMaxInterval
+)
+
+// maxNotificationAttempts bounds notifications.retry.maxAttempts.
+const maxNotificationAttempts = 1000
 
 // ChannelConfig is one place notifications are sent to.
 type ChannelConfig struct {
@@ -82,10 +104,28 @@ var channelTypes = []string{"webhook", "slack", "teams", "email"}
 // complete and its files readable, every route naming known events,
 // environments and channels.
 func (c *Config) validateNotifications() []error {
-	n := c.Notifications
+	n := &c.Notifications
 	var errs []error
 	bad := func(field string, v any, why string) {
 		errs = append(errs, &cluster.FieldError{Field: field, Value: v, Why: why})
+	}
+	r := &n.Retry
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = DefaultNotificationAttempts
+	} else if r.MaxAttempts < 1 || r.MaxAttempts > maxNotificationAttempts {
+		bad("notifications.retry.maxAttempts", r.MaxAttempts, fmt.Sprintf("must be 1 to %d", maxNotificationAttempts))
+	}
+	if r.InitialInterval == 0 {
+		r.InitialInterval = Duration(DefaultNotificationInitial)
+	}
+	if r.MaxInterval == 0 {
+		r.MaxInterval = Duration(DefaultNotificationMax)
+	}
+	switch {
+	case r.InitialInterval < Duration(10*time.Millisecond):
+		bad("notifications.retry.initialInterval", time.Duration(r.InitialInterval).String(), "must be at least 10ms")
+	case r.MaxInterval < r.InitialInterval:
+		bad("notifications.retry.maxInterval", time.Duration(r.MaxInterval).String(), "must not be below initialInterval")
 	}
 	if n.BaseURL != "" {
 		if u, err := url.Parse(n.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A notifications section is checked at start like the rest of the
@@ -47,6 +48,10 @@ func TestNotificationsConfig(t *testing.T) {
 	cfg.Notifications = good()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("a complete notifications section: %v", err)
+	}
+	if r := cfg.Notifications.Retry; r.MaxAttempts != DefaultNotificationAttempts ||
+		time.Duration(r.InitialInterval) != DefaultNotificationInitial || time.Duration(r.MaxInterval) != DefaultNotificationMax {
+		t.Errorf("retry after Validate = %+v; want the defaults", r)
 	}
 
 	for _, tt := range []struct {
@@ -96,6 +101,13 @@ func TestNotificationsConfig(t *testing.T) {
 			"notifications.channels[3].smtp.from", "mail address"},
 		{"email no recipient", func(n *NotificationsConfig) { n.Channels[3].To = nil },
 			"notifications.channels[3].to", "at least one"},
+		{"retry attempts", func(n *NotificationsConfig) { n.Retry.MaxAttempts = -1 },
+			"notifications.retry.maxAttempts", "1 to 1000"},
+		{"retry interval too short", func(n *NotificationsConfig) { n.Retry.InitialInterval = Duration(time.Millisecond) },
+			"notifications.retry.initialInterval", "at least 10ms"},
+		{"retry max below initial", func(n *NotificationsConfig) {
+			n.Retry.InitialInterval, n.Retry.MaxInterval = Duration(time.Minute), Duration(time.Second)
+		}, "notifications.retry.maxInterval", "below initialInterval"},
 		{"email missing template", func(n *NotificationsConfig) { n.Channels[3].Templates.HTMLFile = missing },
 			"notifications.channels[3].templates.htmlFile", "cannot be read"},
 	} {

@@ -136,8 +136,10 @@ func newDeliverer(cfg Config, node *cluster.Node, subject func(string) string, r
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	r := cfg.Notifications.Retry
 	return outbox.New(outbox.Config{Cluster: node, State: node.FSM(), Senders: ss, BaseURL: cfg.Notifications.BaseURL,
-		Subject: subject, Metrics: outbox.NewMetrics(reg), Logger: logger.With("component", "notifications")}), nil
+		Subject: subject, Metrics: outbox.NewMetrics(reg), Logger: logger.With("component", "notifications"),
+		MaxAttempts: r.MaxAttempts, InitialInterval: time.Duration(r.InitialInterval), MaxInterval: time.Duration(r.MaxInterval)}), nil
 }
 
 // routesWait bounds how long a new leader's reconciler waits for the

@@ -82,8 +82,13 @@ func (h *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 
 // configYAML is the notifications section of the nodes' configuration.
 func (h *hookReceiver) configYAML(secretFile string) string {
+	// Retries wait at most 2s, less than the receiver's up time, so that
+	// every notification gets an attempt in every up time while a leader
+	// lives: a backoff of minutes would outlast the check's wait.
 	return fmt.Sprintf("notifications:\n  channels:\n    - { name: %s, type: webhook, url: %q, secretFile: %s }\n"+
-		"  routes:\n    - events: [%s]\n      channels: [%s]\n", hookChannel, h.srv.URL+"/", secretFile, eventList(), hookChannel)
+		"  routes:\n    - events: [%s]\n      channels: [%s]\n"+
+		"  retry: { maxAttempts: 1000, initialInterval: 100ms, maxInterval: 2s }\n",
+		hookChannel, h.srv.URL+"/", secretFile, eventList(), hookChannel)
 }
 
 func eventList() string {

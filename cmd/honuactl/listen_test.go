@@ -38,6 +38,8 @@ func (l *lockedBuffer) String() string {
 func waitOutput(t *testing.T, out *lockedBuffer, re *regexp.Regexp) []string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			return m
@@ -45,7 +47,7 @@ func waitOutput(t *testing.T, out *lockedBuffer, re *regexp.Regexp) []string {
 		if time.Now().After(deadline) {
 			t.Fatalf("output %q never matched %s", out.String(), re)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
 

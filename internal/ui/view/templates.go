@@ -25,3 +25,11 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// CSS styles every class this package renders: risk badges, the plan, the
+// geospatial callouts, the validation report, the timeline and the chart.
+// The dashboard's server serves it with its own style sheet (inline styles
+// are forbidden by the page's Content-Security-Policy).
+//
+//go:embed view.css
+var CSS string

@@ -179,3 +179,15 @@ func render(nodes []*html.Node) string {
 	}
 	return b.String()
 }
+
+// withAttr returns the elements under nodes whose attribute key is val
+// (for values a selector cannot hold).
+func withAttr(nodes []*html.Node, key, val string) []*html.Node {
+	var out []*html.Node
+	walk(nodes, func(n *html.Node) {
+		if n.Type == html.ElementNode && attr(n, key) == val {
+			out = append(out, n)
+		}
+	})
+	return out
+}

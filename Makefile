@@ -58,6 +58,7 @@ FUZZ_TARGETS := \
 	./internal/gitrepo:FuzzRedactURL \
 	./internal/gitrepo:FuzzValidateURL \
 	./internal/notify:FuzzRender \
+	./internal/ui/view:FuzzPlan \
 	./api:FuzzClientAnswer \
 	./api:FuzzEventStream \
 	./cmd/honuactl:FuzzDeploymentView

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -32,7 +33,9 @@ type fixture struct {
 	srv     *httptest.Server
 	tokens  map[string]string // name → token
 	waiting string
-	logs    *syncBuffer
+	// deadAddr is the API address of the dead peer (deadPeer).
+	deadAddr string
+	logs     *syncBuffer
 	// seen collects every body, URL and Location the tests saw, to check
 	// that no token is in any.
 	seenMu sync.Mutex
@@ -44,6 +47,8 @@ var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 type fixtureOptions struct {
 	tls    bool
 	noAuth bool
+	// deadPeer adds a second node whose API address nobody serves.
+	deadPeer bool
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -77,9 +82,22 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.srv = httptest.NewUnstartedServer(nil)
-	f.c = clustertest.Start(t, 1, clustertest.Options{
-		Adjust: func(_ int, cfg *cluster.Config) { cfg.APIAddr = f.srv.Listener.Addr().String() },
-		Setup: func(_ int, n *cluster.Node, fs *fsm.FSM) {
+	nodes := 1
+	if o.deadPeer {
+		nodes = 2
+	}
+	f.c = clustertest.Start(t, nodes, clustertest.Options{
+		Adjust: func(i int, cfg *cluster.Config) {
+			cfg.APIAddr = f.srv.Listener.Addr().String()
+			if i > 0 {
+				cfg.APIAddr = closedAddr(t)
+				f.deadAddr = cfg.APIAddr
+			}
+		},
+		Setup: func(i int, n *cluster.Node, fs *fsm.FSM) {
+			if i > 0 {
+				return
+			}
 			api := rpc.NewServer(rpc.Config{Cluster: n, Store: fs, Tokens: tokens, Logger: logger})
 			mux := http.NewServeMux()
 			mux.Handle("/ui/", New(Config{API: api, NodeID: n.ID(), TLS: o.tls, AuthEnabled: tokens != nil, Logger: logger}))
@@ -277,4 +295,16 @@ func (f *fixture) checkNoTokens() {
 			f.t.Errorf("%s's token appears in the logs", name)
 		}
 	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

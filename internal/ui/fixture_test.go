@@ -21,7 +21,10 @@ import (
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/cluster/clustertest"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
 // fixture is one real node (raft, FSM) serving the real API and the
@@ -49,6 +52,9 @@ type fixtureOptions struct {
 	noAuth bool
 	// deadPeer adds a second node whose API address nobody serves.
 	deadPeer bool
+	// repo, when set, is the repository a real pipeline (reconcile)
+	// watches, polling only when asked.
+	repo *gitserver.Repo
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -98,7 +104,17 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			if i > 0 {
 				return
 			}
-			api := rpc.NewServer(rpc.Config{Cluster: n, Store: fs, Tokens: tokens, Logger: logger})
+			cfg := rpc.Config{Cluster: n, Store: fs, Tokens: tokens, Logger: logger}
+			if o.repo != nil {
+				src, err := gitrepo.Open(gitrepo.Config{URL: o.repo.Path(), Dir: filepath.Join(t.TempDir(), "repo")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := reconcile.New(reconcile.Config{Source: src, PollInterval: time.Hour}, n, fs)
+				n.RegisterLeaderWork("reconcile", rec.Run)
+				cfg.Pipeline, cfg.Repository = rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: "main"}
+			}
+			api := rpc.NewServer(cfg)
 			mux := http.NewServeMux()
 			mux.Handle("/ui/", New(Config{API: api, NodeID: n.ID(), TLS: o.tls, AuthEnabled: tokens != nil, Logger: logger}))
 			mux.Handle("/", api)

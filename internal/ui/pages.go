@@ -15,6 +15,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/api"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/ui/view"
 )
 
 // envCard is one environment on the overview.
@@ -44,9 +45,9 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, ss *sess
 		}
 		if len(newest) > 0 {
 			c.Newest = &newest[0]
-			c.Risk = riskHTML(newest[0].Risk)
+			c.Risk = view.Risk(newest[0].Risk)
 		} else {
-			c.Risk = riskHTML("")
+			c.Risk = view.Risk("")
 		}
 		cards = append(cards, c)
 	}
@@ -77,14 +78,14 @@ func (s *Server) renderDeployment(w http.ResponseWriter, r *http.Request, ss *se
 		s.renderAPIError(w, r, ss, err)
 		return
 	}
-	p := deploymentPage{D: d, Risk: riskHTML(d.Risk), Timeline: timelineHTML(d.Transitions, s.cfg.Now()),
+	p := deploymentPage{D: d, Risk: view.Risk(d.Risk), Timeline: view.Timeline(d.Transitions, s.cfg.Now()),
 		CanDecide: mayDecide(ss.who, d), MaxComment: maxText}
 	doc, perr := d.PlanDocument()
 	rep, verr := d.ValidationReport()
 	if err := errors.Join(perr, verr); err != nil {
 		p.PlanIssue = err.Error()
 	}
-	p.Plan = planHTML(doc, rep)
+	p.Plan = view.Plan(doc, rep)
 	for _, a := range d.Approvals {
 		if a.Identity == ss.who.Name {
 			p.Approved = true
@@ -157,7 +158,7 @@ func (s *Server) renderEnvironment(w http.ResponseWriter, r *http.Request, ss *s
 		s.renderAPIError(w, r, ss, err)
 		return
 	}
-	p := environmentPage{Env: e, States: api.AllStates, Limit: defaultHistoryLimit, RiskBadge: riskHTML}
+	p := environmentPage{Env: e, States: api.AllStates, Limit: defaultHistoryLimit, RiskBadge: view.Risk}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxHistoryLimit {
@@ -197,7 +198,7 @@ func (s *Server) renderEnvironment(w http.ResponseWriter, r *http.Request, ss *s
 		s.renderAPIError(w, r, ss, err)
 		return
 	}
-	p.Chart = chartHTML(recent.Deployments)
+	p.Chart = view.Chart(recent.Deployments)
 	p.CanAct = mayAct(ctx, ss, name)
 	s.render(w, r, ss, status, "environment", pageData{Title: "Environment " + name, Error: msg, Data: p})
 }

@@ -70,7 +70,7 @@ func TestEveryPage(t *testing.T) {
 		{"/ui/deployments/" + f.waiting, []string{`id="deployment" data-state="AwaitingApproval"`, `id="state">AwaitingApproval<`, `id="plan"`,
 			`id="validation"`, `id="approvals"`, `id="timeline"`, `id="fencing-token"`, `id="notifications"`}, 200},
 		{"/ui/environments/staging", []string{`id="history"`, `tr data-deployment="` + done + `"`, `<form id="filter"`, `<label for="state">State</label>`,
-			`<select id="state" name="state">`, `<svg id="chart" role="img"`, "<title>"}, 200},
+			`<select id="state" name="state">`, `<svg id="chart" class="chart" role="img"`, "<title>"}, 200},
 		{"/ui/environments/production?state=AwaitingApproval", []string{`tr data-deployment="` + f.waiting + `"`, `value="AwaitingApproval" selected`}, 200},
 		{"/ui/environments/production?state=Completed", []string{"No deployments."}, 200},
 		{"/ui/environments/staging/rollback?to=" + done, []string{`id="rollback-current"`, `id="rollback-target"`, done}, 200},

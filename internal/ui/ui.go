@@ -3,12 +3,14 @@ package ui
 import (
 	"crypto/tls"
 	"embed"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/ui/view"
 )
 
 //go:embed templates/*.html
@@ -71,6 +73,10 @@ func New(cfg Config) *Server {
 		pages: parsePages(), cop: http.NewCrossOriginProtection()}
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /ui/static/view.css", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		_, _ = io.WriteString(w, view.CSS)
+	})
 	if !cfg.AuthEnabled {
 		s.mux.HandleFunc("/ui/", s.handleNeedsTokens)
 		return s

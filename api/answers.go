@@ -89,6 +89,7 @@ type HistoryTotals struct {
 	RolledBack int `json:"rolledBack"`
 	Rejected   int `json:"rejected"`
 	Superseded int `json:"superseded"`
+	Cancelled  int `json:"cancelled"`
 	InProgress int `json:"inProgress"`
 	// SuccessRate is Completed over the deployments that reached a
 	// verdict on their targets (Completed, Failed, RolledBack).

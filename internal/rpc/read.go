@@ -187,6 +187,8 @@ func totals(ds []*fsm.Deployment) api.HistoryTotals {
 			t.Rejected++
 		case fsm.StateSuperseded:
 			t.Superseded++
+		case fsm.StateCancelled:
+			t.Cancelled++
 		default:
 			t.InProgress++
 		}

@@ -69,6 +69,9 @@ type EnvironmentDetail struct {
 	*Environment
 	CurrentDeployment *DeploymentSummary `json:"currentDeployment,omitempty"`
 	WaitingDeployment *DeploymentSummary `json:"waitingDeployment,omitempty"`
+	// LatestDeployment is the environment's newest deployment, whatever
+	// its state.
+	LatestDeployment *DeploymentSummary `json:"latestDeployment,omitempty"`
 }
 
 // History is a page of an environment's deployments, newest first, with

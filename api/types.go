@@ -249,6 +249,16 @@ type SourceStatus struct {
 	// LastSuccess is when a poll last succeeded after an error or a change
 	// of head.
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	// Problems are the folders under environments/ at Head that are not
+	// environments (a name that is not valid, say): listed, not deployed.
+	Problems []FolderProblem `json:"problems,omitempty"`
+}
+
+// FolderProblem is a folder of the repository that fails validation as a
+// whole, and why.
+type FolderProblem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
 }
 
 // Event is one deployment transition on the event stream (GET /v1/events).

@@ -223,6 +223,7 @@ func newApp(s streams) *cli.App {
 						Action: a.snapshotRestore},
 				}}),
 			cmd(a.keyringCommand()),
+			cmd(a.environmentsCommand()),
 			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "env", Usage: "only this environment's"},

@@ -211,6 +211,10 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 			{&fsm.RequestSync{Environment: "nowhere", By: "bob", Time: at}, fsm.ErrNotFound},
 		},
 		fsm.SetSourceStatusCommand: {
+			{&fsm.SetSourceStatus{Error: "down", Time: at, Problems: []fsm.FolderProblem{{Path: "environments", Message: "m"}}}, fsm.ErrInvalid},
+			{&fsm.SetSourceStatus{Head: "c", Time: at, Problems: []fsm.FolderProblem{{Path: "environments"}}}, fsm.ErrInvalid},
+			{&fsm.SetSourceStatus{Head: "c", Time: at, Problems: []fsm.FolderProblem{{Path: strings.Repeat("p", fsm.MaxFolderProblemLength+1), Message: "m"}}}, fsm.ErrInvalid},
+			{&fsm.SetSourceStatus{Head: "c", Time: at, Problems: make([]fsm.FolderProblem, fsm.MaxFolderProblems+1)}, fsm.ErrInvalid},
 			{&fsm.SetSourceStatus{Head: "c", Error: "e"}, fsm.ErrInvalid},
 			{&fsm.SetSourceStatus{Time: at}, fsm.ErrInvalid},
 		},

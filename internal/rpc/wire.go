@@ -164,7 +164,9 @@ func wireSyncRequest(r *fsm.SyncRequest) *api.SyncRequest {
 // wireSourceStatus is what the leader last learned of the repository.
 func wireSourceStatus(s fsm.SourceStatus) api.SourceStatus {
 	return api.SourceStatus{Head: s.Head, HeadSince: s.HeadSince, Error: s.Error, ErrorSince: s.ErrorSince,
-		LastSuccess: s.LastSuccess}
+		LastSuccess: s.LastSuccess, Problems: mapSlice(s.Problems, func(p fsm.FolderProblem) api.FolderProblem {
+			return api.FolderProblem{Path: p.Path, Message: p.Message}
+		})}
 }
 
 // wireEvent is one transition on the event stream.

@@ -69,6 +69,9 @@ type EnvironmentDetail struct {
 	*Environment
 	CurrentDeployment *DeploymentSummary `json:"currentDeployment,omitempty"`
 	WaitingDeployment *DeploymentSummary `json:"waitingDeployment,omitempty"`
+	// LatestDeployment is the environment's newest deployment, whatever
+	// its state.
+	LatestDeployment *DeploymentSummary `json:"latestDeployment,omitempty"`
 }
 
 // History is a page of an environment's deployments, newest first, with
@@ -89,6 +92,7 @@ type HistoryTotals struct {
 	RolledBack int `json:"rolledBack"`
 	Rejected   int `json:"rejected"`
 	Superseded int `json:"superseded"`
+	Cancelled  int `json:"cancelled"`
 	InProgress int `json:"inProgress"`
 	// SuccessRate is Completed over the deployments that reached a
 	// verdict on their targets (Completed, Failed, RolledBack).

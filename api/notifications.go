@@ -51,6 +51,7 @@ const (
 	EventDeploymentFailed    NotificationEvent = "DeploymentFailed"
 	EventRolledBack          NotificationEvent = "RolledBack"
 	EventRollbackFailed      NotificationEvent = "RollbackFailed"
+	EventCancelled           NotificationEvent = "Cancelled"
 )
 
 // AllNotificationEvents lists every notification event, in the order a
@@ -58,6 +59,7 @@ const (
 var AllNotificationEvents = []NotificationEvent{
 	EventDeploymentCreated, EventApprovalRequired, EventApproved, EventRejected, EventDeploymentScheduled,
 	EventDeploymentStarted, EventDeploymentCompleted, EventDeploymentFailed, EventRolledBack, EventRollbackFailed,
+	EventCancelled,
 }
 
 // Notification is one message about one event of one deployment for one

@@ -32,13 +32,14 @@ const (
 	StateRolledBack       DeploymentState = "RolledBack"
 	StateRejected         DeploymentState = "Rejected"
 	StateSuperseded       DeploymentState = "Superseded"
+	StateCancelled        DeploymentState = "Cancelled"
 )
 
 // AllStates lists every deployment state in pipeline order.
 var AllStates = []DeploymentState{
 	StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled,
 	StateBackingUp, StateApplying, StatePostValidating, StateCompleted, StateFailed,
-	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded,
+	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded, StateCancelled,
 }
 
 // Kind says why a deployment was started.
@@ -76,11 +77,16 @@ type Deployment struct {
 	Risk        string `json:"risk,omitempty"`
 	// Approval is what the policy asked for when the deployment started
 	// waiting for approval.
-	Approval    *ApprovalRequirement `json:"approval,omitempty"`
-	Approvals   []Approval           `json:"approvals,omitempty"`
-	Rejection   *Rejection           `json:"rejection,omitempty"`
-	Transitions []Transition         `json:"transitions"`
-	Error       string               `json:"error,omitempty"`
+	Approval  *ApprovalRequirement `json:"approval,omitempty"`
+	Approvals []Approval           `json:"approvals,omitempty"`
+	Rejection *Rejection           `json:"rejection,omitempty"`
+	// Cancellation says who cancelled the deployment and why.
+	Cancellation *Cancellation `json:"cancellation,omitempty"`
+	// WindowOverride lets the deployment through a closed deployment
+	// window or a blackout.
+	WindowOverride *WindowOverride `json:"windowOverride,omitempty"`
+	Transitions    []Transition    `json:"transitions"`
+	Error          string          `json:"error,omitempty"`
 	// FencingToken is the token of the last apply this deployment made.
 	FencingToken uint64 `json:"fencingToken,omitempty"`
 	// Backup is what was deployed when this deployment started changing
@@ -139,6 +145,32 @@ type Approval struct {
 	Comment  string    `json:"comment,omitempty"`
 }
 
+// Cancellation is who cancelled a deployment before it changed any target,
+// and why.
+type Cancellation struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
+}
+
+// WindowOverride is an admin letting a deployment through a closed
+// deployment window or a blackout.
+type WindowOverride struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
+}
+
+// Suspension is who suspended an environment, why and since when; no
+// deployment of it starts until it is resumed.
+type Suspension struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Index is the Raft index of the command that suspended it.
+	Index uint64 `json:"index"`
+}
+
 // Rejection is one identity's no, which ended the deployment.
 type Rejection struct {
 	Identity string    `json:"identity"`
@@ -187,6 +219,9 @@ type Environment struct {
 	History []string `json:"history"`
 	// PendingSync is a sync request not yet turned into a deployment.
 	PendingSync *SyncRequest `json:"pendingSync,omitempty"`
+	// Suspended, when set, holds the environment's deployments: none
+	// starts until it is resumed.
+	Suspended *Suspension `json:"suspended,omitempty"`
 }
 
 // SyncRequest is someone asking for an environment to be deployed now.
@@ -214,6 +249,16 @@ type SourceStatus struct {
 	// LastSuccess is when a poll last succeeded after an error or a change
 	// of head.
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	// Problems are the folders under environments/ at Head that are not
+	// environments (a name that is not valid, say): listed, not deployed.
+	Problems []FolderProblem `json:"problems,omitempty"`
+}
+
+// FolderProblem is a folder of the repository that fails validation as a
+// whole, and why.
+type FolderProblem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
 }
 
 // Event is one deployment transition on the event stream (GET /v1/events).
@@ -234,11 +279,11 @@ type Event struct {
 func (s DeploymentState) Valid() bool { return slices.Contains(AllStates, s) }
 
 // Terminal reports whether s ends a deployment: Completed, Failed,
-// RolledBack, Rejected or Superseded. (A Failed deployment that had
-// started applying may still roll back.)
+// RolledBack, Rejected, Superseded or Cancelled. (A Failed deployment that
+// had started applying may still roll back.)
 func (s DeploymentState) Terminal() bool {
 	switch s {
-	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded:
+	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded, StateCancelled:
 		return true
 	}
 	return false

@@ -43,6 +43,9 @@ func (a *app) status(c *cli.Context) error {
 		if r.Error != "" {
 			fprintf(w, "Poll error:  %s (since %s)\n", r.Error, ago(e.now, r.ErrorSince))
 		}
+		for _, p := range r.Problems {
+			fprintf(w, "Not deployed: %s: %s\n", p.Path, p.Message)
+		}
 	} else {
 		fmt.Fprintln(w, "Repository:  none watched")
 	}

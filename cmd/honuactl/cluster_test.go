@@ -415,6 +415,52 @@ environments:
 		t.Errorf("the target's metadata.json after the sync:\n%s\nwant the head's", got)
 	}
 
+	t.Log("suspend, cancel, resume, override")
+	r = cc.ctl("suspend", "staging")
+	wantCode(t, r, exitUsage)
+	r = cc.run(cc.viewer, cc.addrs, "suspend", "staging", "--reason", "incident 7")
+	wantCode(t, r, exitRefused)
+	wantLines(t, r.stderr, []string{"(403 forbidden)"})
+	r = cc.run(cc.admin, followerAddr(), "suspend", "staging", "--reason", "incident 7")
+	wantCode(t, r, exitOK)
+	wantLines(t, r.stdout, []string{"staging is suspended", "ops-admin", "incident 7"})
+	c3 := repo.Commit(map[string]string{"environments/staging/metadata.json": sampleconfig.Metadata(sampleconfig.Roads)}, "only roads")
+	id3 := cc.deploymentOf(c3, "auto")
+	r = cc.ctl("deployment", id3, "-o", "json")
+	wantCode(t, r, exitOK)
+	decode(t, r.stdout, &d)
+	if d.State != "Pending" {
+		t.Errorf("a suspended environment's new deployment is %s; want Pending", d.State)
+	}
+	r = cc.ctl("cancel", id3)
+	wantCode(t, r, exitUsage)
+	r = cc.run(cc.admin, followerAddr(), "cancel", id3, "--reason", "not during the incident")
+	wantCode(t, r, exitOK)
+	wantLines(t, r.stdout, []string{"Cancelled " + id3, "by ops-admin", "not during the incident", "Cancelled."})
+	r = cc.ctl("cancel", id3, "--reason", "again", "-o", "json")
+	wantCode(t, r, exitOK)
+	decode(t, r.stdout, &d)
+	if d.State != "Cancelled" || d.Cancellation == nil || d.Cancellation.Reason != "not during the incident" {
+		t.Errorf("retried cancel answered %s, %+v; want the first cancellation", d.State, d.Cancellation)
+	}
+	r = cc.ctl("resume", "staging", "-o", "json")
+	wantCode(t, r, exitOK)
+	var en api.Environment
+	decode(t, r.stdout, &en)
+	if en.Suspended != nil {
+		t.Errorf("resume answered suspension %+v; want none", en.Suspended)
+	}
+	c4 := repo.Commit(map[string]string{"environments/staging/metadata.json": sampleconfig.Metadata(sampleconfig.Points)}, "only points")
+	id4 := cc.deploymentOf(c4, "auto")
+	r = cc.ctl("wait", id4, "--for", "AwaitingApproval", "--timeout", clusterTimeout.String())
+	wantCode(t, r, exitOK)
+	r = cc.ctl("override", id4, "--reason", "hotfix")
+	wantCode(t, r, exitOK)
+	wantLines(t, r.stdout, []string{id4, "overridden by ops-admin: hotfix"})
+	r = cc.ctl("cancel", id2, "--reason", "too late")
+	wantCode(t, r, exitRefused)
+	wantLines(t, r.stderr, []string{id2, "(409 wrong_state)"})
+
 	t.Log("version")
 	r = cc.ctl("version")
 	wantCode(t, r, exitOK)

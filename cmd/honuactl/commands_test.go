@@ -337,7 +337,7 @@ func TestHistory(t *testing.T) {
 		[]string{"staging-3", "AwaitingApproval", "auto", "333333333333", "high", "1/2", "10m ago", "running"},
 		[]string{"staging-2", "Completed", "222222222222", "low", "2h ago", "4s"},
 		[]string{"staging-1", "Completed", "111111111111", "2d ago", "4s"},
-		[]string{"Total:", "3: 2 Completed, 0 Failed, 0 RolledBack, 0 Rejected, 0 Superseded, 1 in progress"},
+		[]string{"Total:", "3: 2 Completed, 0 Failed, 0 RolledBack, 0 Rejected, 0 Superseded, 0 Cancelled, 1 in progress"},
 		[]string{"Success rate:", "100% (2 of 2 that reached their targets)"},
 		[]string{"Average duration:", "4s"},
 	)

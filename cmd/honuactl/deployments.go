@@ -426,8 +426,8 @@ func (a *app) history(c *cli.Context) error {
 	if len(h.Deployments) < tot.Total {
 		fprintf(e.out, "Showing %d of %d deployments kept (see more with --limit).\n", len(h.Deployments), tot.Total)
 	}
-	fprintf(e.out, "Total:             %d: %d Completed, %d Failed, %d RolledBack, %d Rejected, %d Superseded, %d in progress\n",
-		tot.Total, tot.Completed, tot.Failed, tot.RolledBack, tot.Rejected, tot.Superseded, tot.InProgress)
+	fprintf(e.out, "Total:             %d: %d Completed, %d Failed, %d RolledBack, %d Rejected, %d Superseded, %d Cancelled, %d in progress\n",
+		tot.Total, tot.Completed, tot.Failed, tot.RolledBack, tot.Rejected, tot.Superseded, tot.Cancelled, tot.InProgress)
 	if n := tot.Completed + tot.Failed + tot.RolledBack; n > 0 {
 		fprintf(e.out, "Success rate:      %s (%d of %d that reached their targets)\n", percent(tot.SuccessRate), tot.Completed, n)
 	} else {

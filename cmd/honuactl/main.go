@@ -223,6 +223,7 @@ func newApp(s streams) *cli.App {
 						Action: a.snapshotRestore},
 				}}),
 			cmd(a.keyringCommand()),
+			cmd(a.environmentsCommand()),
 			cmd(&cli.Command{Name: "deployments", Usage: "deployments, newest first", Action: a.deployments,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "env", Usage: "only this environment's"},
@@ -258,6 +259,10 @@ func newApp(s streams) *cli.App {
 					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow the deployment it starts until it ends (exit 1 unless it is Completed)"},
 					&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "with --wait: give up (exit 124) after this long"},
 				}}),
+			cmd(a.suspendCommand()),
+			cmd(a.resumeCommand()),
+			cmd(a.cancelCommand()),
+			cmd(a.overrideCommand()),
 			cmd(&cli.Command{Name: "wait", Usage: "wait for a deployment to reach a state (default: any terminal state)",
 				ArgsUsage: "<id>", Action: a.wait,
 				Flags: []cli.Flag{

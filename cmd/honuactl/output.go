@@ -108,6 +108,7 @@ var stateColors = map[api.DeploymentState]string{
 	api.StateAwaitingApproval: "36", // cyan
 	api.StateScheduled:        "36",
 	api.StateSuperseded:       "90", // grey
+	api.StateCancelled:        "90",
 }
 
 // state is a state's name, escaped (it comes from the server) and colored

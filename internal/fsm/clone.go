@@ -26,6 +26,14 @@ func (d *Deployment) copyOf(docs bool) *Deployment {
 		r := *d.Rejection
 		c.Rejection = &r
 	}
+	if d.Cancellation != nil {
+		x := *d.Cancellation
+		c.Cancellation = &x
+	}
+	if d.WindowOverride != nil {
+		o := *d.WindowOverride
+		c.WindowOverride = &o
+	}
 	c.Transitions = slices.Clone(d.Transitions)
 	if d.Backup != nil {
 		b := *d.Backup
@@ -61,6 +69,10 @@ func (e *Environment) clone() *Environment {
 	if e.PendingSync != nil {
 		r := *e.PendingSync
 		c.PendingSync = &r
+	}
+	if e.Suspended != nil {
+		su := *e.Suspended
+		c.Suspended = &su
 	}
 	return &c
 }

@@ -42,6 +42,10 @@ const (
 	RecordNotificationAttemptCommand CommandType = 13
 	MarkNotificationDeliveredCommand CommandType = 14
 	RetryNotificationCommand         CommandType = 15
+	// Day-two controls.
+	SetSuspensionCommand    CommandType = 16
+	CancelDeploymentCommand CommandType = 17
+	OverrideWindowCommand   CommandType = 18
 	// Append new types here.
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -181,7 +182,9 @@ func (f *FSM) HistoryRetention() int {
 func (f *FSM) Source() SourceStatus {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.Source
+	src := f.st.Source
+	src.Problems = slices.Clone(src.Problems)
+	return src
 }
 
 // Deployments returns copies of the deployments that match, newest first:

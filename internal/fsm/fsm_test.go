@@ -144,6 +144,9 @@ func everyCommand() []fsm.Command {
 			GiveUp: true},
 		&fsm.MarkNotificationDelivered{ID: "prod-1.Approved.team", Time: at},
 		&fsm.RetryNotification{ID: "prod-1.Approved.team", Time: at},
+		&fsm.SetSuspension{Environment: "prod", Suspend: true, Identity: "alice", Reason: "incident 7", Time: at},
+		&fsm.CancelDeployment{ID: "prod-1", Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "wrong commit"},
+		&fsm.OverrideWindow{ID: "prod-1", Identity: "root", Role: "admin", Time: at, Reason: "hotfix"},
 	}
 }
 
@@ -155,6 +158,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		"*fsm.ObserveCommit": 5, "*fsm.SetPin": 6, "*fsm.IssueFencingToken": 7, "*fsm.SetSettings": 8,
 		"*fsm.CreateRollback": 11, "*fsm.SetNotificationRoutes": 12, "*fsm.RecordNotificationAttempt": 13,
 		"*fsm.MarkNotificationDelivered": 14, "*fsm.RetryNotification": 15,
+		"*fsm.SetSuspension": 16, "*fsm.CancelDeployment": 17, "*fsm.OverrideWindow": 18,
 	}
 	// The notification outbox's commands are marked safe for an older node
 	// to ignore: their type byte carries IgnoreUnknownFlag.

@@ -29,7 +29,8 @@ import (
 // and so do notifications-log.txt, notifications-results.txt and
 // notifications-snapshot.json for the notification outbox's commands (a
 // log of its own, started on an empty FSM, so that the files above stay as
-// the binary before the outbox wrote them). Between them the logs hold an
+// the binary before the outbox wrote them), and daytwo-*.txt/json for the
+// day-two controls (suspend and resume, cancel, window override). Between them the logs hold an
 // entry of every command type.
 //
 // They were written by the binary of December 2026, before the FSM's
@@ -48,6 +49,7 @@ type goldenLog struct{ log, results, snapshot string }
 var goldenLogs = []goldenLog{
 	{"log.txt", "results.txt", "snapshot.json"},
 	{"notifications-log.txt", "notifications-results.txt", "notifications-snapshot.json"},
+	{"daytwo-log.txt", "daytwo-results.txt", "daytwo-snapshot.json"},
 }
 
 // readGoldenLog returns the entries of the golden log file name.

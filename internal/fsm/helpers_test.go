@@ -218,6 +218,11 @@ func (h *harness) drive(name string, path ...fsm.DeploymentState) *fsm.Deploymen
 // pathTo.
 func (h *harness) createAt(name, env string, state fsm.DeploymentState) *fsm.Deployment {
 	h.t.Helper()
+	if state == fsm.StateCancelled {
+		h.create(name, env)
+		return h.mustApply(&fsm.CancelDeployment{ID: h.id(name), Identity: "canceller", Time: h.tick(),
+			Reason: "not now"}).(*fsm.CancelResult).Deployment
+	}
 	path, ok := pathTo[state]
 	if !ok {
 		h.t.Fatalf("no path to state %q", state)

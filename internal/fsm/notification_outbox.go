@@ -80,6 +80,10 @@ func describeEvent(d *Deployment, t Transition, ev NotificationEvent) (actor, re
 		if d.Rejection != nil {
 			actor, reason = d.Rejection.Identity, d.Rejection.Reason
 		}
+	case EventCancelled:
+		if d.Cancellation != nil {
+			actor, reason = d.Cancellation.Identity, d.Cancellation.Reason
+		}
 	case EventDeploymentFailed, EventRollbackFailed:
 		switch {
 		case d.Error == "" || d.Error == reason:

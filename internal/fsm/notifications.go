@@ -31,6 +31,7 @@ const (
 	EventDeploymentFailed    NotificationEvent = "DeploymentFailed"
 	EventRolledBack          NotificationEvent = "RolledBack"
 	EventRollbackFailed      NotificationEvent = "RollbackFailed"
+	EventCancelled           NotificationEvent = "Cancelled"
 )
 
 // AllNotificationEvents lists every notification event, in the order a
@@ -38,6 +39,7 @@ const (
 var AllNotificationEvents = []NotificationEvent{
 	EventDeploymentCreated, EventApprovalRequired, EventApproved, EventRejected, EventDeploymentScheduled,
 	EventDeploymentStarted, EventDeploymentCompleted, EventDeploymentFailed, EventRolledBack, EventRollbackFailed,
+	EventCancelled,
 }
 
 // Valid reports whether e is one of the known events.
@@ -52,6 +54,7 @@ func (e NotificationEvent) Valid() bool { return slices.Contains(AllNotification
 //	AwaitingApproval → Scheduled         Approved, then DeploymentScheduled
 //	AwaitingApproval → BackingUp         Approved
 //	→ Rejected                           Rejected
+//	→ Cancelled                          Cancelled
 //	→ Scheduled (from Planning)          DeploymentScheduled
 //	→ Applying                           DeploymentStarted
 //	→ Completed                          DeploymentCompleted
@@ -86,6 +89,8 @@ func NotificationEventsOf(from, to DeploymentState) []NotificationEvent {
 		return []NotificationEvent{EventApprovalRequired}
 	case StateRejected:
 		return []NotificationEvent{EventRejected}
+	case StateCancelled:
+		return []NotificationEvent{EventCancelled}
 	case StateScheduled:
 		return []NotificationEvent{EventDeploymentScheduled}
 	case StateApplying:

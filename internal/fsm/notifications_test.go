@@ -24,26 +24,31 @@ func TestNotificationEventsOf(t *testing.T) {
 		{fsm.StatePending, fsm.StateValidating}: nil,
 		{fsm.StatePending, fsm.StateFailed}:     ev(fsm.EventDeploymentFailed),
 		{fsm.StatePending, fsm.StateSuperseded}: nil,
+		{fsm.StatePending, fsm.StateCancelled}:  ev(fsm.EventCancelled),
 
 		{fsm.StateValidating, fsm.StatePlanning}:   nil,
 		{fsm.StateValidating, fsm.StateFailed}:     ev(fsm.EventDeploymentFailed),
 		{fsm.StateValidating, fsm.StateSuperseded}: nil,
+		{fsm.StateValidating, fsm.StateCancelled}:  ev(fsm.EventCancelled),
 
 		{fsm.StatePlanning, fsm.StateAwaitingApproval}: ev(fsm.EventApprovalRequired),
 		{fsm.StatePlanning, fsm.StateScheduled}:        ev(fsm.EventDeploymentScheduled),
 		{fsm.StatePlanning, fsm.StateBackingUp}:        nil,
 		{fsm.StatePlanning, fsm.StateFailed}:           ev(fsm.EventDeploymentFailed),
 		{fsm.StatePlanning, fsm.StateSuperseded}:       nil,
+		{fsm.StatePlanning, fsm.StateCancelled}:        ev(fsm.EventCancelled),
 
 		{fsm.StateAwaitingApproval, fsm.StateScheduled}:  ev(fsm.EventApproved, fsm.EventDeploymentScheduled),
 		{fsm.StateAwaitingApproval, fsm.StateBackingUp}:  ev(fsm.EventApproved),
 		{fsm.StateAwaitingApproval, fsm.StateRejected}:   ev(fsm.EventRejected),
 		{fsm.StateAwaitingApproval, fsm.StateFailed}:     ev(fsm.EventDeploymentFailed),
 		{fsm.StateAwaitingApproval, fsm.StateSuperseded}: nil,
+		{fsm.StateAwaitingApproval, fsm.StateCancelled}:  ev(fsm.EventCancelled),
 
 		{fsm.StateScheduled, fsm.StateBackingUp}:  nil,
 		{fsm.StateScheduled, fsm.StateFailed}:     ev(fsm.EventDeploymentFailed),
 		{fsm.StateScheduled, fsm.StateSuperseded}: nil,
+		{fsm.StateScheduled, fsm.StateCancelled}:  ev(fsm.EventCancelled),
 
 		{fsm.StateBackingUp, fsm.StateApplying}: ev(fsm.EventDeploymentStarted),
 		{fsm.StateBackingUp, fsm.StateFailed}:   ev(fsm.EventDeploymentFailed),

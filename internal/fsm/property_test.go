@@ -217,8 +217,22 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 	case n < 79:
 		return &fsm.Reject{ID: g.awaiting(f), Identity: g.oneOf("alice", "bob"), Groups: g.groups(), Time: g.now,
 			Reason: g.oneOf("", "too risky", "not now")}
-	case n < 91:
+	case n < 88:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
+	case n < 89:
+		id := g.where(f, func(d *fsm.Deployment) bool { return d.State.Waiting() })
+		if g.r.IntN(4) == 0 {
+			id = g.live(f)
+		}
+		return &fsm.CancelDeployment{ID: id, Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now,
+			Reason: g.oneOf("", "not today", "wrong commit")}
+	case n < 90:
+		return &fsm.SetSuspension{Environment: g.oneOf(propEnvs...), Suspend: g.r.IntN(2) == 0,
+			Identity: g.oneOf("alice", "bob"), Reason: g.oneOf("", "incident 42"), Time: g.now}
+	case n < 91:
+		id := g.where(f, func(d *fsm.Deployment) bool { return d.State.Waiting() })
+		return &fsm.OverrideWindow{ID: id, Identity: g.oneOf("alice", "bob"), Role: g.oneOf("admin", "admin", "approver"),
+			Time: g.now, Reason: g.oneOf("", "hotfix")}
 	case n < 93:
 		return &fsm.SetSettings{HistoryRetention: g.r.IntN(6)}
 	case n < 95:
@@ -397,6 +411,9 @@ func checkDeployment(d *fsm.Deployment) []string {
 	if d.Rejection != nil && d.State != fsm.StateRejected {
 		fail("has a rejection but is %s", d.State)
 	}
+	if (d.Cancellation != nil) != (d.State == fsm.StateCancelled) {
+		fail("is %s with cancellation %+v", d.State, d.Cancellation)
+	}
 	if (d.State.Active() || d.Applied) && d.Backup == nil {
 		fail("is %s (applied %v) without a backup", d.State, d.Applied)
 	}
@@ -439,6 +456,15 @@ func checkInvariants(f *fsm.FSM, g *gen) []string {
 				fail("env %s: deployment %s says environment %s", e.Name, d.ID, d.Environment)
 			}
 			bad = append(bad, checkDeployment(d)...)
+			if su := e.Suspended; su != nil {
+				for _, tr := range d.Transitions {
+					if tr.Index > su.Index && ((tr.From == fsm.StatePending && tr.To == fsm.StateValidating) ||
+						(tr.From.Waiting() && tr.To.Active())) {
+						fail("env %s suspended at index %d: deployment %s moved %s→%s at index %d",
+							e.Name, su.Index, d.ID, tr.From, tr.To, tr.Index)
+					}
+				}
+			}
 			if d.State.Active() {
 				active = append(active, d.ID)
 			}
@@ -633,7 +659,7 @@ func TestProperties(t *testing.T) {
 		}
 	}
 	want = append(want, "approval duplicate", "left AwaitingApproval approved", "refused unapproved",
-		"refused without requirement", "refused rollback, moved on", "rolled back, kept backup")
+		"refused without requirement", "refused rollback, moved on", "rolled back, kept backup", "refused suspended")
 	missing := func() []string {
 		return slices.DeleteFunc(slices.Clone(want), func(k string) bool { return tl.n[k] > 0 })
 	}
@@ -677,6 +703,8 @@ func (tl *tally) count(c fsm.Command, res any, err error) {
 				tl.n["refused without requirement"]++
 			case strings.Contains(te.Reason, "has moved on"):
 				tl.n["refused rollback, moved on"]++
+			case strings.Contains(te.Reason, "is suspended"):
+				tl.n["refused suspended"]++
 			}
 		}
 		return
@@ -696,6 +724,8 @@ func (tl *tally) count(c fsm.Command, res any, err error) {
 		if r.Duplicate {
 			tl.n["approval duplicate"]++
 		}
+	case *fsm.CancelResult:
+		tl.n["reached "+string(r.Deployment.State)]++
 	}
 }
 

@@ -17,15 +17,16 @@ import (
 //	Pending → Validating → Planning → [AwaitingApproval] → [Scheduled] → BackingUp
 //	        → Applying → PostValidating → Completed
 //
-// with Failed reachable from every non-terminal state, Superseded from every
-// waiting state, Rejected only from AwaitingApproval, and RollingBack only
+// with Failed reachable from every non-terminal state, Superseded and
+// Cancelled from every waiting state (Cancelled only through
+// CancelDeployment), Rejected only from AwaitingApproval, and RollingBack only
 // from Failed (and only once something was applied; see CanTransition).
 var legal = map[DeploymentState][]DeploymentState{
-	StatePending:          {StateValidating, StateFailed, StateSuperseded},
-	StateValidating:       {StatePlanning, StateFailed, StateSuperseded},
-	StatePlanning:         {StateAwaitingApproval, StateScheduled, StateBackingUp, StateFailed, StateSuperseded},
-	StateAwaitingApproval: {StateScheduled, StateBackingUp, StateRejected, StateFailed, StateSuperseded},
-	StateScheduled:        {StateBackingUp, StateFailed, StateSuperseded},
+	StatePending:          {StateValidating, StateFailed, StateSuperseded, StateCancelled},
+	StateValidating:       {StatePlanning, StateFailed, StateSuperseded, StateCancelled},
+	StatePlanning:         {StateAwaitingApproval, StateScheduled, StateBackingUp, StateFailed, StateSuperseded, StateCancelled},
+	StateAwaitingApproval: {StateScheduled, StateBackingUp, StateRejected, StateFailed, StateSuperseded, StateCancelled},
+	StateScheduled:        {StateBackingUp, StateFailed, StateSuperseded, StateCancelled},
 	StateBackingUp:        {StateApplying, StateFailed},
 	StateApplying:         {StatePostValidating, StateFailed},
 	StatePostValidating:   {StateCompleted, StateFailed},
@@ -35,6 +36,7 @@ var legal = map[DeploymentState][]DeploymentState{
 	StateRolledBack:       nil,
 	StateRejected:         nil,
 	StateSuperseded:       nil,
+	StateCancelled:        nil,
 }
 
 // CanTransition reports whether the state machine has an edge from → to.
@@ -120,6 +122,10 @@ func (s *state) checkTransition(c *TransitionDeployment) error {
 		}
 		return e
 	}
+	if c.To == StateCancelled {
+		return &TransitionError{ID: d.ID, From: d.State, To: c.To,
+			Reason: "only a CancelDeployment command, which says who cancels and why, makes this move"}
+	}
 	// A deployment whose environment has no record (only a restored
 	// snapshot can hold one) is checked against an empty environment,
 	// which the move creates if it is made.
@@ -144,6 +150,9 @@ func (s *state) checkTransition(c *TransitionDeployment) error {
 // blocked returns why d may not make the move c asks for although the state
 // machine has the edge, or "" when it may.
 func (s *state) blocked(d *Deployment, e *Environment, c *TransitionDeployment) string {
+	if reason := suspendedBlocks(e, d, c.To); reason != "" {
+		return reason
+	}
 	switch {
 	case d.State == StateAwaitingApproval && (c.To == StateScheduled || c.To == StateBackingUp):
 		if d.Approval == nil {

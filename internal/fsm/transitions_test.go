@@ -18,8 +18,8 @@ type edge struct{ from, to fsm.DeploymentState }
 //	Pending → Validating → Planning → [AwaitingApproval] → [Scheduled] → BackingUp
 //	        → Applying → PostValidating → Completed
 //
-// Failed from every non-terminal state, Superseded from every waiting state,
-// Rejected only from AwaitingApproval, RollingBack only from Failed, and
+// Failed from every non-terminal state, Superseded and Cancelled from every
+// waiting state, Rejected only from AwaitingApproval, RollingBack only from Failed, and
 // RollingBack ends in RolledBack (or Failed).
 var specEdges = func() map[edge]bool {
 	m := map[edge]bool{}
@@ -49,15 +49,15 @@ var specEdges = func() map[edge]bool {
 		fsm.StatePending, fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval,
 		fsm.StateScheduled,
 	} {
-		add(s, fsm.StateSuperseded)
+		add(s, fsm.StateSuperseded, fsm.StateCancelled)
 	}
 	return m
 }()
 
-func TestAllStatesAreTheFourteenOfTheDomain(t *testing.T) {
+func TestAllStatesAreTheFifteenOfTheDomain(t *testing.T) {
 	want := []fsm.DeploymentState{
 		"Pending", "Validating", "Planning", "AwaitingApproval", "Scheduled", "BackingUp", "Applying",
-		"PostValidating", "Completed", "Failed", "RollingBack", "RolledBack", "Rejected", "Superseded",
+		"PostValidating", "Completed", "Failed", "RollingBack", "RolledBack", "Rejected", "Superseded", "Cancelled",
 	}
 	if fmt.Sprint(fsm.AllStates) != fmt.Sprint(want) {
 		t.Fatalf("AllStates = %v; want %v", fsm.AllStates, want)
@@ -91,6 +91,7 @@ func TestStateClasses(t *testing.T) {
 		{fsm.StateRolledBack, false, false, true},
 		{fsm.StateRejected, false, false, true},
 		{fsm.StateSuperseded, false, false, true},
+		{fsm.StateCancelled, false, false, true},
 	}
 	if len(tests) != len(fsm.AllStates) {
 		t.Fatalf("table has %d states; AllStates has %d", len(tests), len(fsm.AllStates))
@@ -122,7 +123,7 @@ func TestEveryTransition(t *testing.T) {
 		for _, to := range fsm.AllStates {
 			tests = append(tests, test{
 				name: fmt.Sprintf("%s to %s", from, to),
-				from: from, to: to, want: specEdges[edge{from, to}],
+				from: from, to: to, want: specEdges[edge{from, to}] && to != fsm.StateCancelled,
 			})
 		}
 	}
@@ -132,8 +133,10 @@ func TestEveryTransition(t *testing.T) {
 			accepted++
 		}
 		t.Run(tt.name, func(t *testing.T) {
-			if got := fsm.CanTransition(tt.from, tt.to); got != tt.want {
-				t.Errorf("CanTransition(%s, %s) = %v; want %v", tt.from, tt.to, got, tt.want)
+			// The moves to Cancelled are edges of the state machine that
+			// only CancelDeployment makes (TestCancel covers it).
+			if got, want := fsm.CanTransition(tt.from, tt.to), specEdges[edge{tt.from, tt.to}]; got != want {
+				t.Errorf("CanTransition(%s, %s) = %v; want %v", tt.from, tt.to, got, want)
 			}
 
 			h := newHarness(t)

@@ -27,13 +27,14 @@ const (
 	StateRolledBack       DeploymentState = "RolledBack"
 	StateRejected         DeploymentState = "Rejected"
 	StateSuperseded       DeploymentState = "Superseded"
+	StateCancelled        DeploymentState = "Cancelled"
 )
 
 // AllStates lists every deployment state in pipeline order.
 var AllStates = []DeploymentState{
 	StatePending, StateValidating, StatePlanning, StateAwaitingApproval, StateScheduled,
 	StateBackingUp, StateApplying, StatePostValidating, StateCompleted, StateFailed,
-	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded,
+	StateRollingBack, StateRolledBack, StateRejected, StateSuperseded, StateCancelled,
 }
 
 // Valid reports whether s is one of the known states.
@@ -65,7 +66,7 @@ func (s DeploymentState) Active() bool {
 // automatic rollback starts from it (see CanTransition).
 func (s DeploymentState) Terminal() bool {
 	switch s {
-	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded:
+	case StateCompleted, StateFailed, StateRolledBack, StateRejected, StateSuperseded, StateCancelled:
 		return true
 	}
 	return false
@@ -123,11 +124,16 @@ type Deployment struct {
 	Risk        string `json:"risk,omitempty"`
 	// Approval is what the policy asked for when the deployment started
 	// waiting for approval.
-	Approval    *ApprovalRequirement `json:"approval,omitempty"`
-	Approvals   []Approval           `json:"approvals,omitempty"`
-	Rejection   *Rejection           `json:"rejection,omitempty"`
-	Transitions []Transition         `json:"transitions"`
-	Error       string               `json:"error,omitempty"`
+	Approval  *ApprovalRequirement `json:"approval,omitempty"`
+	Approvals []Approval           `json:"approvals,omitempty"`
+	Rejection *Rejection           `json:"rejection,omitempty"`
+	// Cancellation says who cancelled the deployment and why.
+	Cancellation *Cancellation `json:"cancellation,omitempty"`
+	// WindowOverride lets the deployment through a closed deployment
+	// window or a blackout.
+	WindowOverride *WindowOverride `json:"windowOverride,omitempty"`
+	Transitions    []Transition    `json:"transitions"`
+	Error          string          `json:"error,omitempty"`
 	// FencingToken is the token of the last apply this deployment made.
 	FencingToken uint64 `json:"fencingToken,omitempty"`
 	// Backup is what was deployed when this deployment started changing
@@ -219,6 +225,9 @@ type Environment struct {
 	History []string `json:"history"`
 	// PendingSync is a sync request not yet turned into a deployment.
 	PendingSync *SyncRequest `json:"pendingSync,omitempty"`
+	// Suspended, when set, stops the environment's deployments from
+	// starting (SetSuspension).
+	Suspended *Suspension `json:"suspended,omitempty"`
 }
 
 // SyncRequest is someone asking for an environment to be deployed now.
@@ -240,6 +249,16 @@ type SourceStatus struct {
 	// LastSuccess is when a poll last succeeded after an error or a change
 	// of head.
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	// Problems are the folders under environments/ at Head that are not
+	// environments (a name that is not valid, say): listed, not deployed.
+	Problems []FolderProblem `json:"problems,omitempty"`
+}
+
+// FolderProblem is a folder of the repository that fails validation as a
+// whole, and why.
+type FolderProblem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
 }
 
 // Pin records a rollback that holds an environment on an older commit.

@@ -3,7 +3,10 @@ package fsm
 // This file holds the commands of the repository watcher: what it saw
 // (ObserveCommit, SetSourceStatus) and what it is asked to do (RequestSync).
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // ObserveCommit records the newest commit the watcher saw for an
 // environment, creating the environment's record if needed.
@@ -48,7 +51,17 @@ type SetSourceStatus struct {
 	Head  string    `json:"head,omitempty"`
 	Error string    `json:"error,omitempty"`
 	Time  time.Time `json:"time"`
+	// Problems, with a head, are that head's folder problems: they
+	// replace the ones recorded (none clears them). With an error they
+	// must be empty.
+	Problems []FolderProblem `json:"problems,omitempty"`
 }
+
+// Bounds of SetSourceStatus.Problems.
+const (
+	MaxFolderProblems      = 32
+	MaxFolderProblemLength = 512
+)
 
 // Type implements Command.
 func (*SetSourceStatus) Type() CommandType { return SetSourceStatusCommand }
@@ -65,6 +78,18 @@ func (s *state) checkSetSourceStatus(c *SetSourceStatus) error {
 	}
 	if c.Error == "" && c.Head == "" {
 		return invalid("set source status: a head or an error is required")
+	}
+	if len(c.Problems) > 0 && c.Error != "" {
+		return invalid("set source status: folder problems come with a head, not with an error")
+	}
+	if len(c.Problems) > MaxFolderProblems {
+		return invalid("set source status: %d folder problems; at most %d are recorded", len(c.Problems), MaxFolderProblems)
+	}
+	for i, p := range c.Problems {
+		if p.Path == "" || p.Message == "" || len(p.Path) > MaxFolderProblemLength || len(p.Message) > MaxFolderProblemLength {
+			return invalid("set source status: folder problem %d needs a path and a message of at most %d bytes each",
+				i, MaxFolderProblemLength)
+		}
 	}
 	return nil
 }
@@ -83,6 +108,7 @@ func (s *state) setSourceStatus(c *SetSourceStatus) any {
 	if c.Head != src.Head {
 		src.Head, src.HeadSince = c.Head, c.Time
 	}
+	src.Problems = slices.Clone(c.Problems)
 	src.Error, src.ErrorSince = "", time.Time{}
 	src.LastSuccess = c.Time
 	return nil

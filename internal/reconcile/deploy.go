@@ -36,7 +36,7 @@ type outputter interface {
 
 // handoffToDeploy moves a cleared deployment into BackingUp when its
 // environment has no active deployment; otherwise it waits for that one.
-func (r *Reconciler) handoffToDeploy(ctx context.Context, d *fsm.Deployment) (outcome, error) {
+func (r *Reconciler) handoffToDeploy(ctx context.Context, d *fsm.Deployment, note string) (outcome, error) {
 	e, ok := r.store.Environment(d.Environment)
 	if ok && e.Current != "" && e.Current != d.ID {
 		return outcome{at: r.now().Add(retryAfter)}, nil
@@ -44,6 +44,9 @@ func (r *Reconciler) handoffToDeploy(ctx context.Context, d *fsm.Deployment) (ou
 	msg := "cleared to deploy"
 	if d.Kind == fsm.KindRollback {
 		msg = "rollback cleared"
+	}
+	if note != "" {
+		msg += " (" + note + ")"
 	}
 	return r.move(ctx, d, fsm.StateBackingUp, msg+"; backing up what is deployed", nil)
 }

@@ -33,10 +33,10 @@ func TestLeadershipGoneStopsQuietly(t *testing.T) {
 			if got := p.deployment(d.ID); got.State != d.State {
 				t.Errorf("deployment moved to %s without leadership", got.State)
 			}
-			if err := p.r.observe(context.Background(), head, "test"); !errors.Is(err, gone) {
+			if err := p.r.observe(context.Background(), head, []string{"staging"}, "test"); !errors.Is(err, gone) {
 				t.Errorf("observe without leadership = %v; want it to stop with %v", err, gone)
 			}
-			p.r.recordSource(context.Background(), "", errors.New("git is down"))
+			p.r.recordSource(context.Background(), "", errors.New("git is down"), nil)
 			if logs := p.logs.String(); logs != "" {
 				t.Errorf("losing leadership (%v) was logged as a failure:\n%s", gone, logs)
 			}

@@ -171,7 +171,7 @@ func TestLongGitErrorIsBounded(t *testing.T) {
 	rc := &recordingCluster{}
 	r := New(Config{}, rc, noSource{})
 	long := "fetch: " + strings.Repeat("remote: hook output line\n", 20000)
-	r.recordSource(context.Background(), "", fmt.Errorf("%s", long))
+	r.recordSource(context.Background(), "", fmt.Errorf("%s", long), nil)
 	if len(rc.applied) != 1 {
 		t.Fatalf("applied %d commands; want the repository status", len(rc.applied))
 	}

@@ -71,7 +71,9 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		} else if last := r.lastFailed(e); last != "" {
 			r.startActive(ctx, last)
 		}
-		if e.Waiting == "" {
+		if e.Waiting == "" || e.Suspended != nil {
+			// A suspended environment's waiting deployment stays where
+			// it is (the FSM refuses its start too) until it is resumed.
 			continue
 		}
 		start := time.Now()
@@ -205,7 +207,10 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 	if d.Kind == fsm.KindRollback {
 		// A rollback restores a known-good state: windows and blackouts
 		// do not hold it.
-		return r.handoff(ctx, d)
+		return r.handoff(ctx, d, "")
+	}
+	if o := d.WindowOverride; o != nil {
+		return r.handoff(ctx, d, fmt.Sprintf("deployment window overridden by %s: %s", o.Identity, o.Reason))
 	}
 	pol, _, err := r.policyFor(ctx, d)
 	if err != nil {
@@ -225,13 +230,14 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 		out.at = next
 		return out, err
 	}
-	return r.handoff(ctx, d)
+	return r.handoff(ctx, d, "")
 }
 
 // handoff is where a cleared deployment inside its window leaves the front
 // of the pipeline, to the deploy stage.
-func (r *Reconciler) handoff(ctx context.Context, d *fsm.Deployment) (outcome, error) {
-	return r.handoffToDeploy(ctx, d)
+// note, when set, is added to the transition's message.
+func (r *Reconciler) handoff(ctx context.Context, d *fsm.Deployment, note string) (outcome, error) {
+	return r.handoffToDeploy(ctx, d, note)
 }
 
 // lastFailed returns the environment's newest deployment when it failed

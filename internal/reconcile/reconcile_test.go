@@ -359,3 +359,31 @@ func TestUnrelatedCommitKeepsTheWaitingDeployment(t *testing.T) {
 			len(h), h[0].ID, h[0].State, len(h[0].Approvals), d.ID)
 	}
 }
+
+// TestFolderProblemsAreReplicated: a folder under environments/ that is not
+// an environment is recorded with its problem in the replicated source
+// status, on every node, while the valid environments deploy; a commit that
+// removes it clears the problem.
+func TestFolderProblemsAreReplicated(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy,
+		"environments/Bad_Env/metadata.json": "{}"}), "initial, with a bad folder")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 3})
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
+	pc.WaitForState("the folder's problem to be replicated", func(f *fsm.FSM) error {
+		src := f.Source()
+		if len(src.Problems) != 1 || src.Problems[0].Path != "environments" ||
+			!strings.Contains(src.Problems[0].Message, `"Bad_Env" is not a valid environment name`) {
+			return fmt.Errorf("source = %+v", src)
+		}
+		return nil
+	})
+	next := repo.Delete("remove the bad folder", "environments/Bad_Env")
+	pc.pollNow()
+	pc.WaitForState("the problem to clear", func(f *fsm.FSM) error {
+		if src := f.Source(); src.Head != next || len(src.Problems) != 0 {
+			return fmt.Errorf("source = %+v", src)
+		}
+		return nil
+	})
+}

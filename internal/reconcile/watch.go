@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -107,13 +108,32 @@ func (r *Reconciler) poll(ctx context.Context, reason string) error {
 	head, err := r.fetchHead(ctx)
 	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		r.recordSource(ctx, "", err)
+		r.recordSource(ctx, "", err, nil)
 		return err
 	}
 	r.metrics.lastGitSuccess.SetToCurrentTime()
-	r.recordSource(ctx, head, nil)
+	fsys, err := r.cfg.Source.FS(head)
+	if err != nil {
+		err = fmt.Errorf("read commit %s: %w", short(head), err)
+		r.recordSource(ctx, "", err, nil)
+		return err
+	}
+	envs, problems := configrepo.Environments(fsys)
+	r.recordSource(ctx, head, nil, folderProblems(problems))
 	r.logger.Debug("polled", "reason", reason, "head", short(head))
-	return r.observe(ctx, head, reason)
+	return r.observe(ctx, head, envs, reason)
+}
+
+// folderProblems are the problems of folders that are not environments,
+// as the state records them: the first fsm.MaxFolderProblems, each cut to
+// its bound.
+func folderProblems(ps []configrepo.Problem) []fsm.FolderProblem {
+	var out []fsm.FolderProblem
+	for _, p := range ps[:min(len(ps), fsm.MaxFolderProblems)] {
+		out = append(out, fsm.FolderProblem{Path: cutMiddle(p.File, fsm.MaxFolderProblemLength),
+			Message: cutMiddle(p.Message, fsm.MaxFolderProblemLength)})
+	}
+	return out
 }
 
 // fetchHead runs the ls-remote step and fetches only when the local clone
@@ -141,9 +161,9 @@ func (r *Reconciler) fetchHead(ctx context.Context) (string, error) {
 
 // recordSource replicates the repository's status when it changed: a new
 // head, a new error, or recovery.
-func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr error) {
+func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr error, problems []fsm.FolderProblem) {
 	cur := r.store.Source()
-	c := &fsm.SetSourceStatus{Head: head, Time: r.now()}
+	c := &fsm.SetSourceStatus{Head: head, Time: r.now(), Problems: problems}
 	if pollErr != nil {
 		// git's error text can be long (a hook's output, a server's
 		// page): bounded like a deployment's error.
@@ -151,27 +171,24 @@ func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr erro
 		if cur.Error == c.Error {
 			return
 		}
-	} else if cur.Error == "" && cur.Head == head {
+		c.Head, c.Problems = "", nil
+	} else if cur.Error == "" && cur.Head == head && slices.Equal(cur.Problems, problems) {
 		return
+	}
+	for _, p := range c.Problems {
+		r.logger.Warn("folder is not a valid environment; it is listed with its problem, not deployed",
+			"path", p.Path, "problem", p.Message)
 	}
 	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
 		r.logger.Warn("record repository status", "error", err)
 	}
 }
 
-// observe creates a deployment for every environment of head that changed
+// observe creates a deployment for every environment envs of head that changed
 // since what it has deployed (or since the commit it was rolled back from,
 // while pinned), that has never been deployed, or for which a sync was
 // asked.
-func (r *Reconciler) observe(ctx context.Context, head, reason string) error {
-	fsys, err := r.cfg.Source.FS(head)
-	if err != nil {
-		return fmt.Errorf("read commit %s: %w", short(head), err)
-	}
-	envs, problems := configrepo.Environments(fsys)
-	for _, p := range problems {
-		r.logger.Warn("ignoring folder that is not a valid environment", "problem", p.Error())
-	}
+func (r *Reconciler) observe(ctx context.Context, head string, envs []string, reason string) error {
 	for _, env := range envs {
 		if ctx.Err() != nil {
 			return ctx.Err()

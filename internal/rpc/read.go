@@ -51,6 +51,11 @@ func (s *Server) environmentBody(e *fsm.Environment) api.EnvironmentDetail {
 	if d, ok := s.cfg.Store.Deployment(e.Waiting); ok && e.Waiting != "" {
 		body.WaitingDeployment = summarize(d)
 	}
+	if n := len(e.History); n > 0 {
+		if d, ok := s.cfg.Store.Deployment(e.History[n-1]); ok {
+			body.LatestDeployment = summarize(d)
+		}
+	}
 	return body
 }
 
@@ -187,6 +192,8 @@ func totals(ds []*fsm.Deployment) api.HistoryTotals {
 			t.Rejected++
 		case fsm.StateSuperseded:
 			t.Superseded++
+		case fsm.StateCancelled:
+			t.Cancelled++
 		default:
 			t.InProgress++
 		}

@@ -41,6 +41,8 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 		Approval:        wireApprovalRequirement(d.Approval),
 		Approvals:       mapSlice(d.Approvals, wireApproval),
 		Rejection:       wireRejection(d.Rejection),
+		Cancellation:    wireCancellation(d.Cancellation),
+		WindowOverride:  wireWindowOverride(d.WindowOverride),
 		Transitions:     mapSlice(d.Transitions, wireTransition),
 		Error:           d.Error,
 		FencingToken:    d.FencingToken,
@@ -60,6 +62,27 @@ func wireApprovalRequirement(a *fsm.ApprovalRequirement) *api.ApprovalRequiremen
 
 func wireApproval(a fsm.Approval) api.Approval {
 	return api.Approval{Identity: a.Identity, Groups: slices.Clone(a.Groups), Time: a.Time, Comment: a.Comment}
+}
+
+func wireCancellation(c *fsm.Cancellation) *api.Cancellation {
+	if c == nil {
+		return nil
+	}
+	return &api.Cancellation{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
+}
+
+func wireWindowOverride(o *fsm.WindowOverride) *api.WindowOverride {
+	if o == nil {
+		return nil
+	}
+	return &api.WindowOverride{Identity: o.Identity, Time: o.Time, Reason: o.Reason}
+}
+
+func wireSuspension(s *fsm.Suspension) *api.Suspension {
+	if s == nil {
+		return nil
+	}
+	return &api.Suspension{By: s.By, Reason: s.Reason, Since: s.Since, Index: s.Index}
 }
 
 func wireRejection(r *fsm.Rejection) *api.Rejection {
@@ -120,6 +143,7 @@ func wireEnvironment(e *fsm.Environment) *api.Environment {
 		Waiting:            e.Waiting,
 		History:            slices.Clone(e.History),
 		PendingSync:        wireSyncRequest(e.PendingSync),
+		Suspended:          wireSuspension(e.Suspended),
 	}
 }
 
@@ -140,7 +164,9 @@ func wireSyncRequest(r *fsm.SyncRequest) *api.SyncRequest {
 // wireSourceStatus is what the leader last learned of the repository.
 func wireSourceStatus(s fsm.SourceStatus) api.SourceStatus {
 	return api.SourceStatus{Head: s.Head, HeadSince: s.HeadSince, Error: s.Error, ErrorSince: s.ErrorSince,
-		LastSuccess: s.LastSuccess}
+		LastSuccess: s.LastSuccess, Problems: mapSlice(s.Problems, func(p fsm.FolderProblem) api.FolderProblem {
+			return api.FolderProblem{Path: p.Path, Message: p.Message}
+		})}
 }
 
 // wireEvent is one transition on the event stream.

@@ -1,6 +1,6 @@
 // Package statemetrics owns the Prometheus metrics every node derives from
 // the replicated deployment state: deployments by environment and state,
-// approvals pending, notifications by channel and state, transitions counted as they are applied, and the time
+// approvals pending, suspended environments, notifications by channel and state, transitions counted as they are applied, and the time
 // from a commit being seen to its deployment completing. Labels stay
 // bounded: environments and states, never deployment ids or commits.
 package statemetrics
@@ -34,6 +34,7 @@ type Metrics struct {
 	stateDesc    *prometheus.Desc
 	pendingDesc  *prometheus.Desc
 	notesDesc    *prometheus.Desc
+	suspendDesc  *prometheus.Desc
 	// since: transitions made before it are not counted. A restarting
 	// node replays its log, and would otherwise count every transition
 	// of its history again.
@@ -65,6 +66,8 @@ func New(store Store, reg prometheus.Registerer, logger *slog.Logger) *Metrics {
 		notesDesc: prometheus.NewDesc("honua_notifications",
 			"Notifications in the outbox, by channel and state (pending, delivered, failed).", []string{"channel", "state"}, nil),
 	}
+	m.suspendDesc = prometheus.NewDesc("honua_environment_suspended",
+		"1 while the environment is suspended (no deployment of it starts), 0 otherwise, by environment.", []string{"env"}, nil)
 	reg.MustRegister(m.transitions, m.commitToDone, (*collector)(m))
 	return m
 }
@@ -76,6 +79,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.stateDesc
 	ch <- c.pendingDesc
 	ch <- c.notesDesc
+	ch <- c.suspendDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -83,6 +87,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range c.store.Environments() {
 		ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue,
 			float64(counts[e.Name][fsm.StateAwaitingApproval]), e.Name)
+		suspended := 0.0
+		if e.Suspended != nil {
+			suspended = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.suspendDesc, prometheus.GaugeValue, suspended, e.Name)
 	}
 	for env, states := range counts {
 		for state, v := range states {

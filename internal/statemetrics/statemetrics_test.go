@@ -73,6 +73,15 @@ honua_deployment_state{env="staging",state="Completed"} 1
 `), "honua_deployment_state"); err != nil {
 		t.Error(err)
 	}
+	apply(&fsm.SetSuspension{Environment: "staging", Suspend: true, Identity: "alice", Reason: "incident", Time: t0})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP honua_environment_suspended 1 while the environment is suspended (no deployment of it starts), 0 otherwise, by environment.
+# TYPE honua_environment_suspended gauge
+honua_environment_suspended{env="production"} 0
+honua_environment_suspended{env="staging"} 1
+`), "honua_environment_suspended"); err != nil {
+		t.Error(err)
+	}
 	if n, err := testutil.GatherAndCount(reg, "honua_commit_to_deploy_seconds"); err != nil || n != 1 {
 		t.Errorf("commit-to-deploy series = %d, %v; want one", n, err)
 	}

@@ -57,6 +57,7 @@ FUZZ_TARGETS := \
 	./internal/agent:FuzzLoadFile \
 	./internal/gitrepo:FuzzRedactURL \
 	./internal/gitrepo:FuzzValidateURL \
+	./internal/gitrepo:FuzzValidRef \
 	./internal/notify:FuzzRender \
 	./internal/ui/view:FuzzPlan \
 	./api:FuzzClientAnswer \

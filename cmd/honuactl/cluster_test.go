@@ -461,6 +461,44 @@ environments:
 	wantCode(t, r, exitRefused)
 	wantLines(t, r.stderr, []string{id2, "(409 wrong_state)"})
 
+	r = cc.ctl("approve", id4)
+	wantCode(t, r, exitOK)
+	r = cc.ctl("wait", id4, "--for", "Completed", "--timeout", clusterTimeout.String())
+	wantCode(t, r, exitOK)
+
+	t.Log("plan: preview a branch")
+	r = cc.ctl("plan", "staging")
+	wantCode(t, r, exitUsage)
+	r = cc.run(cc.viewer, followerAddr(), "plan", "staging", "--ref", "main")
+	wantCode(t, r, exitOK)
+	wantLines(t, r.stdout, []string{"Preview of staging at main"}, []string{"Validation:", "valid"}, []string{"No changes."})
+	feature := repo.CommitOnBranch("feature/roads", map[string]string{
+		"environments/staging/metadata.json": sampleconfig.Metadata(sampleconfig.Points, sampleconfig.Roads)}, "add roads on a branch")
+	r = cc.run(cc.viewer, cc.addrs, "plan", "staging", "--ref", "feature/roads")
+	wantCode(t, r, exitPlanChanges)
+	wantLines(t, r.stdout, []string{"Preview of staging at feature/roads", shortSHA(feature)},
+		[]string{"+ added layer layers/roads"}, []string{"Approval:", "required"})
+	r = cc.ctl("plan", "staging", "--ref", feature, "-o", "json")
+	wantCode(t, r, exitPlanChanges)
+	var p api.Preview
+	decode(t, r.stdout, &p)
+	if p.Commit != feature || !p.Valid || !p.Changes || p.Approval == nil || !p.Approval.Required || p.Plan == nil {
+		t.Errorf("plan JSON: %s", r.stdout)
+	}
+	repo.CommitOnBranch("broken", map[string]string{"environments/staging/metadata.json": `{"layers": [`}, "broken JSON")
+	r = cc.ctl("plan", "staging", "--ref", "broken")
+	wantCode(t, r, exitPlanInvalid)
+	wantLines(t, r.stdout, []string{"Validation:", "invalid"}, []string{"environments/staging/metadata.json:"}, []string{"would fail validation"})
+	r = cc.ctl("plan", "staging", "--ref", "no-such-branch")
+	wantCode(t, r, exitRefused)
+	wantLines(t, r.stderr, []string{"no-such-branch", "(404 not_found)"})
+	r = cc.ctl("plan", "staging", "--ref", "a:b")
+	wantCode(t, r, exitRefused)
+	wantLines(t, r.stderr, []string{"(400 invalid)"})
+	if head := repo.Head(); head == feature {
+		t.Errorf("the watched branch moved to the previewed commit")
+	}
+
 	t.Log("version")
 	r = cc.ctl("version")
 	wantCode(t, r, exitOK)

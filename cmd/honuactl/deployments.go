@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -152,6 +153,23 @@ func (a *app) deployment(c *cli.Context) error {
 	e.writeApprovals(d)
 
 	fmt.Fprintln(w)
+	writeValidation(w, report)
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "History:")
+	var t table
+	t.row("TIME", "AGO", "FROM", "TO", "MESSAGE")
+	for _, tr := range d.Transitions {
+		t.row(clock(tr.Time), ago(e.now, tr.Time), orDash(string(tr.From)), e.state(tr.To), oneLine(tr.Message))
+	}
+	if err := t.write(w); err != nil {
+		return err
+	}
+	return e.writeNotifications(w, d.Notifications)
+}
+
+// writeValidation writes a validation report: its verdict and problems.
+func writeValidation(w io.Writer, report *api.ValidationReport) {
 	switch {
 	case report == nil:
 		fmt.Fprintln(w, "Validation:   not yet")
@@ -174,18 +192,6 @@ func (a *app) deployment(c *cli.Context) error {
 			fmt.Fprintf(w, "  … and %d more problem(s), not recorded\n", report.Omitted)
 		}
 	}
-
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "History:")
-	var t table
-	t.row("TIME", "AGO", "FROM", "TO", "MESSAGE")
-	for _, tr := range d.Transitions {
-		t.row(clock(tr.Time), ago(e.now, tr.Time), orDash(string(tr.From)), e.state(tr.To), oneLine(tr.Message))
-	}
-	if err := t.write(w); err != nil {
-		return err
-	}
-	return e.writeNotifications(w, d.Notifications)
 }
 
 // planSummary is one line: what the plan was computed between, its risk,
@@ -337,9 +343,15 @@ func (a *app) diff(c *cli.Context) error {
 		return nil
 	}
 	fprintf(e.out, "Plan of %s (%s): %s\n", d.ID, d.Environment, planSummary(doc))
+	e.writeDiff(doc)
+	return nil
+}
+
+// writeDiff lists a plan's changes with their field diffs, one block each.
+func (e *env) writeDiff(doc *api.PlanDocument) {
 	if len(doc.Changes) == 0 {
 		fmt.Fprintln(e.out, "No changes.")
-		return nil
+		return
 	}
 	signs := map[string]string{api.ActionAdded: "+", api.ActionModified: "~", api.ActionRemoved: "-"}
 	for _, ch := range doc.Changes {
@@ -356,7 +368,6 @@ func (a *app) diff(c *cli.Context) error {
 		fmt.Fprintln(e.out)
 		fmt.Fprintln(e.out, note)
 	}
-	return nil
 }
 
 // rating is "high, breaking: srid changed".

@@ -234,6 +234,7 @@ func newApp(s streams) *cli.App {
 				ArgsUsage: "<id>", Action: a.deployment,
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the plan's field-level diffs too"}}}),
 			cmd(a.notificationsCommand()),
+			cmd(a.planCommand()),
 			cmd(&cli.Command{Name: "diff", Usage: "a deployment's field-level plan", ArgsUsage: "<id>", Action: a.diff}),
 			cmd(&cli.Command{Name: "approve", Usage: "approve a deployment that is AwaitingApproval", ArgsUsage: "<id>",
 				Action: a.approve,

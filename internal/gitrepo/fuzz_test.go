@@ -79,3 +79,22 @@ func FuzzValidateURL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidRef: a ref Resolve accepts is a full hash or a branch name that
+// cannot act as refspec syntax, leave refs/heads/, or start like an option.
+func FuzzValidRef(f *testing.F) {
+	for _, s := range []string{"main", "feature/srid", "refs/heads/x", "0123456789012345678901234567890123456789",
+		"a:b", "+refs/heads/*", "../x", "-n", "x.lock", "a..b", "a@{1}", "a b", "a\x00", "refs/heads/../x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		if !ValidRef(ref) {
+			return
+		}
+		name := strings.TrimPrefix(ref, "refs/heads/")
+		if strings.ContainsAny(name, ":*+^~?[\\ \t\n\x00\x7f") || strings.Contains(name, "..") ||
+			strings.HasPrefix(name, "-") || strings.HasPrefix(name, "/") || strings.HasPrefix(name, ".") || name == "" {
+			t.Errorf("ValidRef(%q) = true; its branch %q could be refspec syntax or leave refs/heads/", ref, name)
+		}
+	})
+}

@@ -94,6 +94,7 @@ func (r *Repo) rememberBasic(user, password string) {
 // holding a credential.
 var sentinels = []error{
 	ErrBranchNotFound,
+	ErrInvalidRef,
 	ErrCommitNotFound,
 	ErrInvalidHash,
 	transport.ErrRepositoryNotFound,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
@@ -62,6 +63,14 @@ func (s *memSource) Fetch(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return s.Head(ctx)
+}
+
+// Resolve resolves a commit id the source holds.
+func (s *memSource) Resolve(_ context.Context, ref string) (string, error) {
+	if !s.Has(ref) {
+		return "", fmt.Errorf("%w: %q", gitrepo.ErrBranchNotFound, ref)
+	}
+	return ref, nil
 }
 
 func (s *memSource) Has(commit string) bool {

@@ -52,6 +52,49 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 		r.logger.Warn("cannot read the commit to validate; retrying", "deployment", d.ID, "error", err)
 		return outcome{at: r.now().Add(retryAfter)}, nil
 	}
+	ev := r.evaluate(fsys, d)
+	if ev.plan == nil {
+		texts := make([]string, len(ev.report.Problems))
+		for i, p := range ev.report.Problems {
+			texts[i] = p.Text
+		}
+		doc, _ := json.Marshal(ev.report)
+		return r.fail(ctx, d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(ev.problems)),
+			problemSummary(texts, len(ev.problems)), func(c *fsm.TransitionDeployment) { c.Validation = doc })
+	}
+	rec := ev.plan
+	planDoc, err := json.Marshal(rec)
+	if err != nil {
+		return outcome{}, fmt.Errorf("encode plan: %w", err)
+	}
+	valDoc, _ := json.Marshal(ev.report)
+	msg := "planned: " + rec.Plan.Summary()
+	if rec.Note != "" {
+		msg += " (" + rec.Note + ")"
+	}
+	if d.DryRun {
+		msg += "; dry run: stops here"
+	}
+	return r.move(ctx, d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
+		c.Plan, c.Validation, c.Risk = planDoc, valDoc, rec.Plan.Risk.String()
+	})
+}
+
+// evaluation is what validating and planning a commit for an environment
+// found: the problems and their report, or the plan against what is
+// deployed.
+type evaluation struct {
+	problems []configrepo.Problem
+	report   configrepo.Report
+	// plan is nil when the commit is not valid.
+	plan *plan.Document
+}
+
+// evaluate validates d's commit, whose files are fsys, for d's environment
+// (its configuration and the policy file) and, when it is valid, plans it
+// against the environment's deployed commit. It records nothing: the
+// pipeline and a preview (Preview) share it.
+func (r *Reconciler) evaluate(fsys fs.FS, d *fsm.Deployment) evaluation {
 	bundle, problems := r.cfg.ConfigRepo.Load(fsys, d.Environment)
 	rawPolicy, hasPolicy, err := r.cfg.ConfigRepo.ReadPolicy(fsys)
 	var tooLarge configrepo.Problem
@@ -66,19 +109,11 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 		}
 	}
 	if len(problems) > 0 || bundle == nil {
-		rec := configrepo.NewReport(problems)
-		texts := make([]string, len(rec.Problems))
-		for i, p := range rec.Problems {
-			texts[i] = p.Text
-		}
-		doc, _ := json.Marshal(rec)
-		return r.fail(ctx, d, fmt.Sprintf("commit %s is not valid: %d problems", short(d.Commit), len(problems)),
-			problemSummary(texts, len(problems)), func(c *fsm.TransitionDeployment) { c.Validation = doc })
+		return evaluation{problems: problems, report: configrepo.NewReport(problems)}
 	}
-
 	head := inputOf(bundle, rawPolicy)
 	rec := &plan.Document{Commit: d.Commit}
-	base, baseCommit, note := r.baseInput(ctx, d)
+	base, baseCommit, note := r.baseInput(d)
 	rec.BaseCommit, rec.Note = baseCommit, note
 	rec.Plan = plan.Compute(base, head)
 	if baseCommit != "" && note != "" && rec.Plan.Risk < plan.RiskHigh {
@@ -86,27 +121,13 @@ func (r *Reconciler) validateAndPlan(ctx context.Context, d *fsm.Deployment) (ou
 		// rate it below high.
 		rec.Plan.Risk = plan.RiskHigh
 	}
-	planDoc, err := json.Marshal(rec)
-	if err != nil {
-		return outcome{}, fmt.Errorf("encode plan: %w", err)
-	}
-	valDoc, _ := json.Marshal(configrepo.Report{Valid: true, Problems: []configrepo.ReportProblem{}})
-	msg := "planned: " + rec.Plan.Summary()
-	if note != "" {
-		msg += " (" + note + ")"
-	}
-	if d.DryRun {
-		msg += "; dry run: stops here"
-	}
-	return r.move(ctx, d, fsm.StatePlanning, msg, func(c *fsm.TransitionDeployment) {
-		c.Plan, c.Validation, c.Risk = planDoc, valDoc, rec.Plan.Risk.String()
-	})
+	return evaluation{report: configrepo.Report{Valid: true, Problems: []configrepo.ReportProblem{}}, plan: rec}
 }
 
 // baseInput returns what the deployment is planned against: the
 // environment's deployed commit, or nothing for a first deployment. When
 // the deployed files cannot be read, it plans against nothing and says so.
-func (r *Reconciler) baseInput(ctx context.Context, d *fsm.Deployment) (plan.Input, string, string) {
+func (r *Reconciler) baseInput(d *fsm.Deployment) (plan.Input, string, string) {
 	e, ok := r.store.Environment(d.Environment)
 	if !ok || e.DeployedCommit == "" {
 		return plan.Input{}, "", ""
@@ -137,17 +158,50 @@ func inputOf(b *configrepo.Bundle, rawPolicy []byte) plan.Input {
 // decide applies the policy in force to a planned deployment: it waits for
 // approval, or goes on to the window gate.
 func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, error) {
-	pol, gate, from, err := r.policyInForce(ctx, d)
-	if err != nil {
-		return outcome{at: r.now().Add(retryAfter)}, err
-	}
 	var rec plan.Document
 	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
 		return r.fail(ctx, d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
-	policyChanged, err := r.policyLoosenable(ctx, d, &rec, gate, pol)
+	dec, err := r.approvalDecision(ctx, d, &rec)
 	if err != nil {
 		return outcome{at: r.now().Add(retryAfter)}, err
+	}
+	if dec.req == nil {
+		return r.gate(ctx, d)
+	}
+	req := dec.req
+	msg := fmt.Sprintf("%s (policy of %s): needs %d approval(s)", dec.why, dec.from, req.Required)
+	if len(req.Groups) > 0 {
+		msg += fmt.Sprintf(" from %v", req.Groups)
+	}
+	if !req.Expires.IsZero() {
+		msg += " by " + req.Expires.Format(time.RFC3339)
+	}
+	return r.move(ctx, d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
+}
+
+// decision is what the policy in force asks of a planned deployment.
+type decision struct {
+	// req is the approval required; nil when none is.
+	req *fsm.ApprovalRequirement
+	// why says why approval is, or is not, required.
+	why string
+	// from names where the policy in force was read.
+	from string
+	// pol is the policy in force for the environment.
+	pol policy.Environment
+}
+
+// approvalDecision applies the policy in force to d, planned as rec: is
+// approval required, by how many and whom, and why. It records nothing.
+func (r *Reconciler) approvalDecision(ctx context.Context, d *fsm.Deployment, rec *plan.Document) (decision, error) {
+	pol, gate, from, err := r.policyInForce(ctx, d)
+	if err != nil {
+		return decision{}, err
+	}
+	policyChanged, err := r.policyLoosenable(ctx, d, rec, gate, pol)
+	if err != nil {
+		return decision{}, err
 	}
 	need, why := pol.ApprovalNeeded(rec.Risk, rec.Breaking, policyChanged)
 	if d.Kind == fsm.KindRollback {
@@ -156,21 +210,14 @@ func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, er
 			why = d.Environment + "'s policy requires approval of rollbacks"
 		}
 	}
-	if !need {
-		return r.gate(ctx, d)
+	dec := decision{why: why, from: from, pol: pol}
+	if need {
+		dec.req = &fsm.ApprovalRequirement{Required: max(pol.RequiredApprovals, 1), Groups: pol.Approvers}
+		if pol.ApprovalTimeout > 0 {
+			dec.req.Expires = r.now().Add(pol.ApprovalTimeout)
+		}
 	}
-	req := &fsm.ApprovalRequirement{Required: max(pol.RequiredApprovals, 1), Groups: pol.Approvers}
-	if pol.ApprovalTimeout > 0 {
-		req.Expires = r.now().Add(pol.ApprovalTimeout)
-	}
-	msg := fmt.Sprintf("%s (policy of %s): needs %d approval(s)", why, from, req.Required)
-	if len(req.Groups) > 0 {
-		msg += fmt.Sprintf(" from %v", req.Groups)
-	}
-	if !req.Expires.IsZero() {
-		msg += " by " + req.Expires.Format(time.RFC3339)
-	}
-	return r.move(ctx, d, fsm.StateAwaitingApproval, msg, func(c *fsm.TransitionDeployment) { c.Approval = req })
+	return dec, nil
 }
 
 // policyLoosenable reports whether d's commit changes the policy that

@@ -47,6 +47,9 @@ type Store interface {
 type Source interface {
 	Head(ctx context.Context) (string, error)
 	Fetch(ctx context.Context) (string, error)
+	// Resolve fetches what a branch name or a full commit hash names and
+	// returns the commit (gitrepo.Repo.Resolve).
+	Resolve(ctx context.Context, ref string) (string, error)
 	Has(commit string) bool
 	FS(commit string) (fs.FS, error)
 	Changed(from, to string, paths ...string) (bool, error)

@@ -74,6 +74,8 @@ type Store interface {
 // polls, rollbacks, and the approver groups of an environment's policy.
 type Pipeline interface {
 	PollNow(reason string)
+	// Preview computes what a deployment of a branch or commit would get.
+	Preview(ctx context.Context, env, ref string) (*reconcile.Preview, error)
 	Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error)
 	Approvers(ctx context.Context, env string) ([]string, error)
 }
@@ -193,6 +195,7 @@ func NewServer(cfg Config) *Server {
 	s.read("GET /v1/whoami", "whoami", s.handleWhoami)
 	// The policy is read by the leader's pipeline: served there, as a
 	// write is.
+	s.route("GET /v1/environments/{env}/plan", "preview", RoleViewer, true, s.handlePreview)
 	s.route("GET /v1/environments/{env}/approvers", "approvers", RoleViewer, true, s.handleApprovers)
 	s.route("GET /v1/debug/state", "debug_state", RoleAdmin, false, s.handleDebugState)
 
@@ -385,10 +388,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, errUnsupportedMediaType):
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
-	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, cluster.ErrUnknownMember):
+	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, cluster.ErrUnknownMember), errors.Is(err, reconcile.ErrRefNotFound):
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, cluster.ErrBadBackup),
-		errors.Is(err, reconcile.ErrUnknownTarget):
+		errors.Is(err, reconcile.ErrUnknownTarget), errors.Is(err, reconcile.ErrBadRef):
 		status, code = http.StatusBadRequest, "invalid"
 	case errors.Is(err, fsm.ErrWrongState), errors.Is(err, fsm.ErrIllegalTransition), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, reconcile.ErrNothingToRollBack), errors.Is(err, cluster.ErrRemoveLeader),

@@ -17,6 +17,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
 )
 
 // fakeCluster is the node as the API sees it.
@@ -79,6 +80,19 @@ func (p *fakePoller) Rollback(_ context.Context, env, to, by string) (*fsm.Deplo
 	return nil, errors.New("not in this test")
 }
 func (p *fakePoller) Approvers(context.Context, string) ([]string, error) { return nil, nil }
+
+// Preview refuses the refs named "bad" and "gone" as the reconciler does
+// (TestPreviewErrors); the pipeline's own previews are tested with a real
+// repository in internal/reconcile and cmd/honuactl.
+func (p *fakePoller) Preview(_ context.Context, env, ref string) (*reconcile.Preview, error) {
+	switch ref {
+	case "bad":
+		return nil, fmt.Errorf("ref %q: %w", ref, reconcile.ErrBadRef)
+	case "gone":
+		return nil, fmt.Errorf("ref %q: %w", ref, reconcile.ErrRefNotFound)
+	}
+	return nil, errors.New("not in this test")
+}
 
 func (p *fakePoller) PollNow(reason string) {
 	p.mu.Lock()

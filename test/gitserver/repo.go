@@ -150,6 +150,32 @@ func (r *Repo) NewRoot(files map[string]string, message string) string {
 	return hash
 }
 
+// CommitOnBranch commits files on branch, made from the default branch's
+// head (or moved on from the branch's own head when it exists), pushes it,
+// and returns its hash; the work tree goes back to the default branch, which
+// is left as it was. A pull request's branch, say.
+func (r *Repo) CommitOnBranch(branch string, files map[string]string, message string) string {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := runGit(r.work, "rev-parse", "--verify", "-q", "refs/heads/"+branch); err == nil {
+		r.git(r.work, "checkout", "-q", branch)
+	} else {
+		r.git(r.work, "checkout", "-q", "-b", branch)
+	}
+	r.write(files)
+	date := firstCommitTime.Add(time.Duration(r.commits) * time.Minute)
+	r.commits++
+	stamp := fmt.Sprintf("@%d +0000", date.Unix())
+	r.git(r.work, "add", "-A")
+	r.gitEnv(r.work, []string{"GIT_AUTHOR_DATE=" + stamp, "GIT_COMMITTER_DATE=" + stamp},
+		"commit", "-q", "--allow-empty", "--no-verify", "-m", message)
+	hash := r.git(r.work, "rev-parse", "HEAD")
+	r.git(r.work, "push", "-q", "--force", "origin", "HEAD:refs/heads/"+branch)
+	r.git(r.work, "checkout", "-q", DefaultBranch)
+	return hash
+}
+
 // ForcePush moves the branch to commit to (an older commit, say) in the
 // work tree and on the remote, as `git reset --hard` and `git push --force`.
 func (r *Repo) ForcePush(to string) {

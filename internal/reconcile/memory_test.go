@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
-	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm/fsmtest"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/plan"
 )
 

@@ -138,13 +138,25 @@ and the cluster says so on its webhook channel (make run's receiver logs it):
   bin/honuactl approve <id> --comment "first production deployment"
   bin/honuactl wait <id>
 
-Then make a breaking production change, read its plan, approve it:
-  cd .run/config
+Preview a change on a branch before merging it, as CI on a pull request
+would (exit 0: no changes, 1: changes, 2: the branch fails validation):
+  cd .run/config && git checkout -qb reproject
   sed -i 's/"srid": 4326/"srid": 3857/' environments/production/metadata.json
-  git commit -qam "Reproject the points" && git push -q && cd ../..
+  git commit -qam "Reproject the points" && git push -q origin reproject && cd ../..
+  bin/honuactl plan production --ref reproject; echo "exit \$?"
+
+Then merge it, read its plan, approve it:
+  (cd .run/config && git checkout -q main && git merge -q reproject && git push -q)
   bin/honuactl deployments --env production --limit 1
   bin/honuactl diff <id>
   bin/honuactl approve <id> && bin/honuactl wait <id>
+
+During an incident, hold an environment (new commits wait as Pending) and
+cancel what should not go out:
+  bin/honuactl suspend staging --reason "INC-1: investigating"
+  bin/honuactl environments                    # deployed, newest, pinned, suspended
+  bin/honuactl cancel <id of a waiting deployment> --reason "not this one"
+  bin/honuactl resume staging
 
 Roll it back (the environment stays pinned until the next commit touches it):
   bin/honuactl rollback production --yes

@@ -76,6 +76,49 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, ss *session)
 	s.done(w, r, "/ui/environments/"+url.PathEscape(env), "synced")
 }
 
+func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request, ss *session) {
+	env, reason := r.PathValue("env"), strings.TrimSpace(r.PostForm.Get("reason"))
+	switch {
+	case reason == "":
+		s.renderEnvironment(w, r, ss, http.StatusBadRequest, "Suspending needs a reason.")
+		return
+	case len(reason) > maxText:
+		s.renderEnvironment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The reason is over %d bytes.", maxText))
+		return
+	}
+	if _, err := ss.client.Suspend(r.Context(), env, reason); err != nil {
+		s.actionFailed(w, r, ss, err, s.renderEnvironment)
+		return
+	}
+	s.done(w, r, "/ui/environments/"+url.PathEscape(env), "suspended")
+}
+
+func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, ss *session) {
+	env := r.PathValue("env")
+	if _, err := ss.client.Resume(r.Context(), env); err != nil {
+		s.actionFailed(w, r, ss, err, s.renderEnvironment)
+		return
+	}
+	s.done(w, r, "/ui/environments/"+url.PathEscape(env), "resumed")
+}
+
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, ss *session) {
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	switch {
+	case reason == "":
+		s.renderDeployment(w, r, ss, http.StatusBadRequest, "Cancelling needs a reason.")
+		return
+	case len(reason) > maxText:
+		s.renderDeployment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The reason is over %d bytes.", maxText))
+		return
+	}
+	if _, err := ss.client.Cancel(r.Context(), r.PathValue("id"), reason); err != nil {
+		s.actionFailed(w, r, ss, err, s.renderDeployment)
+		return
+	}
+	s.done(w, r, "/ui/deployments/"+url.PathEscape(r.PathValue("id")), "cancelled")
+}
+
 // done sends the browser to the page an action leaves it on, with the
 // action's flash message.
 func (s *Server) done(w http.ResponseWriter, r *http.Request, path, flash string) {

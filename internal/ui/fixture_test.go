@@ -40,6 +40,8 @@ type fixture struct {
 	// deadAddr is the API address of the dead peer (deadPeer).
 	deadAddr string
 	logs     *syncBuffer
+	// rec is the pipeline, when a repository is watched.
+	rec *reconcile.Reconciler
 	// seen collects every body, URL and Location the tests saw, to check
 	// that no token is in any.
 	seenMu sync.Mutex
@@ -112,6 +114,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 					t.Fatal(err)
 				}
 				rec := reconcile.New(reconcile.Config{Source: src, PollInterval: time.Hour}, n, fs)
+				f.rec = rec
 				n.RegisterLeaderWork("reconcile", rec.Run)
 				cfg.Pipeline, cfg.Repository = rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: "main"}
 			}
@@ -133,6 +136,14 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		f.waiting = f.awaitingDeployment()
 	}
 	return f
+}
+
+// pollNow makes the pipeline poll the repository now (the fixture polls
+// every hour otherwise).
+func (f *fixture) pollNow() {
+	if f.rec != nil {
+		f.rec.PollNow("test")
+	}
 }
 
 // awaitingDeployment creates a deployment of production waiting for two

@@ -56,11 +56,13 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, ss *sess
 
 // deploymentPage is the deployment page's data.
 type deploymentPage struct {
-	D          *api.Deployment
-	Plan       template.HTML
-	Timeline   template.HTML
-	Risk       template.HTML
-	CanDecide  bool
+	D         *api.Deployment
+	Plan      template.HTML
+	Timeline  template.HTML
+	Risk      template.HTML
+	CanDecide bool
+	// CanCancel: the deployment waits and the identity may cancel it.
+	CanCancel  bool
 	Approved   bool // the signed-in identity approved it
 	PlanIssue  string
 	MaxComment int
@@ -86,6 +88,8 @@ func (s *Server) renderDeployment(w http.ResponseWriter, r *http.Request, ss *se
 		p.PlanIssue = err.Error()
 	}
 	p.Plan = view.Plan(doc, rep)
+	p.CanCancel = d.State.Waiting() && (d.Approval == nil || len(d.Approval.Groups) == 0 ||
+		fsm.InApproverGroups(ss.who.Groups, d.Approval.Groups)) && mayAct(r.Context(), ss, d.Environment)
 	for _, a := range d.Approvals {
 		if a.Identity == ss.who.Name {
 			p.Approved = true
@@ -137,6 +141,7 @@ type environmentPage struct {
 	CanAct    bool
 	Filtered  bool
 	RiskBadge func(string) template.HTML
+	MaxText   int
 }
 
 // Limits of the history page.
@@ -158,7 +163,7 @@ func (s *Server) renderEnvironment(w http.ResponseWriter, r *http.Request, ss *s
 		s.renderAPIError(w, r, ss, err)
 		return
 	}
-	p := environmentPage{Env: e, States: api.AllStates, Limit: defaultHistoryLimit, RiskBadge: view.Risk}
+	p := environmentPage{Env: e, States: api.AllStates, Limit: defaultHistoryLimit, RiskBadge: view.Risk, MaxText: maxText}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxHistoryLimit {

@@ -112,3 +112,91 @@ environments:
 	})
 	f.checkNoTokens()
 }
+
+// TestSuspendCancelResumeThroughTheDashboard: an approver of staging
+// suspends it from its page (the reason is required), a new commit's
+// deployment then waits Pending and is cancelled from its page, and the
+// environment is resumed; a viewer sees none of these forms and is
+// refused when posting anyway.
+func TestSuspendCancelResumeThroughTheDashboard(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	policy := sampleconfig.WithPolicy(`apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  staging:
+    requireApproval: never
+    approvers: [devops-team]
+`)
+	repo.Commit(sampleconfig.Merge(policy, sampleconfig.Env("staging", sampleconfig.Points)), "initial")
+	f := newFixture(t, fixtureOptions{repo: repo})
+	f.c.WaitForState("staging's first deployment", func(fs *fsm.FSM) error {
+		if e, ok := fs.Environment("staging"); !ok || e.DeployedCommit == "" {
+			return errors.New("nothing deployed yet")
+		}
+		return nil
+	})
+	alice, vera := f.browser(), f.browser()
+	alice.signIn("alice")
+	vera.signIn("vera")
+	if p := vera.get("/ui/environments/staging"); hasID(p.body, "suspend") || hasID(p.body, "resume") {
+		t.Error("a viewer sees Suspend or Resume")
+	}
+	if a := vera.do("POST", "/ui/environments/staging/suspend", url.Values{"csrf": {csrfFor(f.tokens["vera"])}, "reason": {"x"}}, nil); a.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer's suspend = %d; want 403", a.StatusCode)
+	}
+	page := alice.get("/ui/environments/staging")
+	if !hasID(page.body, "suspend") || !strings.Contains(page.body, `<label for="suspend-reason">`) {
+		t.Fatalf("alice's staging page has no labelled Suspend form:\n%s", page.body)
+	}
+	csrf := formValue(t, page.body, "csrf")
+	if a := alice.do("POST", "/ui/environments/staging/suspend", url.Values{"csrf": {csrf}, "reason": {" "}}, nil); a.StatusCode != http.StatusBadRequest || !hasID(a.body, "error") {
+		t.Errorf("suspend without a reason = %d; want 400 in #error", a.StatusCode)
+	}
+	a := alice.do("POST", "/ui/environments/staging/suspend", url.Values{"csrf": {csrf}, "reason": {"INC-7"}}, nil)
+	if a.StatusCode != http.StatusSeeOther || a.Header.Get("Location") != "/ui/environments/staging?done=suspended" {
+		t.Fatalf("suspend = %d to %q:\n%s", a.StatusCode, a.Header.Get("Location"), a.body)
+	}
+	page = alice.get("/ui/environments/staging?done=suspended")
+	if !hasID(page.body, "suspended") || !strings.Contains(page.body, "INC-7") || !hasID(page.body, "resume") {
+		t.Fatalf("the suspended page shows no suspension or no Resume:\n%s", page.body)
+	}
+
+	next := repo.Commit(sampleconfig.Merge(policy, sampleconfig.Env("staging", sampleconfig.Points, sampleconfig.Roads)), "add roads")
+	var waiting string
+	f.c.WaitForState("the new commit's deployment, waiting", func(fs *fsm.FSM) error {
+		for _, d := range fs.History("staging") {
+			if d.Commit == next {
+				if d.State != fsm.StatePending {
+					return fmt.Errorf("%s is %s; want Pending while suspended", d.ID, d.State)
+				}
+				waiting = d.ID
+				return nil
+			}
+		}
+		f.pollNow()
+		return errors.New("not created yet")
+	})
+	dp := alice.get("/ui/deployments/" + waiting)
+	if !hasID(dp.body, "cancel") || !strings.Contains(dp.body, `<label for="cancel-reason">`) {
+		t.Fatalf("alice's page of the waiting deployment has no labelled Cancel form:\n%s", dp.body)
+	}
+	if p := vera.get("/ui/deployments/" + waiting); hasID(p.body, "cancel") {
+		t.Error("a viewer sees Cancel")
+	}
+	a = alice.do("POST", "/ui/deployments/"+waiting+"/cancel", url.Values{"csrf": {csrf}, "reason": {"not during INC-7"}}, nil)
+	if a.StatusCode != http.StatusSeeOther || !strings.HasSuffix(a.Header.Get("Location"), "?done=cancelled") {
+		t.Fatalf("cancel = %d to %q:\n%s", a.StatusCode, a.Header.Get("Location"), a.body)
+	}
+	dp = alice.get("/ui/deployments/" + waiting)
+	if !strings.Contains(dp.body, `data-state="Cancelled"`) || !hasID(dp.body, "cancellation") || hasID(dp.body, "cancel") {
+		t.Errorf("the cancelled deployment's page:\n%s", dp.body)
+	}
+	a = alice.do("POST", "/ui/environments/staging/resume", url.Values{"csrf": {csrf}}, nil)
+	if a.StatusCode != http.StatusSeeOther || a.Header.Get("Location") != "/ui/environments/staging?done=resumed" {
+		t.Fatalf("resume = %d to %q:\n%s", a.StatusCode, a.Header.Get("Location"), a.body)
+	}
+	if e, _ := f.c.Leader().FSM.Environment("staging"); e.Suspended != nil {
+		t.Errorf("staging is still suspended after Resume: %+v", e.Suspended)
+	}
+	f.checkNoTokens()
+}

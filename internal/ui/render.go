@@ -110,6 +110,9 @@ var flashes = map[string]string{
 	"rejected":   "Rejected.",
 	"rolledback": "Rollback started.",
 	"synced":     "Sync requested: the leader polls the repository now.",
+	"suspended":  "Suspended: new deployments wait until the environment is resumed.",
+	"resumed":    "Resumed: waiting deployments go on.",
+	"cancelled":  "Cancelled.",
 }
 
 // csp is the Content-Security-Policy of a page: nothing inline, nothing

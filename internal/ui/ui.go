@@ -92,6 +92,9 @@ func New(cfg Config) *Server {
 	s.page("GET /ui/environments/{env}/rollback", s.handleRollbackForm)
 	s.action("POST /ui/environments/{env}/rollback", s.handleRollback)
 	s.action("POST /ui/environments/{env}/sync", s.handleSync)
+	s.action("POST /ui/environments/{env}/suspend", s.handleSuspend)
+	s.action("POST /ui/environments/{env}/resume", s.handleResume)
+	s.action("POST /ui/deployments/{id}/cancel", s.handleCancel)
 	s.page("GET /ui/cluster", s.handleCluster)
 	s.page("GET /ui/events", s.handleEvents)
 	s.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {

@@ -445,6 +445,11 @@ func (a *app) history(c *cli.Context) error {
 		fmt.Fprintln(e.out, "Success rate:      - (none reached their targets yet)")
 	}
 	fprintf(e.out, "Average duration:  %s\n", orDash(tot.AverageDuration))
+	if en, err := e.client.Environment(e.ctx, h.Environment, &api.QueryOptions{Consistent: true}); err == nil && en.Environment != nil && en.Suspended != nil {
+		s := en.Suspended
+		fprintf(e.out, "Suspended:         by %s %s: %s (new deployments wait until `honuactl resume %s`)\n",
+			s.By, ago(e.now, s.Since), s.Reason, h.Environment)
+	}
 	return nil
 }
 

@@ -28,7 +28,9 @@ func (a *app) environments(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	envs, err := e.client.Environments(e.ctx, nil)
+	// Consistent: what an operator checks during an incident must include
+	// the suspension they just made through another node.
+	envs, err := e.client.Environments(e.ctx, &api.QueryOptions{Consistent: true})
 	if err != nil {
 		return err
 	}

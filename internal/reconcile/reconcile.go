@@ -84,6 +84,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the reconciler's metrics.
 	Registry prometheus.Registerer
+	// DriftInterval is how often the leader compares each environment's
+	// targets with the bundle deployed (drift.go); 0 turns it off.
+	DriftInterval time.Duration
 }
 
 // Reconciler runs the pipeline on the leader.

@@ -92,6 +92,9 @@ func (s *state) check() error {
 		if e == nil || e.Name != name {
 			return fmt.Errorf("environment %s: record does not match its key", name)
 		}
+		if err := e.Drift.check(); err != nil {
+			return fmt.Errorf("environment %s: drift: %w", name, err)
+		}
 	}
 	for id, d := range s.Deployments {
 		if d == nil || d.ID != id {

@@ -106,6 +106,9 @@ type Reconciler struct {
 	// maxCachedPolicies used most recently.
 	policies *lru.Cache
 
+	// drift is the drift check's (drift.go).
+	drift *driftState
+
 	// active holds the deployments whose deploy stage runs now.
 	activeMu sync.Mutex
 	active   map[string]bool
@@ -157,6 +160,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
 		policies: newPolicyCache(),
+		drift:    newDriftState(cfg.Registry),
 		active:   map[string]bool{},
 	}
 }
@@ -179,14 +183,15 @@ func (r *Reconciler) Wake() {
 	}
 }
 
-// Run is the leader work: it watches the repository and steps waiting
-// deployments until ctx is cancelled (leadership lost), then returns once
-// both loops stopped.
+// Run is the leader work: it watches the repository, steps waiting
+// deployments and checks the targets for drift until ctx is cancelled
+// (leadership lost), then returns once its loops stopped.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.logger.Info("pipeline started on this leader")
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watch(ctx) })
 	wg.Go(func() { r.pipeline(ctx) })
+	wg.Go(func() { r.driftLoop(ctx) })
 	wg.Wait()
 	r.activeWG.Wait()
 	r.logger.Info("pipeline stopped")

@@ -82,7 +82,8 @@ func DiffDigests(want, got map[string]string) []string {
 
 // Digest reads the manifest the path serves and digests every file under
 // the path but the manifest's directory. A path that does not exist holds
-// nothing: an empty digest. A file that is not regular (a symlink made by
+// nothing: an empty digest; a file removed while the tree is read is not
+// there. A file that is not regular (a symlink made by
 // hand, say) gets a digest no content has, so that it differs.
 func (d *directoryTarget) Digest(ctx context.Context) (*Digest, error) {
 	m, err := d.Current(ctx)
@@ -96,6 +97,9 @@ func (d *directoryTarget) Digest(ctx context.Context) (*Digest, error) {
 	fsys := os.DirFS(d.path)
 	var total int64
 	err = fs.WalkDir(fsys, ".", func(name string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && name != "." {
+			return nil // removed while the tree is read: not there
+		}
 		if err != nil {
 			return err
 		}
@@ -116,6 +120,9 @@ func (d *directoryTarget) Digest(ctx context.Context) (*Digest, error) {
 			return nil
 		}
 		sum, n, err := digestFile(fsys, name, MaxDigestBytes-total)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed since it was listed: not there
+		}
 		if err != nil {
 			return err
 		}

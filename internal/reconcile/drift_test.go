@@ -278,3 +278,33 @@ func TestHTTPTargetDrift(t *testing.T) {
 		t.Errorf("drift targets = %v; want the http target", e.Drift.Targets)
 	}
 }
+
+// TestDriftAcrossFailover: a new leader checks at once; finding the drift
+// the old one recorded, it records nothing new (same since, same index),
+// and it clears the drift once the file is put back.
+func TestDriftAcrossFailover(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	files := merge(envFiles("staging", points), map[string]string{policyPath: testPolicy})
+	c := repo.Commit(files, "initial")
+	path := filepath.Join(t.TempDir(), "staging")
+	pc := startPipeline(t, repo, pipelineOptions{adjust: driftInterval, envs: map[string]EnvironmentSettings{
+		"staging": {Targets: []TargetSpec{{Target: dirTarget(t, path)}}},
+	}})
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
+	editFile(t, path, "metadata.json", `{"edited": "by hand"}`)
+	before := pc.waitDrift("staging", "drift of metadata.json", driftOf("metadata.json")).Drift
+
+	old := pc.Leader()
+	pc.Stop(old)
+	leader := pc.Leader()
+	if leader == old {
+		t.Fatal("the stopped node still leads")
+	}
+	pc.waitDrift("staging", "the same drift under the new leader", driftOf("metadata.json"))
+	if e, _ := leader.FSM.Environment("staging"); e.Drift.Index != before.Index || !e.Drift.Since.Equal(before.Since) {
+		t.Errorf("drift under the new leader = %+v; want the one recorded before, %+v", e.Drift, before)
+	}
+
+	editFile(t, path, "metadata.json", files["environments/staging/metadata.json"])
+	pc.waitDrift("staging", "drift cleared by the new leader", noDrift)
+}

@@ -35,11 +35,16 @@ func (d *DriftConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: drift must be a mapping like { interval: 3m }", n.Line)
 	}
+	seen := 0
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Value != "interval" {
 			return fmt.Errorf("line %d: field %s not found in drift (only interval)", k.Line, k.Value)
 		}
+		if seen != 0 {
+			return fmt.Errorf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, seen)
+		}
+		seen = k.Line
 		if v.Kind == yaml.ScalarNode && (v.Value == "off" || v.Value == "0") {
 			d.Interval = 0
 			continue

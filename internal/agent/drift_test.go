@@ -26,6 +26,7 @@ func TestDriftConfig(t *testing.T) {
 		{"not a duration", "log-level: info\ndrift:\n  interval: soon\n", 0, `line 3: "soon" is not a duration`},
 		{"unknown key", "drift:\n  every: 3m\n", 0, "line 2: field every not found in drift"},
 		{"not a mapping", "drift: 3m\n", 0, "line 1: drift must be a mapping"},
+		{"repeated key", "drift:\n  interval: 1m\n  interval: off\n", 0, `line 3: mapping key "interval" already defined at line 2`},
 		{"too short", "drift:\n  interval: 10ms\n", 0, `drift.interval "10ms": must be at least 1s`},
 		{"negative", "drift:\n  interval: -1m\n", 0, `drift.interval "-1m0s": must be at least 1s`},
 	} {

@@ -13,6 +13,9 @@ package fsm
 //	notification_routes.go    SetNotificationRoutes
 //	notification_commands.go  RecordNotificationAttempt, MarkNotificationDelivered, RetryNotification
 //	notification_outbox.go    the recording of notifications as deployments move
+//	suspension.go   SetSuspension
+//	cancel.go       CancelDeployment and OverrideWindow
+//	drift.go        SetDrift, its DriftDetected notification, and self-heal deployments
 
 import (
 	"fmt"

@@ -308,3 +308,28 @@ func TestDriftAcrossFailover(t *testing.T) {
 	editFile(t, path, "metadata.json", files["environments/staging/metadata.json"])
 	pc.waitDrift("staging", "drift cleared by the new leader", noDrift)
 }
+
+// TestDriftOfAnOldDeploymentRechecked: once another deployment completes,
+// the drift recorded of the one before is checked again at once, with no
+// wait for the next interval, and cleared as the new bundle holds.
+func TestDriftOfAnOldDeploymentRechecked(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "initial")
+	path := filepath.Join(t.TempDir(), "staging")
+	pc := startPipeline(t, repo, pipelineOptions{adjust: driftInterval, envs: map[string]EnvironmentSettings{
+		"staging": {Targets: []TargetSpec{{Target: dirTarget(t, path)}}},
+	}})
+	pc.deploymentOf("staging", c, fsm.StateCompleted)
+	editFile(t, path, "metadata.json", `{"edited": "by hand"}`)
+	pc.waitDrift("staging", "drift of metadata.json", driftOf("metadata.json"))
+
+	next := pc.commit(envFiles("staging", points, roads), "add roads")
+	d := pc.deploymentOf("staging", next, fsm.StateCompleted)
+	pc.WaitForState("the old drift cleared without a check asked for", func(f *fsm.FSM) error {
+		e, _ := f.Environment("staging")
+		if e.DeployedDeployment != d.ID || e.Drift != nil {
+			return fmt.Errorf("deployed %s, drift %+v; want %s and none", e.DeployedDeployment, e.Drift, d.ID)
+		}
+		return nil
+	})
+}

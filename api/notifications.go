@@ -52,6 +52,7 @@ const (
 	EventRolledBack          NotificationEvent = "RolledBack"
 	EventRollbackFailed      NotificationEvent = "RollbackFailed"
 	EventCancelled           NotificationEvent = "Cancelled"
+	EventDriftDetected       NotificationEvent = "DriftDetected"
 )
 
 // AllNotificationEvents lists every notification event, in the order a
@@ -59,7 +60,7 @@ const (
 var AllNotificationEvents = []NotificationEvent{
 	EventDeploymentCreated, EventApprovalRequired, EventApproved, EventRejected, EventDeploymentScheduled,
 	EventDeploymentStarted, EventDeploymentCompleted, EventDeploymentFailed, EventRolledBack, EventRollbackFailed,
-	EventCancelled,
+	EventCancelled, EventDriftDetected,
 }
 
 // Notification is one message about one event of one deployment for one

@@ -51,6 +51,8 @@ const (
 	KindManualSync   Kind = "manual-sync"
 	KindRollback     Kind = "rollback"
 	KindAutoRollback Kind = "auto-rollback"
+	// KindSelfHeal redeploys the deployed commit after drift was recorded.
+	KindSelfHeal Kind = "self-heal"
 )
 
 // Deployment is the whole record of a deployment (GET
@@ -222,6 +224,28 @@ type Environment struct {
 	// Suspended, when set, holds the environment's deployments: none
 	// starts until it is resumed.
 	Suspended *Suspension `json:"suspended,omitempty"`
+	// Drift, when set, says the environment's targets no longer hold the
+	// bundle deployed to them.
+	Drift *Drift `json:"drift,omitempty"`
+}
+
+// Drift is what the leader found when it compared an environment's
+// targets with the bundle deployed to them: since when they differ, from
+// which deployment, on which targets, and which files (at most 50 listed,
+// MoreFiles counting the others).
+type Drift struct {
+	Deployment string    `json:"deployment"`
+	Since      time.Time `json:"since"`
+	// Index is the Raft index of the command that recorded it.
+	Index uint64 `json:"index"`
+	// Updated is when the files or targets recorded last changed.
+	Updated   time.Time `json:"updated"`
+	Targets   []string  `json:"targets"`
+	Files     []string  `json:"files,omitempty"`
+	MoreFiles int       `json:"moreFiles,omitempty"`
+	// SelfHeal is the self-heal deployment created for this drift, if
+	// any.
+	SelfHeal string `json:"selfHeal,omitempty"`
 }
 
 // SyncRequest is someone asking for an environment to be deployed now.

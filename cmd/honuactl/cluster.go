@@ -49,6 +49,11 @@ func (a *app) status(c *cli.Context) error {
 	} else {
 		fmt.Fprintln(w, "Repository:  none watched")
 	}
+	envs, err := e.client.Environments(e.ctx, nil)
+	if err != nil {
+		return err
+	}
+	printDrift(e, envs)
 	fmt.Fprintln(w)
 	return printMembers(w, st)
 }

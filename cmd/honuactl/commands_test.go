@@ -22,6 +22,7 @@ func TestStatus(t *testing.T) {
 		[]string{"Version:", "1.2.3"},
 		[]string{"Repository:", "git://git.example/config.git", "branch main"},
 		[]string{"Head:", "333333333333", "5m ago"},
+		[]string{"Drift:", "staging drifted since 5m ago (files metadata.json, roads.json and 2 more; on directory /srv/staging)"},
 		[]string{"ID", "STATUS", "ROLE", "VOTER", "API"},
 		[]string{"n1", "alive", "leader", "true", "127.0.0.1:7201"},
 		[]string{"n3", "dead", "follower", "127.0.0.1:7203"},

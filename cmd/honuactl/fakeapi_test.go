@@ -88,6 +88,14 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	})
 	mux.HandleFunc("POST /v1/deployments/{id}/approve", f.approve)
 	mux.HandleFunc("POST /v1/deployments/{id}/reject", f.reject)
+	mux.HandleFunc("GET /v1/environments", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONTest(w, http.StatusOK, []api.EnvironmentDetail{
+			{Environment: &api.Environment{Name: "production", History: []string{}}},
+			{Environment: &api.Environment{Name: "staging", DeployedDeployment: "staging-2", History: []string{"staging-2"},
+				Drift: &api.Drift{Deployment: "staging-2", Since: testNow.Add(-5 * time.Minute), Targets: []string{"directory /srv/staging"},
+					Files: []string{"metadata.json", "roads.json"}, MoreFiles: 2}}},
+		})
+	})
 	mux.HandleFunc("GET /v1/environments/{env}", f.environment)
 	mux.HandleFunc("GET /v1/environments/{env}/history", f.history)
 	mux.HandleFunc("POST /v1/environments/{env}/rollback", f.rollback)

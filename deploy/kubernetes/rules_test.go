@@ -24,6 +24,7 @@ var wantAlerts = []string{
 	"HonuaApprovalPendingTooLong",
 	"HonuaGitPollingFailing",
 	"HonuaCertificateExpiringSoon",
+	"HonuaEnvironmentDrifted",
 }
 
 // alerts returns the PrometheusRule's alerting rules by name.
@@ -102,6 +103,9 @@ func TestPrometheusRuleAlerts(t *testing.T) {
 	}
 	if r := got["HonuaApprovalPendingTooLong"]; r.For == nil || *r.For != "24h" {
 		t.Errorf("HonuaApprovalPendingTooLong for = %s; want 24h", val(r.For))
+	}
+	if r := got["HonuaEnvironmentDrifted"]; r.For == nil || *r.For != "15m" {
+		t.Errorf("HonuaEnvironmentDrifted for = %s; want 15m", val(r.For))
 	}
 	if r := got["HonuaMemberDown"]; r.For == nil || *r.For != "5m" {
 		t.Errorf("HonuaMemberDown for = %s; want 5m", val(r.For))

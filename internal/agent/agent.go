@@ -283,7 +283,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Branch: r.Branch, PollInterval: time.Duration(r.PollInterval), GitTimeout: time.Duration(r.Timeout),
-		DryRun: cfg.DryRun, Environments: envs, Logger: logger, Registry: reg,
+		DryRun: cfg.DryRun, Environments: envs, Logger: logger, Registry: reg, DriftInterval: time.Duration(cfg.Drift.Interval),
 		ConfigRepo: configrepo.Config{MaxFileSize: int64(cfg.MaxFileSize), MaxEnvironmentSize: int64(cfg.MaxEnvironmentSize)},
 	}, node, node.FSM())
 	return rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: r.Branch}, src, nil

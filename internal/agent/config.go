@@ -244,6 +244,7 @@ func DefaultConfig() Config {
 		HTTPAuthFailureRate:     Rate(rpc.DefaultAuthFailureRate),
 		HTTPAuthFailureBurst:    rpc.DefaultAuthFailureBurst,
 		HTTPMaxForwarded:        rpc.DefaultMaxForwarded,
+		Sections:                Sections{Drift: DriftConfig{Interval: Duration(DefaultDriftInterval)}},
 	}
 }
 

@@ -21,6 +21,7 @@ type Sections struct {
 	Environments  map[string]EnvironmentConfig `yaml:"environments"`
 	Webhooks      WebhooksConfig               `yaml:"webhooks"`
 	Notifications NotificationsConfig          `yaml:"notifications"`
+	Drift         DriftConfig                  `yaml:"drift"`
 }
 
 // RepositoryConfig is the configuration repository honuad watches.
@@ -177,6 +178,7 @@ func (c *Config) validateSections() []error {
 			bad(f.field, f.path, why)
 		}
 	}
+	errs = append(errs, c.validateDrift()...)
 	return append(errs, c.validateNotifications()...)
 }
 

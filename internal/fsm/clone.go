@@ -74,5 +74,8 @@ func (e *Environment) clone() *Environment {
 		su := *e.Suspended
 		c.Suspended = &su
 	}
+	if e.Drift != nil {
+		c.Drift = e.Drift.clone()
+	}
 	return &c
 }

@@ -46,6 +46,8 @@ const (
 	SetSuspensionCommand    CommandType = 16
 	CancelDeploymentCommand CommandType = 17
 	OverrideWindowCommand   CommandType = 18
+	// Drift.
+	SetDriftCommand CommandType = 19
 	// Append new types here.
 )
 

@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// CreateDeployment creates a Pending deployment of kind auto or manual-sync
-// and returns it; the FSM assigns its id. A waiting deployment of the same
+// CreateDeployment creates a Pending deployment of kind auto, manual-sync
+// or self-heal and returns it; the FSM assigns its id. A self-heal
+// deployment redeploys the deployed commit of an environment whose drift
+// is recorded, once per drift, when nothing else is waiting or active
+// (checkSelfHeal). A waiting deployment of the same
 // environment is superseded by it in the same step. Rollbacks are created
 // by CreateRollback, which names what they go back to.
 type CreateDeployment struct {
@@ -42,9 +45,14 @@ func (s *state) checkCreateDeployment(c *CreateDeployment) error {
 	case c.Kind == KindRollback || c.Kind == KindAutoRollback:
 		return invalid("create deployment for %s: a deployment of kind %s is created by a rollback command, which names the Completed deployment it goes back to", c.Environment, c.Kind)
 	case !c.Kind.Valid():
-		return invalid("create deployment for %s: kind %q is not one of auto, manual-sync", c.Environment, c.Kind)
+		return invalid("create deployment for %s: kind %q is not one of auto, manual-sync, self-heal", c.Environment, c.Kind)
 	case c.Time.IsZero():
 		return invalid("create deployment for %s: time is missing", c.Environment)
+	}
+	if c.Kind == KindSelfHeal {
+		if err := s.checkSelfHeal(c); err != nil {
+			return err
+		}
 	}
 	return s.checkNextID(c.Environment)
 }
@@ -58,6 +66,9 @@ func (s *state) createDeployment(c *CreateDeployment) any {
 	d.Transitions[0].Message = c.Message
 	if c.Kind == KindManualSync {
 		e.PendingSync = nil
+	}
+	if c.Kind == KindSelfHeal {
+		e.Drift.SelfHeal = d.ID
 	}
 	return s.added(d, e)
 }

@@ -147,6 +147,8 @@ func everyCommand() []fsm.Command {
 		&fsm.SetSuspension{Environment: "prod", Suspend: true, Identity: "alice", Reason: "incident 7", Time: at},
 		&fsm.CancelDeployment{ID: "prod-1", Identity: "bob", Groups: []string{"ops"}, Time: at, Reason: "wrong commit"},
 		&fsm.OverrideWindow{ID: "prod-1", Identity: "root", Role: "admin", Time: at, Reason: "hotfix"},
+		&fsm.SetDrift{Environment: "prod", Deployment: "prod-1", Drifted: true, Targets: []string{"directory /srv/prod"},
+			Files: []string{"metadata.json"}, MoreFiles: 2, Time: at},
 	}
 }
 
@@ -159,6 +161,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		"*fsm.CreateRollback": 11, "*fsm.SetNotificationRoutes": 12, "*fsm.RecordNotificationAttempt": 13,
 		"*fsm.MarkNotificationDelivered": 14, "*fsm.RetryNotification": 15,
 		"*fsm.SetSuspension": 16, "*fsm.CancelDeployment": 17, "*fsm.OverrideWindow": 18,
+		"*fsm.SetDrift": 19,
 	}
 	// The notification outbox's commands are marked safe for an older node
 	// to ignore: their type byte carries IgnoreUnknownFlag.

@@ -30,7 +30,8 @@ import (
 // notifications-snapshot.json for the notification outbox's commands (a
 // log of its own, started on an empty FSM, so that the files above stay as
 // the binary before the outbox wrote them), and daytwo-*.txt/json for the
-// day-two controls (suspend and resume, cancel, window override). Between them the logs hold an
+// day-two controls (suspend and resume, cancel, window override), and
+// drift-*.txt/json for SetDrift and self-heal deployments. Between them the logs hold an
 // entry of every command type.
 //
 // They were written by the binary of December 2026, before the FSM's
@@ -50,6 +51,7 @@ var goldenLogs = []goldenLog{
 	{"log.txt", "results.txt", "snapshot.json"},
 	{"notifications-log.txt", "notifications-results.txt", "notifications-snapshot.json"},
 	{"daytwo-log.txt", "daytwo-results.txt", "daytwo-snapshot.json"},
+	{"drift-log.txt", "drift-results.txt", "drift-snapshot.json"},
 }
 
 // readGoldenLog returns the entries of the golden log file name.

@@ -32,6 +32,9 @@ const (
 	EventRolledBack          NotificationEvent = "RolledBack"
 	EventRollbackFailed      NotificationEvent = "RollbackFailed"
 	EventCancelled           NotificationEvent = "Cancelled"
+	// EventDriftDetected is raised by SetDrift, not by a move: an
+	// environment's targets no longer hold the bundle deployed to them.
+	EventDriftDetected NotificationEvent = "DriftDetected"
 )
 
 // AllNotificationEvents lists every notification event, in the order a
@@ -39,7 +42,7 @@ const (
 var AllNotificationEvents = []NotificationEvent{
 	EventDeploymentCreated, EventApprovalRequired, EventApproved, EventRejected, EventDeploymentScheduled,
 	EventDeploymentStarted, EventDeploymentCompleted, EventDeploymentFailed, EventRolledBack, EventRollbackFailed,
-	EventCancelled,
+	EventCancelled, EventDriftDetected,
 }
 
 // Valid reports whether e is one of the known events.

@@ -217,8 +217,17 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 	case n < 79:
 		return &fsm.Reject{ID: g.awaiting(f), Identity: g.oneOf("alice", "bob"), Groups: g.groups(), Time: g.now,
 			Reason: g.oneOf("", "too risky", "not now")}
-	case n < 88:
+	case n < 86:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
+	case n < 87:
+		return g.drift(f)
+	case n < 88:
+		env := g.oneOf(propEnvs...)
+		commit := fmt.Sprintf("c%d", g.r.IntN(g.next+1))
+		if e, ok := f.Environment(env); ok && g.r.IntN(4) != 0 {
+			commit = e.DeployedCommit
+		}
+		return &fsm.CreateDeployment{Environment: env, Commit: commit, Kind: fsm.KindSelfHeal, Initiator: "drift", Time: g.now}
 	case n < 89:
 		id := g.where(f, func(d *fsm.Deployment) bool { return d.State.Waiting() })
 		if g.r.IntN(4) == 0 {
@@ -251,6 +260,26 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 		}
 		return &fsm.SetPin{Environment: g.oneOf(propEnvs...), Pin: &fsm.Pin{Commit: "c1", By: "alice", Since: g.now}}
 	}
+}
+
+// drift returns a SetDrift: mostly of an environment's deployed
+// deployment, with a few files (sometimes too many), or a clear.
+func (g *gen) drift(f *fsm.FSM) fsm.Command {
+	env := g.oneOf(propEnvs...)
+	if g.r.IntN(3) == 0 {
+		return &fsm.SetDrift{Environment: env, Time: g.now}
+	}
+	c := &fsm.SetDrift{Environment: env, Drifted: true, Targets: []string{g.oneOf("directory /a", "http b")}, Time: g.now}
+	if e, ok := f.Environment(env); ok && g.r.IntN(5) != 0 {
+		c.Deployment = e.DeployedDeployment
+	} else {
+		c.Deployment = g.pick()
+	}
+	for range g.r.IntN(3) + g.r.IntN(2)*fsm.MaxDriftFiles {
+		c.Files = append(c.Files, fmt.Sprintf("f%d.json", len(c.Files)))
+	}
+	c.MoreFiles = g.r.IntN(3) - 1 + g.r.IntN(2)
+	return c
 }
 
 // propRoutes are the routes the generator sets: one of them, both, or
@@ -444,6 +473,16 @@ func checkInvariants(f *fsm.FSM, g *gen) []string {
 					fail("env %s: deployment %s is %s and may roll back to %s, which was dropped",
 						e.Name, d.ID, d.State, d.Backup.DeploymentID)
 				}
+			}
+		}
+		if dr := e.Drift; dr != nil {
+			if len(dr.Files) > fsm.MaxDriftFiles || len(dr.Targets) == 0 || len(dr.Targets) > fsm.MaxDriftTargets ||
+				dr.MoreFiles < 0 || len(dr.Files)+dr.MoreFiles == 0 || !slices.IsSorted(dr.Files) || dr.Deployment == "" {
+				fail("env %s: drift %+v is out of its bounds", e.Name, dr)
+			}
+			if sh, ok := f.Deployment(dr.SelfHeal); dr.SelfHeal != "" && ok && (sh.Kind != fsm.KindSelfHeal || sh.CreatedAt.Before(dr.Since)) {
+				fail("env %s: drift's self-heal %s is of kind %s, created at %v before the drift (%v)",
+					e.Name, sh.ID, sh.Kind, sh.CreatedAt, dr.Since)
 			}
 		}
 		canPrune := 0
@@ -907,6 +946,11 @@ func checkNotificationInvariants(f *fsm.FSM) []string {
 		raised := false
 		for _, t := range d.Transitions {
 			if t.Index == n.Index && slices.Contains(fsm.NotificationEventsOf(t.From, t.To), n.Event) {
+				raised = true
+			}
+			// A drift is raised by SetDrift, of a deployment once it
+			// was deployed.
+			if n.Event == fsm.EventDriftDetected && (t.To == fsm.StateCompleted || t.To == fsm.StateRolledBack) && t.Index < n.Index {
 				raised = true
 			}
 		}

@@ -74,6 +74,14 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 		}
 		return out
 	}
+	// drift returns a SetDrift of prod's deployed deployment the fixture
+	// accepts, changed by edit.
+	drift := func(edit func(c *fsm.SetDrift)) *fsm.SetDrift {
+		c := &fsm.SetDrift{Environment: "prod", Deployment: id("newer"), Drifted: true,
+			Targets: []string{"directory /srv/prod"}, Files: []string{"metadata.json"}, Time: at}
+		edit(c)
+		return c
+	}
 	return map[fsm.CommandType][]refusal{
 		fsm.SetNotificationRoutesCommand: {
 			{&fsm.SetNotificationRoutes{Routes: make([]fsm.NotificationRoute, fsm.MaxNotificationRoutes+1)}, fsm.ErrInvalid},
@@ -119,7 +127,26 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 			{&fsm.RetryNotification{ID: pending, Time: at}, fsm.ErrWrongState},
 			{&fsm.RetryNotification{ID: delivered, Time: at}, fsm.ErrWrongState},
 		},
+		fsm.SetDriftCommand: {
+			{drift(func(c *fsm.SetDrift) { c.Environment = "-prod" }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Time = time.Time{} }), fsm.ErrInvalid},
+			{&fsm.SetDrift{Environment: "prod", Files: []string{"a.json"}, Time: at}, fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.MoreFiles = -1 }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Files = many(fsm.MaxDriftFiles+1, "f") }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Targets = many(fsm.MaxDriftTargets+1, "t") }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Targets = nil }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Files = nil }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Files = []string{""} }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Files = []string{strings.Repeat("f", fsm.MaxDriftFileName+1)} }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Targets = []string{strings.Repeat("t", fsm.MaxDriftTargetName+1)} }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Files = []string{"a.json", "a.json"} }), fsm.ErrInvalid},
+			{drift(func(c *fsm.SetDrift) { c.Environment = "nowhere" }), fsm.ErrNotFound},
+			{drift(func(c *fsm.SetDrift) { c.Environment, c.Deployment = "dev", "" }), fsm.ErrWrongState},
+			{drift(func(c *fsm.SetDrift) { c.Deployment = id("done") }), fsm.ErrWrongState},
+		},
 		fsm.CreateDeploymentCommand: {
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindSelfHeal, Time: at}, fsm.ErrWrongState},
+			{&fsm.CreateDeployment{Environment: "dev", Commit: "d1", Kind: fsm.KindSelfHeal, Time: at}, fsm.ErrWrongState},
 			{&fsm.CreateDeployment{Environment: "Prod!", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "common", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "prod", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},

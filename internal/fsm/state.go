@@ -13,6 +13,9 @@ package fsm
 //	notification_routes.go    SetNotificationRoutes
 //	notification_commands.go  RecordNotificationAttempt, MarkNotificationDelivered, RetryNotification
 //	notification_outbox.go    the recording of notifications as deployments move
+//	suspension.go   SetSuspension
+//	cancel.go       CancelDeployment and OverrideWindow
+//	drift.go        SetDrift, its DriftDetected notification, and self-heal deployments
 
 import (
 	"fmt"
@@ -91,6 +94,9 @@ func (s *state) check() error {
 	for name, e := range s.Environments {
 		if e == nil || e.Name != name {
 			return fmt.Errorf("environment %s: record does not match its key", name)
+		}
+		if err := e.Drift.check(); err != nil {
+			return fmt.Errorf("environment %s: drift: %w", name, err)
 		}
 	}
 	for id, d := range s.Deployments {

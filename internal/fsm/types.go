@@ -81,12 +81,15 @@ const (
 	KindManualSync   Kind = "manual-sync"
 	KindRollback     Kind = "rollback"
 	KindAutoRollback Kind = "auto-rollback"
+	// KindSelfHeal redeploys the deployed commit after drift was recorded
+	// (docs/domain.md#drift).
+	KindSelfHeal Kind = "self-heal"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindAuto, KindManualSync, KindRollback, KindAutoRollback:
+	case KindAuto, KindManualSync, KindRollback, KindAutoRollback, KindSelfHeal:
 		return true
 	}
 	return false
@@ -228,6 +231,9 @@ type Environment struct {
 	// Suspended, when set, stops the environment's deployments from
 	// starting (SetSuspension).
 	Suspended *Suspension `json:"suspended,omitempty"`
+	// Drift, when set, says the environment's targets no longer hold the
+	// bundle deployed to them (SetDrift).
+	Drift *Drift `json:"drift,omitempty"`
 }
 
 // SyncRequest is someone asking for an environment to be deployed now.

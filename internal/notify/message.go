@@ -193,7 +193,7 @@ func colour(event string) string {
 	switch event {
 	case "DeploymentCreated", "DeploymentStarted", "DeploymentScheduled":
 		return "#1f6feb"
-	case "ApprovalRequired", "RolledBack":
+	case "ApprovalRequired", "RolledBack", "DriftDetected":
 		return "#d29922"
 	case "Approved", "DeploymentCompleted":
 		return "#2da44e"

@@ -184,7 +184,7 @@ func (p *parser) environment(n *yaml.Node, name string) Environment {
 	known := []string{
 		"requireApproval", "minimumRiskForApproval", "breakingChangesRequireApproval",
 		"requiredApprovals", "approvers", "approvalTimeout", "autoRollback",
-		"rollbackRequiresApproval", "healthCheckTimeout", "deploymentWindows", "blackoutPeriods",
+		"rollbackRequiresApproval", "healthCheckTimeout", "deploymentWindows", "blackoutPeriods", "selfHeal",
 	}
 	p.mapping(n, path, known, func(key string, k, v *yaml.Node) {
 		field := path + "." + key
@@ -217,6 +217,8 @@ func (p *parser) environment(n *yaml.Node, name string) Environment {
 			e.DeploymentWindows = p.windows(v, field)
 		case "blackoutPeriods":
 			e.BlackoutPeriods = p.blackouts(v, field)
+		case "selfHeal":
+			p.bool(v, field, &e.SelfHeal)
 		}
 	})
 	return e

@@ -74,7 +74,7 @@ func envEqual(a, b Environment) bool {
 		a.BreakingChangesRequireApproval == b.BreakingChangesRequireApproval &&
 		a.RequiredApprovals == b.RequiredApprovals && a.ApprovalTimeout == b.ApprovalTimeout &&
 		a.AutoRollback == b.AutoRollback && a.RollbackRequiresApproval == b.RollbackRequiresApproval &&
-		a.HealthCheckTimeout == b.HealthCheckTimeout
+		a.HealthCheckTimeout == b.HealthCheckTimeout && a.SelfHeal == b.SelfHeal
 }
 
 func TestParseDomainExample(t *testing.T) {
@@ -138,7 +138,7 @@ environments:
   staging:
     breakingChangesRequireApproval: true
   qa:
-  dev-eu-1: {autoRollback: false, healthCheckTimeout: 30s, approvers: []}
+  dev-eu-1: {autoRollback: false, healthCheckTimeout: 30s, approvers: [], selfHeal: true}
 `)
 	tests := []struct {
 		name string
@@ -151,7 +151,7 @@ environments:
 			BreakingChangesRequireApproval: true, RequiredApprovals: 1, ApprovalTimeout: 24 * time.Hour, AutoRollback: true, HealthCheckTimeout: 2 * time.Minute}},
 		{"an empty entry is the defaults", "qa", defaults("qa")},
 		{"flow mapping", "dev-eu-1", Environment{Name: "dev-eu-1", RequireApproval: OnRisk, MinimumRiskForApproval: plan.RiskHigh,
-			RequiredApprovals: 1, ApprovalTimeout: 24 * time.Hour, HealthCheckTimeout: 30 * time.Second}},
+			RequiredApprovals: 1, ApprovalTimeout: 24 * time.Hour, HealthCheckTimeout: 30 * time.Second, SelfHeal: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +216,8 @@ func TestParseErrors(t *testing.T) {
 			[]problem{{5, 25, `environments.production.healthCheckTimeout: "-5s" is not positive`}}},
 		{"bad bool", header + "    autoRollback: yes\n",
 			[]problem{{5, 19, `environments.production.autoRollback: "yes" is not true or false`}}},
+		{"bad selfHeal", header + "    selfHeal: always\n",
+			[]problem{{5, 15, `environments.production.selfHeal: "always" is not true or false`}}},
 		{"approvers not a list", header + "    approvers: devops-team\n",
 			[]problem{{5, 16, "environments.production.approvers must be a list"}}},
 		{"bad day", header + "    deploymentWindows:\n      - days: [Mon, Funday]\n        start: \"09:00\"\n        end: \"17:00\"\n",

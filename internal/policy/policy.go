@@ -210,6 +210,10 @@ type Environment struct {
 	DeploymentWindows []Window
 	// BlackoutPeriods lists times no deployment may start, windows or not.
 	BlackoutPeriods []Blackout
+	// SelfHeal makes the leader redeploy the deployed commit, as a
+	// deployment of kind self-heal, when it records drift of the
+	// environment's targets (docs/domain.md#drift). Off by default.
+	SelfHeal bool
 }
 
 // Window is a recurring deployment window: it opens on each of Days at

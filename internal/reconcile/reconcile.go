@@ -87,6 +87,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the reconciler's metrics.
 	Registry prometheus.Registerer
+	// DriftInterval is how often the leader compares each environment's
+	// targets with the bundle deployed (drift.go); 0 turns it off.
+	DriftInterval time.Duration
 }
 
 // Reconciler runs the pipeline on the leader.
@@ -105,6 +108,9 @@ type Reconciler struct {
 	// policies caches parsed policy files (policyFile) by commit: the
 	// maxCachedPolicies used most recently.
 	policies *lru.Cache
+
+	// drift is the drift check's (drift.go).
+	drift *driftState
 
 	// active holds the deployments whose deploy stage runs now.
 	activeMu sync.Mutex
@@ -157,6 +163,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
 		policies: newPolicyCache(),
+		drift:    newDriftState(cfg.Registry),
 		active:   map[string]bool{},
 	}
 }
@@ -179,14 +186,15 @@ func (r *Reconciler) Wake() {
 	}
 }
 
-// Run is the leader work: it watches the repository and steps waiting
-// deployments until ctx is cancelled (leadership lost), then returns once
-// both loops stopped.
+// Run is the leader work: it watches the repository, steps waiting
+// deployments and checks the targets for drift until ctx is cancelled
+// (leadership lost), then returns once its loops stopped.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.logger.Info("pipeline started on this leader")
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watch(ctx) })
 	wg.Go(func() { r.pipeline(ctx) })
+	wg.Go(func() { r.driftLoop(ctx) })
 	wg.Wait()
 	r.activeWG.Wait()
 	r.logger.Info("pipeline stopped")

@@ -132,8 +132,8 @@ func goldenValidation(t *testing.T, problems ...configrepo.Problem) json.RawMess
 //	edge-7        Completed
 //	edge-8        RollingBack after it failed applying: edge's current
 //
-// staging is pinned, dev has a sync pending, and the source has a head and
-// an error.
+// staging is pinned, dev has a sync pending, edge has drifted, and the
+// source has a head and an error.
 func newGoldenServer(t *testing.T) (*httptest.Server, *apiFixture) {
 	t.Helper()
 	f := newAPIFixtureTokens(t)
@@ -241,6 +241,8 @@ func newGoldenServer(t *testing.T) (*httptest.Server, *apiFixture) {
 
 	apply(&fsm.SetSourceStatus{Head: "ffff6666", Time: at(56)})
 	apply(&fsm.SetSourceStatus{Error: "fetch: connection refused", Time: at(57)})
+	apply(&fsm.SetDrift{Environment: "edge", Deployment: "edge-7", Drifted: true, Targets: []string{"directory /srv/honua/edge"},
+		Files: []string{"extra.json", "metadata.json"}, MoreFiles: 3, Time: at(58)})
 
 	f.waiting = p3
 	gc := &goldenCluster{leaderCluster: c}

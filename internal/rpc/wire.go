@@ -144,7 +144,17 @@ func wireEnvironment(e *fsm.Environment) *api.Environment {
 		History:            slices.Clone(e.History),
 		PendingSync:        wireSyncRequest(e.PendingSync),
 		Suspended:          wireSuspension(e.Suspended),
+		Drift:              wireDrift(e.Drift),
 	}
+}
+
+// wireDrift is an environment's drift as the API sends it.
+func wireDrift(d *fsm.Drift) *api.Drift {
+	if d == nil {
+		return nil
+	}
+	return &api.Drift{Deployment: d.Deployment, Since: d.Since, Index: d.Index, Updated: d.Updated, Targets: slices.Clone(d.Targets),
+		Files: slices.Clone(d.Files), MoreFiles: d.MoreFiles, SelfHeal: d.SelfHeal}
 }
 
 func wirePin(p *fsm.Pin) *api.Pin {

@@ -1,6 +1,6 @@
 // Package statemetrics owns the Prometheus metrics every node derives from
 // the replicated deployment state: deployments by environment and state,
-// approvals pending, suspended environments, notifications by channel and state, transitions counted as they are applied, and the time
+// approvals pending, suspended and drifted environments, notifications by channel and state, transitions counted as they are applied, and the time
 // from a commit being seen to its deployment completing. Labels stay
 // bounded: environments and states, never deployment ids or commits.
 package statemetrics
@@ -35,6 +35,7 @@ type Metrics struct {
 	pendingDesc  *prometheus.Desc
 	notesDesc    *prometheus.Desc
 	suspendDesc  *prometheus.Desc
+	driftDesc    *prometheus.Desc
 	// since: transitions made before it are not counted. A restarting
 	// node replays its log, and would otherwise count every transition
 	// of its history again.
@@ -68,6 +69,8 @@ func New(store Store, reg prometheus.Registerer, logger *slog.Logger) *Metrics {
 	}
 	m.suspendDesc = prometheus.NewDesc("honua_environment_suspended",
 		"1 while the environment is suspended (no deployment of it starts), 0 otherwise, by environment.", []string{"env"}, nil)
+	m.driftDesc = prometheus.NewDesc("honua_environment_drifted",
+		"1 while the environment's targets no longer hold the bundle deployed to them (drift recorded), 0 otherwise, by environment.", []string{"env"}, nil)
 	reg.MustRegister(m.transitions, m.commitToDone, (*collector)(m))
 	return m
 }
@@ -80,6 +83,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pendingDesc
 	ch <- c.notesDesc
 	ch <- c.suspendDesc
+	ch <- c.driftDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -92,6 +96,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			suspended = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.suspendDesc, prometheus.GaugeValue, suspended, e.Name)
+		drifted := 0.0
+		if e.Drift != nil {
+			drifted = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.driftDesc, prometheus.GaugeValue, drifted, e.Name)
 	}
 	for env, states := range counts {
 		for state, v := range states {

@@ -2,6 +2,7 @@ package statemetrics
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,24 @@ honua_deployment_state{env="staging",state="Completed"} 1
 honua_environment_suspended{env="production"} 0
 honua_environment_suspended{env="staging"} 1
 `), "honua_environment_suspended"); err != nil {
+		t.Error(err)
+	}
+	drifted := `
+# HELP honua_environment_drifted 1 while the environment's targets no longer hold the bundle deployed to them (drift recorded), 0 otherwise, by environment.
+# TYPE honua_environment_drifted gauge
+honua_environment_drifted{env="production"} %d
+honua_environment_drifted{env="staging"} %d
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(drifted, 0, 0)), "honua_environment_drifted"); err != nil {
+		t.Error(err)
+	}
+	apply(&fsm.SetDrift{Environment: "staging", Deployment: d2.ID, Drifted: true, Targets: []string{"directory /srv/staging"},
+		Files: []string{"metadata.json"}, Time: t0})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(drifted, 0, 1)), "honua_environment_drifted"); err != nil {
+		t.Error(err)
+	}
+	apply(&fsm.SetDrift{Environment: "staging", Time: t0})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(drifted, 0, 0)), "honua_environment_drifted"); err != nil {
 		t.Error(err)
 	}
 	if n, err := testutil.GatherAndCount(reg, "honua_commit_to_deploy_seconds"); err != nil || n != 1 {

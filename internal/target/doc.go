@@ -75,6 +75,23 @@
 // matching ErrRedirected that names it, and is not retried (the URL is
 // wrong until someone changes it).
 //
+// An http target's server may also say what it holds, for drift checks
+// (Digest): the target sends a GET of its URL with
+// "Accept: application/vnd.honua.digest+json", and a server that answers
+// 200 with
+//
+//	{"manifest": {...Manifest...}, "files": {"metadata.json": "<sha256 hex>", ...}}
+//
+// is compared with the bundle deployed. 404, 405, 406 or 501 means the
+// server cannot tell (ErrNoDigest); any other answer is an error.
+//
+// # Digests
+//
+// A directory target's Digest is the served manifest and the SHA-256 of
+// every file under the path but .honua/ (at most MaxDigestFiles files and
+// MaxDigestBytes bytes). Exec targets have no Digest: they cannot tell
+// what the command did with a bundle.
+//
 // # Reload and health checks
 //
 // Reload POSTs a reload URL once and wants a 2xx answer; WaitHealthy GETs

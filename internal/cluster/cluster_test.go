@@ -433,14 +433,21 @@ func TestLeaderWorkRunsAfterBarrierAndNeverOverlaps(t *testing.T) {
 		})
 	}
 	tc.waitForLeader()
+	// The last leader's work starts once its Barrier is applied, which
+	// may be after a leader is known.
+	waitFor(t, "the fourth leader's work to start", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(runs) < 4 {
+			return fmt.Errorf("leader work ran %d times over 4 leaderships; want at least 4", len(runs))
+		}
+		return nil
+	})
 	if n := overlaps.Load(); n != 0 {
 		t.Errorf("leader work overlapped %d times on one node", n)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(runs) < 4 {
-		t.Fatalf("leader work ran %d times over 4 leaderships; want at least 4", len(runs))
-	}
 	// The first leader's run may start before the marker was written;
 	// every later leader starts after a Barrier and must see it.
 	for i, r := range runs[1:] {

@@ -11,7 +11,7 @@ import (
 
 func (a *app) environmentsCommand() *cli.Command {
 	return &cli.Command{Name: "environments",
-		Usage:  "every environment: what is deployed, its newest deployment, pinned, suspended, waiting approvals",
+		Usage:  "every environment: what is deployed, its newest deployment, pinned, suspended, drifted, waiting approvals",
 		Action: a.environments}
 }
 
@@ -46,7 +46,7 @@ func (a *app) environments(c *cli.Context) error {
 		return printJSON(e.out, v)
 	}
 	var t table
-	t.row("ENVIRONMENT", "DEPLOYED", "NEWEST", "STATE", "PINNED", "SUSPENDED", "APPROVALS")
+	t.row("ENVIRONMENT", "DEPLOYED", "NEWEST", "STATE", "PINNED", "SUSPENDED", "DRIFTED", "APPROVALS")
 	for _, en := range envs {
 		if en.Environment == nil {
 			continue
@@ -67,14 +67,23 @@ func (a *app) environments(c *cli.Context) error {
 		if s := en.Suspended; s != nil {
 			suspended = cellf("by %s %s: %s", s.By, ago(e.now, s.Since), oneLine(s.Reason))
 		}
+		drifted := safe("-")
+		if d := en.Drift; d != nil {
+			drifted = cellf("since %s (%d files)", ago(e.now, d.Since), len(d.Files)+d.MoreFiles)
+		}
 		waiting := safe("-")
 		if d := en.WaitingDeployment; d != nil && d.State == api.StateAwaitingApproval {
 			waiting = cellf("%s %s", d.ID, approvals(d.Approvals, d.Required))
 		}
-		t.row(en.Name, deployed, newest, state, pinned, suspended, waiting)
+		t.row(en.Name, deployed, newest, state, pinned, suspended, drifted, waiting)
 	}
 	if err := t.write(e.out); err != nil {
 		return err
+	}
+	for _, en := range envs {
+		if en.Environment != nil && en.Drift != nil {
+			fprintf(e.out, "%s %s\n", en.Name, driftNote(e.now, en.Drift))
+		}
 	}
 	for _, p := range v.Problems {
 		fprintf(e.out, "Not an environment, not deployed: %s: %s\n", p.Path, p.Message)

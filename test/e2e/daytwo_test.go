@@ -60,7 +60,10 @@ func TestDayTwoAcrossFailover(t *testing.T) {
 	t.Logf("killed leader %s; %s leads", old.ID(), leader.ID())
 	token := s.adminToken(t)
 	var detail api.EnvironmentDetail
-	if err := nodeGetJSON(leader, token, "/v1/environments/development?consistent=true", &detail); err != nil {
+	// A consistent read waits for the new leader's barrier (503 before).
+	if err := harness.Poll(waitTimeout, "a consistent read of development on the new leader", func() error {
+		return nodeGetJSON(leader, token, "/v1/environments/development?consistent=true", &detail)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if su := detail.Suspended; su == nil || su.By != "alice" || su.Reason != "incident 9" {

@@ -59,9 +59,9 @@
 //
 // Concurrent clients use the Go API client (package api) against a random
 // order of the nodes for every request: approvals, rejections and
-// cancellations of gate deployments (a cancellation of unknown outcome is
-// retried once by the same identity), consistent reads of those
-// deployments, rollbacks (and hostile rollbacks, see the model),
+// cancellations of gate deployments (a cancellation of unknown outcome,
+// and half of the acknowledged ones, are retried once by the same
+// identity), consistent reads of those deployments, rollbacks (and hostile rollbacks, see the model),
 // suspensions, resumptions and consistent reads of rb environments, syncs
 // of rb and app environments, and commits to app environments. The rare
 // operations stay rare: of a gate client's, 1.5% reject and 1.5% cancel;

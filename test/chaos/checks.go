@@ -98,12 +98,17 @@ func unexpectedAnswers(ops []Op) []string {
 		case "invalid", "unauthorized", "forbidden", "not_found", "too_large":
 			out = append(out, fmt.Sprintf("%s: %s", o.String(), o.Err))
 		case "wrong_state":
-			if o.Kind == OpSync {
+			// A sync, a suspension and a resumption are never refused
+			// for the state they find.
+			if o.Kind == OpSync || o.Kind == OpSuspend || o.Kind == OpResume {
 				out = append(out, fmt.Sprintf("%s: %s", o.String(), o.Err))
 			}
 		}
 		if o.Outcome == OK && o.Kind == OpReject && o.Rejecter != o.Who {
 			out = append(out, fmt.Sprintf("%s: the rejection is recorded as %s's", o.String(), o.Rejecter))
+		}
+		if o.Outcome == OK && o.Kind == OpCancel && o.Canceller != o.Who {
+			out = append(out, fmt.Sprintf("%s: the cancellation is recorded as %s's", o.String(), o.Canceller))
 		}
 		if o.Outcome == OK && o.Kind == OpRollback && o.CreatedKind != string(fsm.KindRollback) {
 			out = append(out, fmt.Sprintf("%s: created a deployment of kind %s", o.String(), o.CreatedKind))
@@ -137,7 +142,7 @@ func (r *Run) lostWrites(ops []Op, final *finalState) []string {
 			}
 			var id string
 			switch o.Kind {
-			case OpApprove, OpReject:
+			case OpApprove, OpReject, OpCancel:
 				id = o.Deployment
 			case OpRollback:
 				id = o.Created
@@ -154,6 +159,8 @@ func (r *Run) lostWrites(ops []Op, final *finalState) []string {
 				out = append(out, fmt.Sprintf("%s: %s: %s's approvals are %v", n.ID(), o.String(), id, approvalIdentities(d)))
 			case o.Kind == OpReject && (d.State != "Rejected" || d.Rejection == nil || d.Rejection.Identity != o.Who):
 				out = append(out, fmt.Sprintf("%s: %s: %s is %s, rejection %+v", n.ID(), o.String(), id, d.State, d.Rejection))
+			case o.Kind == OpCancel && (d.State != api.StateCancelled || d.Cancellation == nil || d.Cancellation.Identity != o.Who):
+				out = append(out, fmt.Sprintf("%s: %s: %s is %s, cancellation %+v", n.ID(), o.String(), id, d.State, d.Cancellation))
 			case o.Kind == OpRollback && (d.Kind != api.KindRollback || d.Commit != o.To || d.Initiator != o.Who):
 				out = append(out, fmt.Sprintf("%s: %s: %s is of kind %s, commit %.12s, by %s", n.ID(), o.String(), id, d.Kind, d.Commit, d.Initiator))
 			}

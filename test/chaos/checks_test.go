@@ -194,8 +194,14 @@ func TestUnexpectedAnswers(t *testing.T) {
 		{Kind: OpApprove, Outcome: Failed, Code: "not_found", Err: "deployment gate-1-4 is not known"},
 		{Kind: OpSync, Outcome: Failed, Code: "wrong_state"},
 		{Kind: OpReject, Who: "alice", Outcome: OK, Rejecter: "bob"},
+		{Kind: OpCancel, Outcome: Failed, Code: "wrong_state"},
+		{Kind: OpCancel, Who: "alice", Outcome: OK, Canceller: "alice"},
+		{Kind: OpCancel, Who: "alice", Outcome: OK, Canceller: "bob"},
+		{Kind: OpSuspend, Outcome: Failed, Code: "wrong_state"},
+		{Kind: OpResume, Outcome: Failed, Code: "wrong_state"},
 	}
-	if v := unexpectedAnswers(ops); len(v) != 3 {
-		t.Errorf("unexpectedAnswers() = %q; want the not_found, the sync's wrong_state and the rejection recorded as bob's", v)
+	if v := unexpectedAnswers(ops); len(v) != 6 {
+		t.Errorf("unexpectedAnswers() = %q; want the not_found, the sync's, suspension's and resumption's wrong_state, "+
+			"the rejection recorded as bob's and the cancellation recorded as bob's", v)
 	}
 }

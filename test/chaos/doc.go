@@ -34,17 +34,21 @@
 //
 //   - gate-1 … gate-N require 1000 approvals (requireApproval: always,
 //     approvalTimeout 720h) and no commit ever touches them, so their
-//     deployments wait in AwaitingApproval until a client rejects them. After
-//     a rejection, the next commit (to any environment) creates a new
-//     deployment of that environment, which the workload picks up once a read
-//     shows it AwaitingApproval; nothing but a client can change it after
-//     that.
+//     deployments wait in AwaitingApproval until a client rejects or
+//     cancels them. After a rejection or a cancellation, the next commit (to
+//     any environment) creates a new deployment of that environment, which
+//     the workload picks up once a read shows it AwaitingApproval; nothing
+//     but a client can change it after that.
 //   - rb-1 … rb-N deploy without approval and receive two commits during
 //     set-up (c0, then c1); no commit touches them afterwards. The workload
-//     rolls them back to c0 or to c1, and syncs them (which deploys the
-//     branch head, whose files there are c1's, and keeps the pin). The
-//     first rollback pins the environment from a commit with c1's files,
-//     and later ones keep that, so the watcher never unpins it.
+//     rolls them back to c0 or to c1, syncs them (which deploys the
+//     branch head, whose files there are c1's, and keeps the pin), and
+//     suspends and resumes them. The first rollback pins the environment
+//     from a commit with c1's files, and later ones keep that, so the
+//     watcher never unpins it. While one is suspended, the deployments its
+//     rollbacks and syncs create wait as Pending; when the workload stops
+//     it resumes every environment it suspended, as operations of a client
+//     of their own, until a consistent read shows it resumed.
 //   - app-1 … app-N deploy without approval; the workload commits to them and
 //     syncs them throughout.
 //
@@ -54,11 +58,17 @@
 // # The workload
 //
 // Concurrent clients use the Go API client (package api) against a random
-// order of the nodes for every request: approvals and rejections of gate
-// deployments, consistent reads of those deployments, rollbacks (and
-// hostile rollbacks, see the model) and consistent reads of rb environments, syncs of rb and app environments,
-// and commits to app environments. Every operation is recorded with its
-// call and return time and its result:
+// order of the nodes for every request: approvals, rejections and
+// cancellations of gate deployments (a cancellation of unknown outcome,
+// and half of the acknowledged ones, are retried once by the same
+// identity), consistent reads of those deployments, rollbacks (and hostile rollbacks, see the model),
+// suspensions, resumptions and consistent reads of rb environments, syncs
+// of rb and app environments, and commits to app environments. The rare
+// operations stay rare: of a gate client's, 1.5% reject and 1.5% cancel;
+// of an rb client's, 2% suspend and 6% resume, so that an rb environment
+// is suspended about a quarter of the time and its rollbacks still deploy.
+// Every operation is recorded with its call and return time and its
+// result:
 //
 //   - ok, with what the server answered;
 //   - failed, when the answer says it did nothing: an API error with code
@@ -76,43 +86,61 @@
 //
 // # The model
 //
-// The history of approvals, rejections and rollbacks is checked for
-// linearizability with porcupine, partitioned (each partition is checked on
-// its own, which is sound because no operation touches two keys):
+// The history of approvals, rejections, cancellations, rollbacks,
+// suspensions and resumptions is checked for linearizability with
+// porcupine, partitioned (each partition is checked on its own, which is
+// sound because no operation touches two keys):
 //
 // A gate deployment (one partition per deployment id) has the state
-// Awaiting(A), A a set of approver identities, or Rejected(A). It starts
-// as Awaiting(∅): the workload acts on it only after a read showed it
-// AwaitingApproval with no approvals, and nothing but the workload approves
-// or rejects it.
+// Awaiting(A), A a set of approver identities, Rejected(A), or
+// Cancelled(A, c), c the identity that cancelled it; Rejected and
+// Cancelled are its ended states E. It starts as Awaiting(∅): the
+// workload acts on it only after a read showed it AwaitingApproval with no
+// approvals, and nothing but the workload approves, rejects or cancels it
+// (its environment is never suspended). Every answer that shows the
+// deployment shows its state, approvals and canceller.
 //
 //	approve(who) → ok{duplicate: who ∈ A, approvals: A ∪ {who}}  from Awaiting(A), to Awaiting(A ∪ {who})
-//	approve(who) → ok{duplicate, state: Rejected, approvals: A}   from Rejected(A) when who ∈ A, unchanged
-//	approve(who) → wrong_state                                    from Rejected(A) when who ∉ A, unchanged
+//	approve(who) → ok{duplicate, the ended state}                 from E when who ∈ A, unchanged
+//	approve(who) → wrong_state                                    from E when who ∉ A, unchanged
 //	reject(who)  → ok{state: Rejected, approvals: A}              from Awaiting(A), to Rejected(A)
-//	reject(who)  → wrong_state                                    from Rejected(A), unchanged
-//	read         → {state, approvals}                             equal to the state, unchanged
+//	reject(who)  → wrong_state                                    from E, unchanged
+//	cancel(who)  → ok{state: Cancelled, approvals: A, by who}     from Awaiting(A), to Cancelled(A, who)
+//	cancel(who)  → ok{state: Cancelled, approvals: A, by who}     from Cancelled(A, who): a retry, unchanged
+//	cancel(who)  → wrong_state                                    from Rejected(A) or Cancelled(A, c), c ≠ who, unchanged
+//	read         → {state, approvals, canceller}                  equal to the state, unchanged
 //
-// An rb environment (one partition per environment) has the state Pin,
-// the commit a rollback pinned it to and the identity that asked
-// (Environment.Pin's Commit and By), or none; it starts with none.
+// An rb environment (one partition per environment) has the state
+// (Pin, S): Pin the commit a rollback pinned it to and the identity that
+// asked (Environment.Pin's Commit and By), or none; S the identity whose
+// suspension holds it (Environment.Suspended.By), or none. It starts as
+// (none, none). A suspension, a resumption and a read answer the
+// environment, whose pin and suspension must be the state's.
 //
-//	rollback(to, who) → ok{deployment of commit to, kind rollback}   to Pin(to, who)
+//	rollback(to, who) → ok{deployment of commit to, kind rollback}   to (Pin(to, who), S)
 //	rollback(to, who) → wrong_state                                   unchanged (to is what is deployed)
 //	hostile rollback  → never ok                                      unchanged, even when unknown
-//	read              → the environment's pin                         equal to the state, unchanged
+//	suspend(who)      → ok{pin, suspended by S or who}                to (Pin, S) if S is someone, else (Pin, who)
+//	resume(who)       → ok{pin, not suspended}                        to (Pin, none)
+//	suspend, resume   → never wrong_state                             (both are idempotent)
+//	read              → the environment's pin and suspension          equal to the state, unchanged
 //
 // A hostile rollback names what must never be rolled back to, because a
 // rollback skips the approvals a commit needs: a gate deployment (waiting
-// for approval or rejected), from an rb environment or from its own gate
+// for approval, rejected or cancelled), from an rb environment or from its own gate
 // environment (which has nothing deployed). Only a Completed deployment of
 // the environment is a rollback target.
 //
 // An operation with an unknown outcome is given an infinite return time
-// and may step either way: applied at some point after its call, or never
-// (linearized after everything else, where it is not observed). A failed
-// operation is left out: it did nothing, and if it did, an observation
-// that no operation explains fails the check. The checker's verdict
+// and may step either way: applied at some point after its call, as the
+// rules above apply it in the state it finds (an unknown rejection or
+// cancellation of an ended deployment changes nothing), or never
+// (linearized after everything else, where it is not observed). An
+// unknown resumption may thus land after a later suspension, as a request
+// that waited in the leader's queue would. A failed operation is left
+// out, but for a write refused with wrong_state, which the rules above
+// must allow: it did nothing, and if it did, an observation that no
+// operation explains fails the check. The checker's verdict
 // "unknown" (it timed out) is a failure; a failed check writes porcupine's
 // visualization to the artifacts folder.
 //
@@ -126,11 +154,12 @@
 //
 //   - a leader is elected within a bound; every deployment that was in
 //     flight finishes (none is left active, nor in Pending, Validating,
-//     Planning or Scheduled; only gate deployments wait for approval); every
+//     Planning or Scheduled; only gate deployments wait for approval; no
+//     environment is left suspended); every
 //     node reaches the same applied index with the same digest of its
 //     replicated state (GET /v1/debug/state);
-//   - no acknowledged write is lost: every ok approval, rejection and
-//     rollback is in the final state of every node, every ok sync was
+//   - no acknowledged write is lost: every ok approval, rejection,
+//     cancellation and rollback is in the final state of every node, every ok sync was
 //     followed by a manual-sync deployment, every commit to an app
 //     environment is what it has deployed at the end;
 //   - no deployment reached two terminal states, on any node's event

@@ -25,12 +25,15 @@ const (
 	OpReadEnvironment OpKind = "read-environment"
 	OpSync            OpKind = "sync"
 	OpCommit          OpKind = "commit"
+	OpSuspend         OpKind = "suspend"
+	OpResume          OpKind = "resume"
+	OpCancel          OpKind = "cancel"
 )
 
 // write reports whether the operation changes the replicated state.
 func (k OpKind) write() bool {
 	switch k {
-	case OpApprove, OpReject, OpRollback, OpSync:
+	case OpApprove, OpReject, OpRollback, OpSync, OpSuspend, OpResume, OpCancel:
 		return true
 	}
 	return false
@@ -61,9 +64,11 @@ type Op struct {
 	ID     int
 	Client int
 	Kind   OpKind
-	// Deployment is the deployment an approval, rejection or read names.
+	// Deployment is the deployment an approval, rejection, cancellation or
+	// read names.
 	Deployment string
-	// Env is the environment a rollback, sync, read or commit names.
+	// Env is the environment a rollback, sync, suspension, resumption, read
+	// or commit names.
 	Env string
 	// Who is the identity whose token was used.
 	Who string
@@ -92,13 +97,17 @@ type Op struct {
 
 	// What an ok operation returned. Approvals are the identities that had
 	// approved, sorted; State the deployment's state; Duplicate an
-	// approval's flag; Rejecter who rejected.
+	// approval's flag; Rejecter who rejected; Canceller who cancelled.
 	State     string
 	Approvals []string
 	Duplicate bool
 	Rejecter  string
-	// PinCommit and PinBy are an environment's pin (empty: none).
+	Canceller string
+	// PinCommit and PinBy are an environment's pin (empty: none), and
+	// SuspendedBy who suspended it (empty: not suspended), as a read, a
+	// suspension or a resumption answered.
 	PinCommit, PinBy string
+	SuspendedBy      string
 	// Created is the deployment a rollback created; CreatedCommit and
 	// CreatedKind its commit and kind.
 	Created       string
@@ -110,7 +119,7 @@ type Op struct {
 func (o *Op) String() string {
 	s := fmt.Sprintf("#%d c%d %s", o.ID, o.Client, o.Kind)
 	switch o.Kind {
-	case OpApprove, OpReject:
+	case OpApprove, OpReject, OpCancel:
 		s += fmt.Sprintf(" %s by %s", o.Deployment, o.Who)
 	case OpReadDeployment:
 		s += " " + o.Deployment
@@ -119,8 +128,10 @@ func (o *Op) String() string {
 		if o.Hostile {
 			s += " (hostile)"
 		}
-	case OpSync, OpReadEnvironment:
+	case OpSync, OpReadEnvironment, OpResume:
 		s += " " + o.Env
+	case OpSuspend:
+		s += fmt.Sprintf(" %s by %s", o.Env, o.Who)
 	case OpCommit:
 		s += fmt.Sprintf(" %s → %.12s", o.Env, o.To)
 	}
@@ -138,10 +149,13 @@ func (o *Op) String() string {
 	case o.Outcome != OK:
 	case o.Kind == OpApprove:
 		s += fmt.Sprintf(" dup=%v approvals=%v", o.Duplicate, o.Approvals)
-	case o.Kind == OpReadDeployment || o.Kind == OpReject:
+	case o.Kind == OpReadDeployment || o.Kind == OpReject || o.Kind == OpCancel:
 		s += fmt.Sprintf(" %s approvals=%v", o.State, o.Approvals)
-	case o.Kind == OpReadEnvironment:
-		s += fmt.Sprintf(" pin=%.12s/%s", o.PinCommit, o.PinBy)
+		if o.Canceller != "" {
+			s += " cancelled by " + o.Canceller
+		}
+	case o.Kind == OpReadEnvironment || o.Kind == OpSuspend || o.Kind == OpResume:
+		s += fmt.Sprintf(" pin=%.12s/%s suspended=%s", o.PinCommit, o.PinBy, o.SuspendedBy)
 	case o.Kind == OpRollback:
 		s += " created " + o.Created
 	}

@@ -13,15 +13,31 @@ import (
 )
 
 // The model of the package documentation, for porcupine. One model covers
-// both kinds of partition: a gate deployment's uses Rejected and
-// Approvals, an rb environment's PinCommit and PinBy.
+// both kinds of partition: a gate deployment's uses Rejected, CancelledBy
+// and Approvals, an rb environment's PinCommit, PinBy and SuspendedBy.
 
 // modelState is the state of one partition.
 type modelState struct {
-	Rejected  bool
-	Approvals uint64 // a bit per approver, by its index in approvers
-	PinCommit string
-	PinBy     string
+	Rejected    bool
+	CancelledBy string // who cancelled the deployment; empty: not cancelled
+	Approvals   uint64 // a bit per approver, by its index in approvers
+	PinCommit   string
+	PinBy       string
+	SuspendedBy string // who suspended the environment first; empty: not suspended
+}
+
+// ended reports whether a gate deployment reached a terminal state.
+func (s modelState) ended() bool { return s.Rejected || s.CancelledBy != "" }
+
+// state returns a gate deployment's state as the API names it.
+func (s modelState) state() string {
+	switch {
+	case s.Rejected:
+		return rejected
+	case s.CancelledBy != "":
+		return cancelled
+	}
+	return awaiting
 }
 
 // modelInput is an operation's call.
@@ -37,14 +53,16 @@ type modelInput struct {
 
 // modelOutput is an operation's return.
 type modelOutput struct {
-	Outcome   Outcome
-	Code      string
-	Duplicate bool
-	State     string
-	Approvals uint64
-	PinCommit string
-	PinBy     string
-	Commit    string // the commit of the deployment a rollback created
+	Outcome     Outcome
+	Code        string
+	Duplicate   bool
+	State       string
+	Approvals   uint64
+	Canceller   string
+	PinCommit   string
+	PinBy       string
+	SuspendedBy string
+	Commit      string // the commit of the deployment a rollback created
 }
 
 // approverBits returns the set of identities as bits; ok is false when one
@@ -71,32 +89,45 @@ func approverNames(bits uint64) string {
 }
 
 const (
-	awaiting = "AwaitingApproval"
-	rejected = "Rejected"
+	awaiting  = "AwaitingApproval"
+	rejected  = "Rejected"
+	cancelled = "Cancelled"
 )
 
 func stepModel(state, input, output any) (bool, any) {
 	s, in, out := state.(modelState), input.(modelInput), output.(modelOutput)
+	switch in.Kind {
+	case OpApprove, OpReject, OpCancel, OpReadDeployment:
+		return stepDeployment(s, in, out)
+	}
+	return stepEnvironment(s, in, out)
+}
+
+// stepDeployment steps a gate deployment's partition.
+func stepDeployment(s modelState, in modelInput, out modelOutput) (bool, modelState) {
 	bit := uint64(0)
 	if i := slices.Index(approvers, in.Who); i >= 0 {
 		bit = 1 << i
+	}
+	// seen reports whether an answer shows the deployment as s is.
+	seen := func(s modelState) bool {
+		return out.State == s.state() && out.Approvals == s.Approvals && out.Canceller == s.CancelledBy
 	}
 	switch in.Kind {
 	case OpApprove:
 		switch out.Outcome {
 		case OK:
-			if s.Rejected {
+			if s.ended() {
 				// Only a retry by an identity that approved already.
-				return s.Approvals&bit != 0 && out.Duplicate && out.State == rejected && out.Approvals == s.Approvals, s
+				return s.Approvals&bit != 0 && out.Duplicate && seen(s), s
 			}
 			next := s
 			next.Approvals |= bit
-			ok := out.Duplicate == (s.Approvals&bit != 0) && out.State == awaiting && out.Approvals == next.Approvals
-			return ok, next
+			return out.Duplicate == (s.Approvals&bit != 0) && seen(next), next
 		case Failed: // wrong_state
-			return s.Rejected && s.Approvals&bit == 0, s
-		default: // unknown: applied, or refused because it was rejected
-			if !s.Rejected {
+			return s.ended() && s.Approvals&bit == 0, s
+		default: // unknown: applied, or refused because it ended
+			if !s.ended() {
 				s.Approvals |= bit
 			}
 			return true, s
@@ -106,34 +137,79 @@ func stepModel(state, input, output any) (bool, any) {
 		case OK:
 			next := s
 			next.Rejected = true
-			return !s.Rejected && out.State == rejected && out.Approvals == s.Approvals, next
+			return !s.ended() && seen(next), next
 		case Failed:
-			return s.Rejected, s
+			return s.ended(), s
 		default:
-			s.Rejected = true
+			if !s.ended() {
+				s.Rejected = true
+			}
+			return true, s
+		}
+	case OpCancel:
+		switch out.Outcome {
+		case OK:
+			// A cancellation, or a retry by the identity that cancelled.
+			if s.ended() && s.CancelledBy != in.Who {
+				return false, s
+			}
+			next := s
+			next.CancelledBy = in.Who
+			return seen(next), next
+		case Failed: // wrong_state
+			return s.ended() && s.CancelledBy != in.Who, s
+		default:
+			if !s.ended() {
+				s.CancelledBy = in.Who
+			}
 			return true, s
 		}
 	case OpReadDeployment:
-		want := awaiting
-		if s.Rejected {
-			want = rejected
-		}
-		return out.State == want && out.Approvals == s.Approvals, s
+		return seen(s), s
+	}
+	return false, s
+}
+
+// stepEnvironment steps an rb environment's partition.
+func stepEnvironment(s modelState, in modelInput, out modelOutput) (bool, modelState) {
+	// seen reports whether an answer shows the environment as s is.
+	seen := func(s modelState) bool {
+		return out.PinCommit == s.PinCommit && out.PinBy == s.PinBy && out.SuspendedBy == s.SuspendedBy
+	}
+	switch in.Kind {
 	case OpRollback:
 		if in.Hostile {
 			// Never acknowledged, never applied.
 			return out.Outcome != OK, s
 		}
+		next := s
+		next.PinCommit, next.PinBy = in.To, in.Who
 		switch out.Outcome {
 		case OK:
-			return out.Commit == in.To, modelState{PinCommit: in.To, PinBy: in.Who}
+			return out.Commit == in.To, next
 		case Failed: // wrong_state: what it would pin is deployed
 			return true, s
 		default:
-			return true, modelState{PinCommit: in.To, PinBy: in.Who}
+			return true, next
+		}
+	case OpSuspend, OpResume:
+		next := s
+		switch {
+		case in.Kind == OpResume:
+			next.SuspendedBy = ""
+		case s.SuspendedBy == "":
+			next.SuspendedBy = in.Who
+		}
+		switch out.Outcome {
+		case OK:
+			return seen(next), next
+		case Failed: // wrong_state: both are idempotent, never refused so
+			return false, s
+		default:
+			return true, next
 		}
 	case OpReadEnvironment:
-		return out.PinCommit == s.PinCommit && out.PinBy == s.PinBy, s
+		return seen(s), s
 	}
 	return false, s
 }
@@ -162,8 +238,10 @@ var historyModel = porcupine.Model{
 		in, out := input.(modelInput), output.(modelOutput)
 		var call string
 		switch in.Kind {
-		case OpApprove, OpReject:
+		case OpApprove, OpReject, OpCancel, OpSuspend:
 			call = fmt.Sprintf("%s(%s)", in.Kind, in.Who)
+		case OpResume:
+			call = fmt.Sprintf("resume(%s)", in.Who)
 		case OpRollback:
 			call = fmt.Sprintf("rollback(%.8s, %s)", in.To, in.Who)
 			if in.Hostile {
@@ -180,30 +258,44 @@ var historyModel = porcupine.Model{
 			ret = out.Code
 		case in.Kind == OpApprove:
 			ret = fmt.Sprintf("ok dup=%v %s", out.Duplicate, approverNames(out.Approvals))
-		case in.Kind == OpReject || in.Kind == OpReadDeployment:
+		case in.Kind == OpReject || in.Kind == OpReadDeployment || in.Kind == OpCancel:
 			ret = out.State + " " + approverNames(out.Approvals)
+			if out.Canceller != "" {
+				ret += " by " + out.Canceller
+			}
 		case in.Kind == OpRollback:
 			ret = fmt.Sprintf("ok %.8s", out.Commit)
 		default:
 			ret = fmt.Sprintf("pin %.8s/%s", out.PinCommit, out.PinBy)
+			if out.SuspendedBy != "" {
+				ret += ", suspended by " + out.SuspendedBy
+			}
 		}
 		return in.Key + ": " + call + " → " + ret
 	},
 	DescribeState: func(state any) string {
 		s := state.(modelState)
-		if s.PinCommit != "" {
-			return fmt.Sprintf("pinned to %.8s by %s", s.PinCommit, s.PinBy)
+		suspended := ""
+		if s.SuspendedBy != "" {
+			suspended = ", suspended by " + s.SuspendedBy
 		}
-		if s.Rejected {
+		switch {
+		case s.PinCommit != "":
+			return fmt.Sprintf("pinned to %.8s by %s%s", s.PinCommit, s.PinBy, suspended)
+		case s.SuspendedBy != "":
+			return "no pin" + suspended
+		case s.Rejected:
 			return "Rejected " + approverNames(s.Approvals)
+		case s.CancelledBy != "":
+			return "Cancelled by " + s.CancelledBy + " " + approverNames(s.Approvals)
 		}
-		return "Awaiting " + approverNames(s.Approvals) + " / no pin"
+		return "Awaiting " + approverNames(s.Approvals) + " / no pin, not suspended"
 	},
 }
 
 // modelOps turns the recorded history into porcupine's operations: the
-// approvals, rejections, rollbacks and consistent reads of the model's
-// keys. Failed operations are left out except wrong_state answers; an
+// approvals, rejections, cancellations, rollbacks, suspensions,
+// resumptions and consistent reads of the model's keys. Failed operations are left out except wrong_state answers; an
 // unknown outcome gets an infinite return time.
 func modelOps(ops []Op) []porcupine.Operation {
 	var out []porcupine.Operation
@@ -211,9 +303,9 @@ func modelOps(ops []Op) []porcupine.Operation {
 		in := modelInput{Kind: o.Kind, Who: o.Who, To: o.To, Hostile: o.Hostile}
 		var res modelOutput
 		switch o.Kind {
-		case OpApprove, OpReject, OpReadDeployment:
+		case OpApprove, OpReject, OpCancel, OpReadDeployment:
 			in.Key = "deployment " + o.Deployment
-		case OpRollback, OpReadEnvironment:
+		case OpRollback, OpSuspend, OpResume, OpReadEnvironment:
 			in.Key = "environment " + o.Env
 		default:
 			continue
@@ -234,8 +326,8 @@ func modelOps(ops []Op) []porcupine.Operation {
 			if !ok {
 				bits = math.MaxUint64 // matches no state: an identity we never used
 			}
-			res = modelOutput{Duplicate: o.Duplicate, State: o.State, Approvals: bits,
-				PinCommit: o.PinCommit, PinBy: o.PinBy, Commit: o.CreatedCommit}
+			res = modelOutput{Duplicate: o.Duplicate, State: o.State, Approvals: bits, Canceller: o.Canceller,
+				PinCommit: o.PinCommit, PinBy: o.PinBy, SuspendedBy: o.SuspendedBy, Commit: o.CreatedCommit}
 		}
 		res.Outcome, res.Code = o.Outcome, o.Code
 		ret := int64(o.Return)

@@ -42,6 +42,49 @@ func readPin(env string, call, ret int, commit, by string) Op {
 	return Op{Kind: OpReadEnvironment, Env: env, Call: c, Return: r, Outcome: OK, PinCommit: commit, PinBy: by}
 }
 
+func cancel(dep, who string, call, ret int, approvals ...string) Op {
+	c, r := at(call, ret)
+	return Op{Kind: OpCancel, Deployment: dep, Who: who, Call: c, Return: r, Outcome: OK,
+		State: cancelled, Approvals: approvals, Canceller: who}
+}
+
+// readCancelled is a read of a deployment by cancelled.
+func readCancelled(dep string, call, ret int, by string, approvals ...string) Op {
+	o := read(dep, call, ret, cancelled, approvals...)
+	o.Canceller = by
+	return o
+}
+
+// ended turns an approval's answer into that of a retry after the
+// deployment ended in state (cancelled by canceller, if cancelled).
+func ended(o Op, state, canceller string) Op {
+	o.State, o.Canceller = state, canceller
+	return o
+}
+
+// suspend is a suspension by who that answered the environment suspended
+// by by, with the pin commit/pinBy.
+func suspend(env, who string, call, ret int, by, commit, pinBy string) Op {
+	c, r := at(call, ret)
+	return Op{Kind: OpSuspend, Env: env, Who: who, Call: c, Return: r, Outcome: OK,
+		SuspendedBy: by, PinCommit: commit, PinBy: pinBy}
+}
+
+// resume is a resumption by who that answered the environment resumed,
+// with the pin commit/pinBy.
+func resume(env, who string, call, ret int, commit, pinBy string) Op {
+	c, r := at(call, ret)
+	return Op{Kind: OpResume, Env: env, Who: who, Call: c, Return: r, Outcome: OK, PinCommit: commit, PinBy: pinBy}
+}
+
+// readEnv is a read of an environment pinned to commit by pinBy (none:
+// empty) and suspended by by (not suspended: empty).
+func readEnv(env string, call, ret int, commit, pinBy, by string) Op {
+	o := readPin(env, call, ret, commit, pinBy)
+	o.SuspendedBy = by
+	return o
+}
+
 // hostile marks a rollback as one that must be refused.
 func hostile(o Op) Op {
 	o.Hostile = true
@@ -159,6 +202,159 @@ func TestModel(t *testing.T) {
 		{"a write refused with no_leader that happened anyway", h{
 			failed(approve("d", "alice", 0, 10, false), "no_leader"),
 			read("d", 20, 30, awaiting, "alice"),
+		}, false},
+
+		{"a cancellation, its retry, and refusals", h{
+			approve("d", "bob", 0, 10, false, "bob"),
+			cancel("d", "alice", 20, 30, "bob"),
+			cancel("d", "alice", 40, 50, "bob"),
+			failed(cancel("d", "carol", 60, 70), "wrong_state"),
+			failed(reject("d", "dave", 60, 70), "wrong_state"),
+			failed(approve("d", "carol", 60, 70, false), "wrong_state"),
+			ended(approve("d", "bob", 80, 90, true, "bob"), cancelled, "alice"),
+			readCancelled("d", 100, 110, "alice", "bob"),
+		}, true},
+		{"a cancellation by another identity acknowledged after one", h{
+			cancel("d", "alice", 0, 10),
+			cancel("d", "bob", 20, 30),
+		}, false},
+		{"a retried cancellation answers another canceller", h{
+			cancel("d", "alice", 0, 10),
+			func() Op { o := cancel("d", "bob", 20, 30); o.Canceller = "alice"; return o }(),
+		}, false},
+		{"wrong_state to a retried cancellation by its canceller", h{
+			cancel("d", "alice", 0, 10),
+			failed(cancel("d", "alice", 20, 30), "wrong_state"),
+		}, false},
+		{"wrong_state to a cancellation of a waiting deployment", h{
+			approve("d", "alice", 0, 10, false, "alice"),
+			failed(cancel("d", "bob", 20, 30), "wrong_state"),
+		}, false},
+		{"a cancellation acknowledged after a rejection", h{
+			reject("d", "alice", 0, 10),
+			cancel("d", "bob", 20, 30),
+		}, false},
+		{"a rejection acknowledged after a cancellation", h{
+			cancel("d", "alice", 0, 10),
+			reject("d", "bob", 20, 30),
+		}, false},
+		{"an approval acknowledged as new after a cancellation", h{
+			cancel("d", "alice", 0, 10),
+			approve("d", "bob", 20, 30, false, "bob"),
+		}, false},
+		{"a duplicate after a cancellation by someone who never approved", h{
+			cancel("d", "alice", 0, 10),
+			ended(approve("d", "alice", 20, 30, true), cancelled, "alice"),
+		}, false},
+		{"a read misses an acknowledged cancellation", h{
+			cancel("d", "alice", 0, 10),
+			read("d", 20, 30, awaiting),
+		}, false},
+		{"a read names another canceller", h{
+			cancel("d", "alice", 0, 10),
+			readCancelled("d", 20, 30, "bob"),
+		}, false},
+		{"concurrent cancellations: the one refused came second", h{
+			cancel("d", "alice", 0, 50),
+			failed(cancel("d", "bob", 10, 40), "wrong_state"),
+			readCancelled("d", 60, 70, "alice"),
+		}, true},
+		{"an unknown cancellation explains a refusal", h{
+			unknown(cancel("d", "alice", 0, 10)),
+			failed(approve("d", "bob", 20, 30, false), "wrong_state"),
+			readCancelled("d", 40, 50, "alice"),
+		}, true},
+		{"an unknown cancellation may not have happened", h{
+			unknown(cancel("d", "alice", 0, 10)),
+			approve("d", "bob", 20, 30, false, "bob"),
+			read("d", 40, 50, awaiting, "bob"),
+		}, true},
+		{"an unknown cancellation, then its retry", h{
+			unknown(cancel("d", "alice", 0, 10)),
+			cancel("d", "alice", 20, 30),
+			readCancelled("d", 40, 50, "alice"),
+		}, true},
+		{"an unknown rejection cannot land after an acknowledged cancellation", h{
+			unknown(reject("d", "bob", 0, 5)),
+			cancel("d", "alice", 10, 20),
+			read("d", 30, 40, rejected),
+		}, false},
+		{"an unknown rejection that never happened, then a cancellation", h{
+			unknown(reject("d", "bob", 0, 5)),
+			cancel("d", "alice", 10, 20),
+			readCancelled("d", 30, 40, "alice"),
+		}, true},
+
+		{"the first suspension stands; a resumption clears it", h{
+			readEnv("rb", 0, 10, "", "", ""),
+			suspend("rb", "alice", 20, 30, "alice", "", ""),
+			suspend("rb", "bob", 40, 50, "alice", "", ""),
+			readEnv("rb", 60, 70, "", "", "alice"),
+			resume("rb", "carol", 80, 90, "", ""),
+			resume("rb", "carol", 100, 110, "", ""),
+			readEnv("rb", 120, 130, "", "", ""),
+			suspend("rb", "bob", 140, 150, "bob", "", ""),
+		}, true},
+		{"a read shows suspended after an acknowledged resumption", h{
+			suspend("rb", "alice", 0, 10, "alice", "", ""),
+			resume("rb", "bob", 20, 30, "", ""),
+			readEnv("rb", 40, 50, "", "", "alice"),
+		}, false},
+		{"a second suspension replaces the first", h{
+			suspend("rb", "alice", 0, 10, "alice", "", ""),
+			suspend("rb", "bob", 20, 30, "bob", "", ""),
+		}, false},
+		{"a read misses an acknowledged suspension", h{
+			suspend("rb", "alice", 0, 10, "alice", "", ""),
+			readEnv("rb", 20, 30, "", "", ""),
+		}, false},
+		{"a resumption answers the environment suspended", h{
+			suspend("rb", "alice", 0, 10, "alice", "", ""),
+			func() Op { o := resume("rb", "bob", 20, 30, "", ""); o.SuspendedBy = "alice"; return o }(),
+		}, false},
+		{"a suspension refused with wrong_state", h{
+			failed(suspend("rb", "alice", 0, 10, "", "", ""), "wrong_state"),
+		}, false},
+		{"concurrent suspensions: the answer names the first", h{
+			suspend("rb", "alice", 0, 50, "bob", "", ""),
+			suspend("rb", "bob", 10, 40, "bob", "", ""),
+			readEnv("rb", 60, 70, "", "", "bob"),
+		}, true},
+		{"an unknown suspension may have happened", h{
+			unknown(suspend("rb", "alice", 0, 10, "", "", "")),
+			readEnv("rb", 20, 30, "", "", "alice"),
+		}, true},
+		{"an unknown suspension may not have happened", h{
+			unknown(suspend("rb", "alice", 0, 10, "", "", "")),
+			readEnv("rb", 20, 30, "", "", ""),
+		}, true},
+		{"an unknown resumption may land after a later suspension", h{
+			unknown(resume("rb", "bob", 0, 10, "", "")),
+			suspend("rb", "alice", 20, 30, "alice", "", ""),
+			readEnv("rb", 40, 50, "", "", ""),
+		}, true},
+		{"an unknown suspension cannot come back after it was seen and resumed", h{
+			unknown(suspend("rb", "alice", 0, 10, "", "", "")),
+			readEnv("rb", 20, 30, "", "", "alice"),
+			resume("rb", "bob", 40, 50, "", ""),
+			readEnv("rb", 60, 70, "", "", "alice"),
+		}, false},
+		{"suspensions and pins together", h{
+			rollback("rb", "c0", "alice", 0, 10),
+			suspend("rb", "bob", 20, 30, "bob", "c0", "alice"),
+			rollback("rb", "c1", "carol", 40, 50),
+			readEnv("rb", 60, 70, "c1", "carol", "bob"),
+			resume("rb", "dave", 80, 90, "c1", "carol"),
+			readEnv("rb", 100, 110, "c1", "carol", ""),
+		}, true},
+		{"a suspension's answer misses the pin", h{
+			rollback("rb", "c0", "alice", 0, 10),
+			suspend("rb", "bob", 20, 30, "bob", "", ""),
+		}, false},
+		{"a rollback lifts the suspension", h{
+			suspend("rb", "bob", 0, 10, "bob", "", ""),
+			rollback("rb", "c0", "alice", 20, 30),
+			readEnv("rb", 40, 50, "c0", "alice", ""),
 		}, false},
 
 		{"rollbacks pin", h{

@@ -70,7 +70,8 @@ func (r *Run) settle() {
 // busy lists what keeps the cluster from being settled: a deployment
 // active or on its way (only gate deployments may wait, for approval), a
 // sync not yet turned into a deployment, an app environment that has not
-// deployed its last commit.
+// deployed its last commit, an environment still suspended (the workload
+// resumed every one it suspended when it stopped).
 func (r *Run) busy(envs []api.EnvironmentDetail) []string {
 	var out []string
 	for _, e := range envs {
@@ -79,6 +80,9 @@ func (r *Run) busy(envs []api.EnvironmentDetail) []string {
 		}
 		if w := e.WaitingDeployment; w != nil && !(r.isGate(e.Name) && w.State == "AwaitingApproval") {
 			out = append(out, fmt.Sprintf("%s: %s waits in %s (%s)", e.Name, w.ID, w.State, w.Message))
+		}
+		if su := e.Suspended; su != nil {
+			out = append(out, fmt.Sprintf("%s: suspended by %s since %s (%s)", e.Name, su.By, su.Since.Format(time.RFC3339), su.Reason))
 		}
 		if e.PendingSync != nil {
 			out = append(out, fmt.Sprintf("%s: a sync asked by %s is pending", e.Name, e.PendingSync.By))

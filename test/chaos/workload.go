@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/test/harness"
 )
 
 // workload runs the clients of a run: see the package documentation.
@@ -19,6 +22,13 @@ type workload struct {
 	wg     sync.WaitGroup
 	gates  *gateRegistry
 	seq    uint64 // seeds of the workers' random sources
+
+	// clients is the number of clients: the final resumptions are the
+	// next one's.
+	clients int
+
+	mu        sync.Mutex
+	suspended map[string]bool // the environments the workload asked to suspend
 }
 
 // StartWorkload starts the clients; StopWorkload stops them.
@@ -27,7 +37,8 @@ func (r *Run) StartWorkload() {
 	if r.workload != nil {
 		r.t.Fatal("the workload is already running")
 	}
-	w := &workload{r: r, gates: &gateRegistry{known: map[string]bool{}, rejected: map[string]bool{}}}
+	w := &workload{r: r, gates: &gateRegistry{known: map[string]bool{}, ended: map[string]bool{}},
+		suspended: map[string]bool{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	r.workload = w
 	// Register the gate deployments that wait now, before any client
@@ -45,18 +56,23 @@ func (r *Run) StartWorkload() {
 	w.loop(700*time.Millisecond, w.committer(client))
 	client++
 	w.loop(1500*time.Millisecond, w.syncer(client))
+	client++
+	w.clients = client
 	w.loop(300*time.Millisecond, func(rng *rand.Rand) { w.scout(rng) })
 	r.Logf("workload started: %d gate deployments waiting", len(w.gates.all()))
 }
 
-// StopWorkload stops the clients and waits for the operations in flight to
-// return.
+// StopWorkload stops the clients, waits for the operations in flight to
+// return, and resumes every environment the workload suspended (recorded
+// as operations too): a suspended environment's deployments would wait
+// for ever, and the checks expect the cluster to settle.
 func (r *Run) StopWorkload() {
 	r.t.Helper()
 	if r.workload == nil {
 		return
 	}
 	r.workload.stop()
+	r.workload.resumeAll()
 	r.workload = nil
 	ops := r.history.Ops()
 	counts := map[OpKind]map[Outcome]int{}
@@ -70,7 +86,7 @@ func (r *Run) StopWorkload() {
 			codes[o.Kind][o.Code]++
 		}
 	}
-	for _, k := range []OpKind{OpApprove, OpReject, OpReadDeployment, OpRollback, OpReadEnvironment, OpSync, OpCommit} {
+	for _, k := range []OpKind{OpApprove, OpReject, OpCancel, OpReadDeployment, OpRollback, OpSuspend, OpResume, OpReadEnvironment, OpSync, OpCommit} {
 		c := counts[k]
 		r.Logf("workload: %-16s ok %4d  failed %4d  unknown %3d  %v", k, c[OK], c[Failed], c[Unknown], codes[k])
 	}
@@ -123,7 +139,7 @@ func (w *workload) do(op *Op, rng *rand.Rand, call func(ctx context.Context, cl 
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 
-// gateClient approves, rejects and reads gate deployments.
+// gateClient approves, rejects, cancels and reads gate deployments.
 func (w *workload) gateClient(client int) func(rng *rand.Rand) {
 	return func(rng *rand.Rand) {
 		id := w.gates.pick(rng)
@@ -143,6 +159,7 @@ func (w *workload) gateClient(client int) func(rng *rand.Rand) {
 					o.Duplicate = res.Duplicate
 					if res.Deployment != nil {
 						o.State, o.Approvals = string(res.Deployment.State), approvalIdentities(res.Deployment)
+						o.Canceller = canceller(res.Deployment)
 					}
 				})
 		case p < 0.97:
@@ -152,11 +169,11 @@ func (w *workload) gateClient(client int) func(rng *rand.Rand) {
 					d, err = cl.Deployment(ctx, id, &api.QueryOptions{Consistent: true})
 					return err
 				},
-				func(o *Op) { o.State, o.Approvals = string(d.State), approvalIdentities(d) })
-			if err == nil && d.State == "Rejected" {
-				w.gates.markRejected(id)
+				func(o *Op) { o.State, o.Approvals, o.Canceller = string(d.State), approvalIdentities(d), canceller(d) })
+			if err == nil && (d.State == rejected || d.State == cancelled) {
+				w.gates.markEnded(id)
 			}
-		default:
+		case p < 0.985:
 			var d *api.Deployment
 			err := w.do(&Op{Client: client, Kind: OpReject, Deployment: id, Who: who}, rng,
 				func(ctx context.Context, cl *api.Client) (err error) {
@@ -164,20 +181,54 @@ func (w *workload) gateClient(client int) func(rng *rand.Rand) {
 					return err
 				},
 				func(o *Op) {
-					o.State, o.Approvals = string(d.State), approvalIdentities(d)
+					o.State, o.Approvals, o.Canceller = string(d.State), approvalIdentities(d), canceller(d)
 					if d.Rejection != nil {
 						o.Rejecter = d.Rejection.Identity
 					}
 				})
 			if err == nil {
-				w.gates.markRejected(id)
+				w.gates.markEnded(id)
 			}
+		default:
+			w.cancelGate(client, id, who, rng)
 		}
 	}
 }
 
+// cancelGate cancels a gate deployment as who; an unknown outcome is
+// retried once by the same identity, as a careful client would, and so is
+// half of the acknowledged ones (through another random order of the
+// nodes): the retry answers the cancelled deployment again.
+func (w *workload) cancelGate(client int, id, who string, rng *rand.Rand) {
+	for range 2 {
+		var d *api.Deployment
+		op := &Op{Client: client, Kind: OpCancel, Deployment: id, Who: who}
+		err := w.do(op, rng,
+			func(ctx context.Context, cl *api.Client) (err error) {
+				d, err = cl.Cancel(ctx, id, "chaos cancels")
+				return err
+			},
+			func(o *Op) { o.State, o.Approvals, o.Canceller = string(d.State), approvalIdentities(d), canceller(d) })
+		if err == nil {
+			w.gates.markEnded(id)
+		}
+		if op.Outcome == Failed || (op.Outcome == OK && rng.IntN(2) == 0) {
+			return
+		}
+	}
+}
+
+// canceller returns who cancelled d, or "".
+func canceller(d *api.Deployment) string {
+	if d.Cancellation == nil {
+		return ""
+	}
+	return d.Cancellation.Identity
+}
+
 // rollbackClient rolls env back to c0 or c1, asks for rollbacks that must
-// be refused, reads its pin, and syncs it.
+// be refused, suspends and resumes it (suspended a quarter of the time or
+// so), reads its pin and suspension, and syncs it.
 func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 	commits := []string{w.r.c0, w.r.c1}
 	return func(rng *rand.Rand) {
@@ -185,7 +236,7 @@ func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 		switch p := rng.Float64(); {
 		case p < 0.06:
 			w.hostileRollback(client, env, who, rng)
-		case p < 0.3:
+		case p < 0.28:
 			to := pick(rng, commits)
 			var d *api.Deployment
 			_ = w.do(&Op{Client: client, Kind: OpRollback, Env: env, Who: who, To: to}, rng,
@@ -194,6 +245,10 @@ func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 					return err
 				},
 				func(o *Op) { o.Created, o.CreatedCommit, o.CreatedKind = d.ID, d.Commit, string(d.Kind) })
+		case p < 0.30:
+			w.suspend(client, env, who, rng)
+		case p < 0.36:
+			w.resume(client, env, who, rng)
 		case p < 0.85:
 			var e *api.EnvironmentDetail
 			_ = w.do(&Op{Client: client, Kind: OpReadEnvironment, Env: env, Who: who}, rng,
@@ -202,13 +257,92 @@ func (w *workload) rollbackClient(client int, env string) func(rng *rand.Rand) {
 					return err
 				},
 				func(o *Op) {
-					if e.Environment != nil && e.Pin != nil {
-						o.PinCommit, o.PinBy = e.Pin.Commit, e.Pin.By
+					if e.Environment != nil {
+						readEnvironment(o, e.Environment)
 					}
 				})
 		default:
 			w.sync(client, env, who, rng)
 		}
+	}
+}
+
+// readEnvironment records an environment's pin and suspension in o.
+func readEnvironment(o *Op, e *api.Environment) {
+	if e.Pin != nil {
+		o.PinCommit, o.PinBy = e.Pin.Commit, e.Pin.By
+	}
+	if e.Suspended != nil {
+		o.SuspendedBy = e.Suspended.By
+	}
+}
+
+// suspend suspends env as who.
+func (w *workload) suspend(client int, env, who string, rng *rand.Rand) {
+	w.mu.Lock()
+	w.suspended[env] = true
+	w.mu.Unlock()
+	var e *api.Environment
+	_ = w.do(&Op{Client: client, Kind: OpSuspend, Env: env, Who: who}, rng,
+		func(ctx context.Context, cl *api.Client) (err error) {
+			e, err = cl.Suspend(ctx, env, "chaos suspends")
+			return err
+		},
+		func(o *Op) { readEnvironment(o, e) })
+}
+
+// resume resumes env as who.
+func (w *workload) resume(client int, env, who string, rng *rand.Rand) error {
+	var e *api.Environment
+	return w.do(&Op{Client: client, Kind: OpResume, Env: env, Who: who}, rng,
+		func(ctx context.Context, cl *api.Client) (err error) {
+			e, err = cl.Resume(ctx, env)
+			return err
+		},
+		func(o *Op) { readEnvironment(o, e) })
+}
+
+// resumeAll resumes every environment the workload asked to suspend, once
+// it stopped, until a consistent read shows it resumed; the resumptions
+// and reads are recorded as a client of their own.
+func (w *workload) resumeAll() {
+	r := w.r
+	r.t.Helper()
+	rng := w.rng()
+	w.mu.Lock()
+	envs := slices.Sorted(maps.Keys(w.suspended))
+	w.mu.Unlock()
+	for _, env := range envs {
+		who := pick(rng, approvers)
+		err := harness.Poll(settleTimeout, env+" to be resumed", func() error {
+			if err := w.resume(w.clients, env, who, rng); err != nil {
+				return err
+			}
+			var e *api.EnvironmentDetail
+			op := &Op{Client: w.clients, Kind: OpReadEnvironment, Env: env, Who: who}
+			if err := w.do(op, rng,
+				func(ctx context.Context, cl *api.Client) (err error) {
+					e, err = cl.Environment(ctx, env, &api.QueryOptions{Consistent: true})
+					return err
+				},
+				func(o *Op) {
+					if e.Environment != nil {
+						readEnvironment(o, e.Environment)
+					}
+				}); err != nil {
+				return err
+			}
+			if op.SuspendedBy != "" {
+				return fmt.Errorf("%s is suspended again, by %s", env, op.SuspendedBy)
+			}
+			return nil
+		})
+		if err != nil {
+			r.t.Fatalf("resuming what the workload suspended: %v", err)
+		}
+	}
+	if len(envs) > 0 {
+		r.Logf("workload: resumed %v", envs)
 	}
 }
 
@@ -283,10 +417,10 @@ func (w *workload) scout(rng *rand.Rand) {
 
 // gateRegistry holds the gate deployments the clients act on.
 type gateRegistry struct {
-	mu       sync.Mutex
-	ids      []string
-	known    map[string]bool
-	rejected map[string]bool // known to be rejected: picked less often
+	mu    sync.Mutex
+	ids   []string
+	known map[string]bool
+	ended map[string]bool // known to be rejected or cancelled: picked less often
 }
 
 func (g *gateRegistry) register(id string) {
@@ -298,10 +432,11 @@ func (g *gateRegistry) register(id string) {
 	}
 }
 
-func (g *gateRegistry) markRejected(id string) {
+// markEnded records that id was rejected or cancelled.
+func (g *gateRegistry) markEnded(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.rejected[id] = true
+	g.ended[id] = true
 }
 
 func (g *gateRegistry) all() []string {
@@ -311,7 +446,8 @@ func (g *gateRegistry) all() []string {
 }
 
 // pick returns a deployment to act on: mostly one not known to be
-// rejected, sometimes any (to see wrong_state); "" when none is known.
+// rejected or cancelled, sometimes any (to see wrong_state, and retried
+// cancellations); "" when none is known.
 func (g *gateRegistry) pick(rng *rand.Rand) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -320,7 +456,7 @@ func (g *gateRegistry) pick(rng *rand.Rand) string {
 	}
 	var open []string
 	for _, id := range g.ids {
-		if !g.rejected[id] {
+		if !g.ended[id] {
 			open = append(open, id)
 		}
 	}

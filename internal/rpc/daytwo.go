@@ -82,6 +82,15 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	depID := r.PathValue("id")
 	d, ok := s.cfg.Store.Deployment(depID)
 	if !ok {
+		// A leader elected a moment ago may not have applied every
+		// committed entry yet: look again once its Barrier is applied.
+		if err := s.confirmLeadership(); err != nil {
+			writeErr(w, err)
+			return
+		}
+		d, ok = s.cfg.Store.Deployment(depID)
+	}
+	if !ok {
 		writeErr(w, fmt.Errorf("deployment %s: %w", depID, fsm.ErrNotFound))
 		return
 	}

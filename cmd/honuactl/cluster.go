@@ -54,6 +54,12 @@ func (a *app) status(c *cli.Context) error {
 		return err
 	}
 	printDrift(e, envs)
+	for _, ed := range envs {
+		if ed.Environment != nil && ed.Suspended != nil {
+			s := ed.Suspended
+			fprintf(w, "Suspended:   %s by %s %s: %s\n", ed.Name, s.By, ago(e.now, s.Since), s.Reason)
+		}
+	}
 	fmt.Fprintln(w)
 	return printMembers(w, st)
 }

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,11 +36,7 @@ type browser struct {
 // the cluster's test CA), or skips t loudly if chromium is not installed.
 func startBrowser(t *testing.T, certFiles ...string) *browser {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("SKIPPING THE DASHBOARD'S BROWSER TESTS: no chromium on $PATH. " +
-			"Install Debian's chromium package (apt-get install --no-install-recommends chromium); .ci/run does.")
-	}
+	path := needChromium(t)
 	var spkis []string
 	for _, f := range certFiles {
 		spkis = append(spkis, spkiHash(t, f))

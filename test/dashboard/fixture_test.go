@@ -163,6 +163,34 @@ func (f *fixture) waitForHealthy() *harness.Node {
 	return leader
 }
 
+// certs returns the files of the nodes' certificates, the only ones the
+// browser accepts.
+func (f *fixture) certs() []string {
+	var out []string
+	for _, n := range f.c.Nodes() {
+		out = append(out, n.TLSFiles().Cert)
+	}
+	return out
+}
+
+// followers waits for the cluster to name its followers and returns them.
+func (f *fixture) followers(t *testing.T) []*harness.Node {
+	t.Helper()
+	var fs []*harness.Node
+	err := harness.Poll(waitTimeout, "the followers", func() error {
+		var err error
+		fs, err = f.c.Followers()
+		if err == nil && len(fs) == 0 {
+			err = errors.New("no node says it is a follower")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
 // commit commits production's (or development's) metadata.json serving
 // the layers and returns the commit.
 func (f *fixture) commit(t *testing.T, env, msg string, layers ...sampleconfig.Layer) string {

@@ -147,3 +147,21 @@ type KeyringChange struct {
 	Changed     bool   `json:"changed"`
 	Keyring
 }
+
+// Identity is who the request's token is (GET /v1/whoami): its name, role
+// (viewer, approver or admin) and groups. Without a tokens file every
+// request is the admin "anonymous", in every group ("*").
+type Identity struct {
+	Name   string   `json:"name"`
+	Role   string   `json:"role"`
+	Groups []string `json:"groups"`
+}
+
+// EnvironmentApprovers are the approver groups of the policy in force for
+// an environment (GET /v1/environments/{env}/approvers), as the leader reads
+// it: who may roll the environment back or sync it. Empty Groups means any
+// approver may.
+type EnvironmentApprovers struct {
+	Environment string   `json:"environment"`
+	Groups      []string `json:"groups"`
+}

@@ -43,6 +43,10 @@ type Config struct {
 	// Clients given the same config share their connections; build it
 	// once.
 	TLS *tls.Config
+	// Transport, when set, carries every request instead of a transport
+	// built from TLS (which is then unused): the dashboard calls its own
+	// node's API in process with one.
+	Transport http.RoundTripper
 }
 
 // Client calls the honuad API.
@@ -58,7 +62,10 @@ var ErrNoNodeReachable = errors.New("no node reachable")
 
 // NewClient returns a client for the given nodes.
 func NewClient(cfg Config) (*Client, error) {
-	tr := transportFor(cfg.TLS)
+	tr := cfg.Transport
+	if tr == nil {
+		tr = transportFor(cfg.TLS)
+	}
 	c := &Client{token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
 	if c.http.Timeout == 0 {
 		c.http.Timeout = 30 * time.Second
@@ -224,6 +231,28 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
 	_, err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s)
 	return &s, err
+}
+
+// Whoami returns the identity of the client's token.
+func (c *Client) Whoami(ctx context.Context) (*Identity, error) {
+	var id Identity
+	_, err := c.do(ctx, http.MethodGet, "/v1/whoami", nil, nil, &id)
+	return &id, err
+}
+
+// Ready reports whether the answering node is ready (GET /readyz): nil, or
+// an *Error whose message says why not.
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
+	return err
+}
+
+// Approvers returns the approver groups of the policy in force for env,
+// as the leader reads them: who may roll env back or sync it.
+func (c *Client) Approvers(ctx context.Context, env string) (*EnvironmentApprovers, error) {
+	var a EnvironmentApprovers
+	_, err := c.do(ctx, http.MethodGet, "/v1/environments/"+url.PathEscape(env)+"/approvers", nil, nil, &a)
+	return &a, err
 }
 
 // Members lists the cluster's servers.

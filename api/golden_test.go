@@ -41,10 +41,14 @@ func clientType(name string) any {
 		return &[]api.DeploymentSummary{}
 	case strings.HasPrefix(name, "deployment-"), name == "reject", name == "rollback":
 		return &api.Deployment{}
+	case strings.HasPrefix(name, "approvers-"):
+		return &api.EnvironmentApprovers{}
 	case strings.HasPrefix(name, "approve"):
 		return &api.ApproveResult{}
 	case name == "sync":
 		return &api.Environment{}
+	case strings.HasPrefix(name, "whoami"):
+		return &api.Identity{}
 	case name == "keyring":
 		return &api.Keyring{}
 	case strings.HasPrefix(name, "keyring-"):

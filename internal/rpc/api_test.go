@@ -193,6 +193,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/v1/deployments/production-3", "", RoleViewer},
 		{"GET", "/v1/cluster/members", "", RoleViewer},
 		{"GET", "/v1/notifications", "", RoleViewer},
+		{"GET", "/v1/whoami", "", RoleViewer},
+		{"GET", "/v1/environments/production/approvers", "", RoleViewer},
 		{"POST", "/v1/deployments/production-3/approve", `{"comment":"ok"}`, RoleApprover},
 		{"POST", "/v1/deployments/production-3/reject", `{"reason":"no"}`, RoleApprover},
 		{"POST", "/v1/environments/production/rollback", `{}`, RoleApprover},

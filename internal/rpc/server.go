@@ -190,6 +190,10 @@ func NewServer(cfg Config) *Server {
 	s.read("GET /v1/cluster/members", "members", s.handleMembers)
 	s.read("GET /v1/notifications", "notifications", s.handleNotifications)
 	s.route("GET /v1/events", "events", RoleViewer, false, s.handleEvents)
+	s.read("GET /v1/whoami", "whoami", s.handleWhoami)
+	// The policy is read by the leader's pipeline: served there, as a
+	// write is.
+	s.route("GET /v1/environments/{env}/approvers", "approvers", RoleViewer, true, s.handleApprovers)
 	s.route("GET /v1/debug/state", "debug_state", RoleAdmin, false, s.handleDebugState)
 
 	s.route("POST /v1/deployments/{id}/approve", "approve", RoleApprover, true, s.handleApprove)

@@ -132,6 +132,7 @@ func TestDashboard(t *testing.T) {
 		}
 		alice.checkProblems(t)
 	})
+	f.approveAll(t, prod1, "alice", "bob") // if a or b failed
 	f.waitFor(t, prod1, "Completed")
 
 	retitled := sampleconfig.Layer{ID: sampleconfig.Points.ID, SRID: 4326, Title: "Sample points, back in WGS 84"}
@@ -172,7 +173,7 @@ func TestDashboard(t *testing.T) {
 		if d := f.deployment(t, prod2); d.State != api.StateAwaitingApproval || len(d.Approvals) != 0 {
 			t.Errorf("after the viewer's posts %s is %s with approvals %+v; want AwaitingApproval, none", prod2, d.State, d.Approvals)
 		}
-		var list []deployment
+		var list []api.DeploymentSummary
 		f.ctlJSON(t, "admin", &list, "deployments", "--env", "production")
 		if len(list) == 0 || list[0].ID != prod2 {
 			t.Errorf("production's newest deployment after the viewer's posts: %v; want still %s", ids(list), prod2)
@@ -248,19 +249,20 @@ func TestDashboard(t *testing.T) {
 		}
 		alice.click(t, "form#rollback button")
 		alice.waitJS(t, "#flash after rolling back", `(document.querySelector("#flash")?.textContent ?? "").trim() !== ""`)
-		var rb deployment
+		var rbID string
 		err := harness.Poll(waitTimeout, "a rollback of production to "+prod0, func() error {
-			var list []deployment
+			var list []api.DeploymentSummary
 			f.ctlJSON(t, "admin", &list, "deployments", "--env", "production")
-			if len(list) == 0 || list[0].Kind != api.KindRollback {
+			if len(list) == 0 || list[0].Kind != string(api.KindRollback) {
 				return fmt.Errorf("newest first: %v", ids(list))
 			}
-			rb = list[0]
+			rbID = list[0].ID
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		rb := f.deployment(t, rbID)
 		if rb.Commit != first || rb.RollbackTo != prod0 || rb.Initiator != "alice" {
 			t.Errorf("rollback %s: commit %.12s, to %q, by %q; want %.12s, %s, alice", rb.ID, rb.Commit, rb.RollbackTo, rb.Initiator, first, prod0)
 		}
@@ -352,10 +354,10 @@ func TestDashboard(t *testing.T) {
 }
 
 // ids returns the ids of the deployments, for a failure message.
-func ids(ds []deployment) []string {
+func ids(ds []api.DeploymentSummary) []string {
 	var out []string
 	for _, d := range ds {
-		out = append(out, d.ID+" ("+string(d.Kind)+", "+string(d.State)+")")
+		out = append(out, d.ID+" ("+d.Kind+", "+string(d.State)+")")
 	}
 	return out
 }

@@ -80,6 +80,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	targets := filepath.Join(dir, "targets")
+	if err := os.Mkdir(targets, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`repository:
   url: %s
   branch: main
@@ -249,12 +252,12 @@ func (f *fixture) deploymentOf(t *testing.T, env, commit string) string {
 		if res.code != 0 {
 			return fmt.Errorf("%s", res)
 		}
-		var list []deployment
+		var list []api.DeploymentSummary
 		if err := json.Unmarshal([]byte(res.stdout), &list); err != nil {
 			return fmt.Errorf("%s\ndecode: %w", res, err)
 		}
 		for _, d := range list {
-			if d.Commit == commit && d.Kind == api.KindAuto {
+			if d.Commit == commit && d.Kind == string(api.KindAuto) {
 				id = d.ID
 				return nil
 			}
@@ -295,6 +298,21 @@ func (f *fixture) approve(t *testing.T, who, id string) {
 	t.Helper()
 	if res := f.ctl(t, who, "approve", id, "--comment", "approved with honuactl by "+who); res.code != 0 {
 		t.Fatalf("as %s: %s", who, res)
+	}
+}
+
+// approveAll approves deployment id, while it waits, as each of who
+// that has not yet.
+func (f *fixture) approveAll(t *testing.T, id string, who ...string) {
+	t.Helper()
+	for _, w := range who {
+		d := f.deployment(t, id)
+		if d.State != api.StateAwaitingApproval {
+			return
+		}
+		if !slices.ContainsFunc(d.Approvals, func(a api.Approval) bool { return a.Identity == w }) {
+			f.approve(t, w, id)
+		}
 	}
 }
 

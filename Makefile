@@ -60,7 +60,8 @@ FUZZ_TARGETS := \
 	./internal/notify:FuzzRender \
 	./api:FuzzClientAnswer \
 	./api:FuzzEventStream \
-	./cmd/honuactl:FuzzDeploymentView
+	./cmd/honuactl:FuzzDeploymentView \
+	./internal/ui:FuzzSafeNext
 
 fuzz:
 	@missing="$$(grep -rhoE '^func Fuzz[A-Za-z0-9_]*' --include='*_test.go' . | sed 's/^func //' | sort -u | \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a three-node honuad cluster on loopback for trying things out:
-#   API     127.0.0.1:7201-7203
+#   API     127.0.0.1:7201-7203 (the dashboard at https://127.0.0.1:7201/ui/)
 #   raft    127.0.0.1:7301-7303
 #   gossip  127.0.0.1:7401-7403 (TCP and UDP)
 # The nodes watch a sample configuration repository (.run/config.git, with a
@@ -106,7 +106,17 @@ cat <<HINT
 
 The cluster is up and deploys the sample repository's environments to
 .run/targets/ (development and staging at once; production waits for an
-approval from devops-team). In another terminal:
+approval from devops-team).
+
+The dashboard is served by every node: open https://127.0.0.1:7201/ui/
+(or :7202, :7203) and sign in by pasting the contents of .run/alice.token
+(alice is an approver in devops-team, as bob is: .run/bob.token):
+  cat .run/alice.token
+Your browser must trust the cluster's CA, .run/tls/honua-ca.pem (import it as
+an authority), or you accept its certificate warning once per node. From there
+you can read production's waiting deployment, its plan, and approve it.
+
+In another terminal:
 
   export HONUA_ADDR=$addrs
   export HONUA_CACERT=.run/tls/honua-ca.pem HONUA_TOKEN=\$(cat .run/alice.token)

@@ -22,6 +22,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/internal/ui"
 	"github.com/honua-io/honua-gitops/internal/statemetrics"
 	"github.com/honua-io/honua-gitops/internal/target"
 )
@@ -187,7 +188,10 @@ func build(cfg Config, version string, logger *slog.Logger) (*process, error) {
 			return nil, &ConfigError{err}
 		}
 	}
-	p.srv, p.capped = newAPIServer(cfg, p.ln, rpc.NewServer(api), p.node.NoteResourceError, registry, logger)
+	apiServer := rpc.NewServer(api)
+	dashboard := ui.New(ui.Config{API: apiServer, NodeID: cfg.NodeID, TLS: sec.certs != nil, PeerTLS: api.PeerTLS,
+		AuthEnabled: sec.tokens != nil, WriteTimeout: time.Duration(cfg.HTTPWriteTimeout), Logger: logger})
+	p.srv, p.capped = newAPIServer(cfg, p.ln, withDashboard(apiServer, dashboard), p.node.NoteResourceError, registry, logger)
 	built = true
 	return p, nil
 }

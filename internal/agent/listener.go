@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,4 +177,20 @@ func (c *cappedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { <-c.l.slots })
 	return err
+}
+
+// withDashboard serves the dashboard (package ui) under /ui/ and the API
+// everywhere else, as before: every API path reaches the API's own handler
+// unchanged. /ui is sent to /ui/.
+func withDashboard(apiHandler, dashboard http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/ui" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			http.Redirect(w, r, "/ui/", http.StatusMovedPermanently)
+		case strings.HasPrefix(r.URL.Path, "/ui/"):
+			dashboard.ServeHTTP(w, r)
+		default:
+			apiHandler.ServeHTTP(w, r)
+		}
+	})
 }

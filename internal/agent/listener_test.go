@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -120,5 +121,33 @@ func TestCapListenerWaitsForBusyConnections(t *testing.T) {
 	}
 	if err := <-third; err != nil {
 		t.Errorf("the waiting request: %v; want 200", err)
+	}
+}
+
+// TestWithDashboard: /ui/... goes to the dashboard, /ui to /ui/, and every
+// other path (the API's, /uix too) to the API's handler unchanged.
+func TestWithDashboard(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Served-By", name)
+			_, _ = io.WriteString(w, r.URL.Path)
+		})
+	}
+	h := withDashboard(named("api"), named("ui"))
+	for _, tt := range []struct{ method, path, by string }{
+		{"GET", "/ui/", "ui"}, {"GET", "/ui/deployments/p-1", "ui"}, {"POST", "/ui/signin", "ui"},
+		{"GET", "/v1/status", "api"}, {"GET", "/healthz", "api"}, {"GET", "/", "api"}, {"GET", "/uix", "api"},
+		{"POST", "/ui", "api"}, {"GET", "/v1//status", "api"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if got := rec.Header().Get("X-Served-By"); got != tt.by || rec.Body.String() != tt.path {
+			t.Errorf("%s %s served by %q with path %q; want %s with the path unchanged", tt.method, tt.path, got, rec.Body, tt.by)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/ui", nil))
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "/ui/" {
+		t.Errorf("GET /ui = %d to %q; want 301 to /ui/", rec.Code, rec.Header().Get("Location"))
 	}
 }

@@ -145,5 +145,5 @@ func (s *Server) renderAPIError(w http.ResponseWriter, r *http.Request, ss *sess
 func (s *Server) handleNeedsTokens(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, r, nil, http.StatusServiceUnavailable,
 		"The dashboard needs a tokens file: this node runs without authentication (auth.tokensFile is not set), "+
-			"so its API refuses every request a browser makes. Give honuad a tokens file (honuad tokens) and sign in with a token.")
+			"so its API refuses every request a browser makes. Give honuad a tokens file (honuad token create makes its entries) and sign in with a token.")
 }

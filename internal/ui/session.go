@@ -188,7 +188,7 @@ func (s *Server) handleSignin(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	if token == "" || len(token) > maxToken || strings.ContainsAny(token, " \t\r\n") {
-		s.renderSignin(w, r, http.StatusBadRequest, "Paste a token: the one line honuad tokens printed.")
+		s.renderSignin(w, r, http.StatusBadRequest, "Paste a token: the one honuad token create printed.")
 		return
 	}
 	if _, err := s.client(r, token).Whoami(r.Context()); err != nil {

@@ -89,7 +89,8 @@ func New(cfg Config) *Server {
 	s.page("GET /ui/cluster", s.handleCluster)
 	s.page("GET /ui/events", s.handleEvents)
 	s.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, nil, http.StatusNotFound, "No such page: "+r.Method+" "+r.URL.Path)
+		ss, _ := s.session(r) // the page's header when signed in
+		s.renderError(w, r, ss, http.StatusNotFound, "No such page: "+r.Method+" "+r.URL.Path)
 	})
 	return s
 }

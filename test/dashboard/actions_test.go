@@ -57,13 +57,22 @@ func (p *page) checkMarked(t *testing.T) {
 // form and the session's cookie, and returns the answer's status.
 func (p *page) post(t *testing.T, path, fields string) int {
 	t.Helper()
+	csrf := eval[string](t, p, `document.querySelector("form#signout [name=csrf]")?.value ?? ""`)
+	if csrf == "" {
+		t.Fatalf("%s's page has no csrf field in form#signout\n%s", p.name, p.describe())
+	}
+	return p.postCSRF(t, path, fields, csrf)
+}
+
+// postCSRF is post with the csrf field given (none when empty).
+func (p *page) postCSRF(t *testing.T, path, fields, csrf string) int {
+	t.Helper()
 	return evalAsync[int](t, p, fmt.Sprintf(`(async () => {
-		const csrf = document.querySelector("form#signout [name=csrf]")?.value;
-		if (!csrf) throw new Error("no csrf field in form#signout");
-		const body = new URLSearchParams({...%s, csrf});
+		const body = new URLSearchParams(%s);
+		if (%q !== "") body.set("csrf", %q);
 		const r = await fetch(%q, {method: "POST", body, credentials: "same-origin", redirect: "manual"});
 		return r.status;
-	})()`, fields, path))
+	})()`, fields, csrf, csrf, path))
 }
 
 // cookie returns the browser's honua_session cookie for base's /ui/, or

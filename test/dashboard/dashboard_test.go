@@ -61,7 +61,7 @@ func TestDashboard(t *testing.T) {
 	aliceBase, carolBase := followers[0].URL(), followers[len(followers)-1].URL()
 	alice := b.newPage(t, "alice")
 
-	approvedInBrowser := t.Run("a approve in the browser", func(t *testing.T) {
+	t.Run("a approve in the browser", func(t *testing.T) {
 		alice.captureOnFailure(t)
 		alice.signIn(t, aliceBase, f.tokens["alice"])
 		if who := alice.text(t, "#whoami"); who != "alice (approver)" {
@@ -107,15 +107,20 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("after alice's approval in the browser %s is %s with approvals %+v; want AwaitingApproval, alice's with comment %q",
 				prod1, d.State, d.Approvals, comment)
 		}
+		// The page the action lands on shows the action: a follower's
+		// dashboard must not render what it has not applied yet.
 		if got := alice.text(t, "#approvals"); !strings.Contains(got, "alice") || !strings.Contains(got, comment) {
-			t.Errorf("#approvals = %q; want alice's approval with its comment", got)
+			t.Errorf("#approvals = %q right after %q; want alice's approval with its comment (the page is older than the approval it announces)",
+				got, alice.text(t, "#flash"))
+			later := alice.waitJS(t, "alice's approval in #approvals", `(document.querySelector("#approvals")?.textContent ?? "").includes("alice")`)
+			t.Logf("alice's approval appeared in #approvals %v later, by a live update", later.Round(time.Millisecond))
 		}
 		alice.checkProblems(t)
 	})
 
 	t.Run("b approval from honuactl shows live", func(t *testing.T) {
-		if !approvedInBrowser {
-			t.Skip("needs alice's approval from step a")
+		if d := f.deployment(t, prod1); len(d.Approvals) != 1 || alice.count(t, "#deployment") != 1 {
+			t.Skipf("needs alice's approval from step a and her page on %s; %s has approvals %+v", prod1, prod1, d.Approvals)
 		}
 		alice.captureOnFailure(t)
 		alice.waitJS(t, "#live to be live", `document.querySelector("#live")?.dataset.state === "live"`)
@@ -179,6 +184,19 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("production's newest deployment after the viewer's posts: %v; want still %s", ids(list), prod2)
 		}
 		carol.takeProblems() // the refused fetches log 403s; nothing else ran
+
+		// An approver's POST with a wrong CSRF field is refused too.
+		alice.open(t, aliceBase+"/ui/deployments/"+prod2)
+		if got := alice.postCSRF(t, "/ui/deployments/"+prod2+"/approve", `{comment: "forged"}`, strings.Repeat("0", 64)); got != 403 {
+			t.Errorf("an approver's POST approve with a wrong csrf field = %d; want 403", got)
+		}
+		if got := alice.postCSRF(t, "/ui/deployments/"+prod2+"/approve", `{comment: "forged"}`, ""); got != 403 {
+			t.Errorf("an approver's POST approve without a csrf field = %d; want 403", got)
+		}
+		if d := f.deployment(t, prod2); len(d.Approvals) != 0 {
+			t.Errorf("after posts with a wrong csrf field %s has approvals %+v; want none", prod2, d.Approvals)
+		}
+		alice.takeProblems()
 	})
 
 	t.Run("g accessibility and keyboard", func(t *testing.T) {

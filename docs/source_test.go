@@ -352,11 +352,13 @@ func rpcErrorCodes(t *testing.T) map[string][]int {
 }
 
 // metricNames returns the names of the metrics honuad exports: every
-// "honua_..." string literal of the non-test Go files under internal/.
+// "honua_..." string literal of the non-test Go files under internal/ that
+// names a metric (after Name:, NewDesc( or gauge(), and not, say, a
+// cookie's name.
 func metricNames(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	re := regexp.MustCompile(`"(honua_[a-z_]+)"`)
+	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\(|gauge\()"(honua_[a-z_]+)"`)
 	err := filepath.WalkDir(filepath.Join("..", "internal"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
@@ -379,5 +381,31 @@ func metricNames(t *testing.T) []string {
 		t.Fatalf("found only %d metric names under internal/; the pattern this test looks for is out of date", len(out))
 	}
 	slices.Sort(out)
+	return out
+}
+
+// cookieNames returns the names of the dashboard's cookies: the
+// "honua_..." string literals of internal/ui's non-test Go files, which
+// the pages name without them being metrics.
+func cookieNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "internal", "ui", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	re := regexp.MustCompile(`"(honua_[a-z_]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			out = append(out, m[1])
+		}
+	}
 	return out
 }

@@ -110,10 +110,8 @@ func TestDashboard(t *testing.T) {
 		// The page the action lands on shows the action: a follower's
 		// dashboard must not render what it has not applied yet.
 		if got := alice.text(t, "#approvals"); !strings.Contains(got, "alice") || !strings.Contains(got, comment) {
-			t.Errorf("#approvals = %q right after %q; want alice's approval with its comment (the page is older than the approval it announces)",
+			t.Errorf("#approvals = %q right after %q; want alice's approval with its comment: the page is older than the approval it announces, and an approval that leaves the deployment waiting is no transition, so no live update follows",
 				got, alice.text(t, "#flash"))
-			later := alice.waitJS(t, "alice's approval in #approvals", `(document.querySelector("#approvals")?.textContent ?? "").includes("alice")`)
-			t.Logf("alice's approval appeared in #approvals %v later, by a live update", later.Round(time.Millisecond))
 		}
 		alice.checkProblems(t)
 	})

@@ -348,6 +348,11 @@ func TestDashboard(t *testing.T) {
 		if !strings.Contains(lost.Text, "Lost contact with "+leader.ID()) {
 			t.Errorf("#live lost says %q; want it to name the node: Lost contact with %s", lost.Text, leader.ID())
 		}
+		for _, n := range f.c.Nodes() {
+			if n != leader && !strings.Contains(lost.Text, n.URL()) {
+				t.Errorf("#live lost says %q; want it to point to %s's dashboard at %s", lost.Text, n.ID(), n.URL())
+			}
+		}
 		alice.waitJS(t, "the page to move to another node, live",
 			`location.port !== "`+leaderURL.Port()+`" && document.body.dataset.node !== "`+leader.ID()+`" && document.querySelector("#live")?.dataset.state === "live"`)
 		t.Logf("the page moved to %s (node %s), live, %v after the kill", alice.url(t),

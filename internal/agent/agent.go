@@ -22,9 +22,9 @@ import (
 	"github.com/honua-io/honua-gitops/internal/gitrepo"
 	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
-	"github.com/honua-io/honua-gitops/internal/ui"
 	"github.com/honua-io/honua-gitops/internal/statemetrics"
 	"github.com/honua-io/honua-gitops/internal/target"
+	"github.com/honua-io/honua-gitops/internal/ui"
 )
 
 // NewLogger returns the process logger the configuration asks for.

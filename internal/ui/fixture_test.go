@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -20,19 +21,25 @@ import (
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/cluster/clustertest"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
+	"github.com/honua-io/honua-gitops/internal/reconcile"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/test/gitserver"
 )
 
 // fixture is one real node (raft, FSM) serving the real API and the
 // dashboard over real HTTP, as honuad mounts them, with a tokens file of
-// each role and production-1 waiting for two approvals of devops-team.
+// each role and — without a pipeline — production-1 waiting for two
+// approvals of devops-team.
 type fixture struct {
 	t       *testing.T
 	c       *clustertest.Cluster
 	srv     *httptest.Server
 	tokens  map[string]string // name → token
 	waiting string
-	logs    *syncBuffer
+	// deadAddr is the API address of the dead peer (deadPeer).
+	deadAddr string
+	logs     *syncBuffer
 	// seen collects every body, URL and Location the tests saw, to check
 	// that no token is in any.
 	seenMu sync.Mutex
@@ -44,6 +51,11 @@ var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 type fixtureOptions struct {
 	tls    bool
 	noAuth bool
+	// deadPeer adds a second node whose API address nobody serves.
+	deadPeer bool
+	// repo, when set, is the repository a real pipeline (reconcile)
+	// watches, polling only when asked.
+	repo *gitserver.Repo
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -77,10 +89,33 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.srv = httptest.NewUnstartedServer(nil)
-	f.c = clustertest.Start(t, 1, clustertest.Options{
-		Adjust: func(_ int, cfg *cluster.Config) { cfg.APIAddr = f.srv.Listener.Addr().String() },
-		Setup: func(_ int, n *cluster.Node, fs *fsm.FSM) {
-			api := rpc.NewServer(rpc.Config{Cluster: n, Store: fs, Tokens: tokens, Logger: logger})
+	nodes := 1
+	if o.deadPeer {
+		nodes = 2
+	}
+	f.c = clustertest.Start(t, nodes, clustertest.Options{
+		Adjust: func(i int, cfg *cluster.Config) {
+			cfg.APIAddr = f.srv.Listener.Addr().String()
+			if i > 0 {
+				cfg.APIAddr = closedAddr(t)
+				f.deadAddr = cfg.APIAddr
+			}
+		},
+		Setup: func(i int, n *cluster.Node, fs *fsm.FSM) {
+			if i > 0 {
+				return
+			}
+			cfg := rpc.Config{Cluster: n, Store: fs, Tokens: tokens, Logger: logger}
+			if o.repo != nil {
+				src, err := gitrepo.Open(gitrepo.Config{URL: o.repo.Path(), Dir: filepath.Join(t.TempDir(), "repo")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := reconcile.New(reconcile.Config{Source: src, PollInterval: time.Hour}, n, fs)
+				n.RegisterLeaderWork("reconcile", rec.Run)
+				cfg.Pipeline, cfg.Repository = rec, &rpc.RepositoryInfo{URL: src.URL(), Branch: "main"}
+			}
+			api := rpc.NewServer(cfg)
 			mux := http.NewServeMux()
 			mux.Handle("/ui/", New(Config{API: api, NodeID: n.ID(), TLS: o.tls, AuthEnabled: tokens != nil, Logger: logger}))
 			mux.Handle("/", api)
@@ -93,7 +128,10 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		f.srv.Start()
 	}
 	t.Cleanup(f.srv.Close)
-	f.waiting = f.awaitingDeployment()
+	if o.repo == nil {
+		// (A pipeline would take a deployment made by hand for its own.)
+		f.waiting = f.awaitingDeployment()
+	}
 	return f
 }
 
@@ -277,4 +315,16 @@ func (f *fixture) checkNoTokens() {
 			f.t.Errorf("%s's token appears in the logs", name)
 		}
 	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

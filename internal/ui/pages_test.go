@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -239,5 +240,32 @@ func TestVendoredHTMX(t *testing.T) {
 	sum := sha256.Sum256(js)
 	if !strings.Contains(string(readme), hex.EncodeToString(sum[:])) {
 		t.Errorf("static/vendor/README.md does not name the sha256 %x of htmx.min.js", sum)
+	}
+}
+
+func TestClusterPageShowsAnUnreachableMember(t *testing.T) {
+	f := newFixture(t, fixtureOptions{deadPeer: true})
+	b := f.browser()
+	b.signIn("vera")
+	var page *answer
+	clustertest.WaitFor(t, "both members on the cluster page", func() error {
+		page = b.get("/ui/cluster")
+		if !strings.Contains(page.body, `tr data-member="node2"`) {
+			return errors.New("node2 is not listed yet")
+		}
+		return nil
+	})
+	row := regexp.MustCompile(`(?s)<tr data-member="node2">.*?</tr>\s*<tr class="problem">.*?</tr>`).FindString(page.body)
+	if !strings.Contains(row, "unreachable") || !strings.Contains(row, `class="ready">unknown<`) {
+		t.Errorf("node2's row = %q; want it unreachable, readiness unknown", row)
+	}
+	if !strings.Contains(page.body, `tr data-member="node1"`) || !strings.Contains(page.body, `class="ready">ready<`) {
+		t.Errorf("node1 is not shown ready:\n%s", page.body)
+	}
+	// The page names node2's dashboard for live.js, in the meta and the CSP.
+	addr := f.deadAddr
+	if !strings.Contains(page.body, `<meta name="honua-nodes" content="http://`+addr+`">`) ||
+		!strings.Contains(page.Header.Get("Content-Security-Policy"), "connect-src 'self' http://"+addr+";") {
+		t.Errorf("node2 (%s) is not in the page's honua-nodes and CSP (%q)", addr, page.Header.Get("Content-Security-Policy"))
 	}
 }

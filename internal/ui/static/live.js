@@ -12,6 +12,7 @@ const node = document.body.dataset.node;
 let source = null;
 let refreshTimer = null;
 let probing = false;
+let refused = 0;
 
 function setState(state, text) {
   live.dataset.state = state;
@@ -54,6 +55,7 @@ function connect(after) {
   if (source) source.close();
   source = new EventSource('/ui/events?after=' + encodeURIComponent(after));
   source.addEventListener('open', () => {
+    refused = 0;
     setState('live', 'Live: updates from ' + node + '.');
   });
   source.addEventListener('transition', refresh);
@@ -100,9 +102,17 @@ async function lost() {
   try {
     while (live.dataset.state === 'lost') {
       if (await up('')) {
-        // This node is back: reconnect (resuming after the last event
-        // seen) and bring the page up to date.
-        if (source.readyState === EventSource.CLOSED) connect(document.body.dataset.index);
+        // This node is up: reconnect (an EventSource that was refused
+        // does not retry by itself) and bring the page up to date. A
+        // node that is up but keeps refusing the stream (the session
+        // ended) gets the page loaded again, which says why.
+        if (source.readyState === EventSource.CLOSED) {
+          if (++refused > 3) {
+            location.reload();
+            return;
+          }
+          connect(document.body.dataset.index);
+        }
         await sleep(1500);
         if (live.dataset.state !== 'lost') refresh();
         continue;

@@ -23,6 +23,16 @@ const (
 	minBarH     = 1.5 // a zero-length deployment still shows
 )
 
+// ticks are the marks of the duration axis, those up to the longest
+// deployment drawn.
+var ticks = []struct {
+	d     time.Duration
+	label string
+}{
+	{time.Second, "1s"}, {10 * time.Second, "10s"}, {time.Minute, "1m"}, {10 * time.Minute, "10m"},
+	{time.Hour, "1h"}, {6 * time.Hour, "6h"}, {24 * time.Hour, "1d"}, {7 * 24 * time.Hour, "7d"},
+}
+
 // outcomes are the chart's classes, in legend order: a terminal state's,
 // then in progress for any other.
 var outcomes = []struct{ class, label string }{
@@ -131,10 +141,9 @@ func Chart(deps []*api.DeploymentSummary) template.HTML {
 		v.Bars = append(v.Bars, barView{Class: class, Title: title, ID: d.ID,
 			X: num(plotLeft + float64(i)*slot + (slot-w)/2), W: num(w), Y: num(plotBottom - h), H: num(h)})
 	}
-	for _, t := range []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute,
-		time.Hour, 6 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
-		if s := scale(t); s <= top {
-			v.Ticks = append(v.Ticks, tickView{Y: num(plotBottom - plotH*s/top), Label: Duration(t)})
+	for _, t := range ticks {
+		if s := scale(t.d); s <= top {
+			v.Ticks = append(v.Ticks, tickView{Y: num(plotBottom - plotH*s/top), Label: t.label})
 		}
 	}
 	x := float64(plotLeft)

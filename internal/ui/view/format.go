@@ -34,7 +34,7 @@ func riskOf(r api.Risk) string { return riskName(r.String()) }
 // Risk renders a risk badge, <span class="risk risk-high">high</span>; an
 // empty or unknown risk is "none".
 func Risk(risk string) template.HTML {
-	return render(riskTmpl, "risk", riskName(risk))
+	return render(tmpl, "risk", riskName(risk))
 }
 
 // Duration renders d in a short human form: "850ms", "4.2s", "12s",

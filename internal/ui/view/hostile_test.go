@@ -78,7 +78,7 @@ func TestHostileConfigurationThroughPlanner(t *testing.T) {
 	head.layer(t, "sample-points")["srid"] = hostile[0]
 	head.layer(t, "sample-points")["geometryType"] = hostile[2]
 	nodes := checkSafe(t, view.Plan(planDoc(t, base, head, true), nil))
-	if got := text(one(t, nodes, "span.geo.geo-srid")); got != "SRID 4326 → "+hostile[0] {
+	if got := text(one(t, nodes, "ol.changes span.geo.geo-srid")); got != "SRID 4326 → "+hostile[0] {
 		t.Errorf("srid callout = %q", got)
 	}
 	if got := withAttr(nodes, "data-path", "layers/"+hostile[1]); len(got) != 1 || !hasClass(got[0], "added") {

@@ -147,9 +147,9 @@ func TestPlanGeospatialCallouts(t *testing.T) {
 				if got := text(one(t, in(holder), "span.geo."+tt.class)); got != tt.callout {
 					t.Errorf("callout of %s = %q; want %q", tt.path, got, tt.callout)
 				}
-				summary := one(t, in(sec), "ul.geo-summary")
-				if got := text(one(t, in(summary), "li."+tt.class)); got != tt.path+" "+tt.callout {
-					t.Errorf("geospatial summary lists %q; want %q", got, tt.path+" "+tt.callout)
+				item := one(t, in(one(t, in(sec), "ul.geo-summary")), "span.geo."+tt.class).Parent
+				if got := text(item); item.Data != "li" || got != tt.path+" "+tt.callout {
+					t.Errorf("geospatial summary lists <%s>%q; want <li>%q", item.Data, got, tt.path+" "+tt.callout)
 				}
 			})
 		}

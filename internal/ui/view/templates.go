@@ -8,15 +8,12 @@ import (
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
 
-// tmpl holds every template of templates/; riskTmpl is it too, named for
-// the reader of Risk.
-var (
-	tmpl = template.Must(template.New("view").Funcs(template.FuncMap{
-		"short":  ShortCommit,
-		"plural": plural,
-	}).ParseFS(templateFiles, "templates/*.tmpl"))
-	riskTmpl = tmpl
-)
+// tmpl holds every template of templates/, each defined by name: plan,
+// validation, chart, timeline, risk.
+var tmpl = template.Must(template.New("view").Funcs(template.FuncMap{
+	"short":  ShortCommit,
+	"plural": plural,
+}).ParseFS(templateFiles, "templates/*.tmpl"))
 
 // plural is one when n is 1, and many otherwise.
 func plural(n int, one, many string) string {

@@ -14,7 +14,6 @@ type transitionView struct {
 	TimeText  string // as shown
 	Spent     string // time spent in To; "" when unknown
 	SoFar     bool   // To is the current state: Spent runs until now
-	Terminal  bool   // To ends the deployment
 	Message   string
 	Index     uint64
 	HasFrom   bool
@@ -33,7 +32,7 @@ func Timeline(ts []api.Transition, now time.Time) template.HTML {
 	views := make([]transitionView, 0, len(ts))
 	for i, t := range ts {
 		v := transitionView{From: string(t.From), To: string(t.To), HasFrom: t.From != "", Message: t.Message,
-			Index: t.Index, Terminal: t.To.Terminal(), HasTime: !t.Time.IsZero(), StateKind: "past"}
+			Index: t.Index, HasTime: !t.Time.IsZero(), StateKind: "past"}
 		if v.HasTime {
 			v.Time = t.Time.UTC().Format(time.RFC3339Nano)
 			v.TimeText = t.Time.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -42,7 +41,7 @@ func Timeline(ts []api.Transition, now time.Time) template.HTML {
 		switch {
 		case i+1 < len(ts):
 			until = ts[i+1].Time
-		case v.Terminal:
+		case t.To.Terminal():
 			v.StateKind = "terminal"
 		default:
 			until, v.SoFar, v.StateKind = now, true, "current"

@@ -383,29 +383,3 @@ func metricNames(t *testing.T) []string {
 	slices.Sort(out)
 	return out
 }
-
-// cookieNames returns the names of the dashboard's cookies: the
-// "honua_..." string literals of internal/ui's non-test Go files, which
-// the pages name without them being metrics.
-func cookieNames(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "internal", "ui", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	re := regexp.MustCompile(`"(honua_[a-z_]+)"`)
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			out = append(out, m[1])
-		}
-	}
-	return out
-}

@@ -327,8 +327,8 @@ func TestDashboard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		leader.Kill()
 		killed := time.Now()
+		leader.Kill()
 		t.Logf("killed the leader %s", leader)
 
 		var lost liveEvent

@@ -404,8 +404,21 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // -dashboard.screenshots directory, if one was given.
 func (p *page) docScreenshot(t *testing.T, name string) {
 	t.Helper()
+	p.docScreenshotAt(t, name, "")
+}
+
+// docScreenshotAt is docScreenshot with the page scrolled to the element
+// matching the CSS selector (when not empty), and back after.
+func (p *page) docScreenshotAt(t *testing.T, name, sel string) {
+	t.Helper()
 	if *screenshots == "" {
 		return
+	}
+	if sel != "" {
+		if !eval[bool](t, p, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e?.scrollIntoView(); return e != null; })()`, sel)) {
+			t.Fatalf("%s: no %s to scroll to for %s", p.name, sel, name)
+		}
+		defer eval[bool](t, p, `(window.scrollTo(0, 0), true)`)
 	}
 	if err := os.MkdirAll(*screenshots, 0o755); err != nil {
 		t.Fatal(err)

@@ -212,6 +212,9 @@ func TestDashboard(t *testing.T) {
 			if pg.shot != "" {
 				alice.docScreenshot(t, pg.shot)
 			}
+			if pg.name == "deployment" {
+				alice.docScreenshotAt(t, "deployment-plan.png", "#plan")
+			}
 			alice.axe(t, pg.name)
 		}
 		anon := b.newPage(t, "signed-out")

@@ -21,8 +21,8 @@ import (
 	"github.com/honua-io/honua-gitops/test/harness"
 )
 
-// viewport is the size of every page, fixed so that the documentation's
-// screenshots do not depend on the machine.
+// viewportWidth and viewportHeight are the size of every page, fixed so
+// that the documentation's screenshots do not depend on the machine.
 const viewportWidth, viewportHeight = 1280, 800
 
 // browser is one headless chromium process. Each user gets a page of
@@ -56,15 +56,27 @@ func startBrowser(t *testing.T, certFiles ...string) *browser {
 		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(spkis, ",")),
 		chromedp.UserDataDir(t.TempDir()),
 	}
+	// chromedp's goroutines may report an error as the browser ends: they
+	// log into t only while it runs.
+	var logMu sync.Mutex
+	ended := false
+	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !ended {
+			t.Logf("chromedp: "+format, args...)
+		}
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(format string, args ...any) {
-		t.Logf("chromedp: "+format, args...)
-	}))
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf))
 	// Registered after TempDir, so chromium has ended before its
 	// directory is removed.
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()
+		logMu.Lock()
+		ended = true
+		logMu.Unlock()
 	})
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start %s: %v", path, err)
@@ -115,7 +127,7 @@ type liveEvent struct {
 	State string `json:"state"`
 	Text  string `json:"text"`
 	URL   string `json:"url"`
-	At    time.Time
+	At    time.Time `json:"-"`
 }
 
 // liveReport is the function the page calls to report #live's state to

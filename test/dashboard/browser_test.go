@@ -124,9 +124,9 @@ type page struct {
 
 // liveEvent is #live as a page saw it change.
 type liveEvent struct {
-	State string `json:"state"`
-	Text  string `json:"text"`
-	URL   string `json:"url"`
+	State string    `json:"state"`
+	Text  string    `json:"text"`
+	URL   string    `json:"url"`
 	At    time.Time `json:"-"`
 }
 

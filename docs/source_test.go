@@ -352,11 +352,13 @@ func rpcErrorCodes(t *testing.T) map[string][]int {
 }
 
 // metricNames returns the names of the metrics honuad exports: every
-// "honua_..." string literal of the non-test Go files under internal/.
+// "honua_..." string literal of the non-test Go files under internal/ that
+// names a metric (after Name:, NewDesc( or gauge(), and not, say, a
+// cookie's name.
 func metricNames(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	re := regexp.MustCompile(`"(honua_[a-z_]+)"`)
+	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\(|gauge\()"(honua_[a-z_]+)"`)
 	err := filepath.WalkDir(filepath.Join("..", "internal"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err

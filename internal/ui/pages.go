@@ -29,7 +29,7 @@ type envCard struct {
 }
 
 func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, ss *session) {
-	envs, err := ss.client.Environments(r.Context(), nil)
+	envs, err := ss.client.Environments(r.Context(), readOptions(r))
 	if err != nil {
 		s.renderAPIError(w, r, ss, err)
 		return
@@ -38,7 +38,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, ss *sess
 	for i := range envs {
 		e := &envs[i]
 		c := envCard{Name: e.Name, Env: e, Waiting: e.WaitingDeployment}
-		newest, err := ss.client.Deployments(r.Context(), api.DeploymentFilter{Env: e.Name, Limit: 1}, nil)
+		newest, err := ss.client.Deployments(r.Context(), api.DeploymentFilter{Env: e.Name, Limit: 1}, readOptions(r))
 		if err != nil {
 			s.renderAPIError(w, r, ss, err)
 			return
@@ -52,6 +52,17 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, ss *sess
 		cards = append(cards, c)
 	}
 	s.render(w, r, ss, http.StatusOK, "overview", pageData{Title: "Overview", Data: cards})
+}
+
+// readOptions are the options of a page's reads: consistent after an
+// action (?done=), so that a page served by a follower shows the write the
+// leader has just acknowledged (an approval that leaves the deployment
+// waiting is no transition: no live update would bring it).
+func readOptions(r *http.Request) *api.QueryOptions {
+	if r.URL.Query().Has("done") {
+		return &api.QueryOptions{Consistent: true}
+	}
+	return nil
 }
 
 // deploymentPage is the deployment page's data.
@@ -75,7 +86,7 @@ func (s *Server) handleDeployment(w http.ResponseWriter, r *http.Request, ss *se
 // renderDeployment shows a deployment, with an error of an action on it
 // when msg is set.
 func (s *Server) renderDeployment(w http.ResponseWriter, r *http.Request, ss *session, status int, msg string) {
-	d, err := ss.client.Deployment(r.Context(), r.PathValue("id"), nil)
+	d, err := ss.client.Deployment(r.Context(), r.PathValue("id"), readOptions(r))
 	if err != nil {
 		s.renderAPIError(w, r, ss, err)
 		return
@@ -158,7 +169,7 @@ func (s *Server) handleEnvironment(w http.ResponseWriter, r *http.Request, ss *s
 func (s *Server) renderEnvironment(w http.ResponseWriter, r *http.Request, ss *session, status int, msg string) {
 	ctx, name := r.Context(), r.PathValue("env")
 	q := r.URL.Query()
-	e, err := ss.client.Environment(ctx, name, nil)
+	e, err := ss.client.Environment(ctx, name, readOptions(r))
 	if err != nil {
 		s.renderAPIError(w, r, ss, err)
 		return
@@ -179,7 +190,7 @@ func (s *Server) renderEnvironment(w http.ResponseWriter, r *http.Request, ss *s
 		}
 		// A filtered list is one page of the newest matches.
 		p.State, p.Filtered = string(st), true
-		ds, err := ss.client.Deployments(ctx, api.DeploymentFilter{Env: name, State: st, Limit: p.Limit}, nil)
+		ds, err := ss.client.Deployments(ctx, api.DeploymentFilter{Env: name, State: st, Limit: p.Limit}, readOptions(r))
 		if err != nil {
 			s.renderAPIError(w, r, ss, err)
 			return
@@ -223,7 +234,7 @@ func (s *Server) handleRollbackForm(w http.ResponseWriter, r *http.Request, ss *
 
 func (s *Server) renderRollback(w http.ResponseWriter, r *http.Request, ss *session, status int, msg, to string) {
 	ctx, name := r.Context(), r.PathValue("env")
-	e, err := ss.client.Environment(ctx, name, nil)
+	e, err := ss.client.Environment(ctx, name, readOptions(r))
 	if err != nil {
 		s.renderAPIError(w, r, ss, err)
 		return
@@ -233,7 +244,7 @@ func (s *Server) renderRollback(w http.ResponseWriter, r *http.Request, ss *sess
 		return
 	}
 	p := rollbackPage{Env: name, CanAct: mayAct(ctx, ss, name)}
-	if p.Target, err = ss.client.Deployment(ctx, to, nil); err != nil {
+	if p.Target, err = ss.client.Deployment(ctx, to, readOptions(r)); err != nil {
 		s.renderAPIError(w, r, ss, err)
 		return
 	}
@@ -242,7 +253,7 @@ func (s *Server) renderRollback(w http.ResponseWriter, r *http.Request, ss *sess
 		return
 	}
 	if e.DeployedDeployment != "" {
-		if p.Current, err = ss.client.Deployment(ctx, e.DeployedDeployment, nil); err != nil {
+		if p.Current, err = ss.client.Deployment(ctx, e.DeployedDeployment, readOptions(r)); err != nil {
 			s.renderAPIError(w, r, ss, err)
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
+	"github.com/honua-io/honua-gitops/internal/ui/view"
 )
 
 // pageData is what every page's template gets: the layout's parts and the
@@ -50,6 +51,13 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"join": strings.Join,
+	// took is how long a deployment took, or "running" while it runs.
+	"took": func(d *api.DeploymentSummary) string {
+		if !d.State.Terminal() {
+			return "running"
+		}
+		return view.Duration(d.UpdatedAt.Sub(d.CreatedAt))
+	},
 }
 
 func parsePages() map[string]*pageTemplate {

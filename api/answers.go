@@ -53,6 +53,7 @@ type DeploymentSummary struct {
 	Kind        string          `json:"kind"`
 	Initiator   string          `json:"initiator"`
 	DryRun      bool            `json:"dryRun,omitempty"`
+	Subject     string          `json:"subject,omitempty"`
 	State       DeploymentState `json:"state"`
 	Risk        string          `json:"risk,omitempty"`
 	Message     string          `json:"message,omitempty"`
@@ -72,6 +73,8 @@ type EnvironmentDetail struct {
 	// LatestDeployment is the environment's newest deployment, whatever
 	// its state.
 	LatestDeployment *DeploymentSummary `json:"latestDeployment,omitempty"`
+	// Deployed is the deployment the environment's targets hold.
+	Deployed *DeploymentSummary `json:"deployed,omitempty"`
 }
 
 // History is a page of an environment's deployments, newest first, with

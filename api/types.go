@@ -58,16 +58,18 @@ const (
 // Deployment is the whole record of a deployment (GET
 // /v1/deployments/{id}): plan, validation, approvals, transitions.
 type Deployment struct {
-	ID          string          `json:"id"`
-	Environment string          `json:"environment"`
-	Commit      string          `json:"commit"`
-	Branch      string          `json:"branch,omitempty"`
-	Kind        Kind            `json:"kind"`
-	Initiator   string          `json:"initiator"`
-	DryRun      bool            `json:"dryRun,omitempty"`
-	State       DeploymentState `json:"state"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
+	ID          string `json:"id"`
+	Environment string `json:"environment"`
+	Commit      string `json:"commit"`
+	Branch      string `json:"branch,omitempty"`
+	Kind        Kind   `json:"kind"`
+	Initiator   string `json:"initiator"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+	// Subject is the first line of the commit's message.
+	Subject   string          `json:"subject,omitempty"`
+	State     DeploymentState `json:"state"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
 	// Plan is a PlanDocument and Validation a ValidationReport (read them
 	// with PlanDocument and ValidationReport); either is absent until the
 	// step that makes it has run, or once it was dropped (PlanDropped).

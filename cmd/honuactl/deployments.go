@@ -116,6 +116,9 @@ func (a *app) deployment(c *cli.Context) error {
 		commit += " (branch " + d.Branch + ")"
 	}
 	fprintf(w, "Commit:       %s\n", commit)
+	if d.Subject != "" {
+		fprintf(w, "Subject:      %s\n", oneLine(d.Subject))
+	}
 	fprintf(w, "Kind:         %s, started by %s\n", d.Kind, orDash(d.Initiator))
 	if d.RollbackTo != "" {
 		fprintf(w, "Restores:     %s\n", d.RollbackTo)

@@ -25,7 +25,13 @@ type CreateDeployment struct {
 	Message     string    `json:"message,omitempty"`
 	// DryRun deployments are validated and planned, and stop there.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Subject is the first line of the commit's message, at most
+	// MaxSubject bytes.
+	Subject string `json:"subject,omitempty"`
 }
+
+// MaxSubject bounds a deployment's Subject, in bytes.
+const MaxSubject = 256
 
 // Type implements Command.
 func (*CreateDeployment) Type() CommandType { return CreateDeploymentCommand }
@@ -48,6 +54,8 @@ func (s *state) checkCreateDeployment(c *CreateDeployment) error {
 		return invalid("create deployment for %s: kind %q is not one of auto, manual-sync, self-heal", c.Environment, c.Kind)
 	case c.Time.IsZero():
 		return invalid("create deployment for %s: time is missing", c.Environment)
+	case len(c.Subject) > MaxSubject:
+		return invalid("create deployment for %s: the commit's subject is %d bytes; at most %d", c.Environment, len(c.Subject), MaxSubject)
 	}
 	if c.Kind == KindSelfHeal {
 		if err := s.checkSelfHeal(c); err != nil {
@@ -62,7 +70,7 @@ func (s *state) checkCreateDeployment(c *CreateDeployment) error {
 // copy of the new deployment.
 func (s *state) createDeployment(c *CreateDeployment) any {
 	d, e := s.newDeployment(c.Environment, c.Commit, c.Time)
-	d.Branch, d.Kind, d.Initiator, d.DryRun = c.Branch, c.Kind, c.Initiator, c.DryRun
+	d.Branch, d.Kind, d.Initiator, d.DryRun, d.Subject = c.Branch, c.Kind, c.Initiator, c.DryRun, c.Subject
 	d.Transitions[0].Message = c.Message
 	if c.Kind == KindManualSync {
 		e.PendingSync = nil

@@ -147,6 +147,7 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 		fsm.CreateDeploymentCommand: {
 			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindSelfHeal, Time: at}, fsm.ErrWrongState},
 			{&fsm.CreateDeployment{Environment: "dev", Commit: "d1", Kind: fsm.KindSelfHeal, Time: at}, fsm.ErrWrongState},
+			{&fsm.CreateDeployment{Environment: "prod", Commit: "c", Kind: fsm.KindAuto, Time: at, Subject: strings.Repeat("s", fsm.MaxSubject+1)}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "Prod!", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "common", Commit: "c", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},
 			{&fsm.CreateDeployment{Environment: "prod", Kind: fsm.KindAuto, Time: at}, fsm.ErrInvalid},

@@ -83,7 +83,7 @@ func (s *state) createRollback(c *CreateRollback) any {
 	if from == "" {
 		from = e.DeployedCommit
 	}
-	d.Branch, d.Kind, d.Initiator, d.RollbackTo = c.Branch, KindRollback, c.Initiator, to.ID
+	d.Branch, d.Kind, d.Initiator, d.RollbackTo, d.Subject = c.Branch, KindRollback, c.Initiator, to.ID, to.Subject
 	d.Transitions[0].Message = c.Message
 	e.Pin = &Pin{Commit: to.Commit, From: from, By: c.Initiator, Since: c.Time}
 	return s.added(d, e)

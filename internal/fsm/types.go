@@ -106,16 +106,18 @@ func ValidEnvironmentName(name string) bool { return name != "common" && envName
 // is assigned by the FSM as "<environment>-<n>", n a cluster-wide counter, so
 // an id is never reused, even after the deployment is pruned.
 type Deployment struct {
-	ID          string          `json:"id"`
-	Environment string          `json:"environment"`
-	Commit      string          `json:"commit"`
-	Branch      string          `json:"branch,omitempty"`
-	Kind        Kind            `json:"kind"`
-	Initiator   string          `json:"initiator"`
-	DryRun      bool            `json:"dryRun,omitempty"`
-	State       DeploymentState `json:"state"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
+	ID          string `json:"id"`
+	Environment string `json:"environment"`
+	Commit      string `json:"commit"`
+	Branch      string `json:"branch,omitempty"`
+	Kind        Kind   `json:"kind"`
+	Initiator   string `json:"initiator"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+	// Subject is the first line of the commit's message.
+	Subject   string          `json:"subject,omitempty"`
+	State     DeploymentState `json:"state"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
 	// Plan and Validation are documents produced by the planner; the FSM
 	// stores them verbatim.
 	Plan       json.RawMessage `json:"plan,omitempty"`

@@ -65,6 +65,14 @@ func (s *memSource) Fetch(ctx context.Context) (string, error) {
 	return s.Head(ctx)
 }
 
+// Commit describes a commit the source holds: its subject is its id.
+func (s *memSource) Commit(hash string) (gitrepo.CommitInfo, error) {
+	if !s.Has(hash) {
+		return gitrepo.CommitInfo{}, fmt.Errorf("%w: %s", gitrepo.ErrCommitNotFound, hash)
+	}
+	return gitrepo.CommitInfo{Hash: hash, Subject: "commit " + hash}, nil
+}
+
 // Resolve resolves a commit id the source holds.
 func (s *memSource) Resolve(_ context.Context, ref string) (string, error) {
 	if !s.Has(ref) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/honua-io/honua-gitops/internal/configrepo"
 	"github.com/honua-io/honua-gitops/internal/fsm"
+	"github.com/honua-io/honua-gitops/internal/gitrepo"
 )
 
 // Cluster is what the reconciler needs of the local node.
@@ -50,6 +51,9 @@ type Source interface {
 	// Resolve fetches what a branch name or a full commit hash names and
 	// returns the commit (gitrepo.Repo.Resolve).
 	Resolve(ctx context.Context, ref string) (string, error)
+	// Commit describes a commit of the local clone: its subject, author
+	// and time.
+	Commit(hash string) (gitrepo.CommitInfo, error)
 	Has(commit string) bool
 	FS(commit string) (fs.FS, error)
 	Changed(from, to string, paths ...string) (bool, error)

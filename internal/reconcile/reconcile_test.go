@@ -369,7 +369,9 @@ func TestFolderProblemsAreReplicated(t *testing.T) {
 	c := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy,
 		"environments/Bad_Env/metadata.json": "{}"}), "initial, with a bad folder")
 	pc := startPipeline(t, repo, pipelineOptions{nodes: 3})
-	pc.deploymentOf("staging", c, fsm.StateCompleted)
+	if d := pc.deploymentOf("staging", c, fsm.StateCompleted); d.Subject != "initial, with a bad folder" {
+		t.Errorf("deployment subject = %q; want the commit's first line", d.Subject)
+	}
 	pc.WaitForState("the folder's problem to be replicated", func(f *fsm.FSM) error {
 		src := f.Source()
 		if len(src.Problems) != 1 || src.Problems[0].Path != "environments" ||

@@ -252,7 +252,7 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	}
 	res, err := r.cluster.Apply(ctx, &fsm.CreateDeployment{
 		Environment: env, Commit: head, Branch: r.cfg.Branch, Kind: kind, Initiator: initiator,
-		Time: r.now(), Message: msg, DryRun: r.dryRun(env),
+		Time: r.now(), Message: msg, DryRun: r.dryRun(env), Subject: r.subject(head),
 	})
 	if err != nil {
 		return err
@@ -260,6 +260,16 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	d := res.(*fsm.Deployment)
 	r.logger.Info("deployment created", "env", env, "deployment", d.ID, "commit", short(head), "kind", kind)
 	return nil
+}
+
+// subject is the first line of commit's message, cut to fsm.MaxSubject;
+// "" when the clone cannot tell (a deployment does not need it).
+func (r *Reconciler) subject(commit string) string {
+	ci, err := r.cfg.Source.Commit(commit)
+	if err != nil {
+		return ""
+	}
+	return cutMiddle(ci.Subject, fsm.MaxSubject)
 }
 
 // envChanged reports whether env's files at head differ from what it has

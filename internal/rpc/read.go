@@ -22,7 +22,7 @@ func summarize(d *fsm.Deployment) *api.DeploymentSummary {
 	}
 	s := &api.DeploymentSummary{
 		ID: d.ID, Environment: d.Environment, Commit: d.Commit, Branch: d.Branch, Kind: string(d.Kind),
-		Initiator: d.Initiator, DryRun: d.DryRun, State: api.DeploymentState(d.State), Risk: d.Risk, Error: d.Error,
+		Initiator: d.Initiator, DryRun: d.DryRun, Subject: d.Subject, State: api.DeploymentState(d.State), Risk: d.Risk, Error: d.Error,
 		Approvals: len(d.Approvals), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 	if n := len(d.Transitions); n > 0 {
@@ -55,6 +55,9 @@ func (s *Server) environmentBody(e *fsm.Environment) api.EnvironmentDetail {
 		if d, ok := s.cfg.Store.Deployment(e.History[n-1]); ok {
 			body.LatestDeployment = summarize(d)
 		}
+	}
+	if d, ok := s.cfg.Store.Deployment(e.DeployedDeployment); ok && e.DeployedDeployment != "" {
+		body.Deployed = summarize(d)
 	}
 	return body
 }

@@ -30,6 +30,7 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 		Branch:          d.Branch,
 		Kind:            api.Kind(d.Kind),
 		Initiator:       d.Initiator,
+		Subject:         d.Subject,
 		DryRun:          d.DryRun,
 		State:           api.DeploymentState(d.State),
 		CreatedAt:       d.CreatedAt,

@@ -75,8 +75,9 @@ func TestDashboard(t *testing.T) {
 		if got := alice.text(t, card+" .risk"); got != "high" {
 			t.Errorf("production's card .risk = %q; want the newest deployment's risk, high (a breaking change)", got)
 		}
-		if got := alice.text(t, card+" .deployed-commit"); !strings.Contains(got, first[:12]) {
-			t.Errorf("production's card .deployed-commit = %q; want the deployed %.12s", got, first)
+		if got := alice.text(t, card+" .deployed-commit"); !strings.Contains(got, first[:12]) ||
+			!strings.Contains(got, "development and production serve sample-points") {
+			t.Errorf("production's card .deployed-commit = %q; want the deployed %.12s and its subject", got, first)
 		}
 		alice.click(t, card+" .waiting a")
 		alice.waitJS(t, "the waiting deployment's page", `location.pathname === "/ui/deployments/`+prod1+`" && document.querySelector("#deployment") !== null`)

@@ -322,7 +322,7 @@ func (r *Reconciler) selfHeal(ctx context.Context, e *fsm.Environment) {
 	res, err := r.cluster.Apply(ctx, &fsm.CreateDeployment{
 		Environment: e.Name, Commit: e.DeployedCommit, Branch: r.cfg.Branch, Kind: fsm.KindSelfHeal, Initiator: "drift",
 		Subject: r.subject(e.DeployedCommit),
-		Time: r.now(), Message: fmt.Sprintf("self-heal: redeploying %s, drifted on %s (%s)", short(e.DeployedCommit),
+		Time:    r.now(), Message: fmt.Sprintf("self-heal: redeploying %s, drifted on %s (%s)", short(e.DeployedCommit),
 			strings.Join(d.Targets, ", "), what),
 	})
 	switch {

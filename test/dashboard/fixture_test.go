@@ -53,7 +53,7 @@ var identities = []struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &fixture{t: t, repo: gitserver.NewRepo(t), ctlBin: buildHonuactl(t),
+	f := &fixture{t: t, repo: gitserver.NewRepo(t), ctlBin: harness.BuildHonuactl(t),
 		tokens: map[string]string{}, files: map[string]string{}}
 	f.repo.Commit(sampleconfig.Merge(
 		sampleconfig.Env("development", sampleconfig.Points),
@@ -331,15 +331,3 @@ func (r ctlResult) String() string {
 		strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
 
-// buildHonuactl builds the honuactl binary into a temporary directory.
-func buildHonuactl(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "honuactl")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/honua-io/honua-gitops/cmd/honuactl")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/honuactl: %v\n%s", err, out)
-	}
-	return path
-}

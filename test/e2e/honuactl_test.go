@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +16,6 @@ import (
 // room to start and print.
 const ctlTimeout = waitTimeout + 30*time.Second
 
-// buildHonuactl builds honuactl into the test's temporary directory and
-// returns the binary's path. The go build cache makes a second build cheap.
-func buildHonuactl(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "honuactl")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/honua-io/honua-gitops/cmd/honuactl")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/honuactl: %v\n%s", err, out)
-	}
-	return path
-}
 
 // ctlResult is how one honuactl run ended.
 type ctlResult struct {

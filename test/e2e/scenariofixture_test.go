@@ -36,7 +36,7 @@ type scenarioFixture struct {
 
 func newScenarioFixture(t *testing.T) *scenarioFixture {
 	t.Helper()
-	s := &scenarioFixture{t: t, repo: gitserver.NewRepo(t), ctlBin: buildHonuactl(t),
+	s := &scenarioFixture{t: t, repo: gitserver.NewRepo(t), ctlBin: harness.BuildHonuactl(t),
 		targets: filepath.Join(t.TempDir(), "targets"), tokens: map[string]string{},
 		files:    map[string]map[string]string{"development": {}, "production": {}},
 		deployed: map[string]string{},

@@ -27,7 +27,7 @@ import (
 func TestTLSCluster(t *testing.T) {
 	skipIfShort(t)
 	f := newTLSFixture(t)
-	ctl := buildHonuactl(t)
+	ctl := harness.BuildHonuactl(t)
 	leader := f.start()
 	var follower *harness.Node
 	for _, n := range f.c.Nodes() {

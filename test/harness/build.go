@@ -10,47 +10,65 @@ import (
 	"sync"
 )
 
-var built struct {
+// moduleBinary is one command of the module built once per process.
+type moduleBinary struct {
 	once sync.Once
 	dir  string
 	path string
 	err  error
 }
 
+var built, builtCtl moduleBinary
+
 // Build builds honuad from the module's source once per process and returns
-// the binary's path. The binary lives in a temporary directory that outlives
+// the moduleBinary's path. The moduleBinary lives in a temporary directory that outlives
 // the tests; RemoveBuild deletes it (call it from TestMain after m.Run).
 func Build(t TB) string {
 	t.Helper()
-	built.once.Do(func() { built.dir, built.path, built.err = build() })
-	if built.err != nil {
-		t.Fatalf("build honuad: %v", built.err)
-	}
-	return built.path
+	return built.get(t, "honuad")
 }
 
-// RemoveBuild deletes the binary Build made, if any.
+// BuildHonuactl builds honuactl once per process, as Build does honuad, and
+// returns the moduleBinary's path.
+func BuildHonuactl(t TB) string {
+	t.Helper()
+	return builtCtl.get(t, "honuactl")
+}
+
+func (b *moduleBinary) get(t TB, name string) string {
+	t.Helper()
+	b.once.Do(func() { b.dir, b.path, b.err = build(name) })
+	if b.err != nil {
+		t.Fatalf("build %s: %v", name, b.err)
+	}
+	return b.path
+}
+
+// RemoveBuild deletes the binaries Build and BuildHonuactl made, if any.
 func RemoveBuild() {
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	for _, b := range []*moduleBinary{&built, &builtCtl} {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
 	}
 }
 
-func build() (dir, path string, err error) {
+// build builds ./cmd/<name> into a new temporary directory.
+func build(name string) (dir, path string, err error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", "", err
 	}
-	dir, err = os.MkdirTemp("", "honuad-harness-")
+	dir, err = os.MkdirTemp("", name+"-harness-")
 	if err != nil {
 		return "", "", err
 	}
-	path = filepath.Join(dir, "honuad")
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/honuad")
+	path = filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return "", "", fmt.Errorf("go build ./cmd/honuad in %s: %w\n%s", root, err, out)
+		return "", "", fmt.Errorf("go build ./cmd/%s in %s: %w\n%s", name, root, err, out)
 	}
 	return dir, path, nil
 }

@@ -330,4 +330,3 @@ func (r ctlResult) String() string {
 	return fmt.Sprintf("honuactl %s: exit %d\nstdout:\n%s\nstderr:\n%s",
 		strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
-

@@ -16,7 +16,6 @@ import (
 // room to start and print.
 const ctlTimeout = waitTimeout + 30*time.Second
 
-
 // ctlResult is how one honuactl run ended.
 type ctlResult struct {
 	args           []string

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -186,7 +185,7 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	p.pid = n.PID()
 	p.idle = procStatus(r, p.pid, "VmRSS")
 
-	ctl := buildHonuactl(r)
+	ctl := harness.BuildHonuactl(r)
 	start := time.Now()
 	cmd := exec.Command(ctl, "--addr", n.APIAddr(), "snapshot", "restore", b.path, "--yes")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.TempDir(), "NO_COLOR=1"}
@@ -350,14 +349,3 @@ func procStatus(r *benchrun.Runner, pid int, field string) int64 {
 	return 0
 }
 
-// buildHonuactl builds honuactl into a temporary directory.
-func buildHonuactl(r *benchrun.Runner) string {
-	path := filepath.Join(r.TempDir(), "honuactl")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/honua-io/honua-gitops/cmd/honuactl").CombinedOutput()
-	if err != nil {
-		r.Fatalf("go build ./cmd/honuactl: %v\n%s", err, out)
-	}
-	return path
-}

@@ -17,9 +17,9 @@ import (
 // that page with a flash message.
 
 func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, ss *session) {
-	comment := strings.TrimSpace(r.PostForm.Get("comment"))
-	if len(comment) > maxText {
-		s.renderDeployment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The comment is over %d bytes.", maxText))
+	comment, problem := textField(r, "comment", "", "comment")
+	if problem != "" {
+		s.renderDeployment(w, r, ss, http.StatusBadRequest, problem)
 		return
 	}
 	res, err := ss.client.Approve(r.Context(), r.PathValue("id"), comment)
@@ -35,13 +35,9 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, ss *sessi
 }
 
 func (s *Server) handleReject(w http.ResponseWriter, r *http.Request, ss *session) {
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	switch {
-	case reason == "":
-		s.renderDeployment(w, r, ss, http.StatusBadRequest, "A rejection needs a reason.")
-		return
-	case len(reason) > maxText:
-		s.renderDeployment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The reason is over %d bytes.", maxText))
+	reason, problem := textField(r, "reason", "A rejection needs a reason.", "reason")
+	if problem != "" {
+		s.renderDeployment(w, r, ss, http.StatusBadRequest, problem)
 		return
 	}
 	if _, err := ss.client.Reject(r.Context(), r.PathValue("id"), reason); err != nil {
@@ -77,13 +73,10 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, ss *session)
 }
 
 func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request, ss *session) {
-	env, reason := r.PathValue("env"), strings.TrimSpace(r.PostForm.Get("reason"))
-	switch {
-	case reason == "":
-		s.renderEnvironment(w, r, ss, http.StatusBadRequest, "Suspending needs a reason.")
-		return
-	case len(reason) > maxText:
-		s.renderEnvironment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The reason is over %d bytes.", maxText))
+	env := r.PathValue("env")
+	reason, problem := textField(r, "reason", "Suspending needs a reason.", "reason")
+	if problem != "" {
+		s.renderEnvironment(w, r, ss, http.StatusBadRequest, problem)
 		return
 	}
 	if _, err := ss.client.Suspend(r.Context(), env, reason); err != nil {
@@ -103,13 +96,9 @@ func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, ss *sessio
 }
 
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, ss *session) {
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	switch {
-	case reason == "":
-		s.renderDeployment(w, r, ss, http.StatusBadRequest, "Cancelling needs a reason.")
-		return
-	case len(reason) > maxText:
-		s.renderDeployment(w, r, ss, http.StatusBadRequest, fmt.Sprintf("The reason is over %d bytes.", maxText))
+	reason, problem := textField(r, "reason", "Cancelling needs a reason.", "reason")
+	if problem != "" {
+		s.renderDeployment(w, r, ss, http.StatusBadRequest, problem)
 		return
 	}
 	if _, err := ss.client.Cancel(r.Context(), r.PathValue("id"), reason); err != nil {
@@ -117,6 +106,20 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	s.done(w, r, "/ui/deployments/"+url.PathEscape(r.PathValue("id")), "cancelled")
+}
+
+// textField returns a form's text field, trimmed, and what is wrong with
+// it: empty when required is set (required is then the message), or over
+// maxText bytes. what names the field in the message.
+func textField(r *http.Request, field, required, what string) (string, string) {
+	v := strings.TrimSpace(r.PostForm.Get(field))
+	switch {
+	case v == "" && required != "":
+		return "", required
+	case len(v) > maxText:
+		return "", fmt.Sprintf("The %s is over %d bytes.", what, maxText)
+	}
+	return v, ""
 }
 
 // done sends the browser to the page an action leaves it on, with the

@@ -1,10 +1,10 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/honua-io/honua-gitops/test/logbuf"
 	"io/fs"
 	"log/slog"
 	"strings"
@@ -154,23 +154,8 @@ func newMemPipeline(t *testing.T) *memPipeline {
 	return p
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink the test reads while others write.
+type syncBuffer = logbuf.Buffer
 
 // apply applies c and fails the test if it is refused.
 func (p *memPipeline) apply(c fsm.Command) any {

@@ -1,8 +1,8 @@
 package ui
 
 import (
-	"bytes"
 	"context"
+	"github.com/honua-io/honua-gitops/test/logbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -289,23 +289,8 @@ func textOf(page, id string) string {
 	return m[1]
 }
 
-// syncBuffer is a log sink the tests read while the node writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink the test reads while others write.
+type syncBuffer = logbuf.Buffer
 
 // checkNoTokens fails the test if any token appears in a page, a URL or a
 // Location the tests saw, or in the node's logs.

@@ -348,4 +348,3 @@ func procStatus(r *benchrun.Runner, pid int, field string) int64 {
 	r.Fatalf("/proc/%d/status has no %s in kB", pid, field)
 	return 0
 }
-

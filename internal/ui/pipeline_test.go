@@ -20,15 +20,7 @@ import (
 // policy's approver groups allow (GET /v1/environments/{env}/approvers),
 // and work through the dashboard.
 func TestSyncAndRollBackThroughTheDashboard(t *testing.T) {
-	repo := gitserver.NewRepo(t)
-	policy := sampleconfig.WithPolicy(`apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  staging:
-    requireApproval: never
-    approvers: [devops-team]
-`)
-	repo.Commit(sampleconfig.Merge(policy, sampleconfig.Env("staging", sampleconfig.Points)), "initial")
+	repo, policy := stagingRepo(t)
 	f := newFixture(t, fixtureOptions{repo: repo})
 	completed := func(n int) func(*fsm.FSM) error {
 		return func(fs *fsm.FSM) error {
@@ -119,15 +111,7 @@ environments:
 // environment is resumed; a viewer sees none of these forms and is
 // refused when posting anyway.
 func TestSuspendCancelResumeThroughTheDashboard(t *testing.T) {
-	repo := gitserver.NewRepo(t)
-	policy := sampleconfig.WithPolicy(`apiVersion: honua.io/v1
-kind: DeploymentPolicy
-environments:
-  staging:
-    requireApproval: never
-    approvers: [devops-team]
-`)
-	repo.Commit(sampleconfig.Merge(policy, sampleconfig.Env("staging", sampleconfig.Points)), "initial")
+	repo, policy := stagingRepo(t)
 	f := newFixture(t, fixtureOptions{repo: repo})
 	f.c.WaitForState("staging's first deployment", func(fs *fsm.FSM) error {
 		if e, ok := fs.Environment("staging"); !ok || e.DeployedCommit == "" {
@@ -199,4 +183,20 @@ environments:
 		t.Errorf("staging is still suspended after Resume: %+v", e.Suspended)
 	}
 	f.checkNoTokens()
+}
+
+// stagingRepo is a repository whose first commit deploys staging with
+// sample-points at once, under a policy whose approvers are devops-team;
+// policy is the policy file, for later commits.
+func stagingRepo(t *testing.T) (*gitserver.Repo, map[string]string) {
+	repo := gitserver.NewRepo(t)
+	policy := sampleconfig.WithPolicy(`apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  staging:
+    requireApproval: never
+    approvers: [devops-team]
+`)
+	repo.Commit(sampleconfig.Merge(policy, sampleconfig.Env("staging", sampleconfig.Points)), "initial")
+	return repo, policy
 }

@@ -189,6 +189,7 @@ func TestSuspendCancelResumeThroughTheDashboard(t *testing.T) {
 // sample-points at once, under a policy whose approvers are devops-team;
 // policy is the policy file, for later commits.
 func stagingRepo(t *testing.T) (*gitserver.Repo, map[string]string) {
+	t.Helper()
 	repo := gitserver.NewRepo(t)
 	policy := sampleconfig.WithPolicy(`apiVersion: honua.io/v1
 kind: DeploymentPolicy

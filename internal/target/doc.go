@@ -66,7 +66,13 @@
 // Files are JSON strings holding the file's text. When any file is not
 // valid UTF-8, every file is instead encoded in standard base64 (with
 // padding) and "filesEncoding" is "base64"; the field is absent otherwise.
-// The request carries X-Honua-Fencing-Token and X-Honua-Deployment-Id.
+// The request carries X-Honua-Fencing-Token, X-Honua-Deployment-Id and
+// X-Honua-Commit and, with a TokenFile, "Authorization: Bearer <token>"
+// (the file is read again for each request); with CAFile, CertFile and
+// KeyFile an https target checks the server's certificate against that CA
+// and presents a client certificate. DecodeDocument is the receiving
+// side, which honuad target-agent (internal/targetagent) runs;
+// docs/targets.md is the contract.
 // 5xx answers and connection errors are retried with exponential backoff
 // (200ms doubling, at most 5s) until the context ends; a 4xx answer is
 // never retried, and 409 or 412 means the server refused the fencing token.

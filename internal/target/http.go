@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // FencingTokenHeader carries the bundle's fencing token on an http target's
@@ -25,6 +23,10 @@ const FencingTokenHeader = "X-Honua-Fencing-Token"
 // DeploymentIDHeader carries the bundle's deployment id on an http
 // target's request.
 const DeploymentIDHeader = "X-Honua-Deployment-Id"
+
+// CommitHeader carries the commit the bundle was built from on an http
+// target's request (the manifest has it too).
+const CommitHeader = "X-Honua-Commit"
 
 // bodyLimit is how much of an error answer's body is kept.
 const bodyLimit = 512
@@ -37,6 +39,7 @@ type httpTarget struct {
 	timeout    time.Duration
 	backoffMin time.Duration
 	backoffMax time.Duration
+	tokenFile  string // the bearer token, read for each request; "" for none
 	client     http.Client
 	log        *slog.Logger
 }
@@ -46,41 +49,6 @@ func (h *httpTarget) String() string { return h.name }
 
 // Current returns nil: an http target cannot tell what the server serves.
 func (h *httpTarget) Current(context.Context) (*Manifest, error) { return nil, nil }
-
-// httpDocument is the body of an http target's PUT.
-type httpDocument struct {
-	Manifest Manifest          `json:"manifest"`
-	Files    map[string]string `json:"files"`
-	// FilesEncoding is "base64" when the files are base64, absent when
-	// they are text.
-	FilesEncoding string `json:"filesEncoding,omitempty"`
-}
-
-// encodeDocument returns the JSON document for b.
-func encodeDocument(b *Bundle) ([]byte, error) {
-	doc := httpDocument{Manifest: b.Manifest, Files: make(map[string]string, len(b.Files))}
-	text := true
-	for _, data := range b.Files {
-		text = text && utf8.Valid(data)
-	}
-	if !text {
-		doc.FilesEncoding = "base64"
-	}
-	for name, data := range b.Files {
-		if text {
-			doc.Files[name] = string(data)
-		} else {
-			doc.Files[name] = base64.StdEncoding.EncodeToString(data)
-		}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
 
 // Apply PUTs the bundle, retrying server and connection errors with
 // exponential backoff until ctx ends.
@@ -140,6 +108,10 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(FencingTokenHeader, strconv.FormatUint(b.Manifest.FencingToken, 10))
 	req.Header.Set(DeploymentIDHeader, b.Manifest.DeploymentID)
+	req.Header.Set(CommitHeader, b.Manifest.Commit)
+	if err := h.authorize(req); err != nil {
+		return fail(false, err)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		err = unwrapURLError(err)
@@ -163,6 +135,23 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	default:
 		return fail(false, errors.New(detail))
 	}
+}
+
+// authorize sets the request's bearer token, read from the token file.
+func (h *httpTarget) authorize(req *http.Request) error {
+	if h.tokenFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(h.tokenFile)
+	if err != nil {
+		return fmt.Errorf("read the bearer token: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return fmt.Errorf("read the bearer token: %s holds no token (one line, no spaces)", h.tokenFile)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return nil
 }
 
 // noRedirect is the CheckRedirect of every client here: a redirect is

@@ -220,17 +220,26 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	return cfg, err
 }
 
+// targetAgentConfigFrom builds honuad target-agent's configuration as
+// configFrom builds honuad agent's: defaults, the file, then the
+// environment and flags.
+func targetAgentConfigFrom(c *cli.Context) (targetagent.Config, error) {
+	cfg := targetagent.DefaultConfig()
+	if path := c.String(targetagent.ConfigFileOption); path != "" {
+		if err := cfg.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	err := applyTargetAgentFlags(c, &cfg)
+	return cfg, err
+}
+
 func runTargetAgent(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError{fmt.Errorf("target-agent takes no arguments, got %q", c.Args().Slice())}
 	}
-	cfg := targetagent.DefaultConfig()
-	if path := c.String(targetagent.ConfigFileOption); path != "" {
-		if err := cfg.LoadFile(path); err != nil {
-			return err
-		}
-	}
-	if err := applyTargetAgentFlags(c, &cfg); err != nil {
+	cfg, err := targetAgentConfigFrom(c)
+	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {

@@ -107,6 +107,9 @@ func Serve(ctx context.Context, cfg Config, ln net.Listener, logger *slog.Logger
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(netutil.LimitListener(ln, maxConns)) }()
 	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+BundlePath, "dir", cfg.Dir, "auth", tokens != nil)
+	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && store == nil && !isLoopback(host) {
+		log.Warn("serving plain http beyond loopback: bundles and bearer tokens cross the network in clear; give --tls-ca-file, --tls-cert-file and --tls-key-file")
+	}
 	for {
 		select {
 		case err := <-served:
@@ -137,4 +140,14 @@ func Serve(ctx context.Context, cfg Config, ln net.Listener, logger *slog.Logger
 			return err
 		}
 	}
+}
+
+// isLoopback reports whether host only accepts connections from this
+// machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -75,7 +75,9 @@
 // docs/targets.md is the contract.
 // 5xx answers and connection errors are retried with exponential backoff
 // (200ms doubling, at most 5s) until the context ends; a 4xx answer is
-// never retried, and 409 or 412 means the server refused the fencing token.
+// never retried, and 409 or 412 means the server refused the fencing token
+// (a JSON body {"highestFencingToken": N, ...} with N above the bundle's
+// token, as a target agent answers, sets the FencedError's Highest).
 // Redirects are never followed, so the bundle and its token reach the
 // configured URL and no other: a 3xx answer with a Location is an error
 // matching ErrRedirected that names it, and is not retried (the URL is

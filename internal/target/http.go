@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,7 +122,7 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 		var cert *tls.CertificateVerificationError
 		return fail(!errors.As(err, &cert), err)
 	}
-	detail := readDetail(resp)
+	detail, answer := readAnswer(resp)
 	if err := redirected(resp); err != nil {
 		return fail(false, err)
 	}
@@ -129,7 +130,7 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
-		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail})
+		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail, Highest: highestIn(answer, b.Manifest.FencingToken)})
 	case code >= 500:
 		return fail(true, errors.New(detail))
 	default:
@@ -178,6 +179,13 @@ func redirected(resp *http.Response) error {
 // readDetail returns an answer's status and the first bodyLimit bytes of
 // its body, and closes the body.
 func readDetail(resp *http.Response) string {
+	detail, _ := readAnswer(resp)
+	return detail
+}
+
+// readAnswer is readDetail that also returns the body's first bodyLimit
+// bytes.
+func readAnswer(resp *http.Response) (string, []byte) {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
@@ -185,7 +193,21 @@ func readDetail(resp *http.Response) string {
 	if s := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD")); s != "" {
 		detail += ": " + s
 	}
-	return detail
+	return detail, data
+}
+
+// highestIn reads the highest token a server says it accepted from a
+// refusal's JSON body ({"highestFencingToken": N}, as a target agent
+// answers), 0 when it says none or one not above token (then it is not
+// why token was refused).
+func highestIn(body []byte, token uint64) uint64 {
+	var ans struct {
+		Highest uint64 `json:"highestFencingToken"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Highest <= token {
+		return 0
+	}
+	return ans.Highest
 }
 
 // unwrapURLError drops the *url.Error around a client error: the caller

@@ -164,6 +164,10 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 	if err := s.dir.Apply(ctx, b); err != nil {
 		status, code := applyStatus(err)
 		log.Warn("bundle refused", "status", status, "error", err)
+		if fe := (*target.FencedError)(nil); errors.As(err, &fe) {
+			s.writeFenced(w, fe)
+			return
+		}
 		writeError(w, status, code, err.Error())
 		return
 	}
@@ -181,6 +185,26 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// fencedAnswer is a 409's body: the error, and the highest token accepted
+// (first, and the message short, so that a client reading the first few
+// hundred bytes of the body has it).
+type fencedAnswer struct {
+	HighestFencingToken uint64 `json:"highestFencingToken"`
+	Code                string `json:"code"`
+	Error               string `json:"error"`
+}
+
+// writeFenced answers 409 for a refused fencing token, naming the highest
+// accepted: honuad takes a token above it when its own state is older
+// than the agent's (restored from a backup).
+func (s *Server) writeFenced(w http.ResponseWriter, fe *target.FencedError) {
+	highest := fe.Highest
+	if h, err := s.dir.HighestToken(); err == nil && h > highest {
+		highest = h
+	}
+	writeJSON(w, http.StatusConflict, fencedAnswer{HighestFencingToken: highest, Code: "fenced", Error: fe.Error()})
 }
 
 // applyStatus maps a directory target's Apply error to an answer: 409 for

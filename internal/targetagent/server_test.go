@@ -59,6 +59,12 @@ func TestFencing(t *testing.T) {
 	if !errors.Is(err, target.ErrFenced) {
 		t.Fatalf("Apply of token 5 after 7: %v; want an error matching ErrFenced", err)
 	}
+	// The refusal says which token won, so that a cluster restored from an
+	// older backup can take a token above it (reconcile's applyCommit).
+	var fe *target.FencedError
+	if !errors.As(err, &fe) || fe.Highest != 7 {
+		t.Errorf("Apply of token 5 after 7: %#v; want a FencedError naming 7 as the highest accepted", fe)
+	}
 	low := bundle("d1", 5, map[string]string{"metadata.json": "five"})
 	code, body := a.put(a.token, headers(low.Manifest), document(t, low.Manifest, map[string]string{"metadata.json": "five"}))
 	if code != http.StatusConflict || !isJSONError(body, "fenced") {

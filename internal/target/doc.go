@@ -74,7 +74,8 @@
 // side, which honuad target-agent (internal/targetagent) runs;
 // docs/targets.md is the contract.
 // 5xx answers and connection errors are retried with exponential backoff
-// (200ms doubling, at most 5s) until the context ends; a 4xx answer is
+// (200ms doubling, at most 5s) until the context ends, but 507 (no room
+// for the bundle: waiting rarely makes room) is not; a 4xx answer is
 // never retried, and 409 or 412 means the server refused the fencing token
 // (a JSON body {"highestFencingToken": N, ...} with N above the bundle's
 // token, as a target agent answers, sets the FencedError's Highest).

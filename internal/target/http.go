@@ -131,6 +131,10 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 		return nil
 	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
 		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail, Highest: highestIn(answer, b.Manifest.FencingToken)})
+	case code == http.StatusInsufficientStorage:
+		// No room for the bundle (a target agent's full disk): waiting
+		// rarely makes room; fail, so the deployment rolls back.
+		return fail(false, errors.New(detail))
 	case code >= 500:
 		return fail(true, errors.New(detail))
 	default:

@@ -375,3 +375,22 @@ func TestHTTPFencedNamesHighest(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPInsufficientStorageNotRetried: a 507 (the server has no room for
+// the bundle, as a target agent on a full disk answers) fails at once, so
+// that the deployment fails and rolls back instead of retrying until its
+// deadline; other 5xx answers are retried.
+func TestHTTPInsufficientStorageNotRetried(t *testing.T) {
+	rec := &recorder{statuses: []int{http.StatusInsufficientStorage, http.StatusInsufficientStorage}, body: "no space left on device"}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := newHTTPTarget(t, srv.URL).Apply(ctx, testBundle("d1", 1))
+	if e := asError(t, err); e.Retryable || !strings.Contains(err.Error(), "507") || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("Apply against a 507: %v (retryable %v); want the 507 and its body, not retryable", err, e.Retryable)
+	}
+	if n := rec.count(); n != 1 {
+		t.Errorf("requests = %d; want 1 (a 507 is not retried)", n)
+	}
+}

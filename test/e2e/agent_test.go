@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,4 +336,70 @@ func (h *heldPut) waitAnswered(t *testing.T) int {
 		t.Fatalf("the released PUT with token %d got no answer within %v", h.token, waitTimeout)
 		return 0
 	}
+}
+
+// TestAgentDiskFull gives one of staging's two agents a folder on a 512
+// KiB tmpfs and commits a bundle larger than that: the agent answers 507
+// with nothing half-written and the old bundle still served, the
+// deployment fails and rolls back, and both agents serve the first
+// commit again.
+func TestAgentDiskFull(t *testing.T) {
+	skipIfShort(t)
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the disk-full test needs root to mount a tmpfs; a target agent's full disk is NOT tested in this run")
+	}
+	mnt := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED: cannot mount a tmpfs (%v: %s); a target agent's full disk is NOT tested in this run", err, out)
+	}
+	t.Cleanup(func() { // after the agent is killed: cleanups run last first
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	a, b := harness.StartTargetAgentIn(t, "honua-a", mnt), harness.StartTargetAgent(t, "honua-b")
+	f := newAgentFixture(t, []agentTarget{{a.URL(), a.TokenFile()}, {b.URL(), b.TokenFile()}})
+	f.start()
+	f.waitInitialDeployment()
+	f.checkAgentsServe(f.first, a, b)
+	before := treeOf(t, filepath.Join(mnt, ".metadata.honua"))
+
+	big := f.commitFiles("add large app settings", map[string]string{
+		"environments/staging/appsettings.json": `{"pad": "` + strings.Repeat("x", 1<<20) + `"}`,
+	})
+	leader := waitForHealthy(t, f.c, "n1", "n2", "n3")
+	d := f.waitDeploymentOf(leader, big, "RolledBack")
+	t.Logf("deployment of the large bundle: %s", d)
+	if !strings.Contains(d.Error, "507") {
+		t.Errorf("deployment %s failed with %q; want the agent's 507", d.ID, d.Error)
+	}
+	f.checkAgentsServe(f.first, a, b)
+	// What the rollback wrote is a new bundle of the first commit; nothing
+	// of the large one is left.
+	for _, p := range treeOf(t, filepath.Join(mnt, ".metadata.honua")) {
+		if strings.Contains(p, d.ID+"-") {
+			t.Errorf("%s is left of the refused bundle (before it: %v)", p, before)
+		}
+	}
+}
+
+// treeOf lists the paths under root, relative to it.
+func treeOf(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

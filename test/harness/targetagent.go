@@ -42,7 +42,16 @@ type TargetAgent struct {
 // kills it when the test ends, logging its output if the test failed.
 func StartTargetAgent(t TB, name string, extra ...string) *TargetAgent {
 	t.Helper()
-	a := &TargetAgent{t: t, bin: Build(t), name: name, dir: filepath.Join(t.TempDir(), name)}
+	return StartTargetAgentIn(t, name, filepath.Join(t.TempDir(), name), extra...)
+}
+
+// StartTargetAgentIn is StartTargetAgent with the agent's files in dir,
+// which it creates if needed: its folder (dir/metadata, beside which the
+// agent keeps its bundles and fencing state), tokens and logs. A test
+// puts dir on a small file system to fill it.
+func StartTargetAgentIn(t TB, name, dir string, extra ...string) *TargetAgent {
+	t.Helper()
+	a := &TargetAgent{t: t, bin: Build(t), name: name, dir: dir}
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		t.Fatalf("target agent %s: %v", name, err)
 	}

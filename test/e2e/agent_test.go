@@ -403,3 +403,34 @@ func treeOf(t *testing.T, root string) []string {
 	}
 	return out
 }
+
+// TestAgentWrongToken gives staging's target a token the agent does not
+// list: the agent answers 401 before reading the bundle, the deployment
+// fails at once naming it, and nothing is written beside the folder.
+func TestAgentWrongToken(t *testing.T) {
+	skipIfShort(t)
+	a := harness.StartTargetAgent(t, "honua-a")
+	wrong := filepath.Join(t.TempDir(), "wrong.token")
+	if err := os.WriteFile(wrong, []byte("honua_"+strings.Repeat("0", 64)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newAgentFixture(t, []agentTarget{{a.URL(), wrong}})
+	f.start()
+	leader := waitForHealthy(t, f.c, "n1", "n2", "n3")
+	d := f.waitDeploymentOf(leader, f.first, "Failed")
+	if !strings.Contains(d.Error, "401") {
+		t.Errorf("deployment %s failed with %q; want the agent's 401", d.ID, d.Error)
+	}
+	entries, err := os.ReadDir(filepath.Dir(a.Dir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == filepath.Base(a.Dir()) || strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("%s holds %s after a refused PUT; want nothing written", filepath.Dir(a.Dir()), e.Name())
+		}
+	}
+	if st, err := a.Status(); err != nil || st.Manifest != nil || st.HighestFencingToken != 0 {
+		t.Errorf("%s: %+v, highest %d (%v); want nothing served and no token accepted", a, st.Manifest, st.HighestFencingToken, err)
+	}
+}

@@ -55,6 +55,8 @@ FUZZ_TARGETS := \
 	./internal/rpc:FuzzBearerToken \
 	./internal/rpc:FuzzLoadTokens \
 	./internal/agent:FuzzLoadFile \
+	./internal/target:FuzzDecodeDocument \
+	./internal/targetagent:FuzzLoadFile \
 	./internal/gitrepo:FuzzRedactURL \
 	./internal/gitrepo:FuzzValidateURL \
 	./internal/gitrepo:FuzzValidRef \

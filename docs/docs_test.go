@@ -70,7 +70,7 @@ func binary(t *testing.T, name string) string {
 }
 
 // pages are the documentation pages this package holds.
-var pages = []string{"getting-started.md", "configuration.md", "operations.md", "troubleshooting.md", "security.md", "api.md", "domain.md", "architecture.md", "notifications.md", "dashboard.md"}
+var pages = []string{"getting-started.md", "configuration.md", "operations.md", "troubleshooting.md", "security.md", "api.md", "domain.md", "architecture.md", "notifications.md", "dashboard.md", "targets.md"}
 
 var pageCache sync.Map // name → string
 
@@ -196,6 +196,9 @@ func TestOtherFlags(t *testing.T) {
 			checkFlagTable(t, "configuration.md#"+slug(c.section), helpOf(t, c.bin, c.args...), flagTable(t, "configuration.md", c.section))
 		})
 	}
+	t.Run("honuad target-agent", func(t *testing.T) {
+		checkFlagTable(t, "targets.md#honuad-target-agent", helpOf(t, "honuad", "target-agent"), flagTable(t, "targets.md", "honuad target-agent"))
+	})
 }
 
 // TestEnvironmentVariables checks that every HONUA_ variable the pages name
@@ -203,7 +206,7 @@ func TestOtherFlags(t *testing.T) {
 // is the list the exec target sets.
 func TestEnvironmentVariables(t *testing.T) {
 	known := map[string]string{}
-	for _, c := range [][]string{{"agent"}, {"recover"}} {
+	for _, c := range [][]string{{"agent"}, {"recover"}, {"target-agent"}} {
 		for _, f := range helpOf(t, "honuad", c...).flags {
 			for _, e := range f.env {
 				known[e] = "honuad " + c[0]

@@ -4,9 +4,13 @@
 #   raft    127.0.0.1:7301-7303
 #   gossip  127.0.0.1:7401-7403 (TCP and UDP)
 # The nodes watch a sample configuration repository (.run/config.git, with a
-# work tree in .run/config to commit from) and deploy its development,
-# staging and production environments to directory targets in
-# .run/targets/. The API takes only https and tokens, raft uses mutual TLS
+# work tree in .run/config to commit from) and deploy its development
+# environment to a directory target, .run/targets/development, and staging
+# and production through target agents (honuad target-agent), as to Honua
+# servers on other hosts:
+#   agents  127.0.0.1:7511 staging     -> .run/targets/staging
+#           127.0.0.1:7512 production  -> .run/targets/production-a
+#           127.0.0.1:7513 production  -> .run/targets/production-b The API takes only https and tokens, raft uses mutual TLS
 # (a CA and node certificates made once in .run/tls/), and gossip is
 # encrypted (a key made once in .run/gossip.key). Data and logs
 # live in .run/ (git-ignored) and survive restarts; `make clean` removes
@@ -31,6 +35,15 @@ for i in 1 2 3; do
 		"$bin/honuad" tls cert create --dir "$tls" --server --node "node$i" >/dev/null
 	fi
 done
+# The target agents' certificates (they carry 127.0.0.1, which the nodes
+# dial), from the same CA.
+agents=("staging 7511" "production-a 7512" "production-b 7513")
+for spec in "${agents[@]}"; do
+	read -r name _ <<<"$spec"
+	if [[ ! -f "$tls/server-agent-$name.pem" ]]; then
+		"$bin/honuad" tls cert create --dir "$tls" --server --node "agent-$name" >/dev/null
+	fi
+done
 # The key that encrypts gossip, made once; each node keeps its keyring in
 # its data dir after the first start.
 if [[ ! -f "$run/gossip.key" ]]; then
@@ -39,11 +52,16 @@ if [[ ! -f "$run/gossip.key" ]]; then
 fi
 
 pids=()
+agent_pids=()
 listener=""
 stop() {
 	trap - INT TERM EXIT
 	if [[ -n "$listener" ]]; then
 		kill -TERM "$listener" 2>/dev/null || true
+	fi
+	if ((${#agent_pids[@]})); then
+		kill -TERM "${agent_pids[@]}" 2>/dev/null || true
+		wait "${agent_pids[@]}" 2>/dev/null || true
 	fi
 	if ((${#pids[@]})); then
 		echo
@@ -61,6 +79,22 @@ trap 'exit 0' INT TERM
 "$bin/honuactl" notifications listen --listen-addr 127.0.0.1:7500 --secret-file "$run/hook-secret" \
 	>>"$run/notifications.log" 2>&1 &
 listener=$!
+
+# The target agents: each writes the bundles the nodes PUT into its folder,
+# which a Honua server would read (there is none here: no --reload-url).
+for spec in "${agents[@]}"; do
+	read -r name port <<<"$spec"
+	"$bin/honuad" target-agent \
+		--listen "127.0.0.1:$port" \
+		--dir "$run/targets/$name" \
+		--tokens-file "$run/agents/tokens.yaml" \
+		--tls-ca-file "$tls/honua-ca.pem" \
+		--tls-cert-file "$tls/server-agent-$name.pem" \
+		--tls-key-file "$tls/server-agent-$name-key.pem" \
+		>>"$run/agent-$name.log" 2>&1 &
+	agent_pids+=($!)
+done
+echo "started the target agents of staging and production (pids ${agent_pids[*]}); logs in .run/agent-*.log"
 
 joins=(--join 127.0.0.1:7401 --join 127.0.0.1:7402 --join 127.0.0.1:7403)
 for i in 1 2 3; do
@@ -106,7 +140,11 @@ cat <<HINT
 
 The cluster is up and deploys the sample repository's environments to
 .run/targets/ (development and staging at once; production waits for an
-approval from devops-team).
+approval from devops-team). Development is a directory target; staging and
+production go through target agents, as to Honua servers on other hosts:
+staging to one (127.0.0.1:7511), production to two (:7512 and :7513), each
+writing its folder (.run/targets/staging, production-a, production-b) and
+checking the nodes' bearer token and fencing token (docs/targets.md).
 
 The dashboard is served by every node: open https://127.0.0.1:7201/ui/
 (or :7202, :7203) and sign in by pasting the contents of .run/alice.token
@@ -123,6 +161,8 @@ In another terminal:
   bin/honuactl status                          # leader, members, repository
   bin/honuactl deployments                     # newest first
   cat .run/targets/development/metadata.json   # what development serves
+  curl -s --cacert .run/tls/honua-ca.pem -H "Authorization: Bearer \$(cat .run/agents/honuad.token)" \\
+    https://127.0.0.1:7511/v1/bundle            # what staging's agent serves, and its fencing token
 
 Commit a change and watch it deploy (polled every 5s):
   cd .run/config

@@ -3,7 +3,12 @@
 # the honuad configuration that points the nodes at it:
 #   DIR/config.git   the repository (bare), the "remote" honuad polls
 #   DIR/config       a work tree to edit, commit and push from
-#   DIR/targets/     where each environment's bundle is deployed
+#   DIR/targets/     where each environment's bundle is deployed: development
+#                    by a directory target, staging and production through
+#                    honuad target-agent processes (run-cluster.sh starts
+#                    them), one for staging and two for production
+#   DIR/agents/      the agents' tokens file (SHA-256 only) and the token the
+#                    nodes send them, DIR/agents/honuad.token
 #   DIR/honuad.yaml  the nodes' configuration
 #   DIR/tokens.yaml  API tokens (SHA-256 only), with the tokens themselves in
 #                    DIR/alice.token, DIR/bob.token (approvers in devops-team)
@@ -98,6 +103,16 @@ if [[ ! -f "$dir/tokens.yaml" ]]; then
 	mv "$dir/tokens.yaml.tmp" "$dir/tokens.yaml"
 fi
 
+# The token the nodes send the target agents, and the agents' tokens file.
+if [[ ! -f "$dir/agents/tokens.yaml" ]]; then
+	honuad="$(cd "$(dirname "$0")/.." && pwd)/bin/honuad"
+	mkdir -p "$dir/agents"
+	out="$("$honuad" token create --name honuad --role admin)"
+	(umask 077 && sed -n 's/^token: //p' <<<"$out" >"$dir/agents/honuad.token")
+	{ echo "tokens:"; sed -n '/^  - name:/,$p' <<<"$out"; } >"$dir/agents/tokens.yaml.tmp"
+	mv "$dir/agents/tokens.yaml.tmp" "$dir/agents/tokens.yaml"
+fi
+
 # The secret that signs the notifications sent to make run's receiver.
 if [[ ! -s "$dir/hook-secret" ]]; then
 	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/hook-secret")
@@ -116,14 +131,26 @@ environments:
     targets:
       - type: directory
         path: $dir/targets/development
+  # staging and production are served by Honua servers on other hosts, as
+  # they would be: each has a target agent beside it (honuad target-agent,
+  # started by run-cluster.sh on 127.0.0.1:7511-7513 with TLS), which the
+  # nodes reach as an http target. See docs/targets.md.
   staging:
     targets:
-      - type: directory
-        path: $dir/targets/staging
+      - type: http
+        url: https://127.0.0.1:7511/v1/bundle
+        tokenFile: $dir/agents/honuad.token
+        caFile: $dir/tls/honua-ca.pem
   production:
     targets:
-      - type: directory
-        path: $dir/targets/production
+      - type: http
+        url: https://127.0.0.1:7512/v1/bundle
+        tokenFile: $dir/agents/honuad.token
+        caFile: $dir/tls/honua-ca.pem
+      - type: http
+        url: https://127.0.0.1:7513/v1/bundle
+        tokenFile: $dir/agents/honuad.token
+        caFile: $dir/tls/honua-ca.pem
 notifications:
   baseURL: https://127.0.0.1:7201/v1
   channels:

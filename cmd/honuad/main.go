@@ -20,6 +20,7 @@ import (
 	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/gossipkey"
 	"github.com/honua-io/honua-gitops/internal/rpc"
+	"github.com/honua-io/honua-gitops/internal/targetagent"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -132,7 +133,18 @@ func newApp() *cli.App {
 				},
 				Action: createToken,
 			}},
-		}, tlsCommand()},
+		}, tlsCommand(), {
+			Name:  "target-agent",
+			Usage: "take bundles for a Honua server: the receiving end of honuad's http targets",
+			Description: "Runs beside a Honua server and writes the bundles honuad PUTs into --dir, checking\n" +
+				"each one's bearer token and fencing token (see docs/targets.md). Each flag is also read\n" +
+				"from HONUA_TARGET_AGENT_<NAME> (HONUA_TARGET_AGENT_DIR for --dir) and from the YAML file\n" +
+				"given by --config, whose keys are the flag names. Flags win over the environment,\n" +
+				"which wins over the file.",
+			OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+			Flags:        targetAgentFlags(),
+			Action:       runTargetAgent,
+		}},
 	}
 }
 
@@ -206,6 +218,39 @@ func configFrom(c *cli.Context) (agent.Config, error) {
 	}
 	err := applyFlags(c, &cfg)
 	return cfg, err
+}
+
+// targetAgentConfigFrom builds honuad target-agent's configuration as
+// configFrom builds honuad agent's: defaults, the file, then the
+// environment and flags.
+func targetAgentConfigFrom(c *cli.Context) (targetagent.Config, error) {
+	cfg := targetagent.DefaultConfig()
+	if path := c.String(targetagent.ConfigFileOption); path != "" {
+		if err := cfg.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	err := applyTargetAgentFlags(c, &cfg)
+	return cfg, err
+}
+
+func runTargetAgent(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError{fmt.Errorf("target-agent takes no arguments, got %q", c.Args().Slice())}
+	}
+	cfg, err := targetAgentConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return targetagent.Run(ctx, cfg, targetagent.NewLogger(cfg, os.Stderr), hup)
 }
 
 func runAgent(c *cli.Context) error {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"crypto/x509"
+	"fmt"
 	"maps"
 	"net"
 	"os"
@@ -72,15 +73,28 @@ func readCompose(t *testing.T) composeFile {
 	return cf
 }
 
-func TestComposeThreeNodes(t *testing.T) {
-	cf := readCompose(t)
-	names := make([]string, 0, len(cf.Services))
-	for name := range cf.Services {
-		names = append(names, name)
+// servicesRunning returns the names of the services whose command is
+// command (["agent"]: the honuad nodes; ["target-agent"]: the target
+// agents), sorted.
+func servicesRunning(cf composeFile, command ...string) []string {
+	var names []string
+	for name, s := range cf.Services {
+		if slices.Equal(s.Command, command) {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
+	return names
+}
+
+func TestComposeThreeNodes(t *testing.T) {
+	cf := readCompose(t)
+	names := servicesRunning(cf, "agent")
 	if want := []string{"honuad-1", "honuad-2", "honuad-3"}; !slices.Equal(names, want) {
-		t.Fatalf("compose.yaml services = %v; want %v", names, want)
+		t.Fatalf("compose.yaml services running honuad agent = %v; want %v", names, want)
+	}
+	if agents := servicesRunning(cf, "target-agent"); len(names)+len(agents) != len(cf.Services) {
+		t.Errorf("compose.yaml has services %v; want only honuad nodes and target agents", slices.Sorted(maps.Keys(cf.Services)))
 	}
 	if len(cf.Networks) != 1 || len(cf.Networks["honua"].IPAM.Config) != 1 {
 		t.Fatalf("compose.yaml networks = %+v; want one, honua, with a subnet", cf.Networks)
@@ -155,15 +169,29 @@ func hasKey(m map[string]any, k string) bool {
 	return ok
 }
 
-// nodeFiles are the files a node's configuration names, by its field.
-func nodeFiles(cfg *agent.Config) map[string]*string {
-	return map[string]*string{
+// nodeFiles are the files a node's configuration names, by its field:
+// the required ones, and those its targets name.
+func nodeFiles(cfg *agent.Config) (required, targets map[string]*string) {
+	required = map[string]*string{
 		"auth.tokensFile": &cfg.Auth.TokensFile,
 		"tls-ca-file":     &cfg.TLSCAFile,
 		"tls-cert-file":   &cfg.TLSCertFile,
 		"tls-key-file":    &cfg.TLSKeyFile,
 		"gossip-key-file": &cfg.GossipKeyFile,
 	}
+	targets = map[string]*string{}
+	for name, env := range cfg.Environments {
+		for i := range env.Targets {
+			tg := &env.Targets[i]
+			field := fmt.Sprintf("environments.%s.targets[%d].", name, i)
+			for key, p := range map[string]*string{"tokenFile": &tg.TokenFile, "caFile": &tg.CAFile, "certFile": &tg.CertFile, "keyFile": &tg.KeyFile} {
+				if *p != "" {
+					targets[field+key] = p
+				}
+			}
+		}
+	}
+	return required, targets
 }
 
 // loadNodeConfig loads the honuad.yaml that service mounts at
@@ -213,11 +241,12 @@ func TestComposeConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range slices.Sorted(maps.Keys(cf.Services)) {
+	for _, name := range servicesRunning(cf, "agent") {
 		t.Run(name, func(t *testing.T) {
 			s := cf.Services[name]
 			cfg := loadNodeConfig(t, cf, name)
-			files := nodeFiles(&cfg)
+			files, targetFiles := nodeFiles(&cfg)
+			maps.Copy(files, targetFiles)
 			for _, field := range slices.Sorted(maps.Keys(files)) {
 				p := files[field]
 				if *p == "" {
@@ -232,6 +261,12 @@ func TestComposeConfigLoads(t *testing.T) {
 				local := l.composePath(src)
 				if field == "auth.tokensFile" && !fileExists(local) {
 					if err := os.WriteFile(local, []byte("tokens:\n"+entry), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if strings.HasSuffix(field, ".tokenFile") && !fileExists(local) {
+					// The operator writes the agents' token, as the tokens file.
+					if err := os.WriteFile(local, []byte("honua_agent_token\n"), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -337,6 +372,9 @@ func TestComposeEnvVarsAreHonuadFlags(t *testing.T) {
 	cf := readCompose(t)
 	known := harness.AgentEnvVars(t)
 	for name, s := range cf.Services {
+		if slices.Equal(s.Command, []string{"target-agent"}) {
+			continue // TestComposeAgents
+		}
 		for k := range s.Environment {
 			if strings.HasPrefix(k, "HONUA_") && !known[k] {
 				t.Errorf("%s sets %s, which honuad agent does not read", name, k)

@@ -3,5 +3,7 @@
 // read, and its build command run with the local Go toolchain; the compose
 // file is read, and its configuration loaded with honuad's own loader, with
 // the certificates and gossip key that deploy/README.md's walkthrough makes
-// (its honuad commands are run with the local honuad).
+// (its honuad commands are run with the local honuad); its two target
+// agents' configuration is validated the same way, and honuad.yaml's
+// production targets checked against them.
 package docker

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,6 +61,16 @@ func secretFiles(cfg *agent.Config) map[string]*string {
 	}
 	for field, p := range tlsFields(cfg) {
 		files[field] = p
+	}
+	for name, env := range cfg.Environments {
+		for i := range env.Targets {
+			tg := &env.Targets[i]
+			field := fmt.Sprintf("environments.%s.targets[%d].", name, i)
+			files[field+"tokenFile"] = &tg.TokenFile
+			files[field+"caFile"] = &tg.CAFile
+			files[field+"certFile"] = &tg.CertFile
+			files[field+"keyFile"] = &tg.KeyFile
+		}
 	}
 	for field, p := range files {
 		if *p == "" {

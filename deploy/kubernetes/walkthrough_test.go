@@ -26,13 +26,34 @@ type walkthroughSecrets map[string]map[string]string
 // operator's tokens.yaml, git token, openssl's webhook secrets).
 func runWalkthrough(t *testing.T, namespace string) walkthroughSecrets {
 	t.Helper()
+	return runSections(t, walkthroughSection{"Kubernetes", namespace})
+}
+
+// walkthroughSection is a "## " section of deploy/README.md and the
+// namespace its Secrets must be created in.
+type walkthroughSection struct{ heading, namespace string }
+
+// runSections is runWalkthrough for the sections given, run in order in
+// one directory (a later one uses what an earlier one made).
+func runSections(t *testing.T, sections ...walkthroughSection) walkthroughSecrets {
+	t.Helper()
 	page, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, err := walkthrough.Commands(page, "Kubernetes")
-	if err != nil {
-		t.Fatalf("deploy/README.md: %v", err)
+	type command struct {
+		walkthrough.Command
+		namespace string
+	}
+	var cmds []command
+	for _, sec := range sections {
+		cs, err := walkthrough.Commands(page, sec.heading)
+		if err != nil {
+			t.Fatalf("deploy/README.md: %v", err)
+		}
+		for _, c := range cs {
+			cmds = append(cmds, command{c, sec.namespace})
+		}
 	}
 	bin, dir := harness.Build(t), t.TempDir()
 	honuad := func(c walkthrough.Command, args []string) []byte {
@@ -54,7 +75,8 @@ func runWalkthrough(t *testing.T, namespace string) walkthroughSecrets {
 		return p
 	}
 	secrets := walkthroughSecrets{}
-	for _, c := range cmds {
+	for _, cn := range cmds {
+		c, namespace := cn.Command, cn.namespace
 		switch {
 		case c.HasPrefix("bin/honuad"):
 			out := honuad(c, c.Args[1:])

@@ -272,6 +272,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 		settings := reconcile.EnvironmentSettings{DryRun: e.DryRun}
 		for i, tc := range e.Targets {
 			t, err := target.New(target.Config{Type: tc.Type, Path: tc.Path, URL: tc.URL, Command: tc.Command,
+				TokenFile: tc.TokenFile, CAFile: tc.CAFile, CertFile: tc.CertFile, KeyFile: tc.KeyFile,
 				Logger: logger.With("env", name)})
 			if err != nil {
 				return nil, nil, nil, &ConfigError{fmt.Errorf("environments.%s.targets[%d]: %w", name, i, err)}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/honua-io/honua-gitops/internal/cluster"
@@ -63,6 +64,12 @@ type TargetConfig struct {
 	Command      []string            `yaml:"command"`
 	ReloadURL    string              `yaml:"reloadURL"`
 	HealthChecks []HealthCheckConfig `yaml:"healthChecks"`
+	// An http target's bearer token (a file holding it) and TLS files, for
+	// talking to a target agent (docs/targets.md).
+	TokenFile string `yaml:"tokenFile"`
+	CAFile    string `yaml:"caFile"`
+	CertFile  string `yaml:"certFile"`
+	KeyFile   string `yaml:"keyFile"`
 }
 
 // HealthCheckConfig is a GET that must answer 2xx after an apply.
@@ -154,6 +161,7 @@ func (c *Config) validateSections() []error {
 			default:
 				bad(field+".type", t.Type, "must be directory, http or exec")
 			}
+			errs = append(errs, validateHTTPTargetFiles(field, t)...)
 			for _, u := range append([]string{t.ReloadURL}, healthURLs(t)...) {
 				if u == "" {
 					continue
@@ -180,6 +188,38 @@ func (c *Config) validateSections() []error {
 	}
 	errs = append(errs, c.validateDrift()...)
 	return append(errs, c.validateNotifications()...)
+}
+
+// validateHTTPTargetFiles checks an http target's token and TLS files:
+// given only for an http target (https for the TLS files), and readable.
+func validateHTTPTargetFiles(field string, t TargetConfig) []error {
+	var errs []error
+	for _, f := range []struct{ key, path string }{
+		{"tokenFile", t.TokenFile}, {"caFile", t.CAFile}, {"certFile", t.CertFile}, {"keyFile", t.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		switch {
+		case t.Type != "http":
+			errs = append(errs, &cluster.FieldError{Field: field + "." + f.key, Value: f.path, Why: "is only for an http target"})
+			continue
+		case f.key != "tokenFile" && !strings.HasPrefix(t.URL, "https://"):
+			errs = append(errs, &cluster.FieldError{Field: field + "." + f.key, Value: f.path, Why: "needs an https url"})
+			continue
+		}
+		b, err := os.ReadFile(f.path)
+		switch {
+		case err != nil:
+			errs = append(errs, &cluster.FieldError{Field: field + "." + f.key, Value: f.path, Why: "cannot be read: " + err.Error()})
+		case f.key == "tokenFile" && len(bytes.TrimSpace(b)) == 0:
+			errs = append(errs, &cluster.FieldError{Field: field + "." + f.key, Value: f.path, Why: "holds no token"})
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, &cluster.FieldError{Field: field + ".certFile", Why: "certFile and keyFile go together: give both or neither"})
+	}
+	return errs
 }
 
 // noSecret says why a secret file's content holds no secret, or "" when it

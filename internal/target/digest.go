@@ -168,6 +168,9 @@ func (h *httpTarget) Digest(ctx context.Context) (*Digest, error) {
 		return fail(err)
 	}
 	req.Header.Set("Accept", DigestMediaType)
+	if err := h.authorize(req); err != nil {
+		return fail(err)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return fail(unwrapURLError(err))

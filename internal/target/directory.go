@@ -166,6 +166,17 @@ func (d *directoryTarget) highest(st *dirState) uint64 {
 	return h
 }
 
+// HighestToken returns the highest fencing token the target has accepted:
+// what its state file records (fsynced before every switch), or the
+// served bundle's when higher. 0 means none yet.
+func (d *directoryTarget) HighestToken() (uint64, error) {
+	st, err := d.readState()
+	if err != nil {
+		return 0, d.fail("read state", err)
+	}
+	return d.highest(st), nil
+}
+
 // Current reads the manifest of the bundle the path serves.
 func (d *directoryTarget) Current(context.Context) (*Manifest, error) {
 	name := filepath.Join(d.path, filepath.FromSlash(ManifestPath))

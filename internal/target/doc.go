@@ -66,10 +66,19 @@
 // Files are JSON strings holding the file's text. When any file is not
 // valid UTF-8, every file is instead encoded in standard base64 (with
 // padding) and "filesEncoding" is "base64"; the field is absent otherwise.
-// The request carries X-Honua-Fencing-Token and X-Honua-Deployment-Id.
+// The request carries X-Honua-Fencing-Token, X-Honua-Deployment-Id and
+// X-Honua-Commit and, with a TokenFile, "Authorization: Bearer <token>"
+// (the file is read again for each request); with CAFile, CertFile and
+// KeyFile an https target checks the server's certificate against that CA
+// and presents a client certificate. DecodeDocument is the receiving
+// side, which honuad target-agent (internal/targetagent) runs;
+// docs/targets.md is the contract.
 // 5xx answers and connection errors are retried with exponential backoff
-// (200ms doubling, at most 5s) until the context ends; a 4xx answer is
-// never retried, and 409 or 412 means the server refused the fencing token.
+// (200ms doubling, at most 5s) until the context ends, but 507 (no room
+// for the bundle: waiting rarely makes room) is not; a 4xx answer is
+// never retried, and 409 or 412 means the server refused the fencing token
+// (a JSON body {"highestFencingToken": N, ...} with N above the bundle's
+// token, as a target agent answers, sets the FencedError's Highest).
 // Redirects are never followed, so the bundle and its token reach the
 // configured URL and no other: a 3xx answer with a Location is an error
 // matching ErrRedirected that names it, and is not retried (the URL is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // FencingTokenHeader carries the bundle's fencing token on an http target's
@@ -25,6 +24,10 @@ const FencingTokenHeader = "X-Honua-Fencing-Token"
 // DeploymentIDHeader carries the bundle's deployment id on an http
 // target's request.
 const DeploymentIDHeader = "X-Honua-Deployment-Id"
+
+// CommitHeader carries the commit the bundle was built from on an http
+// target's request (the manifest has it too).
+const CommitHeader = "X-Honua-Commit"
 
 // bodyLimit is how much of an error answer's body is kept.
 const bodyLimit = 512
@@ -37,6 +40,7 @@ type httpTarget struct {
 	timeout    time.Duration
 	backoffMin time.Duration
 	backoffMax time.Duration
+	tokenFile  string // the bearer token, read for each request; "" for none
 	client     http.Client
 	log        *slog.Logger
 }
@@ -46,41 +50,6 @@ func (h *httpTarget) String() string { return h.name }
 
 // Current returns nil: an http target cannot tell what the server serves.
 func (h *httpTarget) Current(context.Context) (*Manifest, error) { return nil, nil }
-
-// httpDocument is the body of an http target's PUT.
-type httpDocument struct {
-	Manifest Manifest          `json:"manifest"`
-	Files    map[string]string `json:"files"`
-	// FilesEncoding is "base64" when the files are base64, absent when
-	// they are text.
-	FilesEncoding string `json:"filesEncoding,omitempty"`
-}
-
-// encodeDocument returns the JSON document for b.
-func encodeDocument(b *Bundle) ([]byte, error) {
-	doc := httpDocument{Manifest: b.Manifest, Files: make(map[string]string, len(b.Files))}
-	text := true
-	for _, data := range b.Files {
-		text = text && utf8.Valid(data)
-	}
-	if !text {
-		doc.FilesEncoding = "base64"
-	}
-	for name, data := range b.Files {
-		if text {
-			doc.Files[name] = string(data)
-		} else {
-			doc.Files[name] = base64.StdEncoding.EncodeToString(data)
-		}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
 
 // Apply PUTs the bundle, retrying server and connection errors with
 // exponential backoff until ctx ends.
@@ -140,6 +109,10 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(FencingTokenHeader, strconv.FormatUint(b.Manifest.FencingToken, 10))
 	req.Header.Set(DeploymentIDHeader, b.Manifest.DeploymentID)
+	req.Header.Set(CommitHeader, b.Manifest.Commit)
+	if err := h.authorize(req); err != nil {
+		return fail(false, err)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		err = unwrapURLError(err)
@@ -149,7 +122,7 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 		var cert *tls.CertificateVerificationError
 		return fail(!errors.As(err, &cert), err)
 	}
-	detail := readDetail(resp)
+	detail, answer := readAnswer(resp)
 	if err := redirected(resp); err != nil {
 		return fail(false, err)
 	}
@@ -157,12 +130,33 @@ func (h *httpTarget) put(ctx context.Context, b *Bundle, body []byte) *Error {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
-		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail})
+		return fail(false, &FencedError{Token: b.Manifest.FencingToken, Detail: detail, Highest: highestIn(answer, b.Manifest.FencingToken)})
+	case code == http.StatusInsufficientStorage:
+		// No room for the bundle (a target agent's full disk): waiting
+		// rarely makes room; fail, so the deployment rolls back.
+		return fail(false, errors.New(detail))
 	case code >= 500:
 		return fail(true, errors.New(detail))
 	default:
 		return fail(false, errors.New(detail))
 	}
+}
+
+// authorize sets the request's bearer token, read from the token file.
+func (h *httpTarget) authorize(req *http.Request) error {
+	if h.tokenFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(h.tokenFile)
+	if err != nil {
+		return fmt.Errorf("read the bearer token: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return fmt.Errorf("read the bearer token: %s holds no token (one line, no spaces)", h.tokenFile)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return nil
 }
 
 // noRedirect is the CheckRedirect of every client here: a redirect is
@@ -189,6 +183,13 @@ func redirected(resp *http.Response) error {
 // readDetail returns an answer's status and the first bodyLimit bytes of
 // its body, and closes the body.
 func readDetail(resp *http.Response) string {
+	detail, _ := readAnswer(resp)
+	return detail
+}
+
+// readAnswer is readDetail that also returns the body's first bodyLimit
+// bytes.
+func readAnswer(resp *http.Response) (string, []byte) {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
@@ -196,7 +197,21 @@ func readDetail(resp *http.Response) string {
 	if s := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD")); s != "" {
 		detail += ": " + s
 	}
-	return detail
+	return detail, data
+}
+
+// highestIn reads the highest token a server says it accepted from a
+// refusal's JSON body ({"highestFencingToken": N}, as a target agent
+// answers), 0 when it says none or one not above token (then it is not
+// why token was refused).
+func highestIn(body []byte, token uint64) uint64 {
+	var ans struct {
+		Highest uint64 `json:"highestFencingToken"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Highest <= token {
+		return 0
+	}
+	return ans.Highest
 }
 
 // unwrapURLError drops the *url.Error around a client error: the caller

@@ -350,3 +350,47 @@ func TestHTTPAttemptTimeout(t *testing.T) {
 		t.Errorf("%d requests; want 2 (the hung one, then a retry)", calls.Load())
 	}
 }
+
+// TestHTTPFencedNamesHighest: a 409 whose JSON body names the highest
+// token accepted (as a target agent's does) gives it as the FencedError's
+// Highest, when it is above the bundle's token; otherwise Highest is 0.
+func TestHTTPFencedNamesHighest(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want uint64
+	}{
+		{`{"highestFencingToken":9,"code":"fenced","error":"fencing token 3 is lower than 9"}`, 9},
+		{`{"highestFencingToken":2,"code":"fenced"}`, 0},
+		{`fencing token 3 is stale`, 0},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, c.body)
+		}))
+		err := newHTTPTarget(t, srv.URL).Apply(t.Context(), testBundle("d1", 3))
+		srv.Close()
+		var fe *FencedError
+		if !errors.As(err, &fe) || fe.Highest != c.want {
+			t.Errorf("409 %s: Apply = %v; want a FencedError with Highest %d", c.body, err, c.want)
+		}
+	}
+}
+
+// TestHTTPInsufficientStorageNotRetried: a 507 (the server has no room for
+// the bundle, as a target agent on a full disk answers) fails at once, so
+// that the deployment fails and rolls back instead of retrying until its
+// deadline; other 5xx answers are retried.
+func TestHTTPInsufficientStorageNotRetried(t *testing.T) {
+	rec := &recorder{statuses: []int{http.StatusInsufficientStorage, http.StatusInsufficientStorage}, body: "no space left on device"}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := newHTTPTarget(t, srv.URL).Apply(ctx, testBundle("d1", 1))
+	if e := asError(t, err); e.Retryable || !strings.Contains(err.Error(), "507") || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("Apply against a 507: %v (retryable %v); want the 507 and its body, not retryable", err, e.Retryable)
+	}
+	if n := rec.count(); n != 1 {
+		t.Errorf("requests = %d; want 1 (a 507 is not retried)", n)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"time"
+
+	"github.com/honua-io/honua-gitops/internal/certs"
 )
 
 // Target is one place an environment's bundle goes.
@@ -43,6 +45,16 @@ type Config struct {
 	// Timeout bounds each attempt of an http target (default
 	// DefaultTimeout).
 	Timeout time.Duration
+	// TokenFile holds the bearer token an http target sends with each
+	// request (Authorization: Bearer), read again for every request so
+	// that a rotated token is used at once; empty: no token.
+	TokenFile string
+	// CAFile, CertFile and KeyFile are an https target's TLS files: the CA
+	// certificates the server's certificate must be signed by (empty: the
+	// system's roots), and a client certificate and its key for a server
+	// that asks for one (both or neither). The server's certificate must
+	// carry the URL's host name.
+	CAFile, CertFile, KeyFile string
 	// Logger receives the target's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -54,7 +66,8 @@ const (
 )
 
 // New checks cfg and returns its target. An error names the field at
-// fault. New does not touch the disk or the network.
+// fault. New does not touch the network, and reads no file but an http
+// target's TLS files.
 func New(cfg Config) (Target, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -123,7 +136,20 @@ func newHTTP(cfg Config, log *slog.Logger) (*httpTarget, error) {
 		timeout:    timeout,
 		backoffMin: 200 * time.Millisecond,
 		backoffMax: 5 * time.Second,
+		tokenFile:  cfg.TokenFile,
 		client:     http.Client{CheckRedirect: noRedirect},
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		if u.Scheme != "https" {
+			return nil, fmt.Errorf("target config: url: %q: caFile, certFile and keyFile need an https URL", u.Redacted())
+		}
+		tc, err := certs.Client(certs.ClientOptions{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, ServerName: u.Hostname()})
+		if err != nil {
+			return nil, fmt.Errorf("target config: tls: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		h.client.Transport = tr
 	}
 	h.log = log.With("target", h.name)
 	return h, nil

@@ -126,8 +126,8 @@ func (r *Run) killLeaderApplying() {
 	if final.State == "Completed" && highest < final.FencingToken {
 		r.t.Errorf("%s completed %s with token %d, but its agent's highest accepted token is %d", nl.ID(), id, final.FencingToken, highest)
 	}
-	r.note("kill-leader-applying: %s killed with %s held; %s ended %s with token %d; the late PUT answered %d by the agent (its highest token %d)",
-		leader.ID(), h.Put, id, final.State, final.FencingToken, code, highest)
+	r.note("kill-leader-applying: %s killed while its PUT of %s with token %d was held; %s ended %s with token %d; the late PUT answered %d by the agent (its highest token %d)",
+		leader.ID(), id, h.Token, id, final.State, final.FencingToken, code, highest)
 	r.idle(r.between(500*time.Millisecond, 2*time.Second))
 	r.restart(leader)
 }

@@ -238,17 +238,18 @@ func (r *Run) releaseLate(who string, h *Held) (code int, highest uint64) {
 	if err != nil {
 		r.t.Fatalf("after %s's late PUT: %v", who, err)
 	}
-	r.Logf("%s's late %s: the agent had accepted token %d; it answered %d and now serves %s (highest token %d)",
-		who, h.Put, before.HighestFencingToken, code, describeStatus(after), after.HighestFencingToken)
+	put := fmt.Sprintf("PUT #%d (deployment %s, token %d)", h.Seq, h.Manifest.DeploymentID, h.Token)
+	r.Logf("%s's late %s: %s had accepted token %d; it answered %d and now serves %s (highest token %d)",
+		who, put, h.a.agent, before.HighestFencingToken, code, describeStatus(after), after.HighestFencingToken)
 	if before.HighestFencingToken <= h.Token {
 		return code, before.HighestFencingToken
 	}
 	if code != http.StatusConflict {
-		r.t.Errorf("%s's late %s was answered %d by %s; want 409: it had accepted token %d", who, h.Put, code, h.a.agent, before.HighestFencingToken)
+		r.t.Errorf("%s's late %s was answered %d by %s; want 409: it had accepted token %d", who, put, code, h.a.agent, before.HighestFencingToken)
 	}
 	if after.Manifest == nil || after.Manifest.FencingToken <= h.Token || after.HighestFencingToken < before.HighestFencingToken {
-		r.t.Errorf("%s after refusing %s's late %s serves %s with highest token %d; want a bundle with a token above %d, and the highest token at least %d",
-			h.a.agent, who, h.Put, describeStatus(after), after.HighestFencingToken, h.Token, before.HighestFencingToken)
+		r.t.Errorf("%s after %s's late %s serves %s with highest token %d; want a bundle with a token above %d, and the highest token at least %d",
+			h.a.agent, who, put, describeStatus(after), after.HighestFencingToken, h.Token, before.HighestFencingToken)
 	}
 	return code, before.HighestFencingToken
 }

@@ -201,12 +201,13 @@
 // Process faults (process.go, fencing.go, diskfull.go): SIGKILL of the
 // leader (at any time, while a deployment is Applying, while it writes a
 // snapshot), of a follower and of two of five nodes; SIGSTOP of the leader
-// past its lease (with kill-leader-applying, the deposed leader's PUT is
-// held by the proxy and delivered late, once the new leader finished the
-// deployment, and the real agent must refuse it with 409 once it accepted
-// a higher token); a stop and restart of the whole cluster; replacing a
+// past its lease; a stop and restart of the whole cluster; replacing a
 // dead member with a fresh node; and a follower's disk filling up (its data
-// dir is a small tmpfs; root only).
+// dir is a small tmpfs; root only). When the leader is killed while
+// Applying, and when it is paused, its PUT is held by the proxy and
+// delivered to the agent late, once the new leader has finished the
+// deployment: the agent, which then holds a higher token (by its GET),
+// must refuse it with 409 and go on serving a bundle with a higher token.
 //
 // Network faults (netfaults.go), on the peer network only: the leader cut
 // off from the majority while clients still reach it (partition-leader);

@@ -52,7 +52,18 @@ func (r *Run) agentViolations(env string, deployed served, want map[string]strin
 	if err != nil {
 		return append(out, fmt.Sprintf("%s: %v", env, err))
 	}
-	retries := 0
+	v, retries := servedViolations(env, log, deployed)
+	out = append(out, v...)
+	out = append(out, r.proxyAgrees(env, log)...)
+	r.note("targets: %s's agent switched in %d bundles (%d of them a retry with an equal token), refused %d PUTs with 409 (its log); tokens %s",
+		env, len(log), retries, strings.Count(a.agent.Log(), `msg="bundle refused"`), tokenRange(log))
+	return out
+}
+
+// servedViolations checks the bundles an agent's log says it switched in,
+// in order: each token strictly above the one before, but for the same
+// bundle again (a retry, counted), and the last one deployed.
+func servedViolations(env string, log []served, deployed served) (out []string, retries int) {
 	for i := 1; i < len(log); i++ {
 		prev, cur := log[i-1], log[i]
 		switch {
@@ -69,10 +80,7 @@ func (r *Run) agentViolations(env string, deployed served, want map[string]strin
 	} else if last := log[len(log)-1]; last != deployed {
 		out = append(out, fmt.Sprintf("%s: the last bundle its target agent served (its log) is %s; want %s", env, last, deployed))
 	}
-	out = append(out, r.proxyAgrees(env, log)...)
-	r.note("targets: %s's agent switched in %d bundles (%d of them a retry with an equal token), refused %d PUTs with 409 (its log); tokens %s",
-		env, len(log), retries, strings.Count(a.agent.Log(), `msg="bundle refused"`), tokenRange(log))
-	return out
+	return out, retries
 }
 
 // proxyAgrees checks the proxy's record against the agent's log: every

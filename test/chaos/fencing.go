@@ -132,12 +132,12 @@ func (r *Run) killLeaderApplying() {
 	r.restart(leader)
 }
 
-// pauseLeader: SIGSTOP the leader while an http target holds its PUT of a
-// deployment in Applying, for longer than its lease; a new leader takes
+// pauseLeader: SIGSTOP the leader while an agent's proxy holds its PUT of
+// a deployment in Applying, for longer than its lease; a new leader takes
 // over and finishes what the paused one had in flight; then SIGCONT it
-// and release its PUT. The target must refuse the late PUT (a higher
-// token was accepted), and the resumed node must not deploy: no PUT it
-// sends after it resumes is accepted.
+// and release its PUT. The agent must refuse the late PUT (it accepted a
+// higher token), and the resumed node must not deploy: no PUT it sends
+// after it resumes is accepted.
 func (r *Run) pauseLeader() {
 	r.t.Helper()
 	h := r.holdApply()

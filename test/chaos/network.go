@@ -86,7 +86,7 @@ func (nt *network) idx(n *harness.Node) int {
 	return i
 }
 
-// identify names the node a connection to a bundle server comes from, by
+// identify names the node a connection to an agent's proxy comes from, by
 // its client address: the namespace it runs in.
 func (nt *network) identify(remote string) string {
 	host, _, err := net.SplitHostPort(remote)

@@ -57,8 +57,8 @@ type Options struct {
 	// Network runs every node in a network namespace of its own
 	// (test/chaos/netns): raft, gossip and forwarding go over a peer
 	// network where the network faults act, the test reaches each node
-	// over a link of its own, and the git daemon and http targets listen
-	// on an address every namespace reaches. It needs root and the ip and
+	// over a link of its own, and the git daemon and the proxies of the
+	// target agents listen on an address every namespace reaches. It needs root and the ip and
 	// nft commands; without them Start skips the test loudly. Without it
 	// the nodes listen on loopback and the network faults are left out.
 	Network bool

@@ -3,7 +3,6 @@ package chaos
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"slices"
@@ -331,19 +330,16 @@ func overlaps(ordered []transitionAt) []string {
 
 // targetViolations checks that every target holds exactly the bundle of its
 // environment's deployed deployment, with the environment's last fencing
-// token, that the http servers' accepted tokens never went down, and that
-// no gate environment's target was ever written.
+// token, that the agents' accepted tokens only went up (agentViolations),
+// and that no gate environment's target was ever written.
 func (r *Run) targetViolations(final *finalState) []string {
 	var out []string
 	for _, env := range r.envs() {
-		s := r.servers[env]
 		if r.isGate(env) {
-			if puts := s.Puts(); len(puts) > 0 {
-				out = append(out, fmt.Sprintf("%s: its http target got %d PUTs; a gate never deploys: %s", env, len(puts), puts[0]))
-			}
 			if _, err := resolve(r.dirs[env]); err == nil {
 				out = append(out, fmt.Sprintf("%s: its directory target was written; a gate never deploys", env))
 			}
+			out = append(out, r.gateAgentViolations(env)...)
 			continue
 		}
 		e := final.envs[env]
@@ -362,15 +358,9 @@ func (r *Run) targetViolations(final *finalState) []string {
 				token = max(token, d.FencingToken)
 			}
 		}
+		deployed := served{DeploymentID: e.DeployedDeployment, Commit: e.DeployedCommit, Token: token}
 		check := func(target string, m *manifest, files map[string]string) {
-			if m.DeploymentID != e.DeployedDeployment || m.Commit != e.DeployedCommit || m.Environment != env {
-				out = append(out, fmt.Sprintf("%s: %s holds deployment %s of %s at %.12s; the environment has deployed %s at %.12s",
-					env, target, m.DeploymentID, m.Environment, m.Commit, e.DeployedDeployment, e.DeployedCommit))
-			}
-			if m.FencingToken != token {
-				out = append(out, fmt.Sprintf("%s: %s holds a bundle with fencing token %d; the environment's last apply had token %d",
-					env, target, m.FencingToken, token))
-			}
+			out = append(out, manifestViolations(env, target, m, deployed)...)
 			if diff := diffFiles(files, want); diff != "" {
 				out = append(out, fmt.Sprintf("%s: %s does not hold the files of %.12s: %s", env, target, e.DeployedCommit, diff))
 			}
@@ -382,45 +372,24 @@ func (r *Run) targetViolations(final *finalState) []string {
 		} else {
 			check("its directory target", m, files)
 		}
-		last, ok := s.Last()
-		if !ok {
-			out = append(out, fmt.Sprintf("%s: its http target accepted no bundle", env))
-			continue
-		}
-		files, err := decodeFiles(last.Doc.Files, last.Doc.FilesEncoding)
-		if err != nil {
-			out = append(out, fmt.Sprintf("%s: http target: %s: %v", env, last, err))
-			continue
-		}
-		m := manifest(last.Doc.Manifest)
-		check("its http target", &m, files)
-		var highest uint64
-		for _, p := range s.Accepted() {
-			if p.Token < highest {
-				out = append(out, fmt.Sprintf("%s: its http target accepted %s after token %d", env, p, highest))
-			}
-			highest = max(highest, p.Token)
-		}
+		out = append(out, r.agentViolations(env, deployed, want, check)...)
 	}
 	return out
 }
 
-func decodeFiles(files map[string]string, encoding string) (map[string]string, error) {
-	if encoding == "" {
-		return files, nil
+// manifestViolations compares the manifest a target holds with the
+// environment's deployed deployment and its last fencing token.
+func manifestViolations(env, target string, m *manifest, deployed served) []string {
+	var out []string
+	if m.DeploymentID != deployed.DeploymentID || m.Commit != deployed.Commit || m.Environment != env {
+		out = append(out, fmt.Sprintf("%s: %s holds deployment %s of %s at %.12s; the environment has deployed %s at %.12s",
+			env, target, m.DeploymentID, m.Environment, m.Commit, deployed.DeploymentID, deployed.Commit))
 	}
-	if encoding != "base64" {
-		return nil, fmt.Errorf("unknown filesEncoding %q", encoding)
+	if m.FencingToken != deployed.Token {
+		out = append(out, fmt.Sprintf("%s: %s holds a bundle with fencing token %d; the environment's last apply had token %d",
+			env, target, m.FencingToken, deployed.Token))
 	}
-	out := map[string]string{}
-	for name, v := range files {
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		out[name] = string(b)
-	}
-	return out, nil
+	return out
 }
 
 // firstAck is the first write a survivor acknowledged after an outage.

@@ -9,8 +9,14 @@
 // with its own data dir, all given one configuration file: a configuration
 // repository served by a real git daemon (test/gitserver), polled every
 // second, and for every environment two real targets — a directory target
-// and an http target played by test/honuaserver, which records every
-// fencing token it receives and refuses a lower one. The API needs bearer
+// and an http target, a real honuad target-agent process
+// (test/harness.StartTargetAgentIn) with a tokens file, whose token the
+// http target sends (tokenFile). The agent keeps the highest fencing token
+// it accepted in its durable state and refuses a lower one with 409. The
+// nodes reach it through a thin proxy of the test (agents.go) that
+// forwards every request unchanged, records each PUT (the node that sent
+// it, its token, the agent's answer) and holds PUTs when a fencing fault
+// asks it to; the agent alone decides what it accepts. The API needs bearer
 // tokens (four approvers and an admin). Raft snapshots are taken every few
 // dozen entries (--raft-snapshot-threshold, --raft-trailing-logs and
 // --raft-snapshot-interval are low), so snapshots are written, sent and
@@ -23,10 +29,11 @@
 // namespaces (10.77.0.0/24, addresses that exist only inside them), where
 // nftables rules cut, one-way drop, flap and lose packets, and tc netem
 // or, on a kernel without netem, an nfqueue the test reads delays them. The test's clients reach each node's API over a link of
-// its own, which no fault touches, and the git daemon and the http targets
-// listen on a service address of the root namespace that every namespace
-// reaches over that link: a node cut off from the others still hears from
-// clients and still reaches its targets. Without root, ip or nft these
+// its own, which no fault touches, and the git daemon and the agents'
+// proxies listen on a service address of the root namespace that every
+// namespace reaches over that link (the agents themselves listen on
+// 127.0.0.1 of the root namespace, behind their proxies): a node cut off
+// from the others still hears from clients and still reaches its targets. Without root, ip or nft these
 // tests skip loudly; the others run on loopback.
 //
 // The repository has three kinds of environment, each for one part of the
@@ -169,11 +176,16 @@
 //     PostValidating, or RollingBack) at any index, by the transitions of
 //     the final state and by the event streams;
 //   - every target holds exactly the bundle of its environment's deployed
-//     deployment (the directory's manifest and files; the http server's
-//     last accepted body), the http servers never accepted a lower token
-//     after a higher one, the directory readers never saw a token go down
-//     nor a bundle mixing two commits, and gate environments' targets were
-//     never written;
+//     deployment with its last fencing token: the directory's manifest and
+//     files; each agent's GET /v1/bundle (manifest, file digests, and its
+//     durable highest token, which must be that last token) and the folder
+//     it switched. Each agent's log ("bundle served", one line per bundle
+//     switched in) shows every accepted bundle's token strictly above the
+//     one before (equal only for the same bundle, a retry) and ends with
+//     the deployed one, and agrees with the proxy's record of the PUTs it
+//     answered 200. The directory readers never saw a token go down nor a
+//     bundle mixing two commits, and gate environments' targets were never
+//     written (no PUT reached their agents, which serve nothing);
 //   - every notification the final deployments' transitions raise exists
 //     and was delivered, and no other: every event of every environment is
 //     routed to a webhook receiver (notifications.go) that is down 3 s of
@@ -191,7 +203,11 @@
 // snapshot), of a follower and of two of five nodes; SIGSTOP of the leader
 // past its lease; a stop and restart of the whole cluster; replacing a
 // dead member with a fresh node; and a follower's disk filling up (its data
-// dir is a small tmpfs; root only).
+// dir is a small tmpfs; root only). When the leader is killed while
+// Applying, and when it is paused, its PUT is held by the proxy and
+// delivered to the agent late, once the new leader has finished the
+// deployment: the agent, which then holds a higher token (by its GET),
+// must refuse it with 409 and go on serving a bundle with a higher token.
 //
 // Network faults (netfaults.go), on the peer network only: the leader cut
 // off from the majority while clients still reach it (partition-leader);

@@ -86,7 +86,7 @@ func (nt *network) idx(n *harness.Node) int {
 	return i
 }
 
-// identify names the node a connection to a bundle server comes from, by
+// identify names the node a connection to an agent's proxy comes from, by
 // its client address: the namespace it runs in.
 func (nt *network) identify(remote string) string {
 	host, _, err := net.SplitHostPort(remote)
@@ -266,10 +266,10 @@ func (r *Run) cutOff(node, what string, from, to time.Duration) {
 		after[OK], after[Failed], after[Unknown], after[Pending])
 }
 
-// putsFrom returns the PUTs the bundle servers received from node after
-// since, as "accepted/refused" counts and lines.
+// putsFrom counts the PUTs the agents' proxies received from node after
+// since, by whether the agent accepted them.
 func (r *Run) putsFrom(node string, since time.Time) (accepted, refused int) {
-	for _, s := range r.appServers() {
+	for _, s := range r.appAgents() {
 		for _, p := range s.Puts() {
 			if p.From != node || p.Received.Before(since) {
 				continue

@@ -18,7 +18,6 @@ import (
 	"github.com/honua-io/honua-gitops/internal/rpc"
 	"github.com/honua-io/honua-gitops/test/gitserver"
 	"github.com/honua-io/honua-gitops/test/harness"
-	"github.com/honua-io/honua-gitops/test/honuaserver"
 	"github.com/honua-io/honua-gitops/test/sampleconfig"
 )
 
@@ -58,8 +57,8 @@ type Options struct {
 	// Network runs every node in a network namespace of its own
 	// (test/chaos/netns): raft, gossip and forwarding go over a peer
 	// network where the network faults act, the test reaches each node
-	// over a link of its own, and the git daemon and http targets listen
-	// on an address every namespace reaches. It needs root and the ip and
+	// over a link of its own, and the git daemon and the proxies of the
+	// target agents listen on an address every namespace reaches. It needs root and the ip and
 	// nft commands; without them Start skips the test loudly. Without it
 	// the nodes listen on loopback and the network faults are left out.
 	Network bool
@@ -107,14 +106,14 @@ type Run struct {
 	net     *network // nil unless Options.Network
 
 	gates, rbs, apps []string
-	servers          map[string]*honuaserver.Server // environment → its http target
-	dirs             map[string]string              // environment → its directory target
-	tokens           map[string]string              // identity → bearer token
-	tls              *tls.Config                    // the API clients' with Options.TLS, else nil
-	debugClient      *http.Client                   // for GET /v1/debug/state
-	tmpfs            map[string]string              // node id → the tmpfs its data dir is
-	c0               string                         // the commit rb environments roll back to
-	c1               string                         // rb environments' last commit
+	agents           map[string]*agentTarget // environment → its http target
+	dirs             map[string]string       // environment → its directory target
+	tokens           map[string]string       // identity → bearer token
+	tls              *tls.Config             // the API clients' with Options.TLS, else nil
+	debugClient      *http.Client            // for GET /v1/debug/state
+	tmpfs            map[string]string       // node id → the tmpfs its data dir is
+	c0               string                  // the commit rb environments roll back to
+	c1               string                  // rb environments' last commit
 
 	events  *eventLog
 	readers *dirReaders
@@ -158,7 +157,7 @@ func Start(t *testing.T, o Options) *Run {
 	gitserver.RequireGit(t)
 	r := &Run{
 		t: t, opts: o, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0)),
-		start: time.Now(), servers: map[string]*honuaserver.Server{}, dirs: map[string]string{},
+		start: time.Now(), agents: map[string]*agentTarget{}, dirs: map[string]string{},
 		tokens: map[string]string{}, tmpfs: map[string]string{}, removed: map[string]bool{},
 	}
 	r.history = newHistory(r.start)
@@ -186,9 +185,9 @@ func Start(t *testing.T, o Options) *Run {
 		t.Fatal(err)
 	}
 	for _, env := range r.envs() {
-		s := honuaserver.NewAt(t, env, r.net.serviceHost())
-		s.Identify(r.identify(s.Addr()))
-		r.servers[env] = s
+		a := startAgentTarget(t, env, filepath.Join(dir, "agents", env), r.net.serviceHost())
+		a.Identify(r.identify(a.Addr()))
+		r.agents[env] = a
 		r.dirs[env] = filepath.Join(targets, env)
 	}
 	tokensFile := filepath.Join(dir, "tokens.yaml")
@@ -292,7 +291,8 @@ func (r *Run) writeTokens(path string) {
 }
 
 // writeConfig writes the nodes' configuration file: the repository, a
-// directory and an http target for every environment, and notifications
+// directory target and an http target (a target agent, with its token
+// file) for every environment, and notifications
 // of every event to the run's receiver.
 func (r *Run) writeConfig(path, tokensFile, hookSecretFile string) {
 	r.t.Helper()
@@ -300,11 +300,11 @@ func (r *Run) writeConfig(path, tokensFile, hookSecretFile string) {
 	fmt.Fprintf(&b, "repository:\n  url: %s\n  branch: main\n  pollInterval: 1s\n  timeout: 10s\nenvironments:\n",
 		r.daemon.URL(r.repo.gr.Name()))
 	for _, env := range r.envs() {
-		s := r.servers[env]
+		a := r.agents[env]
 		fmt.Fprintf(&b, "  %s:\n    targets:\n", env)
 		fmt.Fprintf(&b, "      - type: directory\n        path: %s\n", r.dirs[env])
-		fmt.Fprintf(&b, "      - type: http\n        url: %s\n        reloadURL: %s\n        healthChecks:\n          - url: %s\n",
-			s.URL(), s.ReloadURL(), s.HealthURL())
+		fmt.Fprintf(&b, "      - type: http\n        url: %s\n        tokenFile: %s\n        healthChecks:\n          - url: %s\n",
+			a.URL(), a.TokenFile(), a.HealthURL())
 	}
 	fmt.Fprintf(&b, "auth:\n  tokensFile: %s\n", tokensFile)
 	b.WriteString(r.hook.configYAML(hookSecretFile))
@@ -313,8 +313,8 @@ func (r *Run) writeConfig(path, tokensFile, hookSecretFile string) {
 	}
 }
 
-// identify returns the function a bundle server names the sender of a PUT
-// with: the node whose process holds the connection, or, when the nodes
+// identify returns the function an agent's proxy names the sender of a
+// PUT with: the node whose process holds the connection, or, when the nodes
 // run in namespaces, the node whose namespace it comes from.
 func (r *Run) identify(server string) func(remote string) string {
 	if r.net != nil {

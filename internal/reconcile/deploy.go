@@ -23,6 +23,9 @@ type Target interface {
 // reload URL (POSTed) and health checks (GET, 2xx within the policy's
 // healthCheckTimeout).
 type TargetSpec struct {
+	// Name is the target's name in honuad.yaml, the one a policy's rollout
+	// waves use; empty when it has none.
+	Name         string
 	Target       Target
 	ReloadURL    string
 	HealthChecks []string

@@ -48,6 +48,8 @@ const (
 	OverrideWindowCommand   CommandType = 18
 	// Drift.
 	SetDriftCommand CommandType = 19
+	// Rollouts.
+	RecordWaveCommand CommandType = 20
 	// Append new types here.
 )
 

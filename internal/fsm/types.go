@@ -153,6 +153,9 @@ type Deployment struct {
 	// RollbackTo, on a deployment of kind rollback, is the Completed
 	// deployment whose commit it restores.
 	RollbackTo string `json:"rollbackTo,omitempty"`
+	// Rollout is the progress of a deployment delivered wave by wave
+	// (RecordWave), one record per wave started; empty without a rollout.
+	Rollout []WaveRecord `json:"rollout,omitempty"`
 }
 
 // Approved reports whether the deployment has the approvals it requires.

@@ -16,7 +16,19 @@ const RequestsPerScrape = 100
 // exactly the error rate the test set (Server.SetErrorRate).
 type metrics struct {
 	errorRate float64
-	ok, bad   float64
+	// rateOf, when set, gives the error rate of the bundle served (the
+	// last PUT accepted), overriding errorRate.
+	rateOf  func(Doc) float64
+	ok, bad float64
+}
+
+// SetErrorRateOf makes the error rate depend on the bundle the server
+// serves: f is called with the last PUT it accepted (a server that
+// accepted none fails no request).
+func (s *Server) SetErrorRateOf(f func(Doc) float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.metrics.rateOf = f
 }
 
 // SetErrorRate sets the share of requests (0 to 1) that fail from the next
@@ -33,7 +45,14 @@ func (s *Server) MetricsAddr() string { return s.Addr() }
 
 func (s *Server) serveMetrics(w http.ResponseWriter) {
 	s.mu.Lock()
-	bad := RequestsPerScrape * s.metrics.errorRate
+	rate := s.metrics.errorRate
+	if f := s.metrics.rateOf; f != nil {
+		rate = 0
+		if n := len(s.order); n > 0 {
+			rate = f(s.order[n-1].Doc)
+		}
+	}
+	bad := RequestsPerScrape * rate
 	s.metrics.bad += bad
 	s.metrics.ok += RequestsPerScrape - bad
 	ok, errs := s.metrics.ok, s.metrics.bad

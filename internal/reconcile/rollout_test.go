@@ -19,7 +19,10 @@ import (
 // rolloutPolicy is staging's policy for the rollout tests: a canary wave
 // baking 3s, then eu-1 and eu-2 one at a time, judged by the error rate
 // Prometheus at promURL measures every second.
-func rolloutPolicy(promURL, extra string) string {
+func rolloutPolicy(promURL, extra string) string { return rolloutPolicyBake(promURL, "3s", extra) }
+
+// rolloutPolicyBake is rolloutPolicy with the canary's bake.
+func rolloutPolicyBake(promURL, bake, extra string) string {
 	return fmt.Sprintf(`apiVersion: honua.io/v1
 kind: DeploymentPolicy
 environments:
@@ -28,7 +31,7 @@ environments:
     healthCheckTimeout: 20s
     rollout:
       waves:
-        - {targets: [canary], bake: 3s}
+        - {targets: [canary], bake: %s}
         - {targets: [eu-1, eu-2], bake: 1s, maxParallel: 1}
       analysis:
         prometheus: {url: %q}
@@ -37,7 +40,7 @@ environments:
             query: 'sum(rate(http_requests_total{status="500",target="{{.Target}}"}[5s])) / sum(rate(http_requests_total{target="{{.Target}}"}[5s]))'
             max: 0.01
         interval: 1s
-%s`, promURL, extra)
+%s`, bake, promURL, extra)
 }
 
 // standIns are three stand-in Honua servers, as http targets, whose
@@ -191,5 +194,50 @@ func TestRolloutPrometheusUnreachable(t *testing.T) {
 	}
 	if _, ok := si.servers["eu-1"].Last(); ok {
 		t.Error("eu-1 received a bundle; the rollout should have stopped at the canary")
+	}
+}
+
+// TestRolloutResumesAfterFailover: the leader is stopped while the canary
+// wave bakes; the new leader does not apply the canary again, analyses it
+// itself before it passes, and rolls the rest out.
+func TestRolloutResumesAfterFailover(t *testing.T) {
+	si := newStandIns(t)
+	prom := promserver.Start(t, si.addrs())
+	waitForRates(t, prom.URL, "canary", "eu-1", "eu-2")
+	repo := gitserver.NewRepo(t)
+	good := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: rolloutPolicyBake(prom.URL, "8s", "")}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{envs: map[string]EnvironmentSettings{"staging": {Targets: si.specs}},
+		adjust: func(c *Config) { c.Now = time.Now }})
+	var baking fsm.WaveRecord
+	pc.WaitForState("the canary wave baking, analysed once", func(f *fsm.FSM) error {
+		for _, d := range f.History("staging") {
+			if len(d.Rollout) == 1 && d.Rollout[0].Phase == fsm.WaveBaking && d.Rollout[0].Rounds > 0 {
+				baking = d.Rollout[0]
+				return nil
+			}
+		}
+		return fmt.Errorf("no canary wave baking yet")
+	})
+	old := pc.Leader()
+	pc.Stop(old)
+	stopped := time.Now()
+	d := pc.deploymentOf("staging", good, fsm.StateCompleted)
+	w := d.Rollout[0]
+	if w.Token != baking.Token || w.Phase != fsm.WavePassed {
+		t.Errorf("canary wave after the failover = %+v; want passed with the token it baked with, %d", w, baking.Token)
+	}
+	if w.Last == nil || !w.Last.Time.After(stopped) {
+		t.Errorf("canary wave's last analysis = %+v; want one by the new leader, after %v", w.Last, stopped)
+	}
+	for n, srv := range si.servers {
+		var got int
+		for _, p := range srv.Accepted() {
+			if p.Doc.Manifest.DeploymentID == d.ID {
+				got++
+			}
+		}
+		if got != 1 {
+			t.Errorf("%s accepted %d bundles of %s; want 1: a wave is applied once", n, got, d.ID)
+		}
 	}
 }

@@ -233,6 +233,14 @@ func newGoldenServer(t *testing.T) (*httptest.Server, *apiFixture) {
 	})
 	apply(&fsm.IssueFencingToken{ID: e8})
 	move(e8, fsm.StateApplying, 74, func(tr *fsm.TransitionDeployment) { tr.BackupBundleID = "bundle-1111aaaa" })
+	token := apply(&fsm.IssueFencingToken{ID: e8}).(uint64)
+	canary := []string{"canary"}
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveApplying, Targets: canary, Token: token, Time: at(74)})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveBaking, Targets: canary, Token: token, Time: at(74), BakeUntil: at(76),
+		Message: "healthy"})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveBaking, Targets: canary, Token: token, Time: at(74), Round: &fsm.AnalysisRound{
+		Time: at(74), Results: []fsm.AnalysisResult{{Check: "error-rate", Target: "canary", Value: 0.25, Status: "failed"}}}})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveFailed, Targets: canary, Time: at(74), Message: "error-rate of canary = 0.25 (failed)"})
 	move(e8, fsm.StateFailed, 75, func(tr *fsm.TransitionDeployment) { tr.Error = "health check failed" })
 	move(e8, fsm.StateRollingBack, 76, nil)
 

@@ -39,3 +39,14 @@ func newRolloutMetrics(reg prometheus.Registerer) rolloutMetrics {
 	reg.MustRegister(m.wavesApplied, m.analyses, m.analysesFailed, m.rolloutsAborted, m.rolloutDuration)
 	return m
 }
+
+// start gives every counter a series of 0 for each configured
+// environment, so that an alert on an increase sees the first one.
+func (m rolloutMetrics) start(envs map[string]EnvironmentSettings) {
+	for env := range envs {
+		m.wavesApplied.WithLabelValues(env)
+		m.analyses.WithLabelValues(env)
+		m.analysesFailed.WithLabelValues(env)
+		m.rolloutsAborted.WithLabelValues(env)
+	}
+}

@@ -49,7 +49,8 @@ const (
 	// Drift.
 	SetDriftCommand CommandType = 19
 	// Rollouts.
-	RecordWaveCommand CommandType = 20
+	RecordWaveCommand     CommandType = 20
+	ControlRolloutCommand CommandType = 21
 	// Append new types here.
 )
 

@@ -219,8 +219,12 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 			Reason: g.oneOf("", "too risky", "not now")}
 	case n < 84:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
-	case n < 86:
+	case n < 85:
 		return g.wave(f)
+	case n < 86:
+		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying })
+		return &fsm.ControlRollout{ID: id, Action: []fsm.RolloutAction{fsm.RolloutPromote, fsm.RolloutAbort}[g.r.IntN(2)],
+			Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now, Reason: g.oneOf("", "errors")}
 	case n < 87:
 		return g.drift(f)
 	case n < 88:

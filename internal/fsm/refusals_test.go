@@ -144,6 +144,15 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 			{&fsm.RecordWave{ID: id("done"), Phase: fsm.WaveApplying, Targets: []string{"a"}, Token: 9, Time: at}, fsm.ErrWrongState},
 			{&fsm.RecordWave{ID: id("active"), Wave: 1, Phase: fsm.WaveApplying, Targets: []string{"a"}, Token: 9, Time: at}, fsm.ErrWrongState},
 		},
+		fsm.ControlRolloutCommand: {
+			{&fsm.ControlRollout{ID: id("active"), Action: "pause", Identity: "bob", Time: at}, fsm.ErrInvalid},
+			{&fsm.ControlRollout{ID: id("active"), Action: fsm.RolloutPromote, Time: at}, fsm.ErrInvalid},
+			{&fsm.ControlRollout{ID: id("active"), Action: fsm.RolloutPromote, Identity: "bob"}, fsm.ErrInvalid},
+			{&fsm.ControlRollout{ID: id("active"), Action: fsm.RolloutAbort, Identity: "bob", Time: at, Reason: " "}, fsm.ErrInvalid},
+			{&fsm.ControlRollout{ID: "prod-99", Action: fsm.RolloutPromote, Identity: "bob", Time: at}, fsm.ErrNotFound},
+			{&fsm.ControlRollout{ID: id("done"), Action: fsm.RolloutAbort, Identity: "bob", Time: at, Reason: "r"}, fsm.ErrWrongState},
+			{&fsm.ControlRollout{ID: id("active"), Action: fsm.RolloutAbort, Identity: "bob", Time: at, Reason: "r"}, fsm.ErrWrongState},
+		},
 		fsm.SetDriftCommand: {
 			{drift(func(c *fsm.SetDrift) { c.Environment = "-prod" }), fsm.ErrInvalid},
 			{drift(func(c *fsm.SetDrift) { c.Time = time.Time{} }), fsm.ErrInvalid},

@@ -67,6 +67,8 @@ type WaveRecord struct {
 	Last       *AnalysisRound `json:"last,omitempty"`
 	LastFailed *AnalysisRound `json:"lastFailed,omitempty"`
 	Message    string         `json:"message,omitempty"`
+	// Promoted, once set (ControlRollout), ends the wave's bake early.
+	Promoted *RolloutControl `json:"promoted,omitempty"`
 }
 
 // AnalysisRound is one analysis of a wave: every check for every target.
@@ -237,6 +239,10 @@ func cloneRollout(ws []WaveRecord) []WaveRecord {
 		out[i].Targets = slices.Clone(out[i].Targets)
 		out[i].Last = out[i].Last.clone()
 		out[i].LastFailed = out[i].LastFailed.clone()
+		if p := out[i].Promoted; p != nil {
+			c := *p
+			out[i].Promoted = &c
+		}
 	}
 	return out
 }

@@ -156,6 +156,9 @@ type Deployment struct {
 	// Rollout is the progress of a deployment delivered wave by wave
 	// (RecordWave), one record per wave started; empty without a rollout.
 	Rollout []WaveRecord `json:"rollout,omitempty"`
+	// RolloutAbort, once set (ControlRollout), asks the leader to stop the
+	// rollout: it fails the deployment, which rolls back.
+	RolloutAbort *RolloutControl `json:"rolloutAbort,omitempty"`
 }
 
 // Approved reports whether the deployment has the approvals it requires.

@@ -60,6 +60,10 @@ func (r *Reconciler) rollOut(ctx context.Context, d *fsm.Deployment, pol policy.
 			}
 			specs = append(specs, s)
 		}
+		if ab := cur.RolloutAbort; ab != nil {
+			_, err := r.fail(ctx, cur, fmt.Sprintf("rollout aborted by %s: %s", ab.Identity, ab.Reason), "rollout aborted: "+ab.Reason, nil)
+			return err
+		}
 		var rec *fsm.WaveRecord
 		if i < len(cur.Rollout) {
 			rec = &cur.Rollout[i]
@@ -205,14 +209,16 @@ func (r *Reconciler) failWave(ctx context.Context, id string, i int, w policy.Wa
 	return errWaveFailed
 }
 
-// bake watches wave i until its bake ends, running the analysis every
-// interval, and records it passed; analyses failing beyond failureLimit
-// fail it. It returns nil when the wave passed, errWaveFailed when it
-// failed.
+// bake watches wave i until its bake ends (or an approver promotes it),
+// running the analysis every interval, and records it passed; analyses
+// failing beyond failureLimit, or an operator's abort, fail it. It returns
+// nil when the wave passed, errWaveFailed when it failed.
 func (r *Reconciler) bake(ctx context.Context, id string, i int, w policy.Wave, a *policy.Analysis) error {
 	client := &analysis.Client{}
 	ran := 0
+	nextAnalysis := r.now()
 	for {
+		changed := r.store.Changed()
 		d, ok := r.store.Deployment(id)
 		if !ok || d.State != fsm.StateApplying || i >= len(d.Rollout) {
 			return errWaveFailed
@@ -221,16 +227,24 @@ func (r *Reconciler) bake(ctx context.Context, id string, i int, w policy.Wave, 
 		if rec.Phase != fsm.WaveBaking {
 			return fmt.Errorf("wave %d is %s, not baking", i, rec.Phase)
 		}
+		if ab := d.RolloutAbort; ab != nil {
+			return r.failWave(ctx, id, i, w, fmt.Sprintf("rollout aborted by %s: %s", ab.Identity, ab.Reason))
+		}
 		now := r.now()
+		if p := rec.Promoted; p != nil {
+			_, err := r.cluster.Apply(ctx, &fsm.RecordWave{ID: id, Wave: i, Phase: fsm.WavePassed, Targets: w.Targets, Time: now,
+				Message: fmt.Sprintf("promoted by %s; %d analyses, %d failed", p.Identity, rec.Rounds, rec.FailedRounds)})
+			return err
+		}
 		if !now.Before(rec.BakeUntil) && (a == nil || ran > 0) {
 			_, err := r.cluster.Apply(ctx, &fsm.RecordWave{ID: id, Wave: i, Phase: fsm.WavePassed, Targets: w.Targets,
 				Time: now, Message: fmt.Sprintf("baked; %d analyses, %d failed", rec.Rounds, rec.FailedRounds)})
 			return err
 		}
-		next := rec.BakeUntil
-		if a != nil {
+		if a != nil && !now.Before(nextAnalysis) {
 			round := r.analyse(ctx, client, a, w.Targets)
 			ran++
+			nextAnalysis = r.now().Add(a.Interval)
 			r.metrics.analyses.WithLabelValues(d.Environment).Inc()
 			if !round.Passed {
 				r.metrics.analysesFailed.WithLabelValues(d.Environment).Inc()
@@ -243,14 +257,13 @@ func (r *Reconciler) bake(ctx context.Context, id string, i int, w policy.Wave, 
 				return r.failWave(ctx, id, i, w, fmt.Sprintf("wave %d (%s) failed its analysis %d time(s), above failureLimit %d: %s",
 					i, strings.Join(w.Targets, ", "), failed, a.FailureLimit, describeRound(round)))
 			}
-			if !r.now().Before(rec.BakeUntil) {
-				continue // the bake is over and this leader analysed: pass
-			}
-			if t := r.now().Add(a.Interval); t.Before(next) {
-				next = t
-			}
+			continue
 		}
-		if err := r.waitUntil(ctx, next); err != nil {
+		next := rec.BakeUntil
+		if a != nil && nextAnalysis.Before(next) {
+			next = nextAnalysis
+		}
+		if err := r.waitUntil(ctx, next, changed); err != nil {
 			return err
 		}
 	}
@@ -271,8 +284,9 @@ func (r *Reconciler) analyse(ctx context.Context, c *analysis.Client, a *policy.
 	return round
 }
 
-// waitUntil waits until the reconciler's clock reads t, or ctx ends.
-func (r *Reconciler) waitUntil(ctx context.Context, t time.Time) error {
+// waitUntil waits until the reconciler's clock reads t, the replicated
+// state changes (changed is closed), or ctx ends.
+func (r *Reconciler) waitUntil(ctx context.Context, t time.Time, changed <-chan struct{}) error {
 	d := t.Sub(r.now())
 	if d <= 0 {
 		return nil
@@ -283,6 +297,8 @@ func (r *Reconciler) waitUntil(ctx context.Context, t time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timer.C:
+		return nil
+	case <-changed:
 		return nil
 	}
 }

@@ -241,3 +241,57 @@ func TestRolloutResumesAfterFailover(t *testing.T) {
 		}
 	}
 }
+
+// waitBaking waits until a deployment of commit bakes wave i and returns
+// its id.
+func waitBaking(pc *pipelineCluster, commit string, i int) string {
+	pc.t.Helper()
+	var id string
+	pc.WaitForState(fmt.Sprintf("wave %d of %s baking", i, short(commit)), func(f *fsm.FSM) error {
+		for _, d := range f.History("staging") {
+			if d.Commit == commit && len(d.Rollout) == i+1 && d.Rollout[i].Phase == fsm.WaveBaking {
+				id = d.ID
+				return nil
+			}
+		}
+		return fmt.Errorf("not baking wave %d yet", i)
+	})
+	return id
+}
+
+// TestRolloutPromoteAndAbort: an approver's promote ends a bake of an
+// hour at once; an abort during a bake fails the deployment, which rolls
+// every target back to the previous bundle.
+func TestRolloutPromoteAndAbort(t *testing.T) {
+	si := newStandIns(t)
+	prom := promserver.Start(t, si.addrs())
+	waitForRates(t, prom.URL, "canary", "eu-1", "eu-2")
+	repo := gitserver.NewRepo(t)
+	good := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: rolloutPolicyBake(prom.URL, "1h", "")}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, envs: map[string]EnvironmentSettings{"staging": {Targets: si.specs}},
+		adjust: func(c *Config) { c.Now = time.Now }})
+	id := waitBaking(pc, good, 0)
+	if _, err := pc.Apply(&fsm.ControlRollout{ID: id, Action: fsm.RolloutPromote, Identity: "alice", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	d := pc.deploymentOf("staging", good, fsm.StateCompleted)
+	if p := d.Rollout[0].Promoted; p == nil || p.Identity != "alice" || !strings.Contains(d.Rollout[0].Message, "promoted by alice") {
+		t.Errorf("canary wave = %+v; want promoted by alice", d.Rollout[0])
+	}
+
+	next := pc.commit(merge(envFiles("staging", points), map[string]string{"environments/staging/appsettings.json": `{"cache": 5}`}),
+		"a harmless change")
+	id = waitBaking(pc, next, 0)
+	if _, err := pc.Apply(&fsm.ControlRollout{ID: id, Action: fsm.RolloutAbort, Identity: "bob", Time: time.Now(), Reason: "pager went off"}); err != nil {
+		t.Fatal(err)
+	}
+	d = pc.deploymentOf("staging", next, fsm.StateRolledBack)
+	if !strings.Contains(d.Error, "aborted by bob: pager went off") || d.Rollout[0].Phase != fsm.WaveFailed {
+		t.Errorf("aborted deployment: error %q, waves %+v; want aborted by bob and the canary wave failed", d.Error, d.Rollout)
+	}
+	for n, c := range si.serves() {
+		if c != good {
+			t.Errorf("after the abort %s serves %s; want the previous %s", n, short(c), short(good))
+		}
+	}
+}

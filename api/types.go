@@ -106,6 +106,8 @@ type Deployment struct {
 	// Rollout is the progress of a deployment delivered wave by wave, one
 	// record per wave started; absent without a rollout.
 	Rollout []Wave `json:"rollout,omitempty"`
+	// RolloutAbort says who aborted the rollout and why.
+	RolloutAbort *RolloutControl `json:"rolloutAbort,omitempty"`
 	// Notifications are the deployment's notifications in the outbox,
 	// newest first; GET /v1/deployments/{id} gives them, omitted when
 	// there are none (the answers to writes never carry them).
@@ -357,6 +359,16 @@ type Wave struct {
 	Last       *AnalysisRound `json:"last,omitempty"`
 	LastFailed *AnalysisRound `json:"lastFailed,omitempty"`
 	Message    string         `json:"message,omitempty"`
+	// Promoted says who ended the wave's bake early.
+	Promoted *RolloutControl `json:"promoted,omitempty"`
+}
+
+// RolloutControl records an approver promoting a wave or aborting a
+// rollout.
+type RolloutControl struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 // AnalysisRound is one analysis of a wave: every check for every target.

@@ -52,6 +52,7 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 		RollbackStarted: d.RollbackStarted,
 		RollbackTo:      d.RollbackTo,
 		Rollout:         mapSlice(d.Rollout, wireWave),
+		RolloutAbort:    wireRolloutControl(d.RolloutAbort),
 	}
 }
 
@@ -59,7 +60,14 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 func wireWave(w fsm.WaveRecord) api.Wave {
 	return api.Wave{Targets: slices.Clone(w.Targets), Phase: string(w.Phase), Token: w.Token, Started: w.Started,
 		Updated: w.Updated, BakeUntil: w.BakeUntil, Rounds: w.Rounds, FailedRounds: w.FailedRounds,
-		Last: wireRound(w.Last), LastFailed: wireRound(w.LastFailed), Message: w.Message}
+		Last: wireRound(w.Last), LastFailed: wireRound(w.LastFailed), Message: w.Message, Promoted: wireRolloutControl(w.Promoted)}
+}
+
+func wireRolloutControl(c *fsm.RolloutControl) *api.RolloutControl {
+	if c == nil {
+		return nil
+	}
+	return &api.RolloutControl{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
 }
 
 func wireRound(r *fsm.AnalysisRound) *api.AnalysisRound {

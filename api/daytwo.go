@@ -45,3 +45,20 @@ func (c *Client) OverrideWindow(ctx context.Context, id, reason string) (*Deploy
 		map[string]string{"reason": reason}, &d)
 	return &d, err
 }
+
+// Promote ends the bake of the wave a deployment's rollout is baking
+// (approver).
+func (c *Client) Promote(ctx context.Context, id string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, "/v1/deployments/"+url.PathEscape(id)+"/promote", nil, struct{}{}, &d)
+	return &d, err
+}
+
+// Abort stops a deployment's rollout, which then rolls back (approver);
+// reason is required.
+func (c *Client) Abort(ctx context.Context, id, reason string) (*Deployment, error) {
+	var d Deployment
+	_, err := c.do(ctx, http.MethodPost, "/v1/deployments/"+url.PathEscape(id)+"/abort", nil,
+		map[string]string{"reason": reason}, &d)
+	return &d, err
+}

@@ -103,6 +103,11 @@ type Deployment struct {
 	// RollbackTo, on a deployment of kind rollback, is the Completed
 	// deployment whose commit it restores.
 	RollbackTo string `json:"rollbackTo,omitempty"`
+	// Rollout is the progress of a deployment delivered wave by wave, one
+	// record per wave started; absent without a rollout.
+	Rollout []Wave `json:"rollout,omitempty"`
+	// RolloutAbort says who aborted the rollout and why.
+	RolloutAbort *RolloutControl `json:"rolloutAbort,omitempty"`
 	// Notifications are the deployment's notifications in the outbox,
 	// newest first; GET /v1/deployments/{id} gives them, omitted when
 	// there are none (the answers to writes never carry them).
@@ -335,4 +340,50 @@ func (s DeploymentState) Active() bool {
 		return true
 	}
 	return false
+}
+
+// Wave is the record of one wave of a rollout (docs/domain.md#rollouts).
+type Wave struct {
+	Targets []string `json:"targets"`
+	// Phase is applying, baking, passed or failed.
+	Phase string `json:"phase"`
+	// Token is the fencing token the wave's targets were given last.
+	Token   uint64    `json:"token"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
+	// BakeUntil is when the bake ends, once the wave bakes.
+	BakeUntil    time.Time `json:"bakeUntil,omitzero"`
+	Rounds       int       `json:"rounds,omitempty"`
+	FailedRounds int       `json:"failedRounds,omitempty"`
+	// Last is the last analysis round, LastFailed the last that failed.
+	Last       *AnalysisRound `json:"last,omitempty"`
+	LastFailed *AnalysisRound `json:"lastFailed,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	// Promoted says who ended the wave's bake early.
+	Promoted *RolloutControl `json:"promoted,omitempty"`
+}
+
+// RolloutControl records an approver promoting a wave or aborting a
+// rollout.
+type RolloutControl struct {
+	Identity string    `json:"identity"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// AnalysisRound is one analysis of a wave: every check for every target.
+type AnalysisRound struct {
+	Time    time.Time        `json:"time"`
+	Passed  bool             `json:"passed"`
+	Results []AnalysisResult `json:"results"`
+}
+
+// AnalysisResult is one check of one target with the value measured.
+type AnalysisResult struct {
+	Check  string  `json:"check"`
+	Target string  `json:"target"`
+	Value  float64 `json:"value"`
+	// Status is passed, failed or error (unanswered, ignored by onError).
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
 }

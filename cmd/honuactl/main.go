@@ -264,6 +264,9 @@ func newApp(s streams) *cli.App {
 			cmd(a.resumeCommand()),
 			cmd(a.cancelCommand()),
 			cmd(a.overrideCommand()),
+			cmd(a.rolloutCommand()),
+			cmd(a.promoteCommand()),
+			cmd(a.abortCommand()),
 			cmd(&cli.Command{Name: "wait", Usage: "wait for a deployment to reach a state (default: any terminal state)",
 				ArgsUsage: "<id>", Action: a.wait,
 				Flags: []cli.Flag{

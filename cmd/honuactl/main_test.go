@@ -67,6 +67,8 @@ func TestUsageErrors(t *testing.T) {
 		{"extra argument", []string{"diff", "a", "b"}, `unexpected argument "b"`},
 		{"missing reason", []string{"reject", "staging-3"}, "--reason is required"},
 		{"blank reason", []string{"reject", "staging-3", "--reason", "  "}, "--reason is required"},
+		{"abort without reason", []string{"abort", "staging-3"}, "abort: --reason is required"},
+		{"rollout without id", []string{"rollout"}, "missing argument <id>"},
 		{"bad state", []string{"deployments", "--state", "Done"}, `--state "Done": not a deployment state`},
 		{"bad wait state", []string{"wait", "staging-3", "--for", "Done"}, `--for "Done": not a deployment state`},
 		{"bad limit", []string{"history", "staging", "--limit", "x"}, "invalid value"},

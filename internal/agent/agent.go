@@ -278,7 +278,7 @@ func newReconciler(cfg Config, node *cluster.Node, reg prometheus.Registerer, lo
 				return nil, nil, nil, &ConfigError{fmt.Errorf("environments.%s.targets[%d]: %w", name, i, err)}
 			}
 			settings.Targets = append(settings.Targets, reconcile.TargetSpec{
-				Target: t, ReloadURL: tc.ReloadURL, HealthChecks: healthURLs(tc)})
+				Name: tc.Name, Target: t, ReloadURL: tc.ReloadURL, HealthChecks: healthURLs(tc)})
 		}
 		envs[name] = settings
 	}

@@ -58,6 +58,9 @@ type EnvironmentConfig struct {
 
 // TargetConfig is one place an environment's bundle is deployed to.
 type TargetConfig struct {
+	// Name names the target in the policy's rollout waves; unique in its
+	// environment, optional otherwise.
+	Name         string              `yaml:"name"`
 	Type         string              `yaml:"type"`
 	Path         string              `yaml:"path"`
 	URL          string              `yaml:"url"`
@@ -143,6 +146,7 @@ func (c *Config) validateSections() []error {
 		if !fsm.ValidEnvironmentName(name) {
 			bad("environments."+name, "", "is not a valid environment name (lowercase letters, digits and '-', not 'common')")
 		}
+		errs = append(errs, validateTargetNames(name, c.Environments[name].Targets)...)
 		for i, t := range c.Environments[name].Targets {
 			field := fmt.Sprintf("environments.%s.targets[%d]", name, i)
 			switch t.Type {

@@ -15,7 +15,7 @@ import (
 // golden logs (which hold accepted and refused commands of every type).
 func TestCheckChangesNothing(t *testing.T) {
 	checked := map[CommandType]bool{}
-	for _, name := range []string{"log.txt", "notifications-log.txt", "daytwo-log.txt", "drift-log.txt"} {
+	for _, name := range []string{"log.txt", "notifications-log.txt", "daytwo-log.txt", "drift-log.txt", "rollout-log.txt"} {
 		checkLogChangesNothing(t, name, checked)
 	}
 	for _, typ := range CommandTypes() {

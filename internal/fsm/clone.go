@@ -18,6 +18,11 @@ func (d *Deployment) copyOf(docs bool) *Deployment {
 		c.Validation = slices.Clone(d.Validation)
 	}
 	c.Approval = d.Approval.clone()
+	c.Rollout = cloneRollout(d.Rollout)
+	if d.RolloutAbort != nil {
+		a := *d.RolloutAbort
+		c.RolloutAbort = &a
+	}
 	c.Approvals = slices.Clone(d.Approvals)
 	for i := range c.Approvals {
 		c.Approvals[i].Groups = slices.Clone(c.Approvals[i].Groups)

@@ -48,6 +48,9 @@ const (
 	OverrideWindowCommand   CommandType = 18
 	// Drift.
 	SetDriftCommand CommandType = 19
+	// Rollouts.
+	RecordWaveCommand     CommandType = 20
+	ControlRolloutCommand CommandType = 21
 	// Append new types here.
 )
 

@@ -149,6 +149,10 @@ func everyCommand() []fsm.Command {
 		&fsm.OverrideWindow{ID: "prod-1", Identity: "root", Role: "admin", Time: at, Reason: "hotfix"},
 		&fsm.SetDrift{Environment: "prod", Deployment: "prod-1", Drifted: true, Targets: []string{"directory /srv/prod"},
 			Files: []string{"metadata.json"}, MoreFiles: 2, Time: at},
+		&fsm.RecordWave{ID: "prod-1", Wave: 1, Phase: fsm.WaveBaking, Targets: []string{"eu-1", "eu-2"}, Token: 12, Time: at,
+			BakeUntil: at.Add(time.Minute), Message: "m", Round: &fsm.AnalysisRound{Time: at, Passed: false,
+				Results: []fsm.AnalysisResult{{Check: "error-rate", Target: "eu-1", Value: 0.25, Status: "failed", Error: "e"}}}},
+		&fsm.ControlRollout{ID: "prod-1", Action: fsm.RolloutAbort, Identity: "alice", Groups: []string{"ops"}, Time: at, Reason: "errors"},
 	}
 }
 
@@ -160,7 +164,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		"*fsm.ObserveCommit": 5, "*fsm.SetPin": 6, "*fsm.IssueFencingToken": 7, "*fsm.SetSettings": 8,
 		"*fsm.CreateRollback": 11, "*fsm.SetNotificationRoutes": 12, "*fsm.RecordNotificationAttempt": 13,
 		"*fsm.MarkNotificationDelivered": 14, "*fsm.RetryNotification": 15,
-		"*fsm.SetSuspension": 16, "*fsm.CancelDeployment": 17, "*fsm.OverrideWindow": 18,
+		"*fsm.SetSuspension": 16, "*fsm.CancelDeployment": 17, "*fsm.OverrideWindow": 18, "*fsm.RecordWave": 20, "*fsm.ControlRollout": 21,
 		"*fsm.SetDrift": 19,
 	}
 	// The notification outbox's commands are marked safe for an older node

@@ -31,7 +31,8 @@ import (
 // log of its own, started on an empty FSM, so that the files above stay as
 // the binary before the outbox wrote them), and daytwo-*.txt/json for the
 // day-two controls (suspend and resume, cancel, window override), and
-// drift-*.txt/json for SetDrift and self-heal deployments. Between them the logs hold an
+// drift-*.txt/json for SetDrift and self-heal deployments, and rollout-*.txt/json for
+// RecordWave. Between them the logs hold an
 // entry of every command type.
 //
 // They were written by the binary of December 2026, before the FSM's
@@ -52,6 +53,7 @@ var goldenLogs = []goldenLog{
 	{"notifications-log.txt", "notifications-results.txt", "notifications-snapshot.json"},
 	{"daytwo-log.txt", "daytwo-results.txt", "daytwo-snapshot.json"},
 	{"drift-log.txt", "drift-results.txt", "drift-snapshot.json"},
+	{"rollout-log.txt", "rollout-results.txt", "rollout-snapshot.json"},
 }
 
 // readGoldenLog returns the entries of the golden log file name.

@@ -217,8 +217,14 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 	case n < 79:
 		return &fsm.Reject{ID: g.awaiting(f), Identity: g.oneOf("alice", "bob"), Groups: g.groups(), Time: g.now,
 			Reason: g.oneOf("", "too risky", "not now")}
-	case n < 86:
+	case n < 84:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
+	case n < 85:
+		return g.wave(f)
+	case n < 86:
+		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying })
+		return &fsm.ControlRollout{ID: id, Action: []fsm.RolloutAction{fsm.RolloutPromote, fsm.RolloutAbort}[g.r.IntN(2)],
+			Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now, Reason: g.oneOf("", "errors")}
 	case n < 87:
 		return g.drift(f)
 	case n < 88:
@@ -260,6 +266,30 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 		}
 		return &fsm.SetPin{Environment: g.oneOf(propEnvs...), Pin: &fsm.Pin{Commit: "c1", By: "alice", Since: g.now}}
 	}
+}
+
+// wave returns a RecordWave: mostly of a deployment in Applying, for its
+// last wave or the next one, in any phase, with the wave's token, a higher
+// one or none.
+func (g *gen) wave(f *fsm.FSM) fsm.Command {
+	id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying })
+	c := &fsm.RecordWave{ID: id, Targets: []string{g.oneOf("a", "b")}, Time: g.now,
+		Phase: []fsm.WavePhase{fsm.WaveApplying, fsm.WaveBaking, fsm.WavePassed, fsm.WaveFailed}[g.r.IntN(4)]}
+	if d, ok := f.Deployment(id); ok {
+		c.Wave = len(d.Rollout) - g.r.IntN(2)
+		c.Token = d.FencingToken + uint64(g.r.IntN(2))
+		if c.Wave >= 0 && c.Wave < len(d.Rollout) && g.r.IntN(5) != 0 {
+			c.Targets, c.Token = d.Rollout[c.Wave].Targets, d.Rollout[c.Wave].Token+uint64(g.r.IntN(2))
+		}
+	}
+	if c.Phase == fsm.WaveBaking {
+		c.BakeUntil = g.now.Add(time.Minute)
+		if g.r.IntN(2) == 0 {
+			c.Round = &fsm.AnalysisRound{Time: g.now, Passed: g.r.IntN(2) == 0,
+				Results: []fsm.AnalysisResult{{Check: "error-rate", Target: c.Targets[0], Value: 0.5, Status: "failed"}}}
+		}
+	}
+	return c
 }
 
 // drift returns a SetDrift: mostly of an environment's deployed
@@ -445,6 +475,14 @@ func checkDeployment(d *fsm.Deployment) []string {
 	}
 	if (d.State.Active() || d.Applied) && d.Backup == nil {
 		fail("is %s (applied %v) without a backup", d.State, d.Applied)
+	}
+	if len(d.Rollout) > 0 && !d.Applied || len(d.Rollout) > fsm.MaxRolloutWaves {
+		fail("records %d waves (applied %v)", len(d.Rollout), d.Applied)
+	}
+	for i, w := range d.Rollout {
+		if i < len(d.Rollout)-1 && w.Phase != fsm.WavePassed || w.Token == 0 || w.FailedRounds > w.Rounds {
+			fail("wave %d of %d is %s with token %d, %d of %d rounds failed", i, len(d.Rollout), w.Phase, w.Token, w.FailedRounds, w.Rounds)
+		}
 	}
 	return bad
 }

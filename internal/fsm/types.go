@@ -153,6 +153,12 @@ type Deployment struct {
 	// RollbackTo, on a deployment of kind rollback, is the Completed
 	// deployment whose commit it restores.
 	RollbackTo string `json:"rollbackTo,omitempty"`
+	// Rollout is the progress of a deployment delivered wave by wave
+	// (RecordWave), one record per wave started; empty without a rollout.
+	Rollout []WaveRecord `json:"rollout,omitempty"`
+	// RolloutAbort, once set (ControlRollout), asks the leader to stop the
+	// rollout: it fails the deployment, which rolls back.
+	RolloutAbort *RolloutControl `json:"rolloutAbort,omitempty"`
 }
 
 // Approved reports whether the deployment has the approvals it requires.

@@ -22,6 +22,8 @@ import (
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		domainExample,
+		issueRollout,
+		header + "    rollout: {waves: [{targets: [a, a]}, {targets: []}], analysis: {prometheus: {url: x}, checks: [{name: e, query: '{{.X}}', max: .inf}]}}\n",
 		"apiVersion: honua.io/v1\nkind: DeploymentPolicy\n",
 		"apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n  production:\n    requireApproval: never\n",
 		"apiVersion: honua.io/v1\nkind: DeploymentPolicy\nenvironments:\n  prod:\n    deploymentWindows:\n" +
@@ -89,6 +91,30 @@ func FuzzParse(f *testing.F) {
 			for _, w := range e.DeploymentWindows {
 				if w.Start == w.End || len(w.Days) == 0 || w.Start < 0 || w.End >= 24*60 {
 					t.Fatalf("Parse(%q): %s has window %+v", data, name, w)
+				}
+			}
+			if r := e.Rollout; r != nil {
+				seen := map[string]bool{}
+				for _, w := range r.Waves {
+					if len(w.Targets) == 0 || w.MaxParallel < 1 || w.MaxParallel > len(w.Targets) || w.Bake < 0 {
+						t.Fatalf("Parse(%q): %s has wave %+v", data, name, w)
+					}
+					for _, tg := range w.Targets {
+						if seen[tg] {
+							t.Fatalf("Parse(%q): %s names target %q twice", data, name, tg)
+						}
+						seen[tg] = true
+					}
+				}
+				if a := r.Analysis; a != nil {
+					if len(a.Checks) == 0 || a.Interval < MinAnalysisInterval || a.FailureLimit < 0 || a.PrometheusURL == "" {
+						t.Fatalf("Parse(%q): %s has analysis %+v", data, name, a)
+					}
+					for _, c := range a.Checks {
+						if _, err := c.QueryFor("t"); err != nil || (c.Max == nil && c.Min == nil) {
+							t.Fatalf("Parse(%q): %s has check %+v: %v", data, name, c, err)
+						}
+					}
 				}
 			}
 			for _, b := range e.BlackoutPeriods {

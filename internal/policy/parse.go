@@ -184,7 +184,7 @@ func (p *parser) environment(n *yaml.Node, name string) Environment {
 	known := []string{
 		"requireApproval", "minimumRiskForApproval", "breakingChangesRequireApproval",
 		"requiredApprovals", "approvers", "approvalTimeout", "autoRollback",
-		"rollbackRequiresApproval", "healthCheckTimeout", "deploymentWindows", "blackoutPeriods", "selfHeal",
+		"rollbackRequiresApproval", "healthCheckTimeout", "deploymentWindows", "blackoutPeriods", "selfHeal", "rollout",
 	}
 	p.mapping(n, path, known, func(key string, k, v *yaml.Node) {
 		field := path + "." + key
@@ -219,6 +219,8 @@ func (p *parser) environment(n *yaml.Node, name string) Environment {
 			e.BlackoutPeriods = p.blackouts(v, field)
 		case "selfHeal":
 			p.bool(v, field, &e.SelfHeal)
+		case "rollout":
+			e.Rollout = p.rollout(v, field)
 		}
 	})
 	return e

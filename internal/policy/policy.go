@@ -160,6 +160,7 @@ func (p *Policy) For(env string) Environment {
 		e.DeploymentWindows[i].Days = slices.Clone(e.DeploymentWindows[i].Days)
 	}
 	e.BlackoutPeriods = slices.Clone(e.BlackoutPeriods)
+	e.Rollout = e.Rollout.clone()
 	return e
 }
 
@@ -214,6 +215,10 @@ type Environment struct {
 	// deployment of kind self-heal, when it records drift of the
 	// environment's targets (docs/domain.md#drift). Off by default.
 	SelfHeal bool
+	// Rollout, when not nil, delivers a deployment to the environment's
+	// targets wave by wave, judged by metrics (docs/domain.md#rollouts).
+	// Nil applies to every target at once, as without a rollout.
+	Rollout *Rollout
 }
 
 // Window is a recurring deployment window: it opens on each of Days at

@@ -23,6 +23,9 @@ type Target interface {
 // reload URL (POSTed) and health checks (GET, 2xx within the policy's
 // healthCheckTimeout).
 type TargetSpec struct {
+	// Name is the target's name in honuad.yaml, the one a policy's rollout
+	// waves use; empty when it has none.
+	Name         string
 	Target       Target
 	ReloadURL    string
 	HealthChecks []string
@@ -132,6 +135,19 @@ func (r *Reconciler) backUp(ctx context.Context, d *fsm.Deployment) error {
 // with a fresh fencing token, checking before each write that this node
 // still leads.
 func (r *Reconciler) apply(ctx context.Context, d *fsm.Deployment) error {
+	if len(r.cfg.Environments[d.Environment].Targets) > 0 {
+		pol, _, err := r.policyFor(ctx, d)
+		if err != nil {
+			if leadershipGone(err) {
+				return err
+			}
+			_, ferr := r.fail(ctx, d, "apply failed: cannot read the policy in force: "+err.Error(), err.Error(), nil)
+			return ferr
+		}
+		if pol.Rollout != nil {
+			return r.rollOut(ctx, d, pol)
+		}
+	}
 	notes, err := r.applyCommit(ctx, d, d.ID, d.Commit, d.Kind)
 	if err != nil {
 		if leadershipGone(err) {

@@ -9,6 +9,7 @@ type metrics struct {
 	pollDuration   prometheus.Histogram
 	lastGitSuccess prometheus.Gauge
 	stepDuration   *prometheus.HistogramVec
+	rolloutMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,6 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, []string{"env"})
 	reg.MustRegister(m.gitRequests, m.pollDuration, m.lastGitSuccess, m.stepDuration)
+	m.rolloutMetrics = newRolloutMetrics(reg)
 	return m
 }
 

@@ -104,8 +104,11 @@ func (r *Reconciler) evaluate(fsys fs.FS, d *fsm.Deployment) evaluation {
 	case err != nil:
 		problems = append(problems, configrepo.Problem{File: policyPath, Message: err.Error()})
 	case hasPolicy:
-		if _, err := policy.Parse(rawPolicy, policyPath); err != nil {
+		pol, err := policy.Parse(rawPolicy, policyPath)
+		if err != nil {
 			problems = append(problems, policyProblems(err)...)
+		} else {
+			problems = append(problems, r.rolloutProblems(pol, d.Environment)...)
 		}
 	}
 	if len(problems) > 0 || bundle == nil {
@@ -349,6 +352,26 @@ func policyProblems(err error) []configrepo.Problem {
 	out := make([]configrepo.Problem, len(pe.Problems))
 	for i, p := range pe.Problems {
 		out[i] = configrepo.Problem{File: p.File, Line: p.Line, Column: p.Column, Message: p.Message}
+	}
+	return out
+}
+
+// rolloutProblems checks the targets the policy's rollout of env names
+// against the names of env's targets here: every wave target must exist
+// and every target must be in a wave. An environment without targets here
+// is only validated, planned and gated, so its rollout is not checked.
+func (r *Reconciler) rolloutProblems(pol *policy.Policy, env string) []configrepo.Problem {
+	specs := r.cfg.Environments[env].Targets
+	if len(specs) == 0 {
+		return nil
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	var out []configrepo.Problem
+	for _, p := range pol.For(env).Rollout.CheckTargets(names) {
+		out = append(out, configrepo.Problem{File: p.File, Line: p.Line, Column: p.Column, Message: env + ": " + p.Message})
 	}
 	return out
 }

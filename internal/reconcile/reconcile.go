@@ -158,12 +158,14 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	m := newMetrics(cfg.Registry)
+	m.rolloutMetrics.start(cfg.Environments)
 	return &Reconciler{
 		cfg:      cfg,
 		cluster:  c,
 		store:    s,
 		logger:   cfg.Logger.With("component", "reconcile"),
-		metrics:  newMetrics(cfg.Registry),
+		metrics:  m,
 		pollNow:  make(chan string, 1),
 		wake:     make(chan struct{}, 1),
 		policies: newPolicyCache(),

@@ -233,6 +233,14 @@ func newGoldenServer(t *testing.T) (*httptest.Server, *apiFixture) {
 	})
 	apply(&fsm.IssueFencingToken{ID: e8})
 	move(e8, fsm.StateApplying, 74, func(tr *fsm.TransitionDeployment) { tr.BackupBundleID = "bundle-1111aaaa" })
+	token := apply(&fsm.IssueFencingToken{ID: e8}).(uint64)
+	canary := []string{"canary"}
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveApplying, Targets: canary, Token: token, Time: at(74)})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveBaking, Targets: canary, Token: token, Time: at(74), BakeUntil: at(76),
+		Message: "healthy"})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveBaking, Targets: canary, Token: token, Time: at(74), Round: &fsm.AnalysisRound{
+		Time: at(74), Results: []fsm.AnalysisResult{{Check: "error-rate", Target: "canary", Value: 0.25, Status: "failed"}}}})
+	apply(&fsm.RecordWave{ID: e8, Phase: fsm.WaveFailed, Targets: canary, Time: at(74), Message: "error-rate of canary = 0.25 (failed)"})
 	move(e8, fsm.StateFailed, 75, func(tr *fsm.TransitionDeployment) { tr.Error = "health check failed" })
 	move(e8, fsm.StateRollingBack, 76, nil)
 
@@ -329,6 +337,10 @@ func TestGoldenAnswers(t *testing.T) {
 		{name: "error-bad-token", who: "not-a-token", method: "GET", path: "/v1/status"},
 		{name: "error-forbidden", who: "vera", method: "POST", path: "/v1/deployments/production-3/approve"},
 		{name: "error-deployment-unknown", who: "vera", method: "GET", path: "/v1/deployments/production-99"},
+		{name: "error-promote-wrong-state", who: "alice", method: "POST", path: "/v1/deployments/edge-8/promote", header: jsonCT, body: `{}`},
+		{name: "error-abort-no-reason", who: "alice", method: "POST", path: "/v1/deployments/edge-8/abort", header: jsonCT, body: `{}`},
+		{name: "error-abort-forbidden", who: "vera", method: "POST", path: "/v1/deployments/edge-8/abort", header: jsonCT,
+			body: `{"reason":"r"}`},
 		{name: "error-environment-unknown", who: "vera", method: "GET", path: "/v1/environments/qa"},
 		{name: "error-environment-invalid", who: "vera", method: "GET", path: "/v1/environments/Not_Valid"},
 		{name: "error-deployments-limit", who: "vera", method: "GET", path: "/v1/deployments?limit=0"},

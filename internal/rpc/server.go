@@ -206,6 +206,8 @@ func NewServer(cfg Config) *Server {
 	s.route("POST /v1/environments/{env}/suspend", "suspend", RoleApprover, true, s.handleSuspend)
 	s.route("POST /v1/environments/{env}/resume", "resume", RoleApprover, true, s.handleResume)
 	s.route("POST /v1/deployments/{id}/cancel", "cancel", RoleApprover, true, s.handleCancel)
+	s.route("POST /v1/deployments/{id}/promote", "promote", RoleApprover, true, s.handlePromote)
+	s.route("POST /v1/deployments/{id}/abort", "abort", RoleApprover, true, s.handleAbort)
 	s.route("POST /v1/deployments/{id}/override", "override", RoleAdmin, true, s.handleOverride)
 	s.route("POST /v1/notifications/{id}/retry", "retry_notification", RoleAdmin, true, s.handleRetryNotification)
 	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)

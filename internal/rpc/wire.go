@@ -51,7 +51,32 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 		Applied:         d.Applied,
 		RollbackStarted: d.RollbackStarted,
 		RollbackTo:      d.RollbackTo,
+		Rollout:         mapSlice(d.Rollout, wireWave),
+		RolloutAbort:    wireRolloutControl(d.RolloutAbort),
 	}
+}
+
+// wireWave is one wave of a rollout as the API sends it.
+func wireWave(w fsm.WaveRecord) api.Wave {
+	return api.Wave{Targets: slices.Clone(w.Targets), Phase: string(w.Phase), Token: w.Token, Started: w.Started,
+		Updated: w.Updated, BakeUntil: w.BakeUntil, Rounds: w.Rounds, FailedRounds: w.FailedRounds,
+		Last: wireRound(w.Last), LastFailed: wireRound(w.LastFailed), Message: w.Message, Promoted: wireRolloutControl(w.Promoted)}
+}
+
+func wireRolloutControl(c *fsm.RolloutControl) *api.RolloutControl {
+	if c == nil {
+		return nil
+	}
+	return &api.RolloutControl{Identity: c.Identity, Time: c.Time, Reason: c.Reason}
+}
+
+func wireRound(r *fsm.AnalysisRound) *api.AnalysisRound {
+	if r == nil {
+		return nil
+	}
+	return &api.AnalysisRound{Time: r.Time, Passed: r.Passed, Results: mapSlice(r.Results, func(x fsm.AnalysisResult) api.AnalysisResult {
+		return api.AnalysisResult{Check: x.Check, Target: x.Target, Value: x.Value, Status: x.Status, Error: x.Error}
+	})}
 }
 
 func wireApprovalRequirement(a *fsm.ApprovalRequirement) *api.ApprovalRequirement {

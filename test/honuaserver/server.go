@@ -125,6 +125,7 @@ type Server struct {
 	holding  []*Held
 	reloads  int
 	closed   bool
+	metrics  metrics
 }
 
 // New starts a server on 127.0.0.1; name is used in its messages. It stops
@@ -290,8 +291,8 @@ func (s *Server) Reloads() int {
 	return s.reloads
 }
 
-// ServeHTTP serves the bundle endpoint, the reload URL and the health
-// check.
+// ServeHTTP serves the bundle endpoint, the reload URL, the health
+// check and the request metrics (see SetErrorRate).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPut && r.URL.Path == "/admin/bundle":
@@ -302,6 +303,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reloads++
 		s.mu.Unlock()
 		http.Error(w, "reloaded", http.StatusOK)
+	case r.Method == http.MethodGet && r.URL.Path == "/metrics":
+		s.serveMetrics(w)
 	case r.Method == http.MethodGet && r.URL.Path == "/healthz":
 		http.Error(w, "ok", http.StatusOK)
 	default:

@@ -217,9 +217,9 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 	case n < 79:
 		return &fsm.Reject{ID: g.awaiting(f), Identity: g.oneOf("alice", "bob"), Groups: g.groups(), Time: g.now,
 			Reason: g.oneOf("", "too risky", "not now")}
-	case n < 84:
+	case n < 82:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
-	case n < 85:
+	case n < 84:
 		return g.wave(f)
 	case n < 86:
 		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying })
@@ -277,7 +277,11 @@ func (g *gen) wave(f *fsm.FSM) fsm.Command {
 		Phase: []fsm.WavePhase{fsm.WaveApplying, fsm.WaveBaking, fsm.WavePassed, fsm.WaveFailed}[g.r.IntN(4)]}
 	if d, ok := f.Deployment(id); ok {
 		c.Wave = len(d.Rollout) - g.r.IntN(2)
-		c.Token = d.FencingToken + uint64(g.r.IntN(2))
+		c.Token = max(d.FencingToken, 1) + uint64(g.r.IntN(2))
+		if n := len(d.Rollout); (n == 0 || d.Rollout[n-1].Phase == fsm.WavePassed) && g.r.IntN(4) != 0 {
+			// Mostly start the next wave, as the pipeline does.
+			c.Wave, c.Phase = n, fsm.WaveApplying
+		}
 		if c.Wave >= 0 && c.Wave < len(d.Rollout) && g.r.IntN(5) != 0 {
 			c.Targets, c.Token = d.Rollout[c.Wave].Targets, d.Rollout[c.Wave].Token+uint64(g.r.IntN(2))
 		}

@@ -168,13 +168,9 @@ func TestRemoveMemberStaysRemoved(t *testing.T) {
 // (NetworkTransportConfig.MaxRPCsInFlight: 1), which honuad could do in
 // cluster.openRaft.
 func TestFollowerDiskFullRecovers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		skipLoudly(t, "needs root to mount a tmpfs as a follower's data dir")
-	}
+	skipUnlessRoot(t, true, "needs root to mount a tmpfs as a follower's data dir")
 	r := newRun(t, Options{Gates: 1, Rollbacks: 1, Apps: 1, TmpfsDataDirs: true})
-	if why := r.diskFullSkip(); why != "" {
-		skipLoudly(t, why)
-	}
+	skipLoudly(t, r.diskFullSkip())
 	r.StartWorkload()
 	for cycle := 1; cycle <= 10; cycle++ {
 		if stuck := r.fillFollowerDisk(); stuck != nil {

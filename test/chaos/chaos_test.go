@@ -74,9 +74,7 @@ func testFault(t *testing.T, name string, nodes int) {
 	if !ok {
 		t.Fatalf("no fault %q", name)
 	}
-	if name == "disk-full" && os.Geteuid() != 0 {
-		skipLoudly(t, "disk-full: needs root to mount a tmpfs as a follower's data dir")
-	}
+	skipUnlessRoot(t, name == "disk-full", "disk-full: needs root to mount a tmpfs as a follower's data dir")
 	// A network fault's test skips loudly in newRun without root, ip or
 	// nft (netns.New).
 	r := newRun(t, Options{Nodes: nodes, TmpfsDataDirs: name == "disk-full", Network: f.Network})
@@ -96,10 +94,24 @@ func testFault(t *testing.T, name string, nodes int) {
 	r.Check()
 }
 
+// skipLoudly skips the test, saying why on stderr too, when why is not
+// empty: what the machine lacks for it (root, ip, nft).
 func skipLoudly(t *testing.T, why string) {
 	t.Helper()
+	if why == "" {
+		return
+	}
 	fmt.Fprintln(os.Stderr, "SKIP:", t.Name()+":", why)
 	t.Skip(why)
+}
+
+// skipUnlessRoot skips the test loudly when needed and the process is not
+// root.
+func skipUnlessRoot(t *testing.T, needed bool, why string) {
+	t.Helper()
+	if needed && os.Geteuid() != 0 {
+		skipLoudly(t, why)
+	}
 }
 
 func TestKillLeader(t *testing.T)         { testFault(t, "kill-leader", 3) }

@@ -245,12 +245,21 @@ func runTargetAgent(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	return withSignals(func(ctx context.Context, hup chan os.Signal) error {
+		return targetagent.Run(ctx, cfg, targetagent.NewLogger(cfg, os.Stderr), hup)
+	})
+}
+
+// withSignals runs run with a context that SIGTERM and SIGINT end and a
+// channel of SIGHUPs, which reload the TLS files and the tokens file
+// (without it, SIGHUP would end the process).
+func withSignals(run func(ctx context.Context, hup chan os.Signal) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return targetagent.Run(ctx, cfg, targetagent.NewLogger(cfg, os.Stderr), hup)
+	return run(ctx, hup)
 }
 
 func runAgent(c *cli.Context) error {
@@ -264,12 +273,7 @@ func runAgent(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	// SIGHUP reloads the TLS files and the tokens file (without it, it
-	// would end the process).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	return agent.Run(ctx, cfg, version, agent.NewLogger(cfg, os.Stderr), hup)
+	return withSignals(func(ctx context.Context, hup chan os.Signal) error {
+		return agent.Run(ctx, cfg, version, agent.NewLogger(cfg, os.Stderr), hup)
+	})
 }

@@ -80,21 +80,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	depID := r.PathValue("id")
-	d, ok := s.cfg.Store.Deployment(depID)
-	if !ok {
-		// A leader elected a moment ago may not have applied every
-		// committed entry yet: look again once its Barrier is applied.
-		if err := s.confirmLeadership(); err != nil {
-			writeErr(w, err)
-			return
-		}
-		d, ok = s.cfg.Store.Deployment(depID)
-	}
-	if !ok {
-		writeErr(w, fmt.Errorf("deployment %s: %w", depID, fsm.ErrNotFound))
-		return
-	}
-	if err := s.checkEnvironmentAccess(r, d.Environment); err != nil {
+	if err := s.checkDeploymentAccess(r, depID); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -110,6 +96,23 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		s.log(r).Info("deployment cancelled", "deployment", depID, "by", id.Name)
 	}
 	writeJSON(w, http.StatusOK, wireDeployment(out.Deployment))
+}
+
+// checkDeploymentAccess checks the deployment exists and that the
+// identity may act on its environment (checkEnvironmentAccess). A leader
+// elected a moment ago may not have applied every committed entry yet: a
+// deployment it lacks is looked for again once its Barrier is applied.
+func (s *Server) checkDeploymentAccess(r *http.Request, id string) error {
+	d, ok := s.cfg.Store.Deployment(id)
+	if !ok {
+		if err := s.confirmLeadership(); err != nil {
+			return err
+		}
+		if d, ok = s.cfg.Store.Deployment(id); !ok {
+			return fmt.Errorf("deployment %s: %w", id, fsm.ErrNotFound)
+		}
+	}
+	return s.checkEnvironmentAccess(r, d.Environment)
 }
 
 func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,6 @@ package rpc
 // approver promotes the wave that bakes, or aborts a rollout.
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/honua-io/honua-gitops/internal/fsm"
@@ -33,19 +32,7 @@ func (s *Server) handleAbort(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) controlRollout(w http.ResponseWriter, r *http.Request, action fsm.RolloutAction, reason string) {
 	depID := r.PathValue("id")
-	d, ok := s.cfg.Store.Deployment(depID)
-	if !ok {
-		if err := s.confirmLeadership(); err != nil {
-			writeErr(w, err)
-			return
-		}
-		d, ok = s.cfg.Store.Deployment(depID)
-	}
-	if !ok {
-		writeErr(w, fmt.Errorf("deployment %s: %w", depID, fsm.ErrNotFound))
-		return
-	}
-	if err := s.checkEnvironmentAccess(r, d.Environment); err != nil {
+	if err := s.checkDeploymentAccess(r, depID); err != nil {
 		writeErr(w, err)
 		return
 	}

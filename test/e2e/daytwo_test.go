@@ -19,7 +19,8 @@ import (
 // moves production's on to AwaitingApproval — and the cancellation
 // stands: the same cancel retried by the same identity answers the first
 // cancellation (exit 0), and another approver's is refused with 409
-// wrong_state. Resumed through the restarted old leader, development
+// wrong_state; an admin's window override made before the failover stands
+// and its retry answers it again. Resumed through the restarted old leader, development
 // deploys the commit, and every node ends with the same state.
 func TestDayTwoAcrossFailover(t *testing.T) {
 	skipIfShort(t)
@@ -43,6 +44,12 @@ func TestDayTwoAcrossFailover(t *testing.T) {
 	decodeCtl(t, res, &en)
 	if su := en.Suspended; su == nil || su.By != "alice" || su.Reason != "incident 9" {
 		t.Fatalf("suspend through follower %s answered suspension %+v; want by alice: incident 9", followers[0].ID(), su)
+	}
+	var overridden api.Deployment
+	res = s.ctlOK(t, "admin", followers[0].APIAddr(), "override", prod, "--reason", "hotfix window", "-o", "json")
+	decodeCtl(t, res, &overridden)
+	if o := overridden.WindowOverride; o == nil || o.Identity != "admin" || o.Reason != "hotfix window" {
+		t.Fatalf("override of %s through follower %s answered %+v; want admin's hotfix window", prod, followers[0].ID(), o)
 	}
 	var cancelled api.Deployment
 	res = s.ctlOK(t, "alice", followers[1].APIAddr(), "cancel", prod, "--reason", "wrong quarter", "-o", "json")
@@ -103,6 +110,15 @@ func TestDayTwoAcrossFailover(t *testing.T) {
 	res = s.ctl(t, "bob", s.addrs(), "cancel", prod, "--reason", "me too")
 	if res.code == 0 || !strings.Contains(res.stderr, "(409 wrong_state)") {
 		t.Errorf("bob's cancel of %s, cancelled by alice: %s; want it refused with 409 wrong_state", prod, res)
+	}
+	// So does the window override: admin's retry answers the first one.
+	var overriddenAgain api.Deployment
+	res = s.ctlOK(t, "admin", leader.APIAddr(), "override", prod, "--reason", "retried", "-o", "json")
+	decodeCtl(t, res, &overriddenAgain)
+	if o := overriddenAgain.WindowOverride; o == nil || o.Identity != "admin" || o.Reason != "hotfix window" ||
+		!o.Time.Equal(overridden.WindowOverride.Time) {
+		t.Errorf("retried override of %s on the new leader answered %+v; want the first one %+v",
+			prod, o, overridden.WindowOverride)
 	}
 	if d := s.deployment(t, prod); d.State != "Cancelled" {
 		t.Errorf("after the retries, %s", d)

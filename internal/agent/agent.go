@@ -148,7 +148,7 @@ func build(cfg Config, version string, logger *slog.Logger) (*process, error) {
 	p.metrics = statemetrics.New(p.node.FSM(), registry, logger)
 	api := rpc.Config{Cluster: p.node, Store: p.node.FSM(), Keyring: p.node, Registry: registry, Logger: logger,
 		LeaderWait: time.Duration(cfg.LeaderWait), ForwardTimeout: forwardTimeout, Limits: APILimits(cfg),
-		Tokens: sec.tokens}
+		Tokens: sec.tokens, Debug: cfg.EnableDebug}
 	if sec.certs != nil {
 		api.PeerTLS = sec.certs.PeerClient()
 	}

@@ -68,8 +68,10 @@ type Config struct {
 	// and to be answered, how long an idle keep-alive connection is kept,
 	// how many connections are served at once, and how many requests one
 	// client address may have in flight on each open endpoint.
-	HTTPReadTimeout       Duration
-	HTTPWriteTimeout      Duration
+	HTTPReadTimeout  Duration
+	HTTPWriteTimeout Duration
+	// EnableDebug serves net/http/pprof at /debug/pprof/ to admins.
+	EnableDebug           bool
 	HTTPIdleTimeout       Duration
 	HTTPMaxConns          int
 	HTTPMaxClientRequests int

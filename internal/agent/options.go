@@ -149,6 +149,8 @@ var options = []Option{
 		field: func(c *Config) any { return &c.HTTPMaxConns }},
 	{Name: "http-max-client-requests", Usage: "requests one client address may have in flight on each open endpoint (probes, metrics, webhooks) before 429",
 		field: func(c *Config) any { return &c.HTTPMaxClientRequests }},
+	{Name: "enable-debug", Usage: "serve Go's pprof profiles and traces at /debug/pprof/ on the API listener, to admin tokens only",
+		field: func(c *Config) any { return &c.EnableDebug }},
 	{Name: "tls-ca-file", Usage: "CA certificates (PEM) that sign the nodes' and clients' certificates; with the cert and key: API over TLS, raft over mutual TLS",
 		field: func(c *Config) any { return &c.TLSCAFile }},
 	{Name: "tls-cert-file", Usage: "this node's certificate (PEM), carrying the DNS name server.honua; see honuad tls cert create",

@@ -119,6 +119,9 @@ type Config struct {
 	Now func() time.Time
 	// Limits bound what one client can hold of the node.
 	Limits Limits
+	// Debug serves Go's pprof profiles and traces at /debug/pprof/, to
+	// admin tokens (debug.go).
+	Debug bool
 }
 
 // RepositoryInfo is the configured repository.
@@ -213,6 +216,9 @@ func NewServer(cfg Config) *Server {
 	s.route("DELETE /v1/cluster/members/{id}", "remove_member", RoleAdmin, true, s.handleRemoveMember)
 	s.route("GET /v1/agent/keyring", "keyring_list", RoleAdmin, false, s.handleKeyringList)
 	s.route("POST /v1/agent/keyring", "keyring_change", RoleAdmin, true, s.handleKeyringChange)
+	if cfg.Debug {
+		s.routeDebug()
+	}
 	s.route("GET /v1/snapshot", "snapshot_save", RoleAdmin, true, s.handleSnapshotSave)
 	s.routeLimit("POST /v1/snapshot", "snapshot_restore", RoleAdmin, true, maxRestoreBody, s.handleSnapshotRestore)
 

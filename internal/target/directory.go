@@ -26,6 +26,11 @@ type directoryTarget struct {
 	// lockWait is how long an apply waits for the lock before it breaks
 	// it or gives up (lock.go).
 	lockWait time.Duration
+	// Test hooks, nil outside tests: beforeSwitch runs after an apply's
+	// last fencing check, just before it switches the path; switched after
+	// every switch of the path, with the bundle now served.
+	beforeSwitch func()
+	switched     func(id string)
 }
 
 // String implements Target.
@@ -89,7 +94,7 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	}
 	// Between here and unlock, every write first checks that the lock was
 	// not broken by a newer apply (this process may have been frozen).
-	refuse := func(op string, err error) error {
+	refuse := func(op string, err error) *Error {
 		l.unlock()
 		discard()
 		return d.fail(op, err)
@@ -113,17 +118,17 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 		}
 	}
 	if d.served() != id {
-		if err := l.check(); err != nil {
-			return refuse("fencing", err)
-		}
-		if err := d.switchTo(id); err != nil {
+		if err := d.checkAndSwitch(ctx, l, id); err != nil {
+			var fe *FencedError
+			switch {
+			case errors.As(err, &fe):
+				return refuse("fencing", err)
+			case errors.Is(err, errSwitchHeld):
+				e := refuse("switch", err)
+				e.Retryable = true
+				return e
+			}
 			return refuse("switch", err)
-		}
-		if err := l.check(); err != nil {
-			// Broken during the switch: the newer apply may have switched
-			// before this one did; serve what it recorded.
-			d.restoreNewest(token)
-			return refuse("fencing", err)
 		}
 		d.log.Info("switched", "bundle", id, "commit", b.Manifest.Commit, "fencingToken", token)
 	}
@@ -135,25 +140,6 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 	l.unlock()
 	d.remove(old)
 	return nil
-}
-
-// restoreNewest switches the path back to the newest bundle the state
-// records when a token above token was accepted: an apply whose lock was
-// broken while it switched may have replaced a newer bundle.
-func (d *directoryTarget) restoreNewest(token uint64) {
-	st, err := d.readState()
-	if err != nil || st.HighestToken <= token || len(st.Bundles) == 0 {
-		return
-	}
-	newest := st.Bundles[len(st.Bundles)-1]
-	if d.served() == newest {
-		return
-	}
-	if err := d.switchTo(newest); err != nil {
-		d.log.Error("restore the newest bundle after a broken lock", "bundle", newest, "error", err)
-		return
-	}
-	d.log.Warn("restored the newest bundle after a broken lock", "bundle", newest, "fencingToken", token)
 }
 
 // highest is the highest token the target accepted: the state's, or the
@@ -276,6 +262,9 @@ func (d *directoryTarget) switchTo(id string) error {
 	if err != nil {
 		_ = os.Remove(next)
 		return err
+	}
+	if d.switched != nil {
+		d.switched(id)
 	}
 	if err := syncDir(d.parent); err != nil {
 		return err

@@ -105,25 +105,39 @@ func (r *Reconciler) rollOut(ctx context.Context, d *fsm.Deployment, pol policy.
 // applyWave records wave i applying with a fresh token, gives its targets
 // the bundle (w.MaxParallel at a time), reloads and checks them, and
 // records the wave baking. A failure records the wave failed and fails d
-// (errWaveFailed).
+// (errWaveFailed). A target that accepted a higher token than this cluster
+// issued (its state restored from an older backup) fences the wave once:
+// the wave then takes a token above it, records it, and is applied again,
+// as a whole-environment apply does (applyCommit).
 func (r *Reconciler) applyWave(ctx context.Context, d *fsm.Deployment, i int, w policy.Wave, specs []TargetSpec, healthTimeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, deployTimeout)
 	defer cancel()
-	res, err := r.cluster.Apply(ctx, &fsm.IssueFencingToken{ID: d.ID})
-	if err != nil {
-		return err
-	}
-	token := res.(uint64)
-	if _, err := r.cluster.Apply(ctx, &fsm.RecordWave{ID: d.ID, Wave: i, Phase: fsm.WaveApplying, Targets: w.Targets,
-		Token: token, Time: r.now()}); err != nil {
-		return err
-	}
-	bundle, err := r.buildBundle(ctx, d.Environment, d.Commit, target.Manifest{
-		DeploymentID: d.ID, Environment: d.Environment, Commit: d.Commit, Kind: string(d.Kind),
-		FencingToken: token, Time: r.now(),
-	})
-	if err == nil {
-		err = applyParallel(ctx, r, specs, bundle, w.MaxParallel)
+	var token, floor uint64
+	var err error
+	for try := 0; ; try++ {
+		res, ierr := r.cluster.Apply(ctx, &fsm.IssueFencingToken{ID: d.ID, Above: floor})
+		if ierr != nil {
+			return ierr
+		}
+		token = res.(uint64)
+		if _, rerr := r.cluster.Apply(ctx, &fsm.RecordWave{ID: d.ID, Wave: i, Phase: fsm.WaveApplying, Targets: w.Targets,
+			Token: token, Time: r.now()}); rerr != nil {
+			return rerr
+		}
+		var bundle *target.Bundle
+		bundle, err = r.buildBundle(ctx, d.Environment, d.Commit, target.Manifest{
+			DeploymentID: d.ID, Environment: d.Environment, Commit: d.Commit, Kind: string(d.Kind),
+			FencingToken: token, Time: r.now(),
+		})
+		if err == nil {
+			err = applyParallel(ctx, r, specs, bundle, w.MaxParallel)
+		}
+		floor = highestFenced(err)
+		if try > 0 || floor <= token || leadershipGone(err) {
+			break
+		}
+		r.logger.Warn("a target of the wave accepted a higher fencing token than this cluster issued (state restored from a backup?); issuing one above it",
+			"deployment", d.ID, "wave", i, "target_highest", floor, "token", token)
 	}
 	if err == nil {
 		err = r.checkWave(ctx, specs, healthTimeout)
@@ -138,6 +152,23 @@ func (r *Reconciler) applyWave(ctx context.Context, d *fsm.Deployment, i int, w 
 		Token: token, Time: r.now(), BakeUntil: r.now().Add(w.Bake),
 		Message: fmt.Sprintf("fencing token %d to %s; healthy", token, strings.Join(w.Targets, ", "))})
 	return err
+}
+
+// highestFenced returns the highest token any target of err (one error, or
+// several joined) says it accepted when it refused ours; 0 when none did.
+func highestFenced(err error) uint64 {
+	var fe *target.FencedError
+	if errors.As(err, &fe) && fe.Highest > 0 {
+		// errors.As finds the first; look at every joined error too.
+		h := fe.Highest
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				h = max(h, highestFenced(e))
+			}
+		}
+		return h
+	}
+	return 0
 }
 
 // applyParallel applies bundle to specs, at most n at once, checking

@@ -295,3 +295,48 @@ func TestRolloutPromoteAndAbort(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutWaveTakesATokenAboveATargetsHigher: eu-1 accepted token 1000,
+// which this cluster never issued (its state was restored from a backup
+// older than eu-1's last apply). The wave that reaches eu-1 is fenced there,
+// takes a token above 1000 through raft, records it, applies again, and the
+// rollout completes, as a whole-environment apply does.
+func TestRolloutWaveTakesATokenAboveATargetsHigher(t *testing.T) {
+	si := newStandIns(t)
+	eu1 := si.specs[slices.IndexFunc(si.specs, func(s TargetSpec) bool { return s.Name == "eu-1" })].Target
+	if err := eu1.Apply(context.Background(), &target.Bundle{
+		Manifest: target.Manifest{DeploymentID: "staging-99", Environment: "staging", Commit: strings.Repeat("a", 40),
+			Kind: "auto", FencingToken: 1000, Time: time.Now()},
+		Files: map[string][]byte{"metadata.json": []byte(`{"services": []}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	repo := gitserver.NewRepo(t)
+	pol := `apiVersion: honua.io/v1
+kind: DeploymentPolicy
+environments:
+  staging:
+    requireApproval: never
+    healthCheckTimeout: 20s
+    rollout:
+      waves:
+        - {targets: [canary]}
+        - {targets: [eu-1, eu-2], maxParallel: 2}
+`
+	good := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: pol}), "initial")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, envs: map[string]EnvironmentSettings{"staging": {Targets: si.specs}},
+		adjust: func(c *Config) { c.Now = time.Now }})
+	d := pc.deploymentOf("staging", good, fsm.StateCompleted)
+	if len(d.Rollout) != 2 || d.Rollout[1].Token <= 1000 {
+		t.Fatalf("rollout record = %+v; want wave 1 recorded with a token above eu-1's 1000", d.Rollout)
+	}
+	for n, srv := range si.servers {
+		p, ok := srv.Last()
+		if !ok || p.Doc.Manifest.Commit != good {
+			t.Errorf("%s serves %+v; want %s", n, p, short(good))
+		}
+	}
+	if got := si.servers["eu-1"].Highest(); got != d.Rollout[1].Token {
+		t.Errorf("eu-1's highest token = %d; want wave 1's %d", got, d.Rollout[1].Token)
+	}
+}

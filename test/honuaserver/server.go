@@ -354,9 +354,18 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) {
 		s.order = append(s.order, p)
 	}
 	p.Status, p.Decided = code, time.Now()
+	highest := s.highest
 	s.mu.Unlock()
 	if h != nil {
 		close(h.answered)
+	}
+	if code == http.StatusConflict {
+		// As docs/targets.md has a server refuse a token: the JSON body
+		// names the highest token accepted.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"highestFencingToken": highest, "code": "fenced", "error": msg})
+		return
 	}
 	http.Error(w, msg, code)
 }

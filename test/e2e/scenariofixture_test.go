@@ -34,8 +34,25 @@ type scenarioFixture struct {
 	deployed map[string]string
 }
 
+// scenarioOptions change what newScenarioFixtureWith sets up.
+type scenarioOptions struct {
+	// policy replaces sampleconfig.Policy in the first commit.
+	policy string
+	// productionTargets replaces production's one directory target: the
+	// YAML list items under "targets:", indented by six spaces.
+	productionTargets string
+}
+
 func newScenarioFixture(t *testing.T) *scenarioFixture {
 	t.Helper()
+	return newScenarioFixtureWith(t, scenarioOptions{})
+}
+
+func newScenarioFixtureWith(t *testing.T, opts scenarioOptions) *scenarioFixture {
+	t.Helper()
+	if opts.policy == "" {
+		opts.policy = sampleconfig.Policy
+	}
 	s := &scenarioFixture{t: t, repo: gitserver.NewRepo(t), ctlBin: harness.BuildHonuactl(t),
 		targets: filepath.Join(t.TempDir(), "targets"), tokens: map[string]string{},
 		files:    map[string]map[string]string{"development": {}, "production": {}},
@@ -47,7 +64,7 @@ func newScenarioFixture(t *testing.T) *scenarioFixture {
 		"environments/development/datasources.json": sampleconfig.DataSources,
 		"environments/production/metadata.json":     meta,
 		"environments/production/datasources.json":  sampleconfig.DataSources,
-		sampleconfig.PolicyPath:                     sampleconfig.Policy,
+		sampleconfig.PolicyPath:                     opts.policy,
 	}, "development and production with one layer")
 	s.files["development"][s.first] = meta
 	s.files["production"][s.first] = meta
@@ -81,6 +98,10 @@ func newScenarioFixture(t *testing.T) *scenarioFixture {
 	if err := os.WriteFile(tokensFile, []byte("tokens:\n"+entries.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	prodTargets := opts.productionTargets
+	if prodTargets == "" {
+		prodTargets = "      - type: directory\n        path: " + s.targetPath("production")
+	}
 	cfg := fmt.Sprintf(`repository:
   url: %s
   branch: main
@@ -92,11 +113,10 @@ environments:
         path: %s
   production:
     targets:
-      - type: directory
-        path: %s
+%s
 auth:
   tokensFile: %s
-`, daemon.URL(s.repo.Name()), s.targetPath("development"), s.targetPath("production"), tokensFile)
+`, daemon.URL(s.repo.Name()), s.targetPath("development"), prodTargets, tokensFile)
 	s.config = filepath.Join(dir, "honuad.yaml")
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

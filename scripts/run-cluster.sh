@@ -176,6 +176,11 @@ and the cluster says so on its webhook channel (make run's receiver logs it):
   bin/honuactl notifications                   # the outbox: event, channel, state, attempts
   bin/honuactl deployments --env production --state AwaitingApproval
   bin/honuactl approve <id> --comment "first production deployment"
+
+Production then rolls out in waves (.gitops/deployment-policy.yaml): production-a
+first, baking a minute, then production-b. Watch it, and end the bake early:
+  bin/honuactl rollout <id> --watch            # each wave: phase, targets, token, bake
+  bin/honuactl promote <id>                    # (or abort <id> --reason ...: rolls back)
   bin/honuactl wait <id>
 
 Preview a change on a branch before merging it, as CI on a pull request

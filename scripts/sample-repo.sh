@@ -78,6 +78,12 @@ environments:
     approvers: [devops-team]
     approvalTimeout: 24h
     autoRollback: true
+    # Production rolls out in two waves: production-a first, as a canary
+    # baking a minute (honuactl promote ends the bake), then production-b.
+    rollout:
+      waves:
+        - { targets: [production-a], bake: 1m }
+        - { targets: [production-b] }
 YAML
 	git init -q --bare --initial-branch=main "$repo"
 	git -C "$tmp" init -q --initial-branch=main
@@ -143,11 +149,13 @@ environments:
         caFile: $dir/tls/honua-ca.pem
   production:
     targets:
-      - type: http
+      - name: production-a
+        type: http
         url: https://127.0.0.1:7512/v1/bundle
         tokenFile: $dir/agents/honuad.token
         caFile: $dir/tls/honua-ca.pem
-      - type: http
+      - name: production-b
+        type: http
         url: https://127.0.0.1:7513/v1/bundle
         tokenFile: $dir/agents/honuad.token
         caFile: $dir/tls/honua-ca.pem

@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short chaos fuzz bench bench-pipeline bench-api bench-flood bench-state lint clean
+.PHONY: all build run test test-short chaos fuzz bench bench-pipeline bench-api bench-flood bench-state bench-all lint clean
 
 all: build
 
@@ -101,6 +101,13 @@ bench-api:
 # of requests on a follower.
 bench-flood:
 	$(GO) run ./test/bench/api -flood -clients 4 -duration 20s
+
+# Every bench, quietly, one after the other, then one table of issue 17's
+# figures with the goal beside each (about 25 minutes; SOAK=2m shortens the
+# soak under load with --raft-profile lan, 10m by default).
+SOAK ?= 10m
+bench-all:
+	$(GO) run ./test/bench/all -soak $(SOAK) $(BENCHFLAGS)
 
 # Resident memory, snapshot size and save/restore time with 10,000
 # deployments in history.

@@ -183,12 +183,18 @@ func (c *Cluster) Leader() *Node {
 // all the same: its retry is then refused. For a TransitionDeployment —
 // what the tests apply most, and not idempotent — a refused retry whose
 // deployment stands where the command took it is taken as the lost
-// attempt's success, and the deployment is returned.
+// attempt's success, and the deployment is returned. An Approve whose
+// retry answers a duplicate, by an identity that had not approved before
+// the first attempt, answers as that first attempt did: not a duplicate.
 func (c *Cluster) Apply(cmd fsm.Command) (any, error) {
 	c.t.Helper()
 	var res any
 	var applyErr error
 	lost := false
+	// An approval whose first attempt committed before leadership was lost
+	// answers its retry as a duplicate: know whether it was one before.
+	ap, isApprove := cmd.(*fsm.Approve)
+	approvedBefore := isApprove && hasApproved(c.Leader().FSM, ap)
 	WaitFor(c.t, fmt.Sprintf("apply %T", cmd), func() error {
 		leader := c.Leader()
 		r, err := leader.Apply(context.Background(), cmd)
@@ -204,9 +210,29 @@ func (c *Cluster) Apply(cmd fsm.Command) (any, error) {
 				}
 			}
 		}
+		if ar, ok := r.(*fsm.ApproveResult); ok && isApprove && lost && err == nil && ar.Duplicate && !approvedBefore {
+			first := *ar
+			first.Duplicate = false
+			res = &first
+		}
 		return nil
 	})
 	return res, applyErr
+}
+
+// hasApproved reports whether ap's identity has approved its deployment in
+// f.
+func hasApproved(f *fsm.FSM, ap *fsm.Approve) bool {
+	d, ok := f.Deployment(ap.ID)
+	if !ok {
+		return false
+	}
+	for _, a := range d.Approvals {
+		if a.Identity == ap.Identity {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitForState waits until cond holds on every running node's FSM.

@@ -218,7 +218,18 @@ func (n *Node) openRaft() error {
 	}
 	n.raft, n.transport, n.store = r, rt, store
 	rt.start()
+	t := n.RaftTimeouts()
+	n.logger.Info("raft timing", "profile", n.cfg.RaftProfile, "multiplier", n.cfg.RaftMultiplier,
+		"heartbeat", t.Heartbeat, "election", t.Election, "leader-lease", t.LeaderLease)
 	return nil
+}
+
+// RaftTimeouts returns the timeouts raft runs with: the heartbeat and
+// election timeouts as raft holds them, and the leader lease it was given.
+func (n *Node) RaftTimeouts() RaftTimeouts {
+	rc := n.raft.ReloadableConfig()
+	return RaftTimeouts{Heartbeat: rc.HeartbeatTimeout, Election: rc.ElectionTimeout,
+		LeaderLease: n.cfg.raftConfig().LeaderLeaseTimeout}
 }
 
 func (n *Node) closeRaft() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 
 // failoverResult is what one profile's kill and transfer rounds measured.
 type failoverResult struct {
-	profile   string
+	profile string
+	// custom is set when the nodes had more flags than the profile: the
+	// figures then have no goal.
+	custom    bool
 	timeouts  cluster.RaftTimeouts
 	kills     []time.Duration
 	transfers []time.Duration
@@ -24,14 +28,18 @@ type failoverResult struct {
 // measureFailover starts a three-node cluster with the profile, kills its
 // leader kills times, then stops it with SIGTERM transfers times, and
 // returns the times until a survivor named another leader.
-func measureFailover(r *benchrun.Runner, profile string, kills, transfers int, withTLS bool) failoverResult {
-	c := harness.Start(r, 3, harness.Options{TLS: withTLS, Args: []string{"--raft-profile", profile}})
-	res := failoverResult{profile: profile, timeouts: cluster.RaftProfiles[profile]}
+func measureFailover(r *benchrun.Runner, profile string, nodeArgs []string, kills, transfers int, withTLS bool) failoverResult {
+	c := harness.Start(r, 3, harness.Options{TLS: withTLS, Args: append([]string{"--raft-profile", profile}, nodeArgs...)})
+	res := failoverResult{profile: profile, custom: len(nodeArgs) > 0}
 	if _, err := c.WaitForLeader(waitTimeout); err != nil {
 		r.Fatalf("start cluster: %v", err)
 	}
-	if err := checkTiming(c, res.timeouts); err != nil {
+	var err error
+	if res.timeouts, err = checkTiming(c, profile, res.custom); err != nil {
 		r.Fatalf("%v", err)
+	}
+	if res.custom {
+		res.profile += " " + strings.Join(nodeArgs, " ")
 	}
 	fmt.Printf("failover of a three-node cluster, raft profile %s (%v), TLS %v\n", profile, res.timeouts, withTLS)
 	for i := 1; i <= kills; i++ {
@@ -74,19 +82,33 @@ func stop(n *harness.Node) {
 // runs with.
 var timingLine = regexp.MustCompile(`msg="raft timing".* heartbeat=(\S+) election=(\S+) leader-lease=(\S+)`)
 
-// checkTiming checks in every node's log that it runs raft with the
-// profile's timeouts, so that the figures are the profile's.
-func checkTiming(c *harness.Cluster, want cluster.RaftTimeouts) error {
-	for _, n := range c.Nodes() {
+// checkTiming reads in every node's log the raft timeouts it runs with,
+// and checks that they are the same on every node and, unless custom, the
+// profile's; it returns them.
+func checkTiming(c *harness.Cluster, profile string, custom bool) (cluster.RaftTimeouts, error) {
+	var got cluster.RaftTimeouts
+	for i, n := range c.Nodes() {
 		m := timingLine.FindStringSubmatch(n.Log())
 		if m == nil {
-			return fmt.Errorf("%s did not log its raft timing", n)
+			return got, fmt.Errorf("%s did not log its raft timing", n)
 		}
-		if got := fmt.Sprintf("%s %s %s", m[1], m[2], m[3]); got != fmt.Sprintf("%v %v %v", want.Heartbeat, want.Election, want.LeaderLease) {
-			return fmt.Errorf("%s runs raft with heartbeat, election and lease %s; want %v", n, got, want)
+		var t cluster.RaftTimeouts
+		for j, d := range []*time.Duration{&t.Heartbeat, &t.Election, &t.LeaderLease} {
+			v, err := time.ParseDuration(m[j+1])
+			if err != nil {
+				return got, fmt.Errorf("%s logged raft timing %q: %v", n, m[0], err)
+			}
+			*d = v
 		}
+		if i > 0 && t != got {
+			return got, fmt.Errorf("%s runs raft with %v, another node with %v", n, t, got)
+		}
+		got = t
 	}
-	return nil
+	if want := cluster.RaftProfiles[profile]; !custom && got != want {
+		return got, fmt.Errorf("the nodes run raft with %v; the %s profile is %v", got, profile, want)
+	}
+	return got, nil
 }
 
 // took is when a round ended the leader and how long until another led.

@@ -19,6 +19,9 @@
 // and counts the leader changes: the rise of the raft term on every node
 // (each election raises it) and of honua_raft_leader_changes_total.
 //
+// With -node-args, every node gets more flags, such as explicit raft
+// timeouts; the timeouts each node logs at start are then the reference.
+//
 // With -tls the nodes run with TLS on: a new leader's first contact with
 // each follower then includes a TLS handshake.
 package main
@@ -43,6 +46,7 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent writers during the soak, spread over the three nodes")
 	withTLS := flag.Bool("tls", false, "run the nodes with TLS: API over https, raft over mutual TLS")
 	keep := flag.Bool("keep", false, "keep the nodes' data dirs and logs")
+	nodeArgs := flag.String("node-args", "", "more flags for every node, space-separated (e.g. \"--raft-leader-lease-timeout=240ms\"); the figures then have no goal")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
@@ -60,11 +64,11 @@ func main() {
 		if *kills == 0 && *transfers == 0 {
 			break
 		}
-		res := measureFailover(r, p, *kills, *transfers, *withTLS)
+		res := measureFailover(r, p, strings.Fields(*nodeArgs), *kills, *transfers, *withTLS)
 		res.report(r)
 	}
 	if *soak > 0 {
-		res := runSoak(r, names[len(names)-1], *soak, *clients, *withTLS)
+		res := runSoak(r, names[len(names)-1], strings.Fields(*nodeArgs), *soak, *clients, *withTLS)
 		res.report(r)
 	}
 }

@@ -52,7 +52,7 @@ func (res failoverResult) report(r *benchrun.Runner) {
 			Measured:  fmt.Sprintf("median %s, max %s", seconds(med), seconds(worst)),
 			Reference: ref, Ratio: float64(med) / float64(hb)}
 		verdict := ""
-		if g, ok := goals[res.profile]; ok {
+		if g, ok := goals[res.profile]; ok && !res.custom {
 			f.Goal, f.Met = g.String(), g.met(med, worst)
 			verdict = "; goal " + g.String() + ": met"
 			if !f.Met {

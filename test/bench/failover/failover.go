@@ -54,7 +54,13 @@ func measureFailover(r *benchrun.Runner, profile string, nodeArgs []string, kill
 		}
 	}
 	for i := 1; i <= transfers; i++ {
-		d, old, leader, err := failover(c, stop)
+		d, old, leader, err := failover(c, func(n *harness.Node) {
+			// Not Stop, which waits for the exit: the leader hands its
+			// leadership over while it leaves.
+			if err := syscall.Kill(n.PID(), syscall.SIGTERM); err != nil {
+				r.Fatalf("SIGTERM %s: %v", n, err)
+			}
+		})
 		if err != nil {
 			r.Fatalf("SIGTERM %d: %v", i, err)
 		}
@@ -68,14 +74,6 @@ func measureFailover(r *benchrun.Runner, profile string, nodeArgs []string, kill
 		n.Kill()
 	}
 	return res
-}
-
-// stop sends the node SIGTERM without waiting for it to exit: the leader
-// hands its leadership over while it leaves.
-func stop(n *harness.Node) {
-	if err := syscall.Kill(n.PID(), syscall.SIGTERM); err != nil {
-		panic(fmt.Sprintf("SIGTERM %s: %v", n, err))
-	}
 }
 
 // timingLine is the line a node logs at start with the raft timeouts it

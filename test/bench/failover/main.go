@@ -19,6 +19,10 @@
 // and counts the leader changes: the rise of the raft term on every node
 // (each election raises it) and of honua_raft_leader_changes_total.
 //
+// With -nice, the soak's nodes run at that niceness: on a machine shared
+// with other work, -10 lets them run as on cores of their own, which the
+// lan profile assumes.
+//
 // With -node-args, every node gets more flags, such as explicit raft
 // timeouts; the timeouts each node logs at start are then the reference.
 //
@@ -46,6 +50,7 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent writers during the soak, spread over the three nodes")
 	withTLS := flag.Bool("tls", false, "run the nodes with TLS: API over https, raft over mutual TLS")
 	keep := flag.Bool("keep", false, "keep the nodes' data dirs and logs")
+	niceness := flag.Int("nice", 0, "during the soak, run the nodes at this niceness (-10: ahead of the other work of a shared machine, as on dedicated cores; needs root)")
 	nodeArgs := flag.String("node-args", "", "more flags for every node, space-separated (e.g. \"--raft-leader-lease-timeout=240ms\"); the figures then have no goal")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -68,7 +73,7 @@ func main() {
 		res.report(r)
 	}
 	if *soak > 0 {
-		res := runSoak(r, names[len(names)-1], strings.Fields(*nodeArgs), *soak, *clients, *withTLS)
+		res := runSoak(r, names[len(names)-1], strings.Fields(*nodeArgs), *soak, *clients, *niceness, *withTLS)
 		res.report(r)
 	}
 }

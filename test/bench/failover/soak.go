@@ -37,6 +37,7 @@ type soakResult struct {
 	timeouts cluster.RaftTimeouts
 	duration time.Duration
 	clients  int
+	niceness int
 	writes   int64
 	failed   int64
 	// firstErr is the first failed write's error.
@@ -61,12 +62,19 @@ type soakCluster struct {
 // runSoak starts a three-node cluster of the profile with a repository of
 // one environment per client, writes through all three nodes from clients
 // writers for d, and counts the leader changes meanwhile.
-func runSoak(r *benchrun.Runner, profile string, nodeArgs []string, d time.Duration, clients int, withTLS bool) soakResult {
+func runSoak(r *benchrun.Runner, profile string, nodeArgs []string, d time.Duration, clients, niceness int, withTLS bool) soakResult {
 	sc, timeouts := startSoakCluster(r, profile, nodeArgs, clients, withTLS)
-	res := soakResult{profile: profile, timeouts: timeouts, duration: d, clients: clients,
+	res := soakResult{profile: profile, timeouts: timeouts, duration: d, clients: clients, niceness: niceness,
 		changes: map[string]float64{}, terms: map[string]uint64{}, custom: len(nodeArgs) > 0}
 	if res.custom {
 		res.profile += " " + strings.Join(nodeArgs, " ")
+	}
+	if niceness != 0 {
+		for _, n := range sc.c.Nodes() {
+			if err := renice(n.PID(), niceness); err != nil {
+				r.Fatalf("-nice %d: %s: %v", niceness, n, err)
+			}
+		}
 	}
 	fmt.Printf("soak: %d writers (suspend and resume) over 3 nodes for %v, raft profile %s (%v)\n", clients, d, profile, res.timeouts)
 
@@ -278,14 +286,14 @@ func (res soakResult) report(r *benchrun.Runner) {
 		changes += res.changes[id]
 	}
 	rate := float64(res.writes) / res.duration.Seconds()
-	fmt.Printf("soak of %v, %d writers, raft profile %s: %d writes (%.0f/s), %d failed", res.duration, res.clients, res.profile, res.writes, rate, res.failed)
+	fmt.Printf("soak of %v, %d writers, raft profile %s%s: %d writes (%.0f/s), %d failed", res.duration, res.clients, res.profile, niceNote(res.niceness), res.writes, rate, res.failed)
 	if res.firstErr != "" {
 		fmt.Printf(" (first: %s)", res.firstErr)
 	}
 	fmt.Printf("\n  raft term rose by %d; honua_raft_leader_changes_total rose by %v in all; %d changes of leader or term seen\n",
 		rise, changes, len(res.seen))
 	f := figures.Figure{Bench: "failover",
-		Name:      fmt.Sprintf("leader changes in %v of load, %s", res.duration, res.profile),
+		Name:      fmt.Sprintf("leader changes in %v of load, %s%s", res.duration, res.profile, niceNote(res.niceness)),
 		Measured:  fmt.Sprintf("%d, at %.0f writes/s", rise, rate),
 		Reference: "heartbeat timeout " + seconds(res.timeouts.Heartbeat)}
 	if !res.custom {
@@ -293,4 +301,12 @@ func (res soakResult) report(r *benchrun.Runner) {
 		fmt.Printf("%s: %s; goal %s: %s\n", f.Name, f.Measured, f.Goal, map[bool]string{true: "met", false: "MISSED"}[f.Met])
 	}
 	record(r, f)
+}
+
+// niceNote names the nodes' niceness when it is not the default.
+func niceNote(niceness int) string {
+	if niceness == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (nodes at nice %d)", niceness)
 }

@@ -41,7 +41,14 @@ type Config struct {
 	// start; the keyring in the data dir wins afterwards.
 	GossipKeyFile string
 
-	RaftMultiplier int
+	// RaftProfile names the raft timeouts (cluster.RaftProfiles);
+	// RaftMultiplier scales them; the three timeouts, when not 0, replace
+	// the profile's.
+	RaftProfile            string
+	RaftMultiplier         int
+	RaftHeartbeatTimeout   Duration
+	RaftElectionTimeout    Duration
+	RaftLeaderLeaseTimeout Duration
 	// Raft log compaction: snapshot after this many new entries, checked
 	// every interval, keeping this many entries behind the snapshot.
 	RaftSnapshotThreshold uint64
@@ -211,6 +218,7 @@ func DefaultConfig() Config {
 		HTTPAddr:       "127.0.0.1:7201",
 		LogLevel:       "info",
 		LogFormat:      "text",
+		RaftProfile:    cluster.ProfileDefault,
 		RaftMultiplier: 1,
 		// hashicorp/raft's own (internal/cluster also takes 0 for them).
 		RaftSnapshotThreshold: raft.DefaultConfig().SnapshotThreshold,
@@ -409,7 +417,11 @@ func (c *Config) clusterConfig(version string) cluster.Config {
 	cc.BootstrapExpect = c.BootstrapExpect
 	cc.Join = c.Join
 	cc.Version = version
+	cc.RaftProfile = c.RaftProfile
 	cc.RaftMultiplier = c.RaftMultiplier
+	cc.HeartbeatTimeout = time.Duration(c.RaftHeartbeatTimeout)
+	cc.ElectionTimeout = time.Duration(c.RaftElectionTimeout)
+	cc.LeaderLeaseTimeout = time.Duration(c.RaftLeaderLeaseTimeout)
 	cc.SnapshotThreshold = c.RaftSnapshotThreshold
 	cc.SnapshotInterval = time.Duration(c.RaftSnapshotInterval)
 	cc.TrailingLogs = c.RaftTrailingLogs

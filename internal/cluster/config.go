@@ -57,10 +57,21 @@ type Config struct {
 	// Version is the honuad version advertised in gossip.
 	Version string
 
-	// RaftMultiplier scales raft's timing as Consul's raft_multiplier does:
-	// 1 is hashicorp/raft's defaults, higher is more tolerant of slow
-	// machines. Explicit timeouts below win when set.
-	RaftMultiplier     int
+	// RaftProfile names the raft timeouts the node starts from (see
+	// RaftProfiles): ProfileDefault, hashicorp/raft's own, or ProfileLAN,
+	// about four times faster for a low-latency network. "" means
+	// ProfileDefault.
+	RaftProfile string
+	// RaftMultiplier scales the profile's timeouts as Consul's
+	// raft_multiplier does: 1 keeps them, higher is more tolerant of slow
+	// machines. The explicit timeouts below win when set, and may go below
+	// the profile's.
+	RaftMultiplier int
+	// HeartbeatTimeout is how long a follower goes without hearing from the
+	// leader before it stands for election; ElectionTimeout is how long a
+	// candidate waits for votes before it tries again; LeaderLeaseTimeout
+	// is how long a leader goes without hearing from a quorum before it
+	// steps down. 0 means the profile's, scaled by RaftMultiplier.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -217,6 +228,7 @@ func (c *Config) Validate() error {
 	if c.RaftMultiplier < 1 || c.RaftMultiplier > 10 {
 		bad("raft-multiplier", c.RaftMultiplier, "must be between 1 and 10")
 	}
+	errs = append(errs, c.validateRaftTiming()...)
 	if c.JoinRetryMax <= 0 {
 		c.JoinRetryMax = 30 * time.Second
 	}
@@ -274,24 +286,15 @@ func CheckListenAddr(addr string) error {
 	return nil
 }
 
-// raftConfig builds raft's configuration: hashicorp's defaults scaled by the
-// multiplier, then explicit values.
+// raftConfig builds raft's configuration: hashicorp's defaults, the
+// profile's timeouts scaled by the multiplier, then explicit values.
 func (c *Config) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
-	m := time.Duration(max(c.RaftMultiplier, 1))
 	rc.LocalID = raft.ServerID(c.NodeID)
-	rc.HeartbeatTimeout *= m
-	rc.ElectionTimeout *= m
-	rc.LeaderLeaseTimeout *= m
-	if c.HeartbeatTimeout > 0 {
-		rc.HeartbeatTimeout = c.HeartbeatTimeout
-	}
-	if c.ElectionTimeout > 0 {
-		rc.ElectionTimeout = c.ElectionTimeout
-	}
-	if c.LeaderLeaseTimeout > 0 {
-		rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
-	}
+	t := c.RaftTimeouts()
+	rc.HeartbeatTimeout = t.Heartbeat
+	rc.ElectionTimeout = t.Election
+	rc.LeaderLeaseTimeout = t.LeaderLease
 	if c.CommitTimeout > 0 {
 		rc.CommitTimeout = c.CommitTimeout
 	}

@@ -65,6 +65,11 @@ type Node struct {
 	leaderWork []namedWork
 	running    bool
 
+	// preVotes receives the pre-vote requests raft observes; hastened
+	// counts the elections hastenElections brought forward.
+	preVotes chan raft.Observation
+	hastened atomic.Int64
+
 	leaderReady  atomic.Bool
 	joinAttempts atomic.Int64
 	metrics      nodeMetrics
@@ -217,8 +222,20 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.transport, n.store = r, rt, store
+	n.watchPreVotes()
 	rt.start()
+	t := n.RaftTimeouts()
+	n.logger.Info("raft timing", "profile", n.cfg.RaftProfile, "multiplier", n.cfg.RaftMultiplier,
+		"heartbeat", t.Heartbeat, "election", t.Election, "leader-lease", t.LeaderLease)
 	return nil
+}
+
+// RaftTimeouts returns the timeouts raft runs with: the heartbeat and
+// election timeouts as raft holds them, and the leader lease it was given.
+func (n *Node) RaftTimeouts() RaftTimeouts {
+	rc := n.raft.ReloadableConfig()
+	return RaftTimeouts{Heartbeat: rc.HeartbeatTimeout, Election: rc.ElectionTimeout,
+		LeaderLease: n.cfg.raftConfig().LeaderLeaseTimeout}
 }
 
 func (n *Node) closeRaft() {
@@ -242,6 +259,7 @@ func (n *Node) Start() {
 	n.spawn(n.watchState)
 	n.spawn(n.reconnectLoop)
 	n.spawn(n.watchResources)
+	n.spawn(n.hastenElections)
 	if addrs := n.joinAddrs(); len(addrs) > 0 {
 		n.spawn(func() { n.joinLoop(addrs) })
 	}

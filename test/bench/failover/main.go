@@ -1,121 +1,79 @@
 // Command failover measures how long a three-node honuad cluster takes to
-// elect a new leader after its leader is killed:
+// elect a new leader after its leader is killed, for each raft profile, and
+// how steady a profile's leadership stays under write load:
 //
-//	go run ./test/bench/failover -kills 10
+//	go run ./test/bench/failover                      # 20 kills each of default and lan
+//	go run ./test/bench/failover -raft-profile lan -kills 0 -soak 10m
 //
-// Each round waits for a stable leader with all three members alive, kills
-// the leader with SIGKILL, and times until a survivor's /v1/status names
-// another leader (polling every 10ms); then it restarts the killed node and
-// waits until it follows again. It prints each figure, the median and the
-// maximum against the target. With -tls the nodes run with TLS on: a new
-// leader's first contact with each follower then includes a TLS handshake.
+// Each kill round waits for a stable leader with all three members alive,
+// kills the leader with SIGKILL, and times until a survivor's /v1/status
+// names another leader (polling every 10ms); then it restarts the killed
+// node and waits until it follows again. Each transfer round does the same
+// with SIGTERM, on which the leader hands its leadership to a follower
+// before it leaves. It prints each figure, the median and the maximum
+// against the goal, with the profile's heartbeat timeout as the reference.
+//
+// With -soak, it starts a cluster of the (last) profile with a
+// configuration repository, writes through every node from 16 clients for
+// the duration (suspending and resuming environments: each a raft write),
+// and counts the leader changes: the rise of the raft term on every node
+// (each election raises it) and of honua_raft_leader_changes_total.
+//
+// With -nice, the soak's nodes run at that niceness: on a machine shared
+// with other work, -10 lets them run as on cores of their own, which the
+// lan profile assumes.
+//
+// With -node-args, every node gets more flags, such as explicit raft
+// timeouts; the timeouts each node logs at start are then the reference.
+//
+// With -tls the nodes run with TLS on: a new leader's first contact with
+// each follower then includes a TLS handshake.
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"log"
-	"slices"
+	"strings"
 	"time"
 
+	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
-
-	"github.com/honua-io/honua-gitops/test/harness"
 )
-
-// target is the median failover time the cluster should beat with default
-// raft timeouts.
-const target = 2500 * time.Millisecond
 
 const waitTimeout = 60 * time.Second
 
 func main() {
-	kills := flag.Int("kills", 10, "how many times to kill the leader")
+	kills := flag.Int("kills", 20, "how many times to kill the leader, for each profile")
+	transfers := flag.Int("transfers", 5, "how many times to stop the leader with SIGTERM (leadership transfer), for each profile")
+	profiles := flag.String("raft-profile", cluster.ProfileDefault+","+cluster.ProfileLAN, "the --raft-profile of the nodes; a comma-separated list measures each in turn")
+	soak := flag.Duration("soak", 0, "after the kills, run a cluster of the last profile under write load for this long and count its leader changes (0: no soak)")
+	clients := flag.Int("clients", 16, "concurrent writers during the soak, spread over the three nodes")
 	withTLS := flag.Bool("tls", false, "run the nodes with TLS: API over https, raft over mutual TLS")
+	keep := flag.Bool("keep", false, "keep the nodes' data dirs and logs")
+	niceness := flag.Int("nice", 0, "during the soak, run the nodes at this niceness (-10: ahead of the other work of a shared machine, as on dedicated cores; needs root)")
+	nodeArgs := flag.String("node-args", "", "more flags for every node, space-separated (e.g. \"--raft-leader-lease-timeout=240ms\"); the figures then have no goal")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
-	r := benchrun.New("failover", false)
+	names := strings.Split(*profiles, ",")
+	for _, p := range names {
+		if _, ok := cluster.RaftProfiles[p]; !ok {
+			log.Fatalf("-raft-profile: unknown profile %q", p)
+		}
+	}
+
+	r := benchrun.New("failover", *keep)
 	defer r.Finish()
 
-	c := harness.Start(r, 3, harness.Options{TLS: *withTLS})
-	fmt.Printf("failover of a three-node cluster, TLS %v\n", *withTLS)
-	var figures []time.Duration
-	for i := 1; i <= *kills; i++ {
-		d, old, leader, err := failover(c)
-		if err != nil {
-			r.Fatalf("kill %d: %v", i, err)
+	for _, p := range names {
+		if *kills == 0 && *transfers == 0 {
+			break
 		}
-		fmt.Printf("kill %2d: killed %s, %s leads after %v\n", i, old, leader, d.Round(time.Millisecond))
-		figures = append(figures, d)
-		if err := rejoin(old, leader); err != nil {
-			r.Fatalf("kill %d: %v", i, err)
-		}
+		res := measureFailover(r, p, strings.Fields(*nodeArgs), *kills, *transfers, *withTLS)
+		res.report(r)
 	}
-	if len(figures) == 0 {
-		return
+	if *soak > 0 {
+		res := runSoak(r, names[len(names)-1], strings.Fields(*nodeArgs), *soak, *clients, *niceness, *withTLS)
+		res.report(r)
 	}
-	med, worst := median(figures), slices.Max(figures)
-	verdict := "met"
-	if med >= target {
-		verdict = "MISSED"
-	}
-	fmt.Printf("failover over %d kills: median %v, max %v; target median < %v with default timeouts: %s\n",
-		len(figures), med.Round(time.Millisecond), worst.Round(time.Millisecond), target, verdict)
-}
-
-// failover waits for a stable cluster, kills its leader, and returns the
-// time until a survivor names another leader.
-func failover(c *harness.Cluster) (time.Duration, *harness.Node, string, error) {
-	old, err := c.WaitForLeader(waitTimeout)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	if err := c.WaitForMembers(waitTimeout, 3, "alive"); err != nil {
-		return 0, nil, "", err
-	}
-	var survivors []*harness.Node
-	for _, n := range c.Nodes() {
-		if n != old {
-			survivors = append(survivors, n)
-		}
-	}
-
-	start := time.Now()
-	old.Kill()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, n := range survivors {
-			if st, err := n.Status(); err == nil && st.LeaderID() != "" && st.LeaderID() != old.ID() {
-				return time.Since(start), old, st.LeaderID(), nil
-			}
-		}
-		if time.Since(start) > waitTimeout {
-			return 0, old, "", fmt.Errorf("no survivor named a leader other than %s within %v", old, waitTimeout)
-		}
-		<-tick.C
-	}
-}
-
-// rejoin restarts the killed node and waits until it follows the leader.
-func rejoin(n *harness.Node, leader string) error {
-	n.Restart()
-	return harness.Poll(waitTimeout, fmt.Sprintf("%s to follow again", n), func() error {
-		st, err := n.Status()
-		if err == nil && (st.State != "Follower" || st.LeaderID() == "") {
-			err = errors.New(st.String())
-		}
-		return err
-	})
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

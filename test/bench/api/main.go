@@ -86,6 +86,7 @@ type options struct {
 	priority     bool
 	floodWorker  bool
 	nodeArgs     string
+	profile      string
 }
 
 func main() {
@@ -105,6 +106,7 @@ func main() {
 	flag.StringVar(&o.floodKinds, "flood-kinds", strings.Join(floodKinds, ","), "flood: the kinds of request the flood clients send, taken in turn")
 	flag.BoolVar(&o.priority, "priority", true, "flood: run the leader, the other follower and the measuring clients at nice -10 (Linux, needs the privilege)")
 	flag.StringVar(&o.nodeArgs, "node-args", "", "flood: extra honuad flags for every node, space-separated (--http-max-forwarded 64)")
+	flag.StringVar(&o.profile, "profile", "", "save a CPU profile and an execution trace of the leader and a follower during the first throughput phase in this directory (runs the nodes with --enable-debug)")
 	flag.BoolVar(&o.floodWorker, "flood-worker", false, "run as the flood's worker process (used by -flood)")
 	flag.BoolVar(&o.abuseLimits, "abuse-limits", true, "flood: false runs the nodes with the webhook and authentication-failure rates off and no bound on forwarding, for comparison")
 	flag.Parse()
@@ -152,7 +154,12 @@ func main() {
 		groups = append(groups, onLeaderIDs...)
 	}
 	fmt.Printf("\n== 2. setup: 3 honuad processes, %d environments, %d approver identities, TLS %v\n", o.envs, identityCount(groups), o.tls)
-	b := newBench(r, o.envs, groups, o.tls)
+	prof := newProfiler(o.profile)
+	var args []string
+	if prof != nil {
+		args = append(args, "--enable-debug")
+	}
+	b := newBench(r, o.envs, groups, o.tls, args...)
 	for _, u := range b.take().nodes {
 		fmt.Printf("   %s %s: pid %d\n", u.role, u.id, u.pid)
 	}
@@ -164,8 +171,10 @@ func main() {
 	sum.latency = benchLatency(b, o.n, o.warmup, leaderIDs, followerIDs)
 
 	fmt.Printf("\n== 4. throughput: %d concurrent clients spread over the three nodes, %v\n", o.clients, o.duration)
+	prof.start(b)
 	sum.throughput = append(sum.throughput, benchThroughput(b, "spread over the three nodes",
 		append([]*harness.Node{b.leader}, b.followers...), spreadIDs, o.duration))
+	prof.wait()
 	if o.compare {
 		fmt.Printf("\n== 5. throughput, for comparison: %d concurrent clients all on the leader, %v\n", o.clients, o.duration)
 		sum.throughput = append(sum.throughput, benchThroughput(b, "all on the leader",

@@ -83,7 +83,7 @@ func (p *profiler) wait() {
 		return
 	}
 	p.wg.Wait()
-	fmt.Printf("   profiles of the leader and a follower in %s\n", p.dir)
+	say("   profiles of the leader and a follower in %s\n", p.dir)
 }
 
 // fetch saves the admin's GET of path on n to file in the profile

@@ -51,6 +51,7 @@ func (s summary) print(w io.Writer) {
 		fmt.Fprintf(tw, "  clients\t%s\t\t\n", t.placement)
 		fmt.Fprintf(tw, "  errors by code\t%s\t\t\n", errorCounts(t.res))
 		fmt.Fprintf(tw, "  CPU, %% of one core\t%s\t\t\n", cpuLine(t.usage))
+		fmt.Fprintf(tw, "  CPU per acknowledged approval\t%s\t\t\n", cpuPerApproval(t.usage, len(t.res.times)))
 	}
 	fmt.Fprintf(tw, "disk: raft-boltdb StoreLog of one entry\t%s\t(reference)\t-\n", spreadTimes(s.disk.times))
 	tw.Flush()
@@ -95,6 +96,30 @@ func errorCounts(o outcomes) string {
 	for _, code := range codes {
 		parts = append(parts, fmt.Sprintf("%s: %d", code, o.errors[code]))
 	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuPerApproval is the CPU each process used per acknowledged approval:
+// unlike the rate, it hardly moves with what else the machine runs.
+func cpuPerApproval(u usage, acked int) string {
+	if acked == 0 {
+		return "n/a"
+	}
+	per := func(cpu time.Duration, ok bool) string {
+		if !ok {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0fµs", float64(cpu.Microseconds())/float64(acked))
+	}
+	var parts []string
+	var nodes time.Duration
+	nodesOK := true
+	for _, n := range u.nodes {
+		parts = append(parts, fmt.Sprintf("%s %s %s", n.role, n.id, per(n.cpu, n.cpuOK)))
+		nodes += n.cpu
+		nodesOK = nodesOK && n.cpuOK
+	}
+	parts = append(parts, "three nodes "+per(nodes, nodesOK), "benchmark "+per(u.self, u.selfOK))
 	return strings.Join(parts, ", ")
 }
 

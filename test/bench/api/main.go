@@ -146,6 +146,9 @@ func main() {
 		log.Fatal("-flood-clients must be at least 1")
 	case o.duration < time.Second:
 		log.Fatal("-duration must be at least 1s")
+	case o.profile != "" && o.duration < profileDelay+profileSeconds*time.Second+time.Second:
+		log.Fatalf("-profile takes %ds of profiles %v into the throughput phase: give -duration of at least %v",
+			profileSeconds, profileDelay, profileDelay+profileSeconds*time.Second+time.Second)
 	}
 	// api.Client uses http.DefaultTransport, which keeps 2 idle
 	// connections per host: with more concurrent clients per node than

@@ -212,6 +212,10 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, body []byte, 
 // waitForLeader returns the leader, waiting up to LeaderWait for one to be
 // known.
 func (s *Server) waitForLeader(ctx context.Context) (id, addr string, err error) {
+	// The common case, a leader known, without the timers.
+	if id, addr = s.cfg.Cluster.Leader(); id != "" && (addr != "" || id == s.cfg.Cluster.ID()) {
+		return id, addr, nil
+	}
 	deadline := time.NewTimer(s.cfg.LeaderWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -144,6 +144,9 @@ type Server struct {
 	forwardSlots  chan struct{}
 	members       *memberHosts
 	leaderCheck   leaderCheck
+	// docs converts the documents of the deployments approvals and
+	// rejections answer with once (write.go).
+	docs docMemo
 }
 
 // maxBody bounds the body of an API request (webhooks have their own).

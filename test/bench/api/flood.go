@@ -293,7 +293,7 @@ func benchFlood(b *bench, name string, groups []identityGroup, legit identityGro
 	floodStart := time.Now()
 	if spec != nil {
 		fp = startFlood(b, *spec, nice)
-		fmt.Printf("   flooding %s with %d clients; measuring in %v\n", target.ID(), spec.Clients, settle)
+		say("   flooding %s with %d clients; measuring in %v\n", target.ID(), spec.Clients, settle)
 		time.Sleep(settle) // a benchmark, not a test: let the flood reach its steady state
 	}
 
@@ -329,15 +329,15 @@ func benchFlood(b *bench, name string, groups []identityGroup, legit identityGro
 			res.throttled[k] = d
 		}
 	}
-	fmt.Printf("   legitimate client of %s (one approval at a time): %s\n", target.ID(), res.follower.describe())
+	say("   legitimate client of %s (one approval at a time): %s\n", target.ID(), res.follower.describe())
 	if spec != nil {
-		fmt.Printf("   flood: %d requests in %v (%.0f/s), each client from its own address: %v; its process used %s of one core\n",
+		say("   flood: %d requests in %v (%.0f/s), each client from its own address: %v; its process used %s of one core\n",
 			res.flood.Sent, res.floodWall.Round(time.Millisecond), float64(res.flood.Sent)/res.floodWall.Seconds(), res.flood.Bound,
 			cpuShare(res.floodCPU, res.floodWall, true))
 		for _, k := range spec.Kinds {
-			fmt.Printf("      %-16s %s\n", floodKinds[k], countsLine(res.flood.ByKind[k]))
+			say("      %-16s %s\n", floodKinds[k], countsLine(res.flood.ByKind[k]))
 		}
-		fmt.Printf("   %s's honua_api_throttled_total over the phase: %s\n", target.ID(), countsLine(res.throttled))
+		say("   %s's honua_api_throttled_total over the phase: %s\n", target.ID(), countsLine(res.throttled))
 	}
 	return res
 }

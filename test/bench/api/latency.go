@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/honua-io/honua-gitops/api"
@@ -60,8 +59,8 @@ func benchLatency(b *bench, n, warmup int, leaderIDs, followerIDs identityGroup)
 	res.usage = b.take().since(before)
 	b.checkLeader("latency")
 	for _, p := range []approvalPath{res.leader, res.follower} {
-		fmt.Printf("   %-15s %s: %s\n", p.name, p.node.ID(), p.res.describe())
+		say("   %-15s %s: %s\n", p.name, p.node.ID(), p.res.describe())
 	}
-	fmt.Printf("   %s\n", res.usage)
+	say("   %s\n", res.usage)
 	return res
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 	"time"
 
@@ -37,7 +36,7 @@ func probeDisk(r *benchrun.Runner, dir string, n int) diskResult {
 		}
 		res.times = append(res.times, time.Since(start))
 	}
-	fmt.Printf("   raft-boltdb StoreLog of one %d-byte entry, %d times: p50 %s, p99 %s, max %s\n", len(data), n,
+	say("   raft-boltdb StoreLog of one %d-byte entry, %d times: p50 %s, p99 %s, max %s\n", len(data), n,
 		ms(percentile(res.times, 50)), ms(percentile(res.times, 99)), ms(percentile(res.times, 100)))
 	return res
 }

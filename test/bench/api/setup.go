@@ -130,14 +130,14 @@ func newBench(r *benchrun.Runner, envs int, groups []identityGroup, withTLS bool
 		}
 	}
 	b.admin = b.statusClients[leader]
-	fmt.Printf("   cluster up after %v: leader %s, followers %s and %s\n", time.Since(started).Round(time.Millisecond),
+	say("   cluster up after %v: leader %s, followers %s and %s\n", time.Since(started).Round(time.Millisecond),
 		leader.ID(), b.followers[0].ID(), b.followers[1].ID())
 
 	started = time.Now()
 	if err := b.waitAwaiting(envs); err != nil {
 		r.Fatalf("%v", err)
 	}
-	fmt.Printf("   all %d first deployments AwaitingApproval (%d approvals required each) after %v\n",
+	say("   all %d first deployments AwaitingApproval (%d approvals required each) after %v\n",
 		envs, b.required, time.Since(started).Round(time.Millisecond))
 	return b
 }
@@ -295,7 +295,7 @@ func (b *bench) stop() {
 		}
 		start := time.Now()
 		if code, err := n.Stop(); err != nil || code != 0 {
-			fmt.Printf("note: stopping %s: exit %d after %v: %v\n", n.ID(), code, time.Since(start).Round(time.Millisecond), err)
+			say("note: stopping %s: exit %d after %v: %v\n", n.ID(), code, time.Since(start).Round(time.Millisecond), err)
 		}
 	}
 }

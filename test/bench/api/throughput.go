@@ -94,11 +94,11 @@ func benchThroughput(b *bench, name string, nodes []*harness.Node, groups []iden
 		res.wrapped += wrapped[g]
 	}
 	b.checkLeader(name)
-	fmt.Printf("   %d clients (%s) for %v: %.0f acknowledged writes/s\n", res.clients, res.placement, duration, res.rate())
-	fmt.Printf("   %s\n", res.res.describe())
+	say("   %d clients (%s) for %v: %.0f acknowledged writes/s\n", res.clients, res.placement, duration, res.rate())
+	say("   %s\n", res.res.describe())
 	if res.wrapped > 0 {
-		fmt.Printf("   note: %d approvals were sent after a client ran out of new (identity, deployment) pairs (raise -identities)\n", res.wrapped)
+		say("   note: %d approvals were sent after a client ran out of new (identity, deployment) pairs (raise -identities)\n", res.wrapped)
 	}
-	fmt.Printf("   %s\n", res.usage)
+	say("   %s\n", res.usage)
 	return res
 }

@@ -29,14 +29,14 @@ func (r *Reconciler) watch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	budget := newPollBudget(r.cfg.PollShare, r.cfg.PollBurst)
-	reason := "became leader"
+	req := pollRequest{reason: "became leader"}
 	for {
 		asked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case reason = <-r.pollNow:
+		case req = <-r.pollNow:
 			asked = true
 			if !timer.Stop() {
 				select {
@@ -59,13 +59,13 @@ func (r *Reconciler) watch(ctx context.Context) {
 			}
 		}
 		start := time.Now()
-		if err := r.poll(ctx, reason); err != nil && ctx.Err() == nil {
-			r.logger.Warn("poll failed", "reason", reason, "error", err)
+		if err := r.poll(ctx, req); err != nil && ctx.Err() == nil {
+			r.logger.Warn("poll failed", "reason", req.reason, "error", err)
 		}
 		if asked {
 			budget.spend(start, time.Now())
 		}
-		reason = "interval"
+		req = pollRequest{reason: "interval"}
 		timer.Reset(jitter(r.cfg.PollInterval))
 	}
 }
@@ -101,17 +101,29 @@ func (b *pollBudget) spend(start, end time.Time) {
 	}
 }
 
+// pollRequest is a poll asked for: why, when, and the commit the asker
+// says the branch now holds ("" when it names none). That commit is a hint
+// for how to reach the head sooner, never what is deployed: the poll
+// always deploys the head the remote reports.
+type pollRequest struct {
+	reason string
+	commit string
+	at     time.Time
+}
+
 // poll asks the remote for the branch head, fetches when it moved, records
 // the repository's status, and creates the deployments the head calls for.
-func (r *Reconciler) poll(ctx context.Context, reason string) error {
+// It logs (at debug) where its time went.
+func (r *Reconciler) poll(ctx context.Context, req pollRequest) error {
 	start := time.Now()
-	head, err := r.fetchHead(ctx)
+	head, git, err := r.fetchHead(ctx, req.commit)
 	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.recordSource(ctx, "", err, nil)
 		return err
 	}
 	r.metrics.lastGitSuccess.SetToCurrentTime()
+	read := time.Now()
 	fsys, err := r.cfg.Source.FS(head)
 	if err != nil {
 		err = fmt.Errorf("read commit %s: %w", short(head), err)
@@ -119,9 +131,17 @@ func (r *Reconciler) poll(ctx context.Context, reason string) error {
 		return err
 	}
 	envs, problems := configrepo.Environments(fsys)
+	record := time.Now()
 	r.recordSource(ctx, head, nil, folderProblems(problems))
-	r.logger.Debug("polled", "reason", reason, "head", short(head))
-	return r.observe(ctx, head, envs, reason)
+	observe := time.Now()
+	err = r.observe(ctx, head, envs, req.reason)
+	args := append([]any{"reason", req.reason, "head", short(head)}, git...)
+	if !req.at.IsZero() {
+		args = append(args, "queued", start.Sub(req.at))
+	}
+	r.logger.Debug("polled", append(args, "read", record.Sub(read), "record", observe.Sub(record),
+		"observe", time.Since(observe), "total", time.Since(start))...)
+	return err
 }
 
 // folderProblems are the problems of folders that are not environments,
@@ -136,27 +156,51 @@ func folderProblems(ps []configrepo.Problem) []fsm.FolderProblem {
 	return out
 }
 
-// fetchHead runs the ls-remote step and fetches only when the local clone
-// lacks the head.
-func (r *Reconciler) fetchHead(ctx context.Context) (string, error) {
+// fetchHead returns the branch head, in the local clone. It runs the
+// ls-remote step and fetches only when the clone lacks the head — unless
+// hint names a commit the clone lacks: then it fetches at once, saving the
+// ls-remote's round trip, since the fetch learns the head from the remote
+// too. Either way the head is what the remote reports, never hint. It
+// also returns, for the poll's log, the time of each git call.
+func (r *Reconciler) fetchHead(ctx context.Context, hint string) (string, []any, error) {
+	var took []any
+	if !validHash(hint) || r.cfg.Source.Has(hint) {
+		start := time.Now()
+		gctx, cancel := r.gitCtx(ctx)
+		head, err := r.cfg.Source.Head(gctx)
+		cancel()
+		r.metrics.gitRequest("ls-remote", err)
+		took = append(took, "lsRemote", time.Since(start))
+		if err != nil {
+			return "", took, err
+		}
+		if r.cfg.Source.Has(head) {
+			return head, took, nil
+		}
+	}
+	start := time.Now()
 	gctx, cancel := r.gitCtx(ctx)
-	head, err := r.cfg.Source.Head(gctx)
-	cancel()
-	r.metrics.gitRequest("ls-remote", err)
-	if err != nil {
-		return "", err
-	}
-	if r.cfg.Source.Has(head) {
-		return head, nil
-	}
-	gctx, cancel = r.gitCtx(ctx)
 	fetched, err := r.cfg.Source.Fetch(gctx)
 	cancel()
 	r.metrics.gitRequest("fetch", err)
+	took = append(took, "fetch", time.Since(start))
 	if err != nil {
-		return "", err
+		return "", took, err
 	}
-	return fetched, nil
+	return fetched, took, nil
+}
+
+// validHash reports whether s is a full hexadecimal commit hash.
+func validHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // recordSource replicates the repository's status when it changed: a new

@@ -134,7 +134,7 @@ webhooks:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		r.Fatalf("write honuad config: %v", err)
 	}
-	c := harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile}})
+	c := harness.Start(r, 3, harness.Options{Args: append([]string{"--config", cfgFile}, s.nodeArgs...)})
 	leader, err := c.WaitForLeader(clusterTimeout)
 	if err != nil {
 		r.Fatalf("%s: %v", m.name, err)

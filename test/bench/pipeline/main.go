@@ -80,6 +80,7 @@ type options struct {
 	planRuns     int
 	cpuProfile   string
 	keep         bool
+	nodeLogLevel string
 }
 
 var allParts = []string{"deploy", "complete", "lsremote", "plan"}
@@ -95,6 +96,7 @@ func main() {
 	flag.IntVar(&o.envs, "envs", 100, "plan: environments in the repository (each has 2 of the files)")
 	flag.IntVar(&o.planRuns, "plan-runs", 7, "plan: runs of each side, each from a fresh copy of the clones")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "plan: write a CPU profile of the timed runs to this file (the go-git side runs in this process; copying the clones between runs shows too)")
+	flag.StringVar(&o.nodeLogLevel, "node-log-level", "", "deploy, complete: the nodes' --log-level (debug logs each poll's steps and their times; use with -keep)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node logs, repositories) and print its path")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -125,6 +127,9 @@ func main() {
 	fmt.Printf("pipeline benchmark: %s, %s/%s, %d CPUs, %s%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
 		runtime.NumCPU(), gitVersion(), loadAverage())
 	s := newSetup(r)
+	if o.nodeLogLevel != "" {
+		s.nodeArgs = append(s.nodeArgs, "--log-level", o.nodeLogLevel)
+	}
 	var sum summary
 	modes := []deployMode{
 		{name: "webhook", pollInterval: time.Hour, webhook: true},

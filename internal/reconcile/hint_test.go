@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/honua-io/honua-gitops/internal/cluster"
 	"github.com/honua-io/honua-gitops/internal/cluster/clustertest"
 	"github.com/honua-io/honua-gitops/internal/fsm"
 	"github.com/honua-io/honua-gitops/test/gitserver"
@@ -115,4 +116,71 @@ func waitCount(t *testing.T, c *atomic.Int64, want int64, what string) {
 		}
 		return nil
 	})
+}
+
+// losingCluster fails the first command of a type as a leader that lost
+// office just then would, without proposing it.
+type losingCluster struct {
+	Cluster
+	lose func(fsm.Command) bool
+	lost atomic.Bool
+}
+
+func (c *losingCluster) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	if c.lose(cmd) && c.lost.CompareAndSwap(false, true) {
+		return nil, cluster.ErrLeadershipLost
+	}
+	return c.Cluster.Apply(ctx, cmd)
+}
+
+// startLosing starts a one-node pipeline whose first command that lose
+// picks fails, and waits until it has.
+func startLosing(t *testing.T, repo *gitserver.Repo, lose func(fsm.Command) bool) *pipelineCluster {
+	t.Helper()
+	losing := &losingCluster{lose: lose}
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, wrap: func(c Cluster) Cluster {
+		losing.Cluster = c
+		return losing
+	}})
+	clustertest.WaitFor(t, "the lost command", func() error {
+		if !losing.lost.Load() {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	return pc
+}
+
+// A leader lost between seeing a new commit and creating its deployment
+// leaves the commit to the next poll: the commit is recorded as seen only
+// once what it calls for is done.
+func TestCommitSeenOnlyOnceItsDeploymentIsCreated(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	first := repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "staging")
+	pc := startLosing(t, repo, func(c fsm.Command) bool { _, ok := c.(*fsm.CreateDeployment); return ok })
+	pc.pollNow()
+	pc.deploymentOf("staging", first, fsm.StateCompleted)
+}
+
+// A leader lost between creating a deployment and recording its commit as
+// seen leaves a deployment of the head: the next poll records the commit
+// and creates no second one, even when the first has left the waiting
+// states (here it failed validation).
+func TestCommitWithADeploymentIsNotDeployedTwice(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	head := repo.Commit(merge(envFiles("staging", points), map[string]string{
+		policyPath: testPolicy, "environments/staging/metadata.json": "{",
+	}), "broken staging")
+	pc := startLosing(t, repo, func(c fsm.Command) bool { _, ok := c.(*fsm.ObserveCommit); return ok })
+	pc.deploymentOf("staging", head, fsm.StateFailed)
+	pc.pollNow()
+	pc.WaitForState("the head recorded as seen", func(f *fsm.FSM) error {
+		if e, _ := f.Environment("staging"); e == nil || e.LatestSeenCommit != head {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if n := pc.historyLen("staging"); n != 1 {
+		t.Errorf("staging has %d deployments of its one commit; want 1", n)
+	}
 }

@@ -111,8 +111,8 @@ type pollRequest struct {
 	at     time.Time
 }
 
-// poll asks the remote for the branch head, fetches when it moved, records
-// the repository's status, and creates the deployments the head calls for.
+// poll asks the remote for the branch head, fetches when it moved, creates
+// the deployments the head calls for, and records the repository's status.
 // It logs (at debug) where its time went.
 func (r *Reconciler) poll(ctx context.Context, req pollRequest) error {
 	start := time.Now()
@@ -131,16 +131,18 @@ func (r *Reconciler) poll(ctx context.Context, req pollRequest) error {
 		return err
 	}
 	envs, problems := configrepo.Environments(fsys)
-	record := time.Now()
-	r.recordSource(ctx, head, nil, folderProblems(problems))
+	// The deployments first: the repository's status, recorded after, is
+	// not on the way from a push to its deployment.
 	observe := time.Now()
 	err = r.observe(ctx, head, envs, req.reason)
+	record := time.Now()
+	r.recordSource(ctx, head, nil, folderProblems(problems))
 	args := append([]any{"reason", req.reason, "head", short(head)}, git...)
 	if !req.at.IsZero() {
 		args = append(args, "queued", start.Sub(req.at))
 	}
-	r.logger.Debug("polled", append(args, "read", record.Sub(read), "record", observe.Sub(record),
-		"observe", time.Since(observe), "total", time.Since(start))...)
+	r.logger.Debug("polled", append(args, "read", observe.Sub(read), "observe", record.Sub(observe),
+		"record", time.Since(record), "total", time.Since(start))...)
 	return err
 }
 
@@ -256,15 +258,31 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	if e.Waiting != "" {
 		waiting, _ = r.store.Deployment(e.Waiting)
 	}
-	sync := e.PendingSync
-	if e.LatestSeenCommit != head {
-		if _, err := r.cluster.Apply(ctx, &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); err != nil {
-			return err
-		}
-	} else if sync == nil {
+	if e.LatestSeenCommit == head && e.PendingSync == nil {
 		return nil // this head was handled already
 	}
+	var err error
+	if e.PendingSync != nil || !r.newestIsOf(e, head) {
+		err = r.act(ctx, e, waiting, head, reason)
+	}
+	// Else a leader lost between creating head's deployment and recording
+	// head as seen left it: it is only recorded now.
+	if e.LatestSeenCommit != head && !leadershipGone(err) {
+		// The commit is recorded as seen once what it calls for is done:
+		// a leader lost before leaves it to the next. (It also puts the
+		// deployment a raft round trip sooner.)
+		if _, oerr := r.cluster.Apply(ctx, &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); oerr != nil {
+			return errors.Join(err, oerr)
+		}
+	}
+	return err
+}
 
+// act does what head calls for in environment e, as it was before the
+// poll: a deployment when a sync was asked for or its files changed, the
+// end of a waiting deployment head makes stale, or nothing.
+func (r *Reconciler) act(ctx context.Context, e *fsm.Environment, waiting *fsm.Deployment, head, reason string) error {
+	env, sync := e.Name, e.PendingSync
 	kind, initiator, msg := fsm.KindAuto, "git-watcher", fmt.Sprintf("commit %s seen (%s)", short(head), reason)
 	if sync != nil {
 		kind, initiator = fsm.KindManualSync, sync.By
@@ -304,6 +322,21 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	d := res.(*fsm.Deployment)
 	r.logger.Info("deployment created", "env", env, "deployment", d.ID, "commit", short(head), "kind", kind)
 	return nil
+}
+
+// newestIsOf reports whether e's newest deployment is the watcher's of
+// commit, created since the last commit recorded as seen: what a leader
+// lost before recording commit leaves. (A force-push back to a commit
+// deployed before another was seen is a new commit to see.)
+func (r *Reconciler) newestIsOf(e *fsm.Environment, commit string) bool {
+	if len(e.History) == 0 {
+		return false
+	}
+	of := false
+	r.store.Peek(e.History[len(e.History)-1], func(d *fsm.Deployment) {
+		of = d != nil && d.Commit == commit && d.Kind == fsm.KindAuto && !d.CreatedAt.Before(e.LatestSeenAt)
+	})
+	return of
 }
 
 // subject is the first line of commit's message, cut to fsm.MaxSubject;

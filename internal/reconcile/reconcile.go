@@ -74,7 +74,8 @@ type Config struct {
 	// PollInterval is the time between polls, each with up to 10%
 	// jitter. Webhooks and sync requests poll at once, within a budget:
 	// polls asked for take at most PollShare of the time (default 0.1)
-	// once a burst of PollBurst of polling (default 1s) is spent.
+	// once a burst of PollBurst of polling (default 1s) is spent. Polls
+	// that find a new head (a push) are not charged.
 	PollInterval time.Duration
 	PollShare    float64
 	PollBurst    time.Duration

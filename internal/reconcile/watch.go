@@ -24,7 +24,10 @@ func watchedPaths(env string) []string {
 // watch polls the repository at once, then every poll interval (with
 // jitter), and whenever PollNow asks: at once while the polls asked for
 // stay within their budget, else once they are back within it (requests
-// made meanwhile are merged into that one poll).
+// made meanwhile are merged into that one poll). Only the polls asked for
+// that find the head where it was are charged to the budget: a flood of
+// webhooks no push backs, retries, forged deliveries. A poll that finds a
+// new head serves a push, which only those who can push can make.
 func (r *Reconciler) watch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -59,10 +62,13 @@ func (r *Reconciler) watch(ctx context.Context) {
 			}
 		}
 		start := time.Now()
-		if err := r.poll(ctx, req); err != nil && ctx.Err() == nil {
+		moved, err := r.poll(ctx, req)
+		if err != nil && ctx.Err() == nil {
 			r.logger.Warn("poll failed", "reason", req.reason, "error", err)
 		}
-		if asked {
+		if asked && !moved {
+			// A poll that found a new head served a push: only those
+			// that found nothing new are charged.
 			budget.spend(start, time.Now())
 		}
 		req = pollRequest{reason: "interval"}
@@ -113,22 +119,25 @@ type pollRequest struct {
 
 // poll asks the remote for the branch head, fetches when it moved, creates
 // the deployments the head calls for, and records the repository's status.
-// It logs (at debug) where its time went.
-func (r *Reconciler) poll(ctx context.Context, req pollRequest) error {
+// It reports whether the head differs from the one recorded before, and
+// logs (at debug) where its time went.
+func (r *Reconciler) poll(ctx context.Context, req pollRequest) (moved bool, err error) {
 	start := time.Now()
+	prev := r.store.Source().Head
 	head, git, err := r.fetchHead(ctx, req.commit)
 	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.recordSource(ctx, "", err, nil)
-		return err
+		return false, err
 	}
+	moved = head != prev
 	r.metrics.lastGitSuccess.SetToCurrentTime()
 	read := time.Now()
 	fsys, err := r.cfg.Source.FS(head)
 	if err != nil {
 		err = fmt.Errorf("read commit %s: %w", short(head), err)
 		r.recordSource(ctx, "", err, nil)
-		return err
+		return false, err
 	}
 	envs, problems := configrepo.Environments(fsys)
 	// The deployments first: the repository's status, recorded after, is
@@ -143,7 +152,7 @@ func (r *Reconciler) poll(ctx context.Context, req pollRequest) error {
 	}
 	r.logger.Debug("polled", append(args, "read", observe.Sub(read), "observe", record.Sub(observe),
 		"record", time.Since(record), "total", time.Since(start))...)
-	return err
+	return moved, err
 }
 
 // folderProblems are the problems of folders that are not environments,

@@ -63,7 +63,7 @@ func (c completeResult) limit() time.Duration {
 
 // goal is the webhook mode's goal, as printed.
 func (c completeResult) goal() string {
-	return fmt.Sprintf("p50 ≤ %s, p90 ≤ %s", ms(webhookGoalP50), ms(webhookGoalP90))
+	return fmt.Sprintf("p50 ≤ %v, p90 ≤ %v", webhookGoalP50, webhookGoalP90)
 }
 
 // goalVerdict is the verdict of figures ds against the webhook mode's goal.

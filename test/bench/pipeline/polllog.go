@@ -33,7 +33,9 @@ func pollSteps(log string) [][]phase {
 				ps = append(ps, phase{k, d})
 			}
 		}
-		all = append(all, ps)
+		if len(ps) > 0 { // an older honuad logs no steps
+			all = append(all, ps)
+		}
 	}
 	return all
 }

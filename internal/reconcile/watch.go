@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -140,18 +141,21 @@ func (r *Reconciler) poll(ctx context.Context, req pollRequest) (moved bool, err
 		return false, err
 	}
 	envs, problems := configrepo.Environments(fsys)
-	// The deployments first: the repository's status, recorded after, is
-	// not on the way from a push to its deployment.
+	// The deployments first: the repository's status, recorded with the
+	// commits seen once they are created, is not on the way from a push
+	// to its deployment.
+	var status []fsm.Command
+	if c := r.sourceStatus(head, nil, folderProblems(problems)); c != nil {
+		status = append(status, c)
+	}
 	observe := time.Now()
-	err = r.observe(ctx, head, envs, req.reason)
-	record := time.Now()
-	r.recordSource(ctx, head, nil, folderProblems(problems))
+	err = r.observe(ctx, head, envs, req.reason, status...)
 	args := append([]any{"reason", req.reason, "head", short(head)}, git...)
 	if !req.at.IsZero() {
 		args = append(args, "queued", start.Sub(req.at))
 	}
-	r.logger.Debug("polled", append(args, "read", observe.Sub(read), "observe", record.Sub(observe),
-		"record", time.Since(record), "total", time.Since(start))...)
+	r.logger.Debug("polled", append(args, "read", observe.Sub(read), "observe", time.Since(observe),
+		"total", time.Since(start))...)
 	return moved, err
 }
 
@@ -217,6 +221,18 @@ func validHash(s string) bool {
 // recordSource replicates the repository's status when it changed: a new
 // head, a new error, or recovery.
 func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr error, problems []fsm.FolderProblem) {
+	c := r.sourceStatus(head, pollErr, problems)
+	if c == nil {
+		return
+	}
+	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
+		r.logger.Warn("record repository status", "error", err)
+	}
+}
+
+// sourceStatus is the command that records the repository's status, or
+// nil when it did not change.
+func (r *Reconciler) sourceStatus(head string, pollErr error, problems []fsm.FolderProblem) *fsm.SetSourceStatus {
 	cur := r.store.Source()
 	c := &fsm.SetSourceStatus{Head: head, Time: r.now(), Problems: problems}
 	if pollErr != nil {
@@ -224,41 +240,76 @@ func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr erro
 		// page): bounded like a deployment's error.
 		c.Error = cutMiddle(pollErr.Error(), maxError)
 		if cur.Error == c.Error {
-			return
+			return nil
 		}
 		c.Head, c.Problems = "", nil
 	} else if cur.Error == "" && cur.Head == head && slices.Equal(cur.Problems, problems) {
-		return
+		return nil
 	}
 	for _, p := range c.Problems {
 		r.logger.Warn("folder is not a valid environment; it is listed with its problem, not deployed",
 			"path", p.Path, "problem", p.Message)
 	}
-	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
-		r.logger.Warn("record repository status", "error", err)
-	}
+	return c
 }
 
 // observe creates a deployment for every environment envs of head that changed
 // since what it has deployed (or since the commit it was rolled back from,
 // while pinned), that has never been deployed, or for which a sync was
-// asked.
-func (r *Reconciler) observe(ctx context.Context, head string, envs []string, reason string) error {
+// asked. Then it records head as seen by every environment that had not
+// seen it, with the commands of status (the repository's status), all at
+// once: raft commits them together, in one write, beside the pipeline's
+// first steps of the new deployments.
+func (r *Reconciler) observe(ctx context.Context, head string, envs []string, reason string, status ...fsm.Command) error {
+	var seen []fsm.Command
 	for _, env := range envs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := r.observeEnv(ctx, env, head, reason); err != nil {
+		c, err := r.observeEnv(ctx, env, head, reason)
+		if err != nil {
 			if leadershipGone(err) {
 				return err
 			}
 			r.logger.Error("observe environment", "env", env, "head", short(head), "error", err)
 		}
+		if c != nil {
+			seen = append(seen, c)
+		}
 	}
-	return nil
+	cmds := append(seen, status...)
+	var gone error
+	for i, err := range r.applyTogether(ctx, cmds) {
+		switch {
+		case err == nil:
+		case leadershipGone(err):
+			gone = err
+		case i < len(seen):
+			r.logger.Error("observe environment", "env", seen[i].(*fsm.ObserveCommit).Environment, "head", short(head), "error", err)
+		default:
+			r.logger.Warn("record repository status", "error", err)
+		}
+	}
+	return gone
 }
 
-func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) error {
+// applyTogether applies cmds at once, each from its own goroutine, so that
+// raft commits them in one write, and returns each one's error.
+func (r *Reconciler) applyTogether(ctx context.Context, cmds []fsm.Command) []error {
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for i, c := range cmds {
+		wg.Go(func() { _, errs[i] = r.cluster.Apply(ctx, c) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// observeEnv does what head calls for in env, and returns the command that
+// records head as seen by env once that is done (nil when it was seen
+// already, or when leadership was lost meanwhile: the next leader looks
+// again).
+func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) (fsm.Command, error) {
 	e, known := r.store.Environment(env)
 	if !known {
 		e = &fsm.Environment{Name: env}
@@ -268,7 +319,7 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 		waiting, _ = r.store.Deployment(e.Waiting)
 	}
 	if e.LatestSeenCommit == head && e.PendingSync == nil {
-		return nil // this head was handled already
+		return nil, nil // this head was handled already
 	}
 	var err error
 	if e.PendingSync != nil || !r.newestIsOf(e, head) {
@@ -276,15 +327,13 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	}
 	// Else a leader lost between creating head's deployment and recording
 	// head as seen left it: it is only recorded now.
-	if e.LatestSeenCommit != head && !leadershipGone(err) {
-		// The commit is recorded as seen once what it calls for is done:
-		// a leader lost before leaves it to the next. (It also puts the
-		// deployment a raft round trip sooner.)
-		if _, oerr := r.cluster.Apply(ctx, &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); oerr != nil {
-			return errors.Join(err, oerr)
-		}
+	if e.LatestSeenCommit == head || leadershipGone(err) {
+		return nil, err
 	}
-	return err
+	// The commit is recorded as seen once what it calls for is done: a
+	// leader lost before leaves it to the next. (It also puts the
+	// deployment a raft round trip sooner.)
+	return &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}, err
 }
 
 // act does what head calls for in environment e, as it was before the

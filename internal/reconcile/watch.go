@@ -293,13 +293,23 @@ func (r *Reconciler) observe(ctx context.Context, head string, envs []string, re
 	return gone
 }
 
-// applyTogether applies cmds at once, each from its own goroutine, so that
-// raft commits them in one write, and returns each one's error.
+// maxTogether bounds the commands applyTogether has in flight: raft's
+// default MaxAppendEntries, the most it writes at once.
+const maxTogether = 64
+
+// applyTogether applies cmds at once, each from its own goroutine (at most
+// maxTogether at a time), so that raft commits them in one write, and
+// returns each one's error.
 func (r *Reconciler) applyTogether(ctx context.Context, cmds []fsm.Command) []error {
 	errs := make([]error, len(cmds))
+	slots := make(chan struct{}, maxTogether)
 	var wg sync.WaitGroup
 	for i, c := range cmds {
-		wg.Go(func() { _, errs[i] = r.cluster.Apply(ctx, c) })
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			_, errs[i] = r.cluster.Apply(ctx, c)
+		})
 	}
 	wg.Wait()
 	return errs

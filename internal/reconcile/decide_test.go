@@ -314,7 +314,7 @@ func TestPinning(t *testing.T) {
 				p.apply(&fsm.RequestSync{Environment: "staging", By: "alice", Time: p.now})
 			}
 			before := len(p.a.FSM.History("staging"))
-			if err := p.r.observeEnv(context.Background(), "staging", tt.head, "test"); err != nil {
+			if _, err := p.r.observeEnv(context.Background(), "staging", tt.head, "test"); err != nil {
 				t.Fatalf("observeEnv = %v", err)
 			}
 			h := p.a.FSM.History("staging")

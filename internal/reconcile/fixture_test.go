@@ -82,6 +82,8 @@ type pipelineOptions struct {
 	clusterAdjust func(*cluster.Config)
 	startAt       time.Time
 	envs          map[string]EnvironmentSettings
+	// wrap, when set, stands between each reconciler and its node.
+	wrap func(Cluster) Cluster
 }
 
 func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pipelineCluster {
@@ -116,7 +118,11 @@ func startPipeline(t *testing.T, repo *gitserver.Repo, opts pipelineOptions) *pi
 				opts.adjust(&cfg)
 			}
 			pc.registry[i] = cfg.Registry.(*prometheus.Registry)
-			pc.recs[i] = New(cfg, n, f)
+			var c Cluster = n
+			if opts.wrap != nil {
+				c = opts.wrap(n)
+			}
+			pc.recs[i] = New(cfg, c, f)
 			n.RegisterLeaderWork("reconcile", pc.recs[i].Run)
 		},
 	})

@@ -74,7 +74,8 @@ type Config struct {
 	// PollInterval is the time between polls, each with up to 10%
 	// jitter. Webhooks and sync requests poll at once, within a budget:
 	// polls asked for take at most PollShare of the time (default 0.1)
-	// once a burst of PollBurst of polling (default 1s) is spent.
+	// once a burst of PollBurst of polling (default 1s) is spent. Polls
+	// that find a new head (a push) are not charged.
 	PollInterval time.Duration
 	PollShare    float64
 	PollBurst    time.Duration
@@ -104,8 +105,8 @@ type Reconciler struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	// pollNow carries the reason of a requested poll to the watcher.
-	pollNow chan string
+	// pollNow carries a requested poll to the watcher.
+	pollNow chan pollRequest
 	// wake makes the pipeline look at every waiting deployment now.
 	wake chan struct{}
 
@@ -166,7 +167,7 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 		store:    s,
 		logger:   cfg.Logger.With("component", "reconcile"),
 		metrics:  m,
-		pollNow:  make(chan string, 1),
+		pollNow:  make(chan pollRequest, 1),
 		wake:     make(chan struct{}, 1),
 		policies: newPolicyCache(),
 		drift:    newDriftState(cfg.Registry),
@@ -177,8 +178,15 @@ func New(cfg Config, c Cluster, s Store) *Reconciler {
 // PollNow asks the watcher to poll the repository at once. It never
 // blocks; requests made while one is pending are merged.
 func (r *Reconciler) PollNow(reason string) {
+	r.PollCommit(reason, "")
+}
+
+// PollCommit is PollNow for a request that says which commit the branch
+// now holds, as a push webhook does. The commit is only a hint: the poll
+// deploys the head the remote reports, whatever commit was named.
+func (r *Reconciler) PollCommit(reason, commit string) {
 	select {
-	case r.pollNow <- reason:
+	case r.pollNow <- pollRequest{reason: reason, commit: commit, at: time.Now()}:
 	default:
 	}
 }

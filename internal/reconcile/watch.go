@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,19 +25,22 @@ func watchedPaths(env string) []string {
 // watch polls the repository at once, then every poll interval (with
 // jitter), and whenever PollNow asks: at once while the polls asked for
 // stay within their budget, else once they are back within it (requests
-// made meanwhile are merged into that one poll).
+// made meanwhile are merged into that one poll). Only the polls asked for
+// that find the head where it was are charged to the budget: a flood of
+// webhooks no push backs, retries, forged deliveries. A poll that finds a
+// new head serves a push, which only those who can push can make.
 func (r *Reconciler) watch(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	budget := newPollBudget(r.cfg.PollShare, r.cfg.PollBurst)
-	reason := "became leader"
+	req := pollRequest{reason: "became leader"}
 	for {
 		asked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case reason = <-r.pollNow:
+		case req = <-r.pollNow:
 			asked = true
 			if !timer.Stop() {
 				select {
@@ -59,13 +63,16 @@ func (r *Reconciler) watch(ctx context.Context) {
 			}
 		}
 		start := time.Now()
-		if err := r.poll(ctx, reason); err != nil && ctx.Err() == nil {
-			r.logger.Warn("poll failed", "reason", reason, "error", err)
+		moved, err := r.poll(ctx, req)
+		if err != nil && ctx.Err() == nil {
+			r.logger.Warn("poll failed", "reason", req.reason, "error", err)
 		}
-		if asked {
+		if asked && !moved {
+			// A poll that found a new head served a push: only those
+			// that found nothing new are charged.
 			budget.spend(start, time.Now())
 		}
-		reason = "interval"
+		req = pollRequest{reason: "interval"}
 		timer.Reset(jitter(r.cfg.PollInterval))
 	}
 }
@@ -101,27 +108,55 @@ func (b *pollBudget) spend(start, end time.Time) {
 	}
 }
 
-// poll asks the remote for the branch head, fetches when it moved, records
-// the repository's status, and creates the deployments the head calls for.
-func (r *Reconciler) poll(ctx context.Context, reason string) error {
+// pollRequest is a poll asked for: why, when, and the commit the asker
+// says the branch now holds ("" when it names none). That commit is a hint
+// for how to reach the head sooner, never what is deployed: the poll
+// always deploys the head the remote reports.
+type pollRequest struct {
+	reason string
+	commit string
+	at     time.Time
+}
+
+// poll asks the remote for the branch head, fetches when it moved, creates
+// the deployments the head calls for, and records the repository's status.
+// It reports whether the head differs from the one recorded before, and
+// logs (at debug) where its time went.
+func (r *Reconciler) poll(ctx context.Context, req pollRequest) (moved bool, err error) {
 	start := time.Now()
-	head, err := r.fetchHead(ctx)
+	prev := r.store.Source().Head
+	head, git, err := r.fetchHead(ctx, req.commit)
 	r.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		r.recordSource(ctx, "", err, nil)
-		return err
+		return false, err
 	}
+	moved = head != prev
 	r.metrics.lastGitSuccess.SetToCurrentTime()
+	read := time.Now()
 	fsys, err := r.cfg.Source.FS(head)
 	if err != nil {
 		err = fmt.Errorf("read commit %s: %w", short(head), err)
 		r.recordSource(ctx, "", err, nil)
-		return err
+		return false, err
 	}
 	envs, problems := configrepo.Environments(fsys)
-	r.recordSource(ctx, head, nil, folderProblems(problems))
-	r.logger.Debug("polled", "reason", reason, "head", short(head))
-	return r.observe(ctx, head, envs, reason)
+	// The deployments first: the repository's status, recorded with the
+	// commits seen once they are created, is not on the way from a push
+	// to its deployment.
+	var status []fsm.Command
+	if c := r.sourceStatus(head, nil, folderProblems(problems)); c != nil {
+		status = append(status, c)
+	}
+	observe := time.Now()
+	err = r.observe(ctx, head, envs, req.reason, status...)
+	args := append([]any{"reason", req.reason, "head", short(head)}, git...)
+	if !req.at.IsZero() {
+		args = append(args, "queued", start.Sub(req.at))
+	}
+	r.logger.Debug("polled", append(args, "read", observe.Sub(read), "observe", time.Since(observe),
+		"total", time.Since(start))...)
+	return moved, err
 }
 
 // folderProblems are the problems of folders that are not environments,
@@ -136,32 +171,68 @@ func folderProblems(ps []configrepo.Problem) []fsm.FolderProblem {
 	return out
 }
 
-// fetchHead runs the ls-remote step and fetches only when the local clone
-// lacks the head.
-func (r *Reconciler) fetchHead(ctx context.Context) (string, error) {
+// fetchHead returns the branch head, in the local clone. It runs the
+// ls-remote step and fetches only when the clone lacks the head — unless
+// hint names a commit the clone lacks: then it fetches at once, saving the
+// ls-remote's round trip, since the fetch learns the head from the remote
+// too. Either way the head is what the remote reports, never hint. It
+// also returns, for the poll's log, the time of each git call.
+func (r *Reconciler) fetchHead(ctx context.Context, hint string) (string, []any, error) {
+	var took []any
+	if !validHash(hint) || r.cfg.Source.Has(hint) {
+		start := time.Now()
+		gctx, cancel := r.gitCtx(ctx)
+		head, err := r.cfg.Source.Head(gctx)
+		cancel()
+		r.metrics.gitRequest("ls-remote", err)
+		took = append(took, "lsRemote", time.Since(start))
+		if err != nil {
+			return "", took, err
+		}
+		if r.cfg.Source.Has(head) {
+			return head, took, nil
+		}
+	}
+	start := time.Now()
 	gctx, cancel := r.gitCtx(ctx)
-	head, err := r.cfg.Source.Head(gctx)
-	cancel()
-	r.metrics.gitRequest("ls-remote", err)
-	if err != nil {
-		return "", err
-	}
-	if r.cfg.Source.Has(head) {
-		return head, nil
-	}
-	gctx, cancel = r.gitCtx(ctx)
 	fetched, err := r.cfg.Source.Fetch(gctx)
 	cancel()
 	r.metrics.gitRequest("fetch", err)
+	took = append(took, "fetch", time.Since(start))
 	if err != nil {
-		return "", err
+		return "", took, err
 	}
-	return fetched, nil
+	return fetched, took, nil
+}
+
+// validHash reports whether s is a full hexadecimal commit hash.
+func validHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // recordSource replicates the repository's status when it changed: a new
 // head, a new error, or recovery.
 func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr error, problems []fsm.FolderProblem) {
+	c := r.sourceStatus(head, pollErr, problems)
+	if c == nil {
+		return
+	}
+	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
+		r.logger.Warn("record repository status", "error", err)
+	}
+}
+
+// sourceStatus is the command that records the repository's status, or
+// nil when it did not change.
+func (r *Reconciler) sourceStatus(head string, pollErr error, problems []fsm.FolderProblem) *fsm.SetSourceStatus {
 	cur := r.store.Source()
 	c := &fsm.SetSourceStatus{Head: head, Time: r.now(), Problems: problems}
 	if pollErr != nil {
@@ -169,41 +240,86 @@ func (r *Reconciler) recordSource(ctx context.Context, head string, pollErr erro
 		// page): bounded like a deployment's error.
 		c.Error = cutMiddle(pollErr.Error(), maxError)
 		if cur.Error == c.Error {
-			return
+			return nil
 		}
 		c.Head, c.Problems = "", nil
 	} else if cur.Error == "" && cur.Head == head && slices.Equal(cur.Problems, problems) {
-		return
+		return nil
 	}
 	for _, p := range c.Problems {
 		r.logger.Warn("folder is not a valid environment; it is listed with its problem, not deployed",
 			"path", p.Path, "problem", p.Message)
 	}
-	if _, err := r.cluster.Apply(ctx, c); err != nil && !leadershipGone(err) {
-		r.logger.Warn("record repository status", "error", err)
-	}
+	return c
 }
 
 // observe creates a deployment for every environment envs of head that changed
 // since what it has deployed (or since the commit it was rolled back from,
 // while pinned), that has never been deployed, or for which a sync was
-// asked.
-func (r *Reconciler) observe(ctx context.Context, head string, envs []string, reason string) error {
+// asked. Then it records head as seen by every environment that had not
+// seen it, with the commands of status (the repository's status), all at
+// once: raft commits them together, in one write, beside the pipeline's
+// first steps of the new deployments.
+func (r *Reconciler) observe(ctx context.Context, head string, envs []string, reason string, status ...fsm.Command) error {
+	var seen []fsm.Command
 	for _, env := range envs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := r.observeEnv(ctx, env, head, reason); err != nil {
+		c, err := r.observeEnv(ctx, env, head, reason)
+		if err != nil {
 			if leadershipGone(err) {
 				return err
 			}
 			r.logger.Error("observe environment", "env", env, "head", short(head), "error", err)
 		}
+		if c != nil {
+			seen = append(seen, c)
+		}
 	}
-	return nil
+	cmds := append(seen, status...)
+	var gone error
+	for i, err := range r.applyTogether(ctx, cmds) {
+		switch {
+		case err == nil:
+		case leadershipGone(err):
+			gone = err
+		case i < len(seen):
+			r.logger.Error("observe environment", "env", seen[i].(*fsm.ObserveCommit).Environment, "head", short(head), "error", err)
+		default:
+			r.logger.Warn("record repository status", "error", err)
+		}
+	}
+	return gone
 }
 
-func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) error {
+// maxTogether bounds the commands applyTogether has in flight: raft's
+// default MaxAppendEntries, the most it writes at once.
+const maxTogether = 64
+
+// applyTogether applies cmds at once, each from its own goroutine (at most
+// maxTogether at a time), so that raft commits them in one write, and
+// returns each one's error.
+func (r *Reconciler) applyTogether(ctx context.Context, cmds []fsm.Command) []error {
+	errs := make([]error, len(cmds))
+	slots := make(chan struct{}, maxTogether)
+	var wg sync.WaitGroup
+	for i, c := range cmds {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			_, errs[i] = r.cluster.Apply(ctx, c)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// observeEnv does what head calls for in env, and returns the command that
+// records head as seen by env once that is done (nil when it was seen
+// already, or when leadership was lost meanwhile: the next leader looks
+// again).
+func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) (fsm.Command, error) {
 	e, known := r.store.Environment(env)
 	if !known {
 		e = &fsm.Environment{Name: env}
@@ -212,15 +328,29 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	if e.Waiting != "" {
 		waiting, _ = r.store.Deployment(e.Waiting)
 	}
-	sync := e.PendingSync
-	if e.LatestSeenCommit != head {
-		if _, err := r.cluster.Apply(ctx, &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}); err != nil {
-			return err
-		}
-	} else if sync == nil {
-		return nil // this head was handled already
+	if e.LatestSeenCommit == head && e.PendingSync == nil {
+		return nil, nil // this head was handled already
 	}
+	var err error
+	if e.PendingSync != nil || !r.newestIsOf(e, head) {
+		err = r.act(ctx, e, waiting, head, reason)
+	}
+	// Else a leader lost between creating head's deployment and recording
+	// head as seen left it: it is only recorded now.
+	if e.LatestSeenCommit == head || leadershipGone(err) {
+		return nil, err
+	}
+	// The commit is recorded as seen once what it calls for is done: a
+	// leader lost before leaves it to the next. (It also puts the
+	// deployment a raft round trip sooner.)
+	return &fsm.ObserveCommit{Environment: env, Commit: head, Time: r.now()}, err
+}
 
+// act does what head calls for in environment e, as it was before the
+// poll: a deployment when a sync was asked for or its files changed, the
+// end of a waiting deployment head makes stale, or nothing.
+func (r *Reconciler) act(ctx context.Context, e *fsm.Environment, waiting *fsm.Deployment, head, reason string) error {
+	env, sync := e.Name, e.PendingSync
 	kind, initiator, msg := fsm.KindAuto, "git-watcher", fmt.Sprintf("commit %s seen (%s)", short(head), reason)
 	if sync != nil {
 		kind, initiator = fsm.KindManualSync, sync.By
@@ -260,6 +390,21 @@ func (r *Reconciler) observeEnv(ctx context.Context, env, head, reason string) e
 	d := res.(*fsm.Deployment)
 	r.logger.Info("deployment created", "env", env, "deployment", d.ID, "commit", short(head), "kind", kind)
 	return nil
+}
+
+// newestIsOf reports whether e's newest deployment is the watcher's of
+// commit, created since the last commit recorded as seen: what a leader
+// lost before recording commit leaves. (A force-push back to a commit
+// deployed before another was seen is a new commit to see.)
+func (r *Reconciler) newestIsOf(e *fsm.Environment, commit string) bool {
+	if len(e.History) == 0 {
+		return false
+	}
+	of := false
+	r.store.Peek(e.History[len(e.History)-1], func(d *fsm.Deployment) {
+		of = d != nil && d.Commit == commit && d.Kind == fsm.KindAuto && !d.CreatedAt.Before(e.LatestSeenAt)
+	})
+	return of
 }
 
 // subject is the first line of commit's message, cut to fsm.MaxSubject;

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,5 +82,25 @@ func TestAskedForPollsTakeAShareOfTheTime(t *testing.T) {
 	pc.deploymentOf("development", c, fsm.StateCompleted)
 	if polls() <= n {
 		t.Errorf("no poll after the last request")
+	}
+}
+
+// A poll that finds a new head is not charged to the budget of the polls
+// asked for: only a push makes one, and serving it is what webhooks are
+// for. Pushes in a row each deploy at once, however small the budget; the
+// polls that find nothing new (a flood, a forged delivery) still pay.
+func TestPollsFindingANewHeadAreNotCharged(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.Commit(merge(envFiles("staging", points), map[string]string{policyPath: testPolicy}), "staging")
+	pc := startPipeline(t, repo, pipelineOptions{nodes: 1, adjust: func(cfg *Config) {
+		// Charged, a poll of 50ms would keep the next one waiting 500s.
+		cfg.Source = slowSource{Source: cfg.Source, delay: 50 * time.Millisecond}
+		cfg.PollShare, cfg.PollBurst = 0.0001, time.Millisecond
+	}})
+	pc.deploymentOf("staging", repo.Head(), fsm.StateCompleted)
+	for i, layers := range [][]layer{{roads}, {points}, {roads, points}} {
+		c := repo.Commit(envFiles("staging", layers...), fmt.Sprintf("push %d", i+1))
+		pc.recs[0].PollNow(fmt.Sprintf("webhook %d", i+1))
+		pc.deploymentOf("staging", c, fsm.StateCompleted)
 	}
 }

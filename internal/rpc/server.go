@@ -74,6 +74,9 @@ type Store interface {
 // polls, rollbacks, and the approver groups of an environment's policy.
 type Pipeline interface {
 	PollNow(reason string)
+	// PollCommit is PollNow for a push that names the commit the branch
+	// now holds: a hint, never what is deployed.
+	PollCommit(reason, commit string)
 	// Preview computes what a deployment of a branch or commit would get.
 	Preview(ctx context.Context, env, ref string) (*reconcile.Preview, error)
 	Rollback(ctx context.Context, env, to, by string) (*fsm.Deployment, error)

@@ -74,6 +74,7 @@ func fakeBackup(id string) string {
 type fakePoller struct {
 	mu      sync.Mutex
 	reasons []string
+	commits []string // the commit each poll named ("" for none)
 }
 
 func (p *fakePoller) Rollback(_ context.Context, env, to, by string) (*fsm.Deployment, error) {
@@ -94,10 +95,20 @@ func (p *fakePoller) Preview(_ context.Context, env, ref string) (*reconcile.Pre
 	return nil, errors.New("not in this test")
 }
 
-func (p *fakePoller) PollNow(reason string) {
+func (p *fakePoller) PollNow(reason string) { p.PollCommit(reason, "") }
+
+func (p *fakePoller) PollCommit(reason, commit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reasons = append(p.reasons, reason)
+	p.commits = append(p.commits, commit)
+}
+
+// named returns the commit each poll asked for named.
+func (p *fakePoller) named() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.commits...)
 }
 
 func (p *fakePoller) polls() []string {

@@ -109,6 +109,55 @@ func TestWebhooks(t *testing.T) {
 	}
 }
 
+// A push names the commit the branch now holds ("after"); the leader's poll
+// gets it as a hint, also when a follower forwarded the delivery. Anything
+// but a full hash (a deleted branch's zeros, an abbreviation, garbage) is
+// no hint.
+func TestWebhookPassesThePushedCommit(t *testing.T) {
+	const commit = "0123456789abcdef0123456789ABCDEF01234567"
+	push := func(after string) string { return `{"ref":"refs/heads/main","after":"` + after + `"}` }
+	secrets := WebhookSecrets{GitHub: []byte("gh"), GitLab: []byte("gl"), Generic: []byte("gen")}
+	tests := []struct {
+		name, source, body string
+		headers            map[string]string
+		want               string
+	}{
+		{"github", "github", push(commit), map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("gh", push(commit))}, strings.ToLower(commit)},
+		{"gitlab", "gitlab", push(commit), map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "gl"}, strings.ToLower(commit)},
+		{"generic", "generic", push(commit), map[string]string{"X-Honua-Signature": sign("gen", push(commit))}, strings.ToLower(commit)},
+		{"generic without after", "generic", pushMain, map[string]string{"X-Honua-Signature": sign("gen", pushMain)}, ""},
+		{"deleted branch", "generic", push(strings.Repeat("0", 40)), map[string]string{"X-Honua-Signature": sign("gen", push(strings.Repeat("0", 40)))}, ""},
+		{"abbreviated", "generic", push(commit[:12]), map[string]string{"X-Honua-Signature": sign("gen", push(commit[:12]))}, ""},
+		{"not hex", "generic", push(strings.Repeat("g", 40)), map[string]string{"X-Honua-Signature": sign("gen", push(strings.Repeat("g", 40)))}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, p, _ := webhookServer(&fakeCluster{leader: "node1"}, secrets)
+			rec := do(t, s, "POST", "/v1/webhooks/"+tt.source, tt.body, tt.headers)
+			if rec.Code != 202 {
+				t.Fatalf("push = %d %s; want 202", rec.Code, rec.Body)
+			}
+			if got := p.named(); len(got) != 1 || got[0] != tt.want {
+				t.Errorf("polls named %q; want one naming %q", got, tt.want)
+			}
+		})
+	}
+
+	// Through a follower: the leader reads the commit from the forwarded
+	// delivery.
+	leader, leaderPolls, _ := webhookServer(&fakeCluster{id: "node2", leader: "node2"}, secrets)
+	ts := httptest.NewServer(leader)
+	defer ts.Close()
+	follower, _, _ := webhookServer(&fakeCluster{id: "node1", leader: "node2", leaderAddr: strings.TrimPrefix(ts.URL, "http://")}, secrets)
+	rec := do(t, follower, "POST", "/v1/webhooks/generic", push(commit), map[string]string{"X-Honua-Signature": sign("gen", push(commit))})
+	if rec.Code != 202 {
+		t.Fatalf("push to a follower = %d %s; want 202", rec.Code, rec.Body)
+	}
+	if got := leaderPolls.named(); len(got) != 1 || got[0] != strings.ToLower(commit) {
+		t.Errorf("the leader's polls named %q; want one naming %q", got, strings.ToLower(commit))
+	}
+}
+
 func TestWebhookSHA1MessageSaysWhy(t *testing.T) {
 	s, _, _ := webhookServer(&fakeCluster{leader: "node1"}, WebhookSecrets{GitHub: []byte("x")})
 	rec := do(t, s, "POST", "/v1/webhooks/github", pushMain, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature": "sha1=00"})

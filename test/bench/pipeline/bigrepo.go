@@ -70,7 +70,7 @@ func makeBigRepo(r *benchrun.Runner, s *setup, files, commits, envs int) *bigRep
 	count, _ := runGit(b.path, "rev-list", "--count", "refs/heads/main")
 	tree, _ := runGit(b.path, "ls-tree", "-r", "--name-only", "refs/heads/main")
 	size, _ := runGit(b.path, "count-objects", "-vH")
-	fmt.Printf("   generated %s in %v (fast-import %v, then repack): %s commits, %d files; %s\n",
+	fmt.Fprintf(progress, "   generated %s in %v (fast-import %v, then repack): %s commits, %d files; %s\n",
 		b.name, time.Since(start).Round(time.Millisecond), imported.Round(time.Millisecond), count,
 		strings.Count(tree, "\n")+1, packSize(size))
 	return b

@@ -54,7 +54,7 @@ var api = &http.Client{Timeout: 2 * time.Second}
 // stops the cluster before returning.
 func benchDeploy(r *benchrun.Runner, s *setup, m deployMode, commits int) deployResult {
 	res := deployResult{mode: m}
-	fmt.Printf("-- %s: pollInterval %v, %s\n", m.name, m.pollInterval, m.how())
+	fmt.Fprintf(progress, "-- %s: pollInterval %v, %s\n", m.name, m.pollInterval, m.how())
 	started := time.Now()
 	c, leader, node := startWatching(r, s, m, r.TempDir(), "")
 	defer stopCluster(c)
@@ -65,29 +65,29 @@ func benchDeploy(r *benchrun.Runner, s *setup, m deployMode, commits int) deploy
 		r.Fatalf("%s: first deployment: %v", m.name, err)
 	}
 	if err := waitSettled(node, deployedEnv, head); err != nil {
-		fmt.Printf("   note: %v\n", err)
+		fmt.Fprintf(progress, "   note: %v\n", err)
 	}
-	fmt.Printf("   cluster up with leader %s and the head's deployment listed after %v; timing on follower %s\n",
+	fmt.Fprintf(progress, "   cluster up with leader %s and the head's deployment listed after %v; timing on follower %s\n",
 		leader.ID(), time.Since(started).Round(time.Millisecond), node.ID())
 
 	timeout := m.waitLimit()
 	for i := 1; i <= commits; i++ {
-		commit, pushed, hook := pushDevelopment(s, m, node)
+		commit, pushed, _, hook := pushDevelopment(s, m, node)
 		d, err := waitForDeployment(node, commit, timeout)
 		if err != nil {
 			res.missed++
-			fmt.Printf("   %s %2d/%d: %s MISSED: %v%s\n", m.name, i, commits, commit[:12], err, hook)
+			fmt.Fprintf(progress, "   %s %2d/%d: %s MISSED: %v%s\n", m.name, i, commits, commit[:12], err, hook)
 			continue
 		}
 		took := time.Since(pushed)
 		res.figures = append(res.figures, took)
-		fmt.Printf("   %s %2d/%d: %s → %s after %s%s\n", m.name, i, commits, commit[:12], d.ID, ms(took), hook)
+		fmt.Fprintf(progress, "   %s %2d/%d: %s → %s after %s%s\n", m.name, i, commits, commit[:12], d.ID, ms(took), hook)
 		if err := waitSettled(node, deployedEnv, commit); err != nil {
-			fmt.Printf("   note: %v\n", err)
+			fmt.Fprintf(progress, "   note: %v\n", err)
 		}
 	}
 	if len(res.figures) > 0 {
-		fmt.Printf("   %s: median %s, max %s over %d commits (%d missed)\n", m.name,
+		fmt.Fprintf(progress, "   %s: median %s, max %s over %d commits (%d missed)\n", m.name,
 			ms(median(res.figures)), ms(slices.Max(res.figures)), len(res.figures), res.missed)
 	}
 	return res
@@ -134,7 +134,7 @@ webhooks:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		r.Fatalf("write honuad config: %v", err)
 	}
-	c := harness.Start(r, 3, harness.Options{Args: []string{"--config", cfgFile}})
+	c := harness.Start(r, 3, harness.Options{Args: append([]string{"--config", cfgFile}, s.nodeArgs...)})
 	leader, err := c.WaitForLeader(clusterTimeout)
 	if err != nil {
 		r.Fatalf("%s: %v", m.name, err)
@@ -150,9 +150,10 @@ webhooks:
 // polling, at a random point of the poll cycle (pushing right after the
 // previous deployment finished would always land just after a poll and
 // measure a whole interval); webhook, at once, then sending the generic
-// webhook to node. It returns the commit, when the push returned, and a
-// note when the webhook was not accepted.
-func pushDevelopment(s *setup, m deployMode, node *harness.Node) (commit string, pushed time.Time, note string) {
+// webhook, naming the commit as a push does, to node. It returns the
+// commit, when the push returned, when the webhook was answered (zero
+// without one), and a note when the webhook was not accepted.
+func pushDevelopment(s *setup, m deployMode, node *harness.Node) (commit string, pushed, answered time.Time, note string) {
 	if !m.webhook {
 		// Not a wait for a condition: a random delay before the push.
 		time.Sleep(rand.N(m.pollInterval))
@@ -160,12 +161,13 @@ func pushDevelopment(s *setup, m deployMode, node *harness.Node) (commit string,
 	commit = s.commitDevelopment()
 	pushed = time.Now()
 	if m.webhook {
-		status, body, err := sendWebhook(node)
+		status, body, err := sendWebhook(node, commit)
+		answered = time.Now()
 		if err != nil || status != http.StatusAccepted {
 			note = fmt.Sprintf("; webhook answered %d %s %v", status, bytes.TrimSpace(body), err)
 		}
 	}
-	return commit, pushed, note
+	return commit, pushed, answered, note
 }
 
 // stopCluster stops every node gracefully, the leader first (so that it
@@ -184,14 +186,15 @@ func stopCluster(c *harness.Cluster) {
 		start := time.Now()
 		code, err := n.Stop()
 		if err != nil || code != 0 {
-			fmt.Printf("   note: stopping %s: exit %d after %v: %v\n", n.ID(), code, time.Since(start).Round(time.Millisecond), err)
+			fmt.Fprintf(progress, "   note: stopping %s: exit %d after %v: %v\n", n.ID(), code, time.Since(start).Round(time.Millisecond), err)
 		}
 	}
 }
 
-// sendWebhook posts a signed generic push notification for main to n.
-func sendWebhook(n *harness.Node) (int, []byte, error) {
-	body := []byte(`{"ref": "refs/heads/main"}`)
+// sendWebhook posts a signed generic push notification for main to n,
+// naming commit as GitHub's and GitLab's pushes do.
+func sendWebhook(n *harness.Node, commit string) (int, []byte, error) {
+	body := []byte(`{"ref": "refs/heads/main", "after": "` + commit + `"}`)
 	mac := hmac.New(sha256.New, webhookSecret)
 	mac.Write(body)
 	req, err := http.NewRequest(http.MethodPost, "http://"+n.APIAddr()+"/v1/webhooks/generic", bytes.NewReader(body))

@@ -109,11 +109,11 @@ func benchLsRemote(r *benchrun.Runner, s *setup, runs int) lsRemoteResult {
 			c.bytes = append(c.bytes, t.total())
 			line += fmt.Sprintf(" %s %s, %s |", c.name, ms(c.times[i]), t)
 		}
-		fmt.Println(strings.TrimSuffix(line, " |"))
+		fmt.Fprintln(progress, strings.TrimSuffix(line, " |"))
 	}
 	for _, c := range res.clients {
 		if c.openLeft {
-			fmt.Printf("   note: %s left a connection open for 5s after returning\n", c.name)
+			fmt.Fprintf(progress, "   note: %s left a connection open for 5s after returning\n", c.name)
 		}
 		if c.traced == nil {
 			continue
@@ -123,7 +123,7 @@ func benchLsRemote(r *benchrun.Runner, s *setup, runs int) lsRemoteResult {
 			r.Fatalf("lsremote: trace %s: %v", c.name, err)
 		}
 		c.waits = w
-		fmt.Printf("   %s traced once with GIT_TRACE_PACKET: %s\n", c.name, w)
+		fmt.Fprintf(progress, "   %s traced once with GIT_TRACE_PACKET: %s\n", c.name, w)
 	}
 	return res
 }

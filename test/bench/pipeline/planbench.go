@@ -78,7 +78,7 @@ func benchPlan(r *benchrun.Runner, s *setup, o options) planResult {
 	if err != nil {
 		r.Fatalf("plan: go-git clone: %v", err)
 	}
-	fmt.Printf("   first clone with gitrepo.Fetch: %v, %s\n", cloneTime.Round(time.Millisecond), t)
+	fmt.Fprintf(progress, "   first clone with gitrepo.Fetch: %v, %s\n", cloneTime.Round(time.Millisecond), t)
 	t, _, err = proxy.measure(func() error {
 		start := time.Now()
 		_, err := runGit("", "clone", "-q", "--bare", url, gitSeed)
@@ -88,7 +88,7 @@ func benchPlan(r *benchrun.Runner, s *setup, o options) planResult {
 	if err != nil {
 		r.Fatalf("plan: git clone: %v", err)
 	}
-	fmt.Printf("   first clone with git clone --bare: %v, %s\n", cloneTime.Round(time.Millisecond), t)
+	fmt.Fprintf(progress, "   first clone with git clone --bare: %v, %s\n", cloneTime.Round(time.Millisecond), t)
 	mustGit(big.path, "update-ref", "refs/heads/main", big.head)
 
 	var stopProfile func()
@@ -119,7 +119,7 @@ func benchPlan(r *benchrun.Runner, s *setup, o options) planResult {
 			line += fmt.Sprintf("\n          %s: fetch %s + diff %s = %s, %s", g.name,
 				ms(g.fetch[n]), ms(g.diff[n]), ms(g.total[n]), g.bytes[n])
 		}
-		fmt.Println(line)
+		fmt.Fprintln(progress, line)
 		if err := os.RemoveAll(dir); err != nil {
 			r.Fatalf("plan: %v", err)
 		}
@@ -137,9 +137,9 @@ func benchPlan(r *benchrun.Runner, s *setup, o options) planResult {
 			r.Fatalf("plan: trace %s fetch: %v", g.name, err)
 		}
 		g.waits = w
-		fmt.Printf("   %s fetch traced once with GIT_TRACE_PACKET: %s\n", g.name, w)
+		fmt.Fprintf(progress, "   %s fetch traced once with GIT_TRACE_PACKET: %s\n", g.name, w)
 	}
-	fmt.Printf("   plan of %s: %s\n", big.env, res.summary)
+	fmt.Fprintf(progress, "   plan of %s: %s\n", big.env, res.summary)
 	return res
 }
 

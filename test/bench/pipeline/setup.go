@@ -19,6 +19,8 @@ type setup struct {
 	daemon *gitserver.Daemon
 	config *gitserver.Repo // config.git: environments development and staging, and a policy
 	rev    int             // revision of development's metadata.json
+	// nodeArgs are extra flags for every honuad the parts start.
+	nodeArgs []string
 }
 
 // deployedEnv is the environment the deploy and complete parts commit to;

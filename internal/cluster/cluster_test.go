@@ -691,8 +691,8 @@ func TestReadBackupChecksTheSize(t *testing.T) {
 			Size: size, SHA256: hex.EncodeToString(sum[:]), Node: "n1"})
 		return append(append(line, '\n'), state...)
 	}
-	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("readBackup(a good backup) = %d bytes, %v; want the state back", len(got), err)
+	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("readBackup(a good backup) = %v; want the state back", err)
 	}
 	for _, c := range []struct {
 		name string

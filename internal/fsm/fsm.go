@@ -23,6 +23,8 @@ type FSM struct {
 	applied uint64
 	// changed is closed and replaced after every applied entry and restore.
 	changed chan struct{}
+	// prep is the snapshot the next Restore expects (ExpectRestore).
+	prep prepared
 }
 
 // New returns an empty FSM.

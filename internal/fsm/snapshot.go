@@ -98,10 +98,31 @@ func (f *FSM) Dump() ([]byte, error) {
 // A snapshot it refuses changes nothing.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	st, applied, err := decodeSnapshot(rc)
+	var r io.Reader = rc
+	if p := f.takePrepared(); p != nil {
+		same, rest, err := p.readsSame(rc)
+		if err != nil {
+			return err
+		}
+		if same {
+			st := p.st
+			p.st = nil // installed once: it is the live state now
+			f.install(st, p.applied)
+			return nil
+		}
+		r = rest
+	}
+	st, applied, err := decodeSnapshot(r)
 	if err != nil {
 		return err
 	}
+	f.install(st, applied)
+	return nil
+}
+
+// install replaces the state with st, decoded from a snapshot of index
+// applied.
+func (f *FSM) install(st *state, applied uint64) {
 	f.mu.Lock()
 	f.st = st
 	f.rebuildEvents()
@@ -114,7 +135,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// state's size): hand it back to the OS now rather than keep it
 	// resident.
 	debug.FreeOSMemory()
-	return nil
 }
 
 // CheckSnapshot reads a snapshot as Restore would, without installing it:

@@ -33,6 +33,11 @@ func startNode(dir string) (*cluster.Node, error) {
 	cfg.APIAddr = "127.0.0.1:1"
 	cfg.BootstrapExpect = 1
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	return startNodeWith(cfg)
+}
+
+// startNodeWith starts a node of cfg and waits until it leads.
+func startNodeWith(cfg cluster.Config) (*cluster.Node, error) {
 	n, err := cluster.New(cfg, fsm.New(nil))
 	if err != nil {
 		return nil, err
@@ -72,7 +77,7 @@ func (f *filler) fill() error {
 	errs := make([]error, f.envs)
 	var wg sync.WaitGroup
 	for i := range f.envs {
-		wg.Go(func() { errs[i] = f.fillEnv(fmt.Sprintf("env-%03d", i+1)) })
+		wg.Go(func() { errs[i] = f.fillEnv(envName(f.envs, i+1)) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

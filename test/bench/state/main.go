@@ -64,11 +64,16 @@ func main() {
 	perEnv := flag.Int("per-env", 100, "deployments in each environment's history")
 	runs := flag.Int("runs", 5, "in-process snapshot and restore runs")
 	keep := flag.Bool("keep", false, "keep the data dirs, the backup and the node's log")
+	large := flag.Bool("large", false, "measure 1,000 environments × 100 deployments instead (see large.go)")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
 	r := benchrun.New("state", *keep)
 	defer r.Finish()
+	if *large {
+		runLarge(r, 1000, 100)
+		return
+	}
 
 	backup, fill := fillState(r, *envs, *perEnv)
 	fmt.Printf("fill: %d environments × %d deployments = %d deployments through raft in %v (%d commands, %.0f/s)\n",

@@ -236,8 +236,7 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	p.save = time.Since(start)
 	p.peakSave = procStatus(r, p.pid, "VmHWM")
 	p.afterSave = procStatus(r, p.pid, "VmRSS")
-	sum := sha256.Sum256(b.state)
-	want := hex.EncodeToString(sum[:])
+	want := dumpSum(r, b.state)
 	checkState(r, n, want)
 
 	if code, err := n.Stop(); err != nil || code != 0 {
@@ -316,6 +315,21 @@ func logSteps(log string, msgs ...string) []time.Duration {
 	return out
 }
 
+// dumpSum returns the SHA-256 of the FSM's Dump of the state a snapshot
+// holds, which GET /v1/debug/state hashes.
+func dumpSum(r *benchrun.Runner, state []byte) string {
+	f := fsm.New(nil)
+	if err := f.Restore(io.NopCloser(bytes.NewReader(state))); err != nil {
+		r.Fatalf("restore: %v", err)
+	}
+	d, err := f.Dump()
+	if err != nil {
+		r.Fatalf("dump: %v", err)
+	}
+	sum := sha256.Sum256(d)
+	return hex.EncodeToString(sum[:])
+}
+
 func waitReady(r *benchrun.Runner, n *harness.Node) {
 	err := harness.Poll(waitTimeout, n.ID()+" to be ready", func() error {
 		ready, why, err := n.Ready()
@@ -384,7 +398,7 @@ func readAll(r *benchrun.Runner, n *harness.Node, envs int) {
 		var h struct {
 			Deployments []json.RawMessage `json:"deployments"`
 		}
-		path := fmt.Sprintf("/v1/environments/env-%03d/history?limit=1000", i+1)
+		path := fmt.Sprintf("/v1/environments/%s/history?limit=1000", envName(envs, i+1))
 		if err := get(n, path, &h); err != nil {
 			r.Fatalf("%s: %v", n, err)
 		}

@@ -62,7 +62,7 @@ func runLarge(r *benchrun.Runner, envs, perEnv int) {
 	p := measureLargeProcess(r, backup, envs)
 	fmt.Printf("large, process: honuactl snapshot restore %v; VmRSS after it %s, peak %s\n",
 		p.restore.Round(time.Millisecond), mib(p.afterRestore), mib(p.peakRestore))
-	fmt.Printf("large, process: GET /v1/deployments?environment=… p50 %v p99 %v (%d requests); GET /v1/environments p50 %v p99 %v (%d)\n",
+	fmt.Printf("large, process: GET /v1/deployments?env=… p50 %v p99 %v (%d requests); GET /v1/environments p50 %v p99 %v (%d)\n",
 		p.list.pct(50), p.list.pct(99), len(p.list), p.overview.pct(50), p.overview.pct(99), len(p.overview))
 	fmt.Printf("large, process: VmRSS after the reads %s\n", mib(p.afterReads))
 	fmt.Printf("large, process: honuactl snapshot save %v; peak %s\n", p.save.Round(time.Millisecond), mib(p.peakSave))
@@ -302,12 +302,12 @@ func measureLargeProcess(r *benchrun.Runner, b backupFile, envs int) largeProces
 		env := envName(envs, 1+rng.IntN(envs))
 		var list []json.RawMessage
 		start := time.Now()
-		if err := get(n, "/v1/deployments?environment="+env, &list); err != nil {
+		if err := get(n, "/v1/deployments?env="+env, &list); err != nil {
 			r.Fatalf("%s: %v", n, err)
 		}
 		p.list = append(p.list, time.Since(start))
 		if len(list) == 0 {
-			r.Fatalf("GET /v1/deployments?environment=%s: none", env)
+			r.Fatalf("GET /v1/deployments?env=%s: none", env)
 		}
 	}
 	for range 50 {

@@ -101,10 +101,10 @@ type inProcess struct {
 	snapshot, persist, restore stats
 	// reference is reading the backup from disk and decoding its bytes
 	// with encoding/json into generic values, the same run.
-	reference                  stats
-	size                       int
-	heap                       uint64
-	deployments, environments  int
+	reference                 stats
+	size                      int
+	heap                      uint64
+	deployments, environments int
 }
 
 // memSink is a raft.SnapshotSink in memory.

@@ -65,13 +65,14 @@ func main() {
 	runs := flag.Int("runs", 5, "in-process snapshot and restore runs")
 	keep := flag.Bool("keep", false, "keep the data dirs, the backup and the node's log")
 	large := flag.Bool("large", false, "measure 1,000 environments × 100 deployments instead (see large.go)")
+	reuse := flag.String("large-backup", "", "with -large, restore this backup (large.snap, kept by an earlier -large -keep) instead of generating one")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
 	r := benchrun.New("state", *keep)
 	defer r.Finish()
 	if *large {
-		runLarge(r, 1000, 100)
+		runLarge(r, 1000, 100, *reuse)
 		return
 	}
 

@@ -32,9 +32,9 @@ func (in interner) deployment(d *Deployment) {
 	d.Environment = in.s(d.Environment)
 	d.Commit = in.s(d.Commit)
 	d.Branch = in.s(d.Branch)
-	d.Kind = Kind(in.s(string(d.Kind)))
+	d.Kind = Kind(in.known(string(d.Kind)))
 	d.Initiator = in.s(d.Initiator)
-	d.State = DeploymentState(in.s(string(d.State)))
+	d.State = DeploymentState(in.known(string(d.State)))
 	d.Risk = in.s(d.Risk)
 	if d.Approval != nil {
 		in.all(d.Approval.Groups)
@@ -50,8 +50,8 @@ func (in interner) deployment(d *Deployment) {
 	d.Transitions = clip(d.Transitions)
 	for i := range d.Transitions {
 		t := &d.Transitions[i]
-		t.From = DeploymentState(in.s(string(t.From)))
-		t.To = DeploymentState(in.s(string(t.To)))
+		t.From = DeploymentState(in.known(string(t.From)))
+		t.To = DeploymentState(in.known(string(t.To)))
 		t.Message = in.s(t.Message)
 	}
 	if b := d.Backup; b != nil {
@@ -94,6 +94,28 @@ func (in interner) s(v string) string {
 	}
 	in[v] = v
 	return v
+}
+
+// knownStrings are the states and kinds, which every record repeats.
+var knownStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, st := range AllStates {
+		m[string(st)] = string(st)
+	}
+	for _, k := range []Kind{KindAuto, KindManualSync, KindRollback, KindAutoRollback, KindSelfHeal} {
+		m[string(k)] = string(k)
+	}
+	return m
+}()
+
+// known is s for a state or a kind: the one copy of the constant, looked
+// up in a map of a few entries, which stays in the cache, rather than in
+// the interner, which grows with the state.
+func (in interner) known(v string) string {
+	if c, ok := knownStrings[v]; ok {
+		return c
+	}
+	return in.s(v)
 }
 
 func (in interner) all(vs []string) {

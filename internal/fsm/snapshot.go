@@ -179,6 +179,7 @@ func decodeSnapshot(r io.Reader) (*state, uint64, error) {
 		compact(st) // after the check, which refuses null records; version 2 compacts as it reads
 	}
 	st.indexNotifications()
+	st.indexHistory()
 	return st, applied, nil
 }
 

@@ -61,8 +61,29 @@ type backupHeader struct {
 // runs on the leader, after a Barrier, so the backup holds every entry
 // committed before it was asked for.
 func (n *Node) SaveBackup(w io.Writer) error {
+	b, err := n.Backup()
+	if err != nil {
+		return err
+	}
+	_, err = b.WriteTo(w)
+	return err
+}
+
+// Backup is a consistent backup of the replicated state, ready to write:
+// its size is known before its first byte is written, and writing it
+// holds no more than a point-in-time copy of the records (fsm.View), never
+// the encoded state whole.
+type Backup struct {
+	header []byte
+	view   *fsm.SnapshotView
+	size   int64
+}
+
+// Backup takes a backup of the replicated state, as SaveBackup writes it,
+// to write with WriteTo. It runs on the leader, after a Barrier.
+func (n *Node) Backup() (*Backup, error) {
 	if err := n.Barrier(30 * time.Second); err != nil {
-		return fmt.Errorf("save backup: %w", err)
+		return nil, fmt.Errorf("save backup: %w", err)
 	}
 	// The header comes first and holds the snapshot's size and checksum:
 	// the snapshot is encoded twice from one point-in-time view, once to
@@ -72,19 +93,33 @@ func (n *Node) SaveBackup(w io.Writer) error {
 	sum := sha256.New()
 	size, err := view.WriteTo(sum)
 	if err != nil {
-		return fmt.Errorf("save backup: %w", err)
+		return nil, fmt.Errorf("save backup: %w", err)
 	}
 	h := backupHeader{Format: backupFormat, Version: backupVersion, Index: index,
 		Term: term, Size: int(size), SHA256: hex.EncodeToString(sum.Sum(nil)), Node: n.cfg.NodeID,
 		Time: time.Now().UTC().Format(time.RFC3339)}
 	line, _ := json.Marshal(h)
-	if _, err := w.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("save backup: %w", err)
+	line = append(line, '\n')
+	return &Backup{header: line, view: view, size: int64(len(line)) + size}, nil
+}
+
+// Size returns how many bytes WriteTo writes.
+func (b *Backup) Size() int64 { return b.size }
+
+// WriteTo writes the backup to w: the header line, then the snapshot.
+func (b *Backup) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b.header)
+	if err != nil {
+		return int64(n), fmt.Errorf("save backup: %w", err)
 	}
-	if _, err := view.WriteTo(w); err != nil {
-		return fmt.Errorf("save backup: %w", err)
+	m, err := b.view.WriteTo(w)
+	if err != nil {
+		return int64(n) + m, fmt.Errorf("save backup: %w", err)
 	}
-	return nil
+	if total := int64(n) + m; total != b.size {
+		return total, fmt.Errorf("save backup: wrote %d bytes where the header says %d", total, b.size)
+	}
+	return b.size, nil
 }
 
 // peekBackupHeader checks the header line at the start of br, whose

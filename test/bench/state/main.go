@@ -136,14 +136,13 @@ func main() {
 // recordFigures hands the headline figures to -figures.
 func recordFigures(r *benchrun.Runner, in inProcess, p processFigures) {
 	ref := in.reference.median()
-	e2e := max(p.restore, p.startup)
 	peak := max(p.peak, p.peakSave, p.peakRestart)
 	for _, f := range []figures.Figure{{
 		Bench: "state", Name: "snapshot restore end to end / restart to ready, 10k",
 		Measured: fmt.Sprintf("%s / %s", secs(p.restore), secs(p.startup)),
 		Goal:     "≤ 0.5 s / ≤ 1 s", Met: p.restore <= 500*time.Millisecond && p.startup <= time.Second,
-		Reference: fmt.Sprintf("read + generic JSON decode of the backup %s", secs(ref)),
-		Ratio:     ratio(float64(e2e), float64(ref)),
+		Reference: fmt.Sprintf("restore / read + generic JSON decode of the backup %s", secs(ref)),
+		Ratio:     ratio(float64(p.restore), float64(ref)),
 	}, {
 		Bench: "state", Name: "peak RSS during snapshot or restore / steady",
 		Measured: fmt.Sprintf("%.2f× (%s / %s)", float64(peak)/float64(p.steady), mib(peak), mib(p.steady)),

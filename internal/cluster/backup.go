@@ -24,7 +24,11 @@ import (
 // A backup is one JSON header line, then the FSM snapshot it describes:
 //
 //	{"format":"honua-backup","version":1,"index":…,"term":…,"size":…,"sha256":"…"}
-//	<the FSM snapshot, as fsm.Dump writes it>
+//	<the FSM snapshot, as Persist writes it>
+//
+// The snapshot is of either format fsm.Restore reads: version 2 (records
+// streamed one a line) since this binary, version 1 (one JSON object) in
+// the backups of the binaries before it.
 const (
 	backupFormat  = "honua-backup"
 	backupVersion = 1
@@ -57,25 +61,65 @@ type backupHeader struct {
 // runs on the leader, after a Barrier, so the backup holds every entry
 // committed before it was asked for.
 func (n *Node) SaveBackup(w io.Writer) error {
-	if err := n.Barrier(30 * time.Second); err != nil {
-		return fmt.Errorf("save backup: %w", err)
-	}
-	data, err := n.fsm.Dump()
+	b, err := n.Backup()
 	if err != nil {
-		return fmt.Errorf("save backup: %w", err)
+		return err
 	}
-	sum := sha256.Sum256(data)
-	h := backupHeader{Format: backupFormat, Version: backupVersion, Index: n.raft.AppliedIndex(),
-		Term: n.raft.CurrentTerm(), Size: len(data), SHA256: hex.EncodeToString(sum[:]), Node: n.cfg.NodeID,
+	_, err = b.WriteTo(w)
+	return err
+}
+
+// Backup is a consistent backup of the replicated state, ready to write:
+// its size is known before its first byte is written, and writing it
+// holds no more than a point-in-time copy of the records (fsm.View), never
+// the encoded state whole.
+type Backup struct {
+	header []byte
+	view   *fsm.SnapshotView
+	size   int64
+}
+
+// Backup takes a backup of the replicated state, as SaveBackup writes it,
+// to write with WriteTo. It runs on the leader, after a Barrier.
+func (n *Node) Backup() (*Backup, error) {
+	if err := n.Barrier(30 * time.Second); err != nil {
+		return nil, fmt.Errorf("save backup: %w", err)
+	}
+	// The header comes first and holds the snapshot's size and checksum:
+	// the snapshot is encoded twice from one point-in-time view, once to
+	// count and hash it, once to write it, rather than held in memory.
+	index, term := n.raft.AppliedIndex(), n.raft.CurrentTerm()
+	view := n.fsm.View()
+	sum := sha256.New()
+	size, err := view.WriteTo(sum)
+	if err != nil {
+		return nil, fmt.Errorf("save backup: %w", err)
+	}
+	h := backupHeader{Format: backupFormat, Version: backupVersion, Index: index,
+		Term: term, Size: int(size), SHA256: hex.EncodeToString(sum.Sum(nil)), Node: n.cfg.NodeID,
 		Time: time.Now().UTC().Format(time.RFC3339)}
 	line, _ := json.Marshal(h)
-	if _, err := w.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("save backup: %w", err)
+	line = append(line, '\n')
+	return &Backup{header: line, view: view, size: int64(len(line)) + size}, nil
+}
+
+// Size returns how many bytes WriteTo writes.
+func (b *Backup) Size() int64 { return b.size }
+
+// WriteTo writes the backup to w: the header line, then the snapshot.
+func (b *Backup) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b.header)
+	if err != nil {
+		return int64(n), fmt.Errorf("save backup: %w", err)
 	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("save backup: %w", err)
+	m, err := b.view.WriteTo(w)
+	if err != nil {
+		return int64(n) + m, fmt.Errorf("save backup: %w", err)
 	}
-	return nil
+	if total := int64(n) + m; total != b.size {
+		return total, fmt.Errorf("save backup: wrote %d bytes where the header says %d", total, b.size)
+	}
+	return b.size, nil
 }
 
 // peekBackupHeader checks the header line at the start of br, whose
@@ -115,8 +159,9 @@ func CheckBackupHeader(r io.Reader) (size int64, backup io.Reader, err error) {
 	return int64(n) + int64(h.Size), br, nil
 }
 
-// readBackup checks a backup and returns its header and FSM snapshot.
-func readBackup(r io.Reader) (backupHeader, []byte, error) {
+// readBackup checks a backup and returns its header and FSM snapshot,
+// decoded.
+func readBackup(r io.Reader) (backupHeader, *fsm.PreparedSnapshot, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, maxBackup), maxBackupHeader)
 	h, lineLen, err := peekBackupHeader(br)
 	if err != nil {
@@ -142,11 +187,13 @@ func readBackup(r io.Reader) (backupHeader, []byte, error) {
 	if hex.EncodeToString(sum[:]) != h.SHA256 {
 		return h, nil, fmt.Errorf("%w: checksum mismatch", ErrBadBackup)
 	}
-	// Decode it here, so a bad backup never reaches raft.
-	if err := fsm.CheckSnapshot(bytes.NewReader(data)); err != nil {
+	// Decode it here, so a bad backup never reaches raft (whose restore
+	// cannot fail); the FSM's Restore installs what this decoded.
+	prep, err := fsm.PrepareSnapshot(data)
+	if err != nil {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
-	return h, data, nil
+	return h, prep, nil
 }
 
 // readState reads the size bytes of a backup's state. Memory follows the
@@ -174,12 +221,19 @@ func readState(r io.Reader, size int) ([]byte, error) {
 // index and installs it on every follower. The cluster's membership is
 // kept. Meant for disaster recovery; every deployment's record is replaced.
 func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
-	h, data, err := readBackup(r)
+	h, prep, err := readBackup(r)
 	if err != nil {
 		return 0, err
 	}
+	data := prep.Bytes()
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: int64(len(data))}
+	// raft writes the bytes to its snapshot store and has the FSM restore
+	// them from there: the FSM installs the state decoded above when it
+	// reads these bytes, rather than decode them twice.
+	withdraw := n.fsm.ExpectRestore(prep)
 	err = n.raft.Restore(meta, bytes.NewReader(data), RestoreTimeout)
+	withdraw()
+	prep, data = nil, nil
 	// The backup's bytes and the decoded copies are garbage now: hand them
 	// back to the OS rather than keep them resident (restores are rare).
 	debug.FreeOSMemory()

@@ -643,6 +643,58 @@ func TestBackupRoundTrip(t *testing.T) {
 	// The cluster goes on taking writes.
 	_, idx = tc.apply(observe("production", "after-restore"))
 	tc.waitForApplied(idx)
+
+	// The backup holds the snapshot format of version 2; a backup of
+	// the binaries before it (version 1, Dump's) restores the same state.
+	if _, state, _ := bytes.Cut(backup.Bytes(), []byte("\n")); !bytes.HasPrefix(state, []byte(`{"version":2,`)) {
+		t.Errorf("SaveBackup wrote a snapshot starting %.30q; want version 2", state)
+	}
+	waitFor(t, "the version 1 backup to be restored", func() error {
+		_, err := tc.waitForLeader().node.RestoreBackup(bytes.NewReader(wrapBackup(saved)))
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+			return err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	waitFor(t, "every node to hold the version 1 backup's state", func() error {
+		for _, tn := range tc.running() {
+			if got, _ := tn.fsm.Dump(); !bytes.Equal(got, saved) {
+				return fmt.Errorf("%s holds a different state than the backup", tn.id())
+			}
+		}
+		return nil
+	})
+}
+
+// TestBackupSizeIsKnownFirst: a Backup's size, known before it is written,
+// is what WriteTo writes, and what the header line says after itself; and
+// writes applied after the Backup was taken are not in it.
+func TestBackupSizeIsKnownFirst(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	_, idx := tc.apply(observe("production", "in-backup"))
+	tc.waitForApplied(idx)
+	leader := tc.waitForLeader()
+	b, err := leader.node.Backup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, idx = tc.apply(observe("production", "after-backup"))
+	tc.waitForApplied(idx)
+	var buf bytes.Buffer
+	n, err := b.WriteTo(&buf)
+	if err != nil || n != b.Size() || int64(buf.Len()) != b.Size() {
+		t.Fatalf("WriteTo = %d, %v, %d bytes written; want Size() = %d", n, err, buf.Len(), b.Size())
+	}
+	_, prep, err := readBackup(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("readBackup(WriteTo's bytes) = %v", err)
+	}
+	if bytes.Contains(prep.Bytes(), []byte("after-backup")) || !bytes.Contains(prep.Bytes(), []byte("in-backup")) {
+		t.Errorf("the backup holds %s; want the state when Backup was called", prep.Bytes())
+	}
 }
 
 func TestRecoverAfterLosingQuorum(t *testing.T) {
@@ -691,8 +743,8 @@ func TestReadBackupChecksTheSize(t *testing.T) {
 			Size: size, SHA256: hex.EncodeToString(sum[:]), Node: "n1"})
 		return append(append(line, '\n'), state...)
 	}
-	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("readBackup(a good backup) = %d bytes, %v; want the state back", len(got), err)
+	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("readBackup(a good backup) = %v; want the state back", err)
 	}
 	for _, c := range []struct {
 		name string

@@ -13,58 +13,69 @@ func compact(st *state) {
 	in := interner{}
 	deployments := make(map[string]*Deployment, len(st.Deployments))
 	for _, d := range st.Deployments {
-		d.ID = in.s(d.ID)
-		d.Environment = in.s(d.Environment)
-		d.Commit = in.s(d.Commit)
-		d.Branch = in.s(d.Branch)
-		d.Kind = Kind(in.s(string(d.Kind)))
-		d.Initiator = in.s(d.Initiator)
-		d.State = DeploymentState(in.s(string(d.State)))
-		d.Risk = in.s(d.Risk)
-		if d.Approval != nil {
-			in.all(d.Approval.Groups)
-		}
-		d.Approvals = clip(d.Approvals)
-		for i := range d.Approvals {
-			d.Approvals[i].Identity = in.s(d.Approvals[i].Identity)
-			in.all(d.Approvals[i].Groups)
-		}
-		if d.Rejection != nil {
-			d.Rejection.Identity = in.s(d.Rejection.Identity)
-		}
-		d.Transitions = clip(d.Transitions)
-		for i := range d.Transitions {
-			t := &d.Transitions[i]
-			t.From = DeploymentState(in.s(string(t.From)))
-			t.To = DeploymentState(in.s(string(t.To)))
-			t.Message = in.s(t.Message)
-		}
-		if b := d.Backup; b != nil {
-			b.DeploymentID = in.s(b.DeploymentID)
-			b.Commit = in.s(b.Commit)
-			b.BundleID = in.s(b.BundleID)
-		}
+		in.deployment(d)
 		deployments[d.ID] = d
 	}
 	st.Deployments = deployments
 	environments := make(map[string]*Environment, len(st.Environments))
 	for _, e := range st.Environments {
-		e.Name = in.s(e.Name)
-		e.DeployedCommit = in.s(e.DeployedCommit)
-		e.DeployedDeployment = in.s(e.DeployedDeployment)
-		e.LatestSeenCommit = in.s(e.LatestSeenCommit)
-		e.Current = in.s(e.Current)
-		e.Waiting = in.s(e.Waiting)
-		if e.Pin != nil {
-			e.Pin.Commit = in.s(e.Pin.Commit)
-			e.Pin.From = in.s(e.Pin.From)
-			e.Pin.By = in.s(e.Pin.By)
-		}
-		e.History = clip(e.History)
-		in.all(e.History)
+		in.environment(e)
 		environments[e.Name] = e
 	}
 	st.Environments = environments
+}
+
+// deployment makes d compact: its repeated strings shared, its slices
+// trimmed.
+func (in interner) deployment(d *Deployment) {
+	d.ID = in.s(d.ID)
+	d.Environment = in.s(d.Environment)
+	d.Commit = in.s(d.Commit)
+	d.Branch = in.s(d.Branch)
+	d.Kind = Kind(in.known(string(d.Kind)))
+	d.Initiator = in.s(d.Initiator)
+	d.State = DeploymentState(in.known(string(d.State)))
+	d.Risk = in.s(d.Risk)
+	if d.Approval != nil {
+		in.all(d.Approval.Groups)
+	}
+	d.Approvals = clip(d.Approvals)
+	for i := range d.Approvals {
+		d.Approvals[i].Identity = in.s(d.Approvals[i].Identity)
+		in.all(d.Approvals[i].Groups)
+	}
+	if d.Rejection != nil {
+		d.Rejection.Identity = in.s(d.Rejection.Identity)
+	}
+	d.Transitions = clip(d.Transitions)
+	for i := range d.Transitions {
+		t := &d.Transitions[i]
+		t.From = DeploymentState(in.known(string(t.From)))
+		t.To = DeploymentState(in.known(string(t.To)))
+		t.Message = in.s(t.Message)
+	}
+	if b := d.Backup; b != nil {
+		b.DeploymentID = in.s(b.DeploymentID)
+		b.Commit = in.s(b.Commit)
+		b.BundleID = in.s(b.BundleID)
+	}
+}
+
+// environment makes e compact, as deployment does a deployment.
+func (in interner) environment(e *Environment) {
+	e.Name = in.s(e.Name)
+	e.DeployedCommit = in.s(e.DeployedCommit)
+	e.DeployedDeployment = in.s(e.DeployedDeployment)
+	e.LatestSeenCommit = in.s(e.LatestSeenCommit)
+	e.Current = in.s(e.Current)
+	e.Waiting = in.s(e.Waiting)
+	if e.Pin != nil {
+		e.Pin.Commit = in.s(e.Pin.Commit)
+		e.Pin.From = in.s(e.Pin.From)
+		e.Pin.By = in.s(e.Pin.By)
+	}
+	e.History = clip(e.History)
+	in.all(e.History)
 }
 
 // interner hands out one copy of each short string it is given.
@@ -83,6 +94,28 @@ func (in interner) s(v string) string {
 	}
 	in[v] = v
 	return v
+}
+
+// knownStrings are the states and kinds, which every record repeats.
+var knownStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, st := range AllStates {
+		m[string(st)] = string(st)
+	}
+	for _, k := range []Kind{KindAuto, KindManualSync, KindRollback, KindAutoRollback, KindSelfHeal} {
+		m[string(k)] = string(k)
+	}
+	return m
+}()
+
+// known is s for a state or a kind: the one copy of the constant, looked
+// up in a map of a few entries, which stays in the cache, rather than in
+// the interner, which grows with the state.
+func (in interner) known(v string) string {
+	if c, ok := knownStrings[v]; ok {
+		return c
+	}
+	return in.s(v)
 }
 
 func (in interner) all(vs []string) {

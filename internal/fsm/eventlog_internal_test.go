@@ -79,3 +79,40 @@ func applier(t *testing.T, f *FSM) func(Command) any {
 		return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
 	}
 }
+
+// TestRestoredEventLogIsTheNewest: restoring a state with more transitions
+// than the event log holds fills the log with exactly the newest
+// eventLogSize of them, in order, ties at the first index kept included,
+// and marks it incomplete.
+func TestRestoredEventLogIsTheNewest(t *testing.T) {
+	f := New(nil)
+	apply := applier(t, f)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Each create supersedes the waiting deployment: two transitions at
+	// one index, so that the cut falls among ties somewhere.
+	apply(&SetSettings{HistoryRetention: 100000})
+	for i := 0; i < eventLogSize/2+777; i++ {
+		apply(&CreateDeployment{Environment: fmt.Sprintf("e%d", i%7), Commit: fmt.Sprint(i), Kind: KindAuto, Time: t0})
+	}
+	b, err := f.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	all := g.scanEvents(EventID{}, "")
+	if len(all) <= eventLogSize {
+		t.Fatalf("only %d events; want more than the log's %d", len(all), eventLogSize)
+	}
+	if want := all[len(all)-eventLogSize:]; !reflect.DeepEqual(g.events.events, want) {
+		t.Errorf("restored event log holds %d events from %s; want the newest %d, from %s",
+			len(g.events.events), g.events.events[0].ID, len(want), want[0].ID)
+	}
+	if g.events.complete {
+		t.Errorf("restored event log is marked complete; want incomplete")
+	}
+}

@@ -135,8 +135,28 @@ func eventOf(id EventID, d *Deployment, pos int) Event {
 // rebuildEvents refills the event log from the state (after a restore):
 // the newest eventLogSize transitions. Only those become Events.
 func (f *FSM) rebuildEvents() {
-	all := f.transitionsAfter(EventID{})
-	l := eventLog{complete: len(all) <= eventLogSize}
+	// Only the newest eventLogSize transitions are kept: find the index
+	// from which they start by sorting the indexes alone, and sort the
+	// transitions from it, rather than every transition of the state
+	// (a tenth of a restore's time with 100,000 deployments).
+	n := 0
+	for _, d := range f.st.Deployments {
+		n += len(d.Transitions)
+	}
+	from := uint64(0)
+	if n > eventLogSize {
+		idx := make([]uint64, 0, n)
+		for _, d := range f.st.Deployments {
+			for _, t := range d.Transitions {
+				idx = append(idx, t.Index)
+			}
+		}
+		slices.Sort(idx)
+		from = idx[n-eventLogSize]
+	}
+	// N -1: every transition at index from, the first included.
+	all := f.transitionsAfter(EventID{Index: from, N: -1})
+	l := eventLog{complete: n <= eventLogSize}
 	if len(all) > eventLogSize {
 		all = all[len(all)-eventLogSize:]
 	}

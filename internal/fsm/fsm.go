@@ -23,6 +23,8 @@ type FSM struct {
 	applied uint64
 	// changed is closed and replaced after every applied entry and restore.
 	changed chan struct{}
+	// prep is the snapshot the next Restore expects (ExpectRestore).
+	prep prepared
 }
 
 // New returns an empty FSM.
@@ -203,9 +205,20 @@ func (f *FSM) deployments(env string, state DeploymentState, limit int, clone fu
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []*Deployment
-	for _, d := range f.st.Deployments {
-		if (env == "" || d.Environment == env) && (state == "" || d.State == state) {
-			out = append(out, d)
+	if e := f.st.Environments[env]; env != "" && f.st.historyIndexed {
+		// The environment's History lists its deployments: no scan.
+		if e != nil {
+			for _, id := range e.History {
+				if d, ok := f.st.Deployments[id]; ok && (state == "" || d.State == state) {
+					out = append(out, d)
+				}
+			}
+		}
+	} else {
+		for _, d := range f.st.Deployments {
+			if (env == "" || d.Environment == env) && (state == "" || d.State == state) {
+				out = append(out, d)
+			}
 		}
 	}
 	sortNewestFirst(out)

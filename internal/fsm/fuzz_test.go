@@ -188,7 +188,8 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzRestore feeds arbitrary bytes to Restore. Properties:
 //   - Restore never panics, and accepts exactly what CheckSnapshot accepts;
-//   - a restored state dumps to a snapshot that restores to the same dump;
+//   - a restored state dumps to a snapshot (version 1) and persists to one
+//     (version 2) that both restore to the same dump;
 //   - on a restored state, whatever it holds, reads and every kind of
 //     command (for each environment and deployment it names) never panic.
 func FuzzRestore(f *testing.F) {
@@ -220,8 +221,32 @@ func FuzzRestore(f *testing.F) {
 		}
 		f.Add(bytes.Replace(good, []byte(edit.from), []byte(edit.to), 1))
 	}
+	// The version 2 format: the fixture as it persists, its edits, cuts
+	// and wrong counts.
+	good2 := persist(f, replay(log))
+	f.Add(good2)
+	f.Add(persist(f, fsm.New(nil)))
+	for _, edit := range []struct{ from, to string }{
+		{`"deployments":`, `"deployments":1`},
+		{`"environments":`, `"environments":-`},
+		{`"notifications":`, `"notifications":9`},
+		{`"state":"Completed"`, `"state":"Bogus"`},
+		{`"name":"prod"`, `"name":"qa"`},
+		{`"deploymentSeq":`, `"deploymentSeq":0`},
+		{"\n{\"id\"", "\nnull\n{\"id\""},
+		{"\n", "\n\n \t"},
+	} {
+		if !bytes.Contains(good2, []byte(edit.from)) {
+			f.Fatalf("the fixture's version 2 snapshot has no %s", edit.from)
+		}
+		f.Add(bytes.Replace(good2, []byte(edit.from), []byte(edit.to), 1))
+	}
+	f.Add(good2[:len(good2)/2])
+	f.Add(append(bytes.Clone(good2), `{"id":"prod-99"}`...))
+	f.Add(append(bytes.Clone(good2[:bytes.IndexByte(good2, '\n')+1]), good2[bytes.IndexByte(good2, '\n')+1:]...))
 	for _, p := range hostileJSON() {
 		f.Add(p)
+		f.Add(fmt.Appendf(nil, "{\"version\":2,\"environments\":1,\"deployments\":1}\n%s\n%s\n", p, p))
 		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"deployments":%s}}`, p)))
 		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"notifications":%s}}`, p)))
 		f.Add([]byte(fmt.Sprintf(`{"version":1,"state":{"notificationRoutes":%s}}`, p)))
@@ -245,6 +270,15 @@ func FuzzRestore(f *testing.F) {
 		}
 		if d2 := dumpOf(t, b); !bytes.Equal(d1, d2) {
 			t.Fatalf("Dump changed over a restore:\n%s\n%s", d1, d2)
+		}
+		// And through the version 2 format, as raft persists it.
+		s2 := persist(t, a)
+		c := fsm.New(nil)
+		if err := c.Restore(readCloserOf(s2)); err != nil {
+			t.Fatalf("Restore(Persist()) = %v for the snapshot %s", err, s2)
+		}
+		if d3 := dumpOf(t, c); !bytes.Equal(d1, d3) {
+			t.Fatalf("Dump changed over a persist and restore:\n%s\n%s", d1, d3)
 		}
 		exercise(t, a)
 	})

@@ -54,6 +54,12 @@ type state struct {
 	// moved collects the deployments the entry being applied moved, for
 	// the event log.
 	moved []*Deployment
+	// historyIndexed says that each environment's History lists exactly
+	// its deployments, once each, so that a listing of one environment
+	// may read its History instead of scanning every deployment. Apply
+	// keeps it so (create appends to both, pruning deletes from both); a
+	// restored state is checked (indexHistory). Not replicated.
+	historyIndexed bool
 }
 
 // newState returns an empty state with the default settings.
@@ -65,7 +71,31 @@ func newState() *state {
 		notesOf:          map[string][]string{},
 		HistoryRetention: DefaultHistoryRetention,
 		PlanRetention:    DefaultPlanRetention,
+		historyIndexed:   true,
 	}
+}
+
+// indexHistory sets historyIndexed: whether every deployment is listed
+// once in its own environment's History, and History lists nothing else
+// the state holds.
+func (s *state) indexHistory() {
+	listed := 0
+	seen := make(map[string]bool, len(s.Deployments))
+	for name, e := range s.Environments {
+		for _, id := range e.History {
+			d, ok := s.Deployments[id]
+			if !ok {
+				continue // pruned records are skipped by listings anyway
+			}
+			if seen[id] || d.Environment != name {
+				s.historyIndexed = false
+				return
+			}
+			seen[id] = true
+			listed++
+		}
+	}
+	s.historyIndexed = listed == len(s.Deployments)
 }
 
 // apply executes c, the command of the log entry at index, with the

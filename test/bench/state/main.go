@@ -43,9 +43,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/honua-io/honua-gitops/test/bench/benchrun"
+	"github.com/honua-io/honua-gitops/test/bench/figures"
 )
 
 // Targets of the issue.
@@ -62,11 +64,17 @@ func main() {
 	perEnv := flag.Int("per-env", 100, "deployments in each environment's history")
 	runs := flag.Int("runs", 5, "in-process snapshot and restore runs")
 	keep := flag.Bool("keep", false, "keep the data dirs, the backup and the node's log")
+	large := flag.Bool("large", false, "measure 1,000 environments × 100 deployments instead (see large.go)")
+	reuse := flag.String("large-backup", "", "with -large, restore this backup (large.snap, kept by an earlier -large -keep) instead of generating one")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
 	r := benchrun.New("state", *keep)
 	defer r.Finish()
+	if *large {
+		runLarge(r, 1000, 100, *reuse)
+		return
+	}
 
 	backup, fill := fillState(r, *envs, *perEnv)
 	fmt.Printf("fill: %d environments × %d deployments = %d deployments through raft in %v (%d commands, %.0f/s)\n",
@@ -74,7 +82,7 @@ func main() {
 		float64(fill.commands)/fill.took.Seconds())
 	fmt.Printf("backup: %d bytes (header and FSM snapshot), %s\n", len(backup.bytes), backup.path)
 
-	in := measureInProcess(r, backup.state, *runs)
+	in := measureInProcess(r, backup.path, backup.state, *runs)
 	fmt.Printf("in process, %d runs: snapshot %s; persist %s; restore %s\n", *runs, in.snapshot, in.persist, in.restore)
 	fmt.Printf("in process: snapshot size %s (%d bytes); restored state holds %s of Go heap; %d deployments, %d environments\n",
 		mib(int64(in.size)), in.size, mib(int64(in.heap)), in.deployments, in.environments)
@@ -90,6 +98,16 @@ func main() {
 		mib(p.restartAnon), mib(p.heapInuse), mib(p.restartFile))
 	fmt.Printf("process: VmRSS after one GET /metrics (a Prometheus scrape, %d bytes) %s\n", p.metricsBytes, mib(p.afterScrape))
 	fmt.Printf("process: peak VmHWM %s in the first run, %s after the restart\n", mib(p.peak), mib(p.peakRestart))
+	fmt.Printf("process: honuactl snapshot save took %v; VmHWM over it %s, VmRSS after it %s\n",
+		p.save.Round(time.Millisecond), mib(p.peakSave), mib(p.afterSave))
+	fmt.Printf("process: steady VmRSS (restarted, after a round of reads) %s\n", mib(p.steady))
+	fmt.Printf("process: restore, from the node's log: %s\n",
+		steps(p.restoreSteps, "raft writes the snapshot", "the FSM restores it", "RestoreBackup returns"))
+	fmt.Printf("process: restart, from the node's log: %s\n",
+		steps(p.restartSteps, "FSM restore", "raft follower", "election (heartbeat timeout)", "leader barrier"))
+	if !p.hwmReset {
+		fmt.Println("process: could not reset VmHWM (/proc/<pid>/clear_refs): the peaks are since the process started")
+	}
 
 	fmt.Println()
 	fmt.Printf("%-58s %12s %12s  %s\n", "figure", "measured", "target", "")
@@ -111,6 +129,53 @@ func main() {
 		(in.snapshot.median() + in.persist.median()).Round(time.Millisecond).String(), "-")
 	fmt.Printf("%-58s %12s %12s\n", "resident memory idle, empty state", mib(p.idle), "-")
 	fmt.Printf("%-58s %12s %12s\n", "peak resident memory (VmHWM), restore", mib(p.peak), "-")
+	fmt.Printf("%-58s %12s %12s\n", "reference: read the backup and decode it as generic JSON", in.reference.median().Round(time.Millisecond).String(), "-")
+	recordFigures(r, in, p)
+}
+
+// recordFigures hands the headline figures to -figures.
+func recordFigures(r *benchrun.Runner, in inProcess, p processFigures) {
+	ref := in.reference.median()
+	peak := max(p.peak, p.peakSave, p.peakRestart)
+	for _, f := range []figures.Figure{{
+		Bench: "state", Name: "snapshot restore end to end / restart to ready, 10k",
+		Measured: fmt.Sprintf("%s / %s", secs(p.restore), secs(p.startup)),
+		Goal:     "≤ 0.5 s / ≤ 1 s", Met: p.restore <= 500*time.Millisecond && p.startup <= time.Second,
+		Reference: fmt.Sprintf("restore / read + generic JSON decode of the backup %s", secs(ref)),
+		Ratio:     ratio(float64(p.restore), float64(ref)),
+	}, {
+		Bench: "state", Name: "peak RSS during snapshot or restore / steady",
+		Measured: fmt.Sprintf("%.2f× (%s / %s)", float64(peak)/float64(p.steady), mib(peak), mib(p.steady)),
+		Goal:     "≤ 1.3×", Met: float64(peak) <= 1.3*float64(p.steady),
+		Reference: "steady RSS " + mib(p.steady), Ratio: ratio(float64(peak), float64(p.steady)),
+	}} {
+		if err := figures.Record(f); err != nil {
+			r.Fatalf("%v", err)
+		}
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// secs formats a duration in seconds.
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// steps formats the durations of logSteps as the steps between them.
+func steps(ts []time.Duration, names ...string) string {
+	var parts []string
+	for i, name := range names {
+		if i+1 >= len(ts) || ts[i] < 0 || ts[i+1] < 0 {
+			parts = append(parts, name+" ?")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %v", name, (ts[i+1]-ts[i]).Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // mib formats a byte count in MiB.

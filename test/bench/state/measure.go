@@ -46,7 +46,7 @@ func fillState(r *benchrun.Runner, envs, perEnv int) (backupFile, fillResult) {
 		r.Fatalf("start the in-process node: %v", err)
 	}
 	defer func() { _ = node.Shutdown(false) }()
-	f := &filler{node: node, envs: envs, perEnv: perEnv, start: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+	f := &filler{do: nodeApply(node), envs: envs, perEnv: perEnv, start: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	start := time.Now()
 	if err := f.fill(); err != nil {
 		r.Fatalf("fill: %v", err)
@@ -99,9 +99,12 @@ func (s stats) String() string {
 
 type inProcess struct {
 	snapshot, persist, restore stats
-	size                       int
-	heap                       uint64
-	deployments, environments  int
+	// reference is reading the backup from disk and decoding its bytes
+	// with encoding/json into generic values, the same run.
+	reference                 stats
+	size                      int
+	heap                      uint64
+	deployments, environments int
 }
 
 // memSink is a raft.SnapshotSink in memory.
@@ -113,9 +116,26 @@ func (*memSink) Close() error  { return nil }
 
 // measureInProcess times the FSM's Snapshot, Persist and Restore of the
 // state.
-func measureInProcess(r *benchrun.Runner, state []byte, runs int) inProcess {
+func measureInProcess(r *benchrun.Runner, path string, state []byte, runs int) inProcess {
 	var out inProcess
 	runs = max(runs, 1)
+	for range runs {
+		start := time.Now()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			r.Fatalf("read backup: %v", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		for {
+			var v any
+			if err := dec.Decode(&v); err == io.EOF {
+				break
+			} else if err != nil {
+				r.Fatalf("decode backup: %v", err)
+			}
+		}
+		out.reference = append(out.reference, time.Since(start))
+	}
 	var f *fsm.FSM
 	for range runs {
 		runtime.GC()
@@ -170,6 +190,14 @@ type processFigures struct {
 	peak, peakRestart                   int64
 	restore, startup                    time.Duration
 	metricsBytes                        int
+	// steady is the restarted process's VmRSS after a round of reads;
+	// peakSave and afterSave are VmHWM and VmRSS over a snapshot save.
+	steady, peakSave, afterSave int64
+	save                        time.Duration
+	hwmReset                    bool
+	// restoreSteps and restartSteps are the times of the node's log lines
+	// (see logSteps) during the restore and the restart.
+	restoreSteps, restartSteps []time.Duration
 }
 
 // measureProcess restores the backup into a real one-node honuad with
@@ -186,22 +214,29 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	p.idle = procStatus(r, p.pid, "VmRSS")
 
 	ctl := harness.BuildHonuactl(r)
+	p.hwmReset = resetHWM(p.pid)
 	start := time.Now()
-	cmd := exec.Command(ctl, "--addr", n.APIAddr(), "snapshot", "restore", b.path, "--yes")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.TempDir(), "NO_COLOR=1"}
-	out, err := cmd.CombinedOutput()
+	honuactl(r, ctl, n, "snapshot", "restore", b.path, "--yes")
 	p.restore = time.Since(start)
-	if err != nil {
-		r.Fatalf("honuactl snapshot restore: %v\n%s", err, out)
-	}
 	// Read before anything else asks the node for the state: a GET
 	// /v1/debug/state encodes the whole state, which costs memory too.
 	p.afterRestore = procStatus(r, p.pid, "VmRSS")
+	p.peak = procStatus(r, p.pid, "VmHWM")
 	readAll(r, n, envs)
 	p.afterReads = procStatus(r, p.pid, "VmRSS")
-	p.peak = procStatus(r, p.pid, "VmHWM")
-	sum := sha256.Sum256(b.state)
-	want := hex.EncodeToString(sum[:])
+	p.restoreSteps = logSteps(n.Log(), "creating new snapshot", "copied to local snapshot", "restored user snapshot",
+		"replicated state replaced from a backup")
+
+	// A snapshot saved (honuactl snapshot save: the leader's SaveBackup,
+	// sent as one response).
+	resetHWM(p.pid)
+	saved := filepath.Join(r.TempDir(), "saved.snap")
+	start = time.Now()
+	honuactl(r, ctl, n, "snapshot", "save", saved)
+	p.save = time.Since(start)
+	p.peakSave = procStatus(r, p.pid, "VmHWM")
+	p.afterSave = procStatus(r, p.pid, "VmRSS")
+	want := dumpSum(r, b.state)
 	checkState(r, n, want)
 
 	if code, err := n.Stop(); err != nil || code != 0 {
@@ -220,10 +255,79 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	}
 	p.heapInuse = metricValue(metrics, "go_memstats_heap_inuse_bytes")
 	p.afterScrape = procStatus(r, n.PID(), "VmRSS")
-	checkState(r, n, want)
 	p.peakRestart = procStatus(r, n.PID(), "VmHWM")
+	readAll(r, n, envs)
+	p.steady = procStatus(r, n.PID(), "VmRSS")
+	checkState(r, n, want)
 	p.metricsBytes = len(metrics)
+	p.restartSteps = logSteps(n.Log(), "starting restore from snapshot", "restored from snapshot",
+		"entering follower state", "entering leader state", "leadership established")
 	return p
+}
+
+// honuactl runs honuactl against node n.
+func honuactl(r *benchrun.Runner, ctl string, n *harness.Node, args ...string) {
+	cmd := exec.Command(ctl, append([]string{"--addr", n.APIAddr()}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.TempDir(), "NO_COLOR=1"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.Fatalf("honuactl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// resetHWM sets the process's VmHWM back to its VmRSS (Linux's clear_refs
+// 5), so that the next reading is the peak of what follows. It reports
+// whether it could.
+func resetHWM(pid int) bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
+}
+
+// logSteps returns the times, in a node's log, of the first line after
+// the last occurrence of the first message holding each message in turn,
+// as durations since the first; -1 for a message not found.
+func logSteps(log string, msgs ...string) []time.Duration {
+	lines := strings.Split(log, "\n")
+	from := 0
+	for i, l := range lines {
+		if strings.Contains(l, `msg="`+msgs[0]+`"`) {
+			from = i
+		}
+	}
+	out := make([]time.Duration, len(msgs))
+	var t0 time.Time
+	for k, m := range msgs {
+		out[k] = -1
+		for _, l := range lines[from:] {
+			if !strings.Contains(l, `msg="`+m+`"`) {
+				continue
+			}
+			ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+			t, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil {
+				break
+			}
+			if k == 0 {
+				t0 = t
+			}
+			out[k] = t.Sub(t0)
+			break
+		}
+	}
+	return out
+}
+
+// dumpSum returns the SHA-256 of the FSM's Dump of the state a snapshot
+// holds, which GET /v1/debug/state hashes.
+func dumpSum(r *benchrun.Runner, state []byte) string {
+	f := fsm.New(nil)
+	if err := f.Restore(io.NopCloser(bytes.NewReader(state))); err != nil {
+		r.Fatalf("restore: %v", err)
+	}
+	d, err := f.Dump()
+	if err != nil {
+		r.Fatalf("dump: %v", err)
+	}
+	sum := sha256.Sum256(d)
+	return hex.EncodeToString(sum[:])
 }
 
 func waitReady(r *benchrun.Runner, n *harness.Node) {
@@ -294,7 +398,7 @@ func readAll(r *benchrun.Runner, n *harness.Node, envs int) {
 		var h struct {
 			Deployments []json.RawMessage `json:"deployments"`
 		}
-		path := fmt.Sprintf("/v1/environments/env-%03d/history?limit=1000", i+1)
+		path := fmt.Sprintf("/v1/environments/%s/history?limit=1000", envName(envs, i+1))
 		if err := get(n, path, &h); err != nil {
 			r.Fatalf("%s: %v", n, err)
 		}

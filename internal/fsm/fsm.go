@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -40,40 +39,9 @@ func New(logger *slog.Logger) *FSM {
 // It panics on an entry it cannot decode: the log is corrupt, or was written
 // by a newer binary, and going on would fork this node's state.
 func (f *FSM) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
-		return nil
-	}
-	c, err := Decode(l.Data)
-	if err != nil {
-		var u errUnknownCommand
-		if errors.As(err, &u) && u.ignoreOK {
-			f.logger.Warn("skipping unknown command marked safe to ignore", "index", l.Index, "type", int(u.t))
-			f.markApplied(l.Index)
-			return nil
-		}
-		panic(fmt.Sprintf("fsm: cannot apply log entry %d: %v", l.Index, err))
-	}
-	f.mu.Lock()
-	res, err := f.st.apply(l.Index, c)
-	f.record(l.Index)
-	f.applied = l.Index
-	ch := f.changed
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	close(ch)
-	if err != nil {
-		return err
-	}
-	return res
-}
-
-func (f *FSM) markApplied(index uint64) {
-	f.mu.Lock()
-	f.applied = index
-	ch := f.changed
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	close(ch)
+	// One entry is a batch of one (batch.go): the same decoding, the same
+	// skipping of an unknown command marked safe to ignore, the same panic.
+	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
 // AppliedIndex returns the Raft index of the last entry the FSM applied.

@@ -222,7 +222,9 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 	case n < 84:
 		return g.wave(f)
 	case n < 86:
-		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying })
+		// Mostly a deployment rolling out (a wave started), the only kind
+		// that can be controlled; the rest tries the refusals.
+		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying && len(d.Rollout) > 0 })
 		return &fsm.ControlRollout{ID: id, Action: []fsm.RolloutAction{fsm.RolloutPromote, fsm.RolloutAbort}[g.r.IntN(2)],
 			Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now, Reason: g.oneOf("", "errors")}
 	case n < 87:

@@ -228,16 +228,50 @@ func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
-	var buf bytes.Buffer
-	if err := s.cfg.Cluster.SaveBackup(&buf); err != nil {
+	// The backup streams from the leader's point-in-time view as it is
+	// encoded, never held whole: the answer's headers go out with its
+	// first bytes, so an error before them (no leader, a Barrier that
+	// timed out) is still a JSON error.
+	out := &startWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="honua-backup.snap"`)
+		w.WriteHeader(http.StatusOK)
+	}, flush: func() { _ = http.NewResponseController(w).Flush() }}
+	err := s.cfg.Cluster.SaveBackup(out)
+	switch {
+	case err != nil && !out.started:
 		writeErr(w, err)
 		return
+	case err != nil:
+		// Half a backup was sent: cut the connection, so that the client
+		// sees a broken answer rather than a short backup (its header
+		// line says its size, too).
+		s.log(r).Error("backup cut short", "by", identityOf(r).Name, "bytes", out.n, "error", err)
+		panic(http.ErrAbortHandler)
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="honua-backup.snap"`)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
-	s.log(r).Info("backup saved", "by", identityOf(r).Name, "bytes", buf.Len())
+	s.log(r).Info("backup saved", "by", identityOf(r).Name, "bytes", out.n)
+}
+
+// startWriter calls start before its first write, and counts the bytes.
+type startWriter struct {
+	w       io.Writer
+	start   func()
+	flush   func() // after the first write, if set
+	started bool
+	n       int64
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.start()
+	}
+	n, err := s.w.Write(p)
+	if s.n == 0 && err == nil && s.flush != nil {
+		s.flush() // the header line goes out at once, not with the first 4 KiB
+	}
+	s.n += int64(n)
+	return n, err
 }
 
 // bodyChecks check a request's body, by route name, before it is forwarded

@@ -40,19 +40,18 @@ type run struct {
 // runs are the benches in the order of issue 17's table.
 func runs(soak time.Duration) []run {
 	return []run{
-		{name: "api", pkg: "api"},
-		{name: "failover", pkg: "failover", args: []string{"-kills", "20"}},
-		{name: "failover-lan", pkg: "failover", args: []string{"-kills", "20", "-raft-profile", "lan"}},
-		{name: "soak-lan", pkg: "failover", args: []string{"-kills", "0", "-raft-profile", "lan", "-soak", soak.String()}},
-		{name: "pipeline", pkg: "pipeline"},
+		{name: "api", pkg: "api", args: []string{"-quiet"}},
+		// Both profiles, 20 kills each, then the soak of the last (lan).
+		{name: "failover", pkg: "failover", args: []string{"-kills", "20", "-raft-profile", "default,lan", "-soak", soak.String()}},
+		{name: "pipeline", pkg: "pipeline", args: []string{"-quick", "-quiet"}},
 		{name: "state", pkg: "state"},
 		{name: "state-large", pkg: "state", args: []string{"-large"}},
 	}
 }
 
 func main() {
-	only := flag.String("only", "", "run only these benches, comma-separated (api, failover, failover-lan, soak-lan, pipeline, state, state-large)")
-	soak := flag.Duration("soak", 10*time.Minute, "how long soak-lan runs the write load on a cluster with --raft-profile lan")
+	only := flag.String("only", "", "run only these benches, comma-separated (api, failover, pipeline, state, state-large)")
+	soak := flag.Duration("soak", 10*time.Minute, "how long the failover bench runs a write load on a cluster with --raft-profile lan, counting leader changes")
 	logs := flag.String("logs", "", "directory for each bench's output (default: a new temporary directory, kept)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)

@@ -128,25 +128,6 @@ func (s *scenarioFixture) writeConfigTargets(t *testing.T, items string) {
 	}
 }
 
-// follower returns a node that says it follows.
-func (s *scenarioFixture) follower(t *testing.T) *harness.Node {
-	t.Helper()
-	var f *harness.Node
-	if err := harness.Poll(waitTimeout, "a follower", func() error {
-		fs, err := s.c.Followers()
-		if err == nil && len(fs) == 0 {
-			err = fmt.Errorf("no node says it is a follower")
-		}
-		if err == nil {
-			f = fs[0]
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 // waitWave waits until honuactl rollout shows wave i of deployment id in
 // phase.
 func waitWave(t *testing.T, s *scenarioFixture, id string, i int, phase string) {

@@ -286,20 +286,7 @@ func (s *scenarioFixture) plan(t *testing.T, id string) *scenarioPlan {
 func (s *scenarioFixture) approveThroughFollower(t *testing.T, id string) {
 	t.Helper()
 	for i, who := range []string{"alice", "bob"} {
-		var follower *harness.Node
-		err := harness.Poll(waitTimeout, "a follower", func() error {
-			fs, err := s.c.Followers()
-			if err == nil && len(fs) == 0 {
-				err = fmt.Errorf("no node says it is a follower")
-			}
-			if err == nil {
-				follower = fs[0]
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		follower := s.follower(t)
 		res := s.ctlOK(t, who, follower.APIAddr(), "approve", id, "--comment", "scenario approval by "+who, "-o", "json")
 		var ar struct {
 			Duplicate  bool                `json:"duplicate"`
@@ -513,4 +500,23 @@ func (m *servedMetadata) layerIDs() []string {
 		ids = append(ids, l.ID)
 	}
 	return ids
+}
+
+// follower returns a node that says it follows.
+func (s *scenarioFixture) follower(t *testing.T) *harness.Node {
+	t.Helper()
+	var f *harness.Node
+	if err := harness.Poll(waitTimeout, "a follower", func() error {
+		fs, err := s.c.Followers()
+		if err == nil && len(fs) == 0 {
+			err = fmt.Errorf("no node says it is a follower")
+		}
+		if err == nil {
+			f = fs[0]
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -306,7 +306,7 @@ type largeProcess struct {
 // the reads an operator's dashboards make.
 func measureLargeProcess(r *benchrun.Runner, b backupFile, envs int) largeProcess {
 	var p largeProcess
-	c := harness.Start(r, 1, harness.Options{Args: []string{"--history-retention", "100"}})
+	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", "100"}, nodeArgs...)})
 	n := c.Nodes()[0]
 	waitReady(r, n)
 	pid := n.PID()

@@ -59,6 +59,9 @@ const (
 // waitTimeout bounds every wait for a node.
 const waitTimeout = 2 * time.Minute
 
+// nodeArgs are -node-args: more flags for the real node.
+var nodeArgs []string
+
 func main() {
 	envs := flag.Int("envs", 100, "environments")
 	perEnv := flag.Int("per-env", 100, "deployments in each environment's history")
@@ -66,6 +69,8 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the data dirs, the backup and the node's log")
 	large := flag.Bool("large", false, "measure 1,000 environments × 100 deployments instead (see large.go)")
 	reuse := flag.String("large-backup", "", "with -large, restore this backup (large.snap, kept by an earlier -large -keep) instead of generating one")
+	flag.Func("node-args", "more flags for the real honuad node, space-separated (e.g. \"--raft-profile lan\": restart to ready then waits a lan election timeout)",
+		func(v string) error { nodeArgs = append(nodeArgs, strings.Fields(v)...); return nil })
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
@@ -149,6 +154,9 @@ func recordFigures(r *benchrun.Runner, in inProcess, p processFigures) {
 		Goal:     "≤ 1.3×", Met: float64(peak) <= 1.3*float64(p.steady),
 		Reference: "steady RSS " + mib(p.steady), Ratio: ratio(float64(peak), float64(p.steady)),
 	}} {
+		if len(nodeArgs) > 0 {
+			f.Name += " (" + strings.Join(nodeArgs, " ") + ")"
+		}
 		if err := figures.Record(f); err != nil {
 			r.Fatalf("%v", err)
 		}

@@ -73,3 +73,23 @@ func TestRunHeartbeatCheckNeedsAShorterLease(t *testing.T) {
 		t.Errorf("a lone leader is %v after runHeartbeatCheck; want it still Leader", tn.node.raft.State())
 	}
 }
+
+// TestLoneVoterLeadsAtOnceOnRestart: a one-node cluster restarted with a
+// heartbeat timeout of ten minutes leads at once (within the test's wait,
+// far shorter): its configuration has no other voter to hear from, so it
+// stands for election without waiting for one.
+func TestLoneVoterLeadsAtOnceOnRestart(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tn := tc.nodes[0]
+	tc.apply(observe("production", "c1"))
+	tc.stop(tn, false)
+	tn.cfg.HeartbeatTimeout, tn.cfg.ElectionTimeout = 10*time.Minute, 10*time.Minute
+	tc.restart(tn)
+	if got := tn.node.raft.ReloadableConfig().HeartbeatTimeout; got != 10*time.Minute {
+		t.Fatalf("restarted with heartbeat timeout %v; want 10m", got)
+	}
+	tc.waitForLeader()
+	if tn.node.electedAlone.Load() != 1 {
+		t.Errorf("the lone voter led without standing at once (electedAlone = %d)", tn.node.electedAlone.Load())
+	}
+}

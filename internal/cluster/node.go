@@ -69,6 +69,9 @@ type Node struct {
 	// counts the elections hastenElections brought forward.
 	preVotes chan raft.Observation
 	hastened atomic.Int64
+	// electedAlone counts the elections a lone voter stood at once
+	// (electAloneAtOnce).
+	electedAlone atomic.Int64
 
 	leaderReady  atomic.Bool
 	joinAttempts atomic.Int64
@@ -260,6 +263,7 @@ func (n *Node) Start() {
 	n.spawn(n.reconnectLoop)
 	n.spawn(n.watchResources)
 	n.spawn(n.hastenElections)
+	n.electAloneAtOnce()
 	if addrs := n.joinAddrs(); len(addrs) > 0 {
 		n.spawn(func() { n.joinLoop(addrs) })
 	}

@@ -118,15 +118,10 @@ func (d *directoryTarget) Apply(ctx context.Context, b *Bundle) error {
 		}
 	}
 	if d.served() != id {
-		if err := d.checkAndSwitch(ctx, l, id); err != nil {
+		if err := d.checkAndSwitch(l, id); err != nil {
 			var fe *FencedError
-			switch {
-			case errors.As(err, &fe):
+			if errors.As(err, &fe) {
 				return refuse("fencing", err)
-			case errors.Is(err, errSwitchHeld):
-				e := refuse("switch", err)
-				e.Retryable = true
-				return e
 			}
 			return refuse("switch", err)
 		}
@@ -232,17 +227,26 @@ func (d *directoryTarget) served() string {
 // switchTo points the path at bundle id with one rename(2) of a new symlink
 // over it. A real directory at the path is exchanged for the symlink, then
 // removed when empty or kept as .<base>.honua/preexisting-<time>.
-func (d *directoryTarget) switchTo(id string) error {
+//
+// The new symlink is made under the name next (checkAndSwitch's staging
+// entry), then check runs, then the rename: a newer apply that broke this
+// one's lock after check passed removes next before it switches, so this
+// rename then fails (fs.ErrNotExist) instead of switching an older bundle
+// in after the newer one.
+func (d *directoryTarget) switchTo(id, next string, check func() error) error {
 	rel, err := filepath.Rel(d.parent, filepath.Join(d.bundles, id))
 	if err != nil {
 		return err
 	}
-	next := filepath.Join(d.area, "next")
-	if err := os.RemoveAll(next); err != nil {
-		return err
-	}
 	if err := os.Symlink(rel, next); err != nil {
 		return err
+	}
+	if err := check(); err != nil {
+		_ = os.Remove(next)
+		return err
+	}
+	if d.beforeSwitch != nil {
+		d.beforeSwitch()
 	}
 	fi, err := os.Lstat(d.path)
 	switch {

@@ -13,7 +13,7 @@
 //
 //	/srv/honua/.production.honua/
 //	    lock                      while an apply switches: its file, flock(2)ed, naming its token
-//	    switch                    flock(2)ed for an apply's last fencing check and switch
+//	    next-<token>-<nonce>      an apply's new symlink, staged for its switch
 //	    state.json                highest fencing token accepted, bundles in switch order
 //	    bundles/<id>-<token>/     one complete bundle per apply (Manifest.BundleID)
 //	    preexisting-<time>/       what the path held before honua managed it
@@ -51,12 +51,14 @@
 // SIGSTOP, then deposed) from stalling the environment. Fencing keeps it
 // safe: before each write, the holder checks that the lock file is still
 // the one it locked, and stops with an error matching ErrFenced when a
-// newer token broke it. The last check and the switch happen under a second
-// lock, switch, held only for those two and never broken: an apply frozen
-// between them switches when it resumes, and the newer apply that broke
-// its lock waits for that and switches after it, so the path never goes
-// back to an older bundle. An Apply whose token is not
-// higher than the holder's gives up after the wait with a retryable error
+// newer token broke it. The symlink an apply switches in is first staged
+// as next-<token>-<nonce>, then the lock is checked, then the staged name
+// is renamed over the path; an apply that broke the lock removes the
+// staged names of lower tokens before it switches. So an apply frozen
+// between its check and its rename either switched before the newer one
+// (the path only moves forwards) or finds its staged name gone and is
+// fenced: the path never goes back to an older bundle. An Apply whose
+// token is not higher than the holder's gives up after the wait with a retryable error
 // naming the holder's token, or a holder that wrote none.
 //
 // # Http targets

@@ -41,10 +41,6 @@ const DefaultLockWait = 5 * time.Second
 // at it: try again at once.
 var errLockReplaced = errors.New("the lock file was replaced")
 
-// errSwitchHeld says that an apply's switch waited for another's until its
-// context ended: retryable.
-var errSwitchHeld = errors.New("held by another apply switching the path")
-
 // dirLock is a held directory target lock.
 type dirLock struct {
 	f     *os.File // our lock file, flocked: closing it releases the lock
@@ -211,52 +207,50 @@ func readLockToken(name string) (uint64, error) {
 }
 
 // checkAndSwitch makes an apply's last fencing check and switches the path
-// to bundle id under <area>/switch, a second lock held only for the two.
-// Unlike the apply lock it is never broken: an apply whose lock was broken
-// while it was frozen between its check and its switch would otherwise
-// switch its older bundle in after the newer apply's, and a reader would
-// see the path go back in time. Here a newer apply that broke the lock
-// waits for the frozen one's switch (which it checked while it still held
-// the lock) and switches after it, so the path only moves forwards. The
-// price: a holder frozen inside it stalls the newer apply's switch, which
-// waits until ctx ends (the error is retryable) or the holder resumes or
-// dies (its flock ends with it).
-func (d *directoryTarget) checkAndSwitch(ctx context.Context, l *dirLock, id string) error {
-	name := filepath.Join(d.area, "switch")
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+// to bundle id, so that an apply frozen between the two (a paused former
+// leader) can never switch its older bundle in after a newer apply did.
+// The symlink to switch in is staged as <area>/next-<token>-<nonce>, then
+// the lock is checked, then the staged name is renamed over the path. An
+// apply that broke the lock removes every staged name of a lower token
+// before it stages its own: once the frozen apply resumes, either its
+// rename already happened (before the newer apply switched: the path only
+// moves forwards) or its staged name is gone and the rename fails, which
+// is reported as fenced. No lock is held across the rename, so a frozen
+// apply never stalls a newer one.
+func (d *directoryTarget) checkAndSwitch(l *dirLock, id string) error {
+	d.removeStaged(l.token)
+	next := filepath.Join(d.area, fmt.Sprintf("next-%d-%d", l.token, time.Now().UnixNano()))
+	err := d.switchTo(id, next, l.check)
+	if errors.Is(err, fs.ErrNotExist) {
+		if cerr := l.check(); cerr != nil {
+			return cerr // a newer apply removed the staged symlink
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("switch lock: %w", err)
-	}
-	defer f.Close() // releases the flock
-	wait := time.Millisecond
-	for {
-		err := tryLock(f)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errLocked) {
-			return fmt.Errorf("switch lock %s: flock: %w", name, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for %s: %w: %w", name, errSwitchHeld, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 50*time.Millisecond)
-	}
-	if err := l.check(); err != nil {
 		return err
 	}
-	if d.beforeSwitch != nil {
-		d.beforeSwitch()
-	}
-	if err := d.switchTo(id); err != nil {
-		return err
-	}
-	// The lock may have been broken while this apply was frozen here: its
-	// bundle is served until the newer apply, waiting for this lock,
-	// switches; this apply is fenced all the same.
+	// The lock may have been broken after the check: this apply's bundle is
+	// served until the newer apply switches; this apply is fenced all the
+	// same.
 	return l.check()
+}
+
+// removeStaged removes the symlinks staged by applies of tokens below
+// token (checkAndSwitch). os.Remove leaves a directory that is not empty:
+// a first apply's exchange may have put the preexisting directory there.
+func (d *directoryTarget) removeStaged(token uint64) {
+	entries, err := os.ReadDir(d.area)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "next-")
+		if !ok {
+			continue
+		}
+		t, _, _ := strings.Cut(rest, "-")
+		if n, err := strconv.ParseUint(t, 10, 64); err == nil && n < token {
+			_ = os.Remove(filepath.Join(d.area, e.Name()))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -284,6 +285,30 @@ func (n *Node) Wait(timeout time.Duration) (int, error) {
 func (n *Node) Pause() {
 	n.t.Helper()
 	n.signal("pause", syscall.SIGSTOP, true)
+	// kill(2) returns before the process has stopped: a request it answers
+	// meanwhile would show a paused node answering. Wait until the kernel
+	// says it is stopped (Linux's /proc; elsewhere, on the signal alone).
+	stat := fmt.Sprintf("/proc/%d/stat", n.PID())
+	if _, err := os.Stat(stat); err != nil {
+		return
+	}
+	if err := Poll(10*time.Second, n.String()+" to stop", func() error {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return err
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return fmt.Errorf("%s: %q", stat, b)
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return fmt.Errorf("state %c", st)
+		}
+		return nil
+	}); err != nil {
+		n.t.Fatalf("pause %s: %v", n, err)
+	}
 }
 
 // Resume continues a paused process with SIGCONT.

@@ -70,7 +70,7 @@ func describeRollout(d *api.Deployment) string {
 			fmt.Fprintf(&b, "  bake until %s", w.BakeUntil.UTC().Format(time.RFC3339))
 		}
 		fmt.Fprintf(&b, "  analyses %d (%d failed)\n", w.Rounds, w.FailedRounds)
-		if w.Promoted != nil {
+		if w.Promoted != nil && !strings.HasPrefix(w.Message, "promoted by "+w.Promoted.Identity) {
 			fmt.Fprintf(&b, "  promoted by %s\n", w.Promoted.Identity)
 		}
 		if w.Message != "" {

@@ -40,3 +40,18 @@ func TestDescribeRollout(t *testing.T) {
 		t.Errorf("describeRollout shows the failed round %d times; want once when it is also the last", n)
 	}
 }
+
+// TestDescribeRolloutNamesThePromoterOnce: a passed wave whose message
+// already says who promoted it gets no second line saying so; a wave still
+// baking, promoted, does.
+func TestDescribeRolloutNamesThePromoterOnce(t *testing.T) {
+	alice := &api.RolloutControl{Identity: "alice"}
+	d := &api.Deployment{ID: "production-2", State: "Completed", Rollout: []api.Wave{
+		{Targets: []string{"a"}, Phase: "passed", Token: 36, Promoted: alice, Message: "promoted by alice; 0 analyses, 0 failed"},
+		{Targets: []string{"b"}, Phase: "baking", Token: 41, Promoted: alice, Message: "fencing token 41 to b; healthy"},
+	}}
+	got := describeRollout(d)
+	if n := strings.Count(got, "promoted by alice"); n != 2 {
+		t.Errorf("describeRollout =\n%s\nsays \"promoted by alice\" %d times; want once per wave", got, n)
+	}
+}

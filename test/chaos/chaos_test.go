@@ -98,11 +98,10 @@ func testFault(t *testing.T, name string, nodes int) {
 // empty: what the machine lacks for it (root, ip, nft).
 func skipLoudly(t *testing.T, why string) {
 	t.Helper()
-	if why == "" {
-		return
+	if why != "" {
+		fmt.Fprintln(os.Stderr, "SKIP:", t.Name()+":", why)
+		t.Skip(why)
 	}
-	fmt.Fprintln(os.Stderr, "SKIP:", t.Name()+":", why)
-	t.Skip(why)
 }
 
 // skipUnlessRoot skips the test loudly when needed and the process is not

@@ -219,40 +219,51 @@ func (g *gen) command(f *fsm.FSM) fsm.Command {
 			Reason: g.oneOf("", "too risky", "not now")}
 	case n < 82:
 		return &fsm.IssueFencingToken{ID: g.live(f)}
-	case n < 84:
+	case n < 85:
 		return g.wave(f)
-	case n < 86:
+	case n < 88:
 		// Mostly a deployment rolling out (a wave started), the only kind
 		// that can be controlled; the rest tries the refusals.
 		id := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateApplying && len(d.Rollout) > 0 })
-		return &fsm.ControlRollout{ID: id, Action: []fsm.RolloutAction{fsm.RolloutPromote, fsm.RolloutAbort}[g.r.IntN(2)],
+		c := &fsm.ControlRollout{ID: id, Action: []fsm.RolloutAction{fsm.RolloutPromote, fsm.RolloutAbort}[g.r.IntN(2)],
 			Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now, Reason: g.oneOf("", "errors")}
-	case n < 87:
+		if d, ok := f.Deployment(id); ok && d.State == fsm.StateApplying && len(d.Rollout) > 0 && g.r.IntN(3) != 0 {
+			// A deployment rolling out is rare in a sequence: mostly send
+			// what an approver would, so that acceptance is reached.
+			c.Identity, c.Groups, c.Reason = g.oneOf("alice", "bob"), []string{"ops"}, "errors"
+			if d.Rollout[len(d.Rollout)-1].Phase == fsm.WaveBaking {
+				c.Action = fsm.RolloutPromote
+			} else {
+				c.Action = fsm.RolloutAbort
+			}
+		}
+		return c
+	case n < 89:
 		return g.drift(f)
-	case n < 88:
+	case n < 90:
 		env := g.oneOf(propEnvs...)
 		commit := fmt.Sprintf("c%d", g.r.IntN(g.next+1))
 		if e, ok := f.Environment(env); ok && g.r.IntN(4) != 0 {
 			commit = e.DeployedCommit
 		}
 		return &fsm.CreateDeployment{Environment: env, Commit: commit, Kind: fsm.KindSelfHeal, Initiator: "drift", Time: g.now}
-	case n < 89:
+	case n < 91:
 		id := g.where(f, func(d *fsm.Deployment) bool { return d.State.Waiting() })
 		if g.r.IntN(4) == 0 {
 			id = g.live(f)
 		}
 		return &fsm.CancelDeployment{ID: id, Identity: g.oneOf("alice", "bob", ""), Groups: g.groups(), Time: g.now,
 			Reason: g.oneOf("", "not today", "wrong commit")}
-	case n < 90:
+	case n < 92:
 		return &fsm.SetSuspension{Environment: g.oneOf(propEnvs...), Suspend: g.r.IntN(2) == 0,
 			Identity: g.oneOf("alice", "bob"), Reason: g.oneOf("", "incident 42"), Time: g.now}
-	case n < 91:
+	case n < 93:
 		id := g.where(f, func(d *fsm.Deployment) bool { return d.State.Waiting() })
 		return &fsm.OverrideWindow{ID: id, Identity: g.oneOf("alice", "bob"), Role: g.oneOf("admin", "admin", "approver"),
 			Time: g.now, Reason: g.oneOf("", "hotfix")}
-	case n < 93:
+	case n < 94:
 		return &fsm.SetSettings{HistoryRetention: g.r.IntN(6)}
-	case n < 95:
+	case n < 96:
 		// Mostly to a Completed deployment; sometimes to anything.
 		to := g.where(f, func(d *fsm.Deployment) bool { return d.State == fsm.StateCompleted })
 		env := g.oneOf(propEnvs...)

@@ -224,8 +224,12 @@ type Environment struct {
 	// Current is the active deployment, Waiting the waiting one.
 	Current string `json:"current,omitempty"`
 	Waiting string `json:"waiting,omitempty"`
-	// History lists the environment's deployment ids, oldest first.
-	History []string `json:"history"`
+	// History lists the environment's deployment ids, oldest first. The
+	// list of environments leaves it out, as it would be most of that
+	// answer on a large state: HistoryLength counts them there, and one
+	// environment's record or its history pages give them.
+	History       []string `json:"history,omitempty"`
+	HistoryLength int      `json:"historyLength"`
 	// PendingSync is a sync request not yet turned into a deployment.
 	PendingSync *SyncRequest `json:"pendingSync,omitempty"`
 	// Suspended, when set, holds the environment's deployments: none

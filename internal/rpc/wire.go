@@ -168,6 +168,7 @@ func wireEnvironment(e *fsm.Environment) *api.Environment {
 		Current:            e.Current,
 		Waiting:            e.Waiting,
 		History:            slices.Clone(e.History),
+		HistoryLength:      len(e.History),
 		PendingSync:        wireSyncRequest(e.PendingSync),
 		Suspended:          wireSuspension(e.Suspended),
 		Drift:              wireDrift(e.Drift),

@@ -119,25 +119,54 @@ func TestWireFieldsComplete(t *testing.T) {
 		nonEmpty bool
 	}{
 		{"Deployment", filledDeployment(t), wireDeployment(filledDeployment(t)), true},
-		{"Environment", &env, wireEnvironment(&env), true},
+		{"Environment", withHistoryLength(t, &env), wireEnvironment(&env), true},
 		{"SourceStatus", src, wireSourceStatus(src), true},
 		{"Event", ev, wireEvent(ev), true},
 		// Nil slices stay null, and empty ones [].
 		{"zero Deployment", &fsm.Deployment{}, wireDeployment(&fsm.Deployment{}), false},
-		{"zero Environment", &fsm.Environment{}, wireEnvironment(&fsm.Environment{}), false},
+		{"zero Environment", withHistoryLength(t, &fsm.Environment{}), wireEnvironment(&fsm.Environment{}), false},
 		{"empty Deployment", &fsm.Deployment{Transitions: []fsm.Transition{}, Approvals: []fsm.Approval{}},
 			wireDeployment(&fsm.Deployment{Transitions: []fsm.Transition{}, Approvals: []fsm.Approval{}}), false},
-		{"empty Environment", &fsm.Environment{History: []string{}}, wireEnvironment(&fsm.Environment{History: []string{}}), false},
+		// An environment's history ids are left out when there are none
+		// (and by the list of environments); their number is always sent.
+		{"empty Environment", withHistoryLength(t, &fsm.Environment{History: []string{}}),
+			wireEnvironment(&fsm.Environment{History: []string{}}), false},
 		{"nil Deployment", (*fsm.Deployment)(nil), wireDeployment(nil), false},
 	} {
 		want, got := mustJSON(t, tt.state), mustJSON(t, tt.wire)
-		if !bytes.Equal(got, want) {
+		var wantV, gotV any // compared decoded: withHistoryLength's keys are sorted
+		if err := json.Unmarshal(want, &wantV); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &gotV); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gotV, wantV) {
 			t.Errorf("%s: the API's JSON differs from the state's:\n got %s\nwant %s", tt.name, got, want)
 		}
 		if tt.nonEmpty && bytes.Contains(want, []byte(`""`)) {
 			t.Errorf("%s: the filler left a string empty: %s", tt.name, want)
 		}
 	}
+}
+
+// withHistoryLength is e's JSON as the API sends it: with historyLength,
+// the number of its history ids, which the API adds, and without history
+// when it holds none.
+func withHistoryLength(t *testing.T, e *fsm.Environment) json.RawMessage {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(mustJSON(t, e), &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["history"]; !ok {
+		t.Fatal("fsm.Environment has no history in its JSON")
+	}
+	if len(e.History) == 0 {
+		delete(m, "history")
+	}
+	m["historyLength"] = len(e.History)
+	return mustJSON(t, m)
 }
 
 // notificationNotSent are the fields of an fsm.Notification the API leaves

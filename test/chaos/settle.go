@@ -161,8 +161,16 @@ func (r *Run) fetchFinal() *finalState {
 	if err != nil {
 		r.t.Fatalf("final state: %v", err)
 	}
-	for _, e := range envs {
-		f.envs[e.Name] = e
+	for _, listed := range envs {
+		// The list leaves out history ids; the environment's record has them.
+		e, err := cl.Environment(ctx, listed.Name, &api.QueryOptions{Consistent: true})
+		if err != nil {
+			r.t.Fatalf("final state: environment %s: %v", listed.Name, err)
+		}
+		if len(e.History) != listed.HistoryLength {
+			r.t.Fatalf("final state: environment %s has %d history ids; the list counted %d", listed.Name, len(e.History), listed.HistoryLength)
+		}
+		f.envs[e.Name] = *e
 		for _, id := range e.History {
 			d, err := cl.Deployment(ctx, id, nil)
 			if err != nil {

@@ -295,6 +295,7 @@ var httpStatuses = map[string]int{
 	"StatusPreconditionFailed": http.StatusPreconditionFailed, "StatusTooManyRequests": http.StatusTooManyRequests,
 	"StatusMethodNotAllowed": http.StatusMethodNotAllowed, "StatusUnprocessableEntity": http.StatusUnprocessableEntity,
 	"StatusUnsupportedMediaType": http.StatusUnsupportedMediaType, "StatusRequestTimeout": http.StatusRequestTimeout,
+	"StatusInsufficientStorage": http.StatusInsufficientStorage,
 }
 
 // rpcErrorCodes finds every error code internal/rpc answers with and its

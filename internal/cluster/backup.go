@@ -160,8 +160,11 @@ func CheckBackupHeader(r io.Reader) (size int64, backup io.Reader, err error) {
 }
 
 // readBackup checks a backup and returns its header and FSM snapshot,
-// decoded.
-func readBackup(r io.Reader) (backupHeader, *fsm.PreparedSnapshot, error) {
+// decoded. The snapshot's bytes are written to spool, which the returned
+// snapshot reads again (raft stores them, and the FSM compares what it
+// restores with them): a file rather than memory, so a restore holds the
+// decoded state, not also the backup's bytes.
+func readBackup(r io.Reader, spool spoolFile) (backupHeader, *fsm.PreparedSnapshot, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, maxBackup), maxBackupHeader)
 	h, lineLen, err := peekBackupHeader(br)
 	if err != nil {
@@ -170,72 +173,89 @@ func readBackup(r io.Reader) (backupHeader, *fsm.PreparedSnapshot, error) {
 	if _, err := br.Discard(lineLen); err != nil {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
-	data, err := readState(br, h.Size)
-	n := len(data)
-	if err == nil {
-		// Nothing may follow the state.
-		if _, err := br.ReadByte(); err == nil {
-			return h, nil, fmt.Errorf("%w: more than the %d bytes of state the header says", ErrBadBackup, h.Size)
-		}
-	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, n, h.Size)
-	} else {
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(spool, sum), io.LimitReader(br, int64(h.Size)))
+	var werr *spoolError
+	switch {
+	case errors.As(err, &werr):
+		return h, nil, werr.err
+	case err != nil:
 		// %w for err too: a body over its limit is 413, not 400.
 		return h, nil, fmt.Errorf("%w: %w", ErrBadBackup, err)
+	case n < int64(h.Size):
+		return h, nil, fmt.Errorf("%w: %d bytes of state where the header says %d (truncated?)", ErrBadBackup, n, h.Size)
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != h.SHA256 {
+	// Nothing may follow the state.
+	if _, err := br.ReadByte(); err == nil {
+		return h, nil, fmt.Errorf("%w: more than the %d bytes of state the header says", ErrBadBackup, h.Size)
+	}
+	if hex.EncodeToString(sum.Sum(nil)) != h.SHA256 {
 		return h, nil, fmt.Errorf("%w: checksum mismatch", ErrBadBackup)
 	}
 	// Decode it here, so a bad backup never reaches raft (whose restore
 	// cannot fail); the FSM's Restore installs what this decoded.
-	prep, err := fsm.PrepareSnapshot(data)
+	prep, err := fsm.PrepareSnapshot(spool, n)
 	if err != nil {
 		return h, nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
 	return h, prep, nil
 }
 
-// readState reads the size bytes of a backup's state. Memory follows the
-// bytes that arrive, not the size the header claims: the buffer starts at
-// 1 MiB and doubles as it fills, up to that size, so a short body that
-// claims a gigabyte takes what it sent, and a real backup at most one and
-// a half times its size for a moment. It returns what it read, and
-// io.EOF or io.ErrUnexpectedEOF when the state is shorter than size.
-func readState(r io.Reader, size int) ([]byte, error) {
-	data := make([]byte, 0, min(size, 1<<20))
-	for {
-		n, err := io.ReadFull(r, data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if err != nil || len(data) == size {
-			return data, err
-		}
-		grown := make([]byte, len(data), min(2*cap(data), size))
-		copy(grown, data)
-		data = grown
-	}
+// spoolFile is where a backup's state is kept while it is restored (an
+// *os.File).
+type spoolFile interface {
+	io.Writer
+	io.ReaderAt
 }
+
+// spoolError is a failure to write the spool, not a bad backup.
+type spoolError struct{ err error }
+
+func (e *spoolError) Error() string { return e.err.Error() }
+
+// spoolWriter marks the errors of writing the spool as spoolErrors.
+type spoolWriter struct {
+	f   spoolFile
+	dir string
+}
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = &spoolError{fmt.Errorf("restore backup: keep its state in %s: %w", w.dir, err)}
+	}
+	return n, err
+}
+
+func (w spoolWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
 
 // RestoreBackup replaces the cluster's replicated state with a backup's. It
 // runs on the leader: raft takes the state as a snapshot past its current
 // index and installs it on every follower. The cluster's membership is
 // kept. Meant for disaster recovery; every deployment's record is replaced.
 func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
-	h, prep, err := readBackup(r)
+	f, err := os.CreateTemp(n.cfg.DataDir, "restore-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("restore backup: keep its state in %s: %w", n.cfg.DataDir, err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	h, prep, err := readBackup(r, spoolWriter{f: f, dir: n.cfg.DataDir})
 	if err != nil {
 		return 0, err
 	}
-	data := prep.Bytes()
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: int64(len(data))}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Index, Term: h.Term, Size: prep.Size()}
 	// raft writes the bytes to its snapshot store and has the FSM restore
 	// them from there: the FSM installs the state decoded above when it
 	// reads these bytes, rather than decode them twice.
 	withdraw := n.fsm.ExpectRestore(prep)
-	err = n.raft.Restore(meta, bytes.NewReader(data), RestoreTimeout)
+	err = n.raft.Restore(meta, prep.Reader(), RestoreTimeout)
 	withdraw()
-	prep, data = nil, nil
-	// The backup's bytes and the decoded copies are garbage now: hand them
-	// back to the OS rather than keep them resident (restores are rare).
+	prep = nil
+	// The decoded copies are garbage now: hand them back to the OS rather
+	// than keep them resident (restores are rare).
 	debug.FreeOSMemory()
 	if err != nil {
 		return 0, fmt.Errorf("restore backup: %w", translate(err))

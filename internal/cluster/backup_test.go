@@ -1,10 +1,15 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 // countingReader serves size bytes of fill, after prefix, and counts what
@@ -56,7 +61,7 @@ func TestReadBackupRefusesABadStartAtOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &countingReader{prefix: tt.prefix, fill: tt.fill, size: size}
-			_, _, err := readBackup(r)
+			_, _, err := readBackup(r, testSpool(t))
 			if !errors.Is(err, ErrBadBackup) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("readBackup = %v; want ErrBadBackup saying %q", err, tt.want)
 			}
@@ -64,5 +69,42 @@ func TestReadBackupRefusesABadStartAtOnce(t *testing.T) {
 				t.Errorf("readBackup read %d bytes of a %d-byte body before refusing it; want at most 64 KiB", r.read, size)
 			}
 		})
+	}
+}
+
+// testSpool returns a file in the test's temp dir to keep a backup's state.
+func testSpool(t testing.TB) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "restore-*.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// preparedBytes returns the bytes of a prepared snapshot.
+func preparedBytes(t testing.TB, p *fsm.PreparedSnapshot) []byte {
+	t.Helper()
+	b, err := io.ReadAll(p.Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestReadBackupOnAFullDisk: a backup whose state cannot be kept (the disk
+// is full: /dev/full refuses every write with ENOSPC) is not called a bad
+// backup; the error says where it could not be kept, and why.
+func TestReadBackupOnAFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("open /dev/full: %v", err)
+	}
+	defer full.Close()
+	_, _, err = readBackup(bytes.NewReader(wrapBackup(fuzzState2(t))), spoolWriter{f: full, dir: "/var/lib/honua"})
+	if err == nil || errors.Is(err, ErrBadBackup) || !errors.Is(err, syscall.ENOSPC) ||
+		!strings.Contains(err.Error(), "keep its state in /var/lib/honua") {
+		t.Fatalf("readBackup onto a full disk = %v; want ENOSPC, saying where, and not ErrBadBackup", err)
 	}
 }

@@ -688,12 +688,12 @@ func TestBackupSizeIsKnownFirst(t *testing.T) {
 	if err != nil || n != b.Size() || int64(buf.Len()) != b.Size() {
 		t.Fatalf("WriteTo = %d, %v, %d bytes written; want Size() = %d", n, err, buf.Len(), b.Size())
 	}
-	_, prep, err := readBackup(bytes.NewReader(buf.Bytes()))
+	_, prep, err := readBackup(bytes.NewReader(buf.Bytes()), testSpool(t))
 	if err != nil {
 		t.Fatalf("readBackup(WriteTo's bytes) = %v", err)
 	}
-	if bytes.Contains(prep.Bytes(), []byte("after-backup")) || !bytes.Contains(prep.Bytes(), []byte("in-backup")) {
-		t.Errorf("the backup holds %s; want the state when Backup was called", prep.Bytes())
+	if got := preparedBytes(t, prep); bytes.Contains(got, []byte("after-backup")) || !bytes.Contains(got, []byte("in-backup")) {
+		t.Errorf("the backup holds %s; want the state when Backup was called", got)
 	}
 }
 
@@ -743,7 +743,7 @@ func TestReadBackupChecksTheSize(t *testing.T) {
 			Size: size, SHA256: hex.EncodeToString(sum[:]), Node: "n1"})
 		return append(append(line, '\n'), state...)
 	}
-	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data))); err != nil || !bytes.Equal(got.Bytes(), data) {
+	if _, got, err := readBackup(bytes.NewReader(backup(len(data), data)), testSpool(t)); err != nil || !bytes.Equal(preparedBytes(t, got), data) {
 		t.Fatalf("readBackup(a good backup) = %v; want the state back", err)
 	}
 	for _, c := range []struct {
@@ -756,7 +756,7 @@ func TestReadBackupChecksTheSize(t *testing.T) {
 		{"negative size", backup(-1, data), "the header says -1 bytes"},
 		{"size over the limit", backup(maxBackup+1, data), "at most"},
 	} {
-		_, _, err := readBackup(bytes.NewReader(c.b))
+		_, _, err := readBackup(bytes.NewReader(c.b), testSpool(t))
 		if !errors.Is(err, ErrBadBackup) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: readBackup = %v; want ErrBadBackup saying %q", c.name, err, c.want)
 		}

@@ -106,11 +106,11 @@ func FuzzReadBackup(f *testing.F) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		h, prep, err := readBackup(bytes.NewReader(raw))
+		h, prep, err := readBackup(bytes.NewReader(raw), testSpool(t))
 		runtime.ReadMemStats(&after)
 		var data []byte
 		if prep != nil {
-			data = prep.Bytes()
+			data = preparedBytes(t, prep)
 		}
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20+64*uint64(len(raw)) {
 			t.Fatalf("readBackup of %d bytes allocated %d bytes (header size %d)", len(raw), grew, h.Size)

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -13,24 +14,30 @@ import (
 // refuse a bad one before it reaches raft, and installs what that decode
 // made rather than decode the same bytes again (see FSM.ExpectRestore).
 type PreparedSnapshot struct {
-	data    []byte
+	data    io.ReaderAt
+	size    int64
 	st      *state
 	applied uint64
 }
 
-// PrepareSnapshot decodes and checks the snapshot data as Restore would:
-// the error Restore would return, or the decoded snapshot. data must not
-// change afterwards.
-func PrepareSnapshot(data []byte) (*PreparedSnapshot, error) {
-	st, applied, err := decodeSnapshot(bytes.NewReader(data))
+// PrepareSnapshot decodes and checks the snapshot whose size bytes data
+// holds, as Restore would: the error Restore would return, or the decoded
+// snapshot. data is read again by Reader and by the Restore that installs
+// it (a backup's state is kept in a file, not in memory, while it is
+// restored): it must not change afterwards.
+func PrepareSnapshot(data io.ReaderAt, size int64) (*PreparedSnapshot, error) {
+	st, applied, err := decodeSnapshot(bufio.NewReaderSize(io.NewSectionReader(data, 0, size), 64<<10))
 	if err != nil {
 		return nil, err
 	}
-	return &PreparedSnapshot{data: data, st: st, applied: applied}, nil
+	return &PreparedSnapshot{data: data, size: size, st: st, applied: applied}, nil
 }
 
-// Bytes returns the snapshot's bytes.
-func (p *PreparedSnapshot) Bytes() []byte { return p.data }
+// Reader returns a reader of the snapshot's bytes.
+func (p *PreparedSnapshot) Reader() io.Reader { return io.NewSectionReader(p.data, 0, p.size) }
+
+// Size is the number of the snapshot's bytes.
+func (p *PreparedSnapshot) Size() int64 { return p.size }
 
 // prepared holds the snapshot the next Restore expects.
 type prepared struct {
@@ -73,22 +80,26 @@ func (f *FSM) takePrepared() *PreparedSnapshot {
 // bytes. When it did not, it returns a reader of everything r held, the
 // bytes it compared included, for Restore to decode.
 func (p *PreparedSnapshot) readsSame(r io.Reader) (bool, io.Reader, error) {
-	buf := make([]byte, 64<<10)
-	off := 0
+	buf, want := make([]byte, 64<<10), make([]byte, 64<<10)
+	var off int64
 	for {
 		n, err := io.ReadFull(r, buf)
 		chunk := buf[:n]
-		if !bytes.HasPrefix(p.data[off:], chunk) {
-			// Not the expected bytes: hand back what was read, then the rest.
-			return false, io.MultiReader(bytes.NewReader(p.data[:off]), bytes.NewReader(bytes.Clone(chunk)), r), nil
+		m := int(min(int64(n), p.size-off))
+		if _, rerr := p.data.ReadAt(want[:m], off); rerr != nil && !(errors.Is(rerr, io.EOF) && off+int64(m) == p.size) {
+			return false, nil, fmt.Errorf("restore snapshot: read the prepared snapshot: %w", rerr)
 		}
-		off += n
+		if m != n || !bytes.Equal(want[:m], chunk) {
+			// Not the expected bytes: hand back what was read, then the rest.
+			return false, io.MultiReader(io.NewSectionReader(p.data, 0, off), bytes.NewReader(bytes.Clone(chunk)), r), nil
+		}
+		off += int64(n)
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			if off == len(p.data) {
+			if off == p.size {
 				return true, nil, nil
 			}
-			return false, bytes.NewReader(p.data[:off]), nil
+			return false, io.NewSectionReader(p.data, 0, off), nil
 		case err != nil:
 			return false, nil, fmt.Errorf("restore snapshot: read: %w", err)
 		}

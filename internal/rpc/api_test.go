@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -502,6 +503,21 @@ func TestSnapshotEndpoints(t *testing.T) {
 	for _, who := range []string{"vera", "alice"} {
 		if rec := f.do(t, who, "GET", "/v1/snapshot", ""); rec.Code != 403 {
 			t.Errorf("GET /v1/snapshot as %s = %d; want 403", who, rec.Code)
+		}
+	}
+}
+
+// TestWriteErrFullDisk: a full disk (a backup to restore that this node
+// could not keep) is 507 insufficient_storage with the message, not a 500.
+func TestWriteErrFullDisk(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		err := fmt.Errorf("restore backup: keep its state in /var/lib/honua: %w",
+			&os.PathError{Op: "write", Path: "/var/lib/honua/restore-1.tmp", Err: errno})
+		rec := httptest.NewRecorder()
+		writeErr(rec, err)
+		if rec.Code != http.StatusInsufficientStorage || errorCode(t, rec) != "insufficient_storage" ||
+			!strings.Contains(rec.Body.String(), "keep its state in /var/lib/honua") {
+			t.Errorf("writeErr(%v) = %d %s; want 507 insufficient_storage with the message", errno, rec.Code, rec.Body)
 		}
 	}
 }

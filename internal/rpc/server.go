@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -426,6 +427,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		status, code = http.StatusRequestTimeout, "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
 		status, code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// This node's disk is full (a backup being restored could not be
+		// kept): nothing was changed.
+		status, code = http.StatusInsufficientStorage, "insufficient_storage"
 	case errors.Is(err, cluster.ErrGossipNotEncrypted), errors.Is(err, cluster.ErrGossipKeyNotInstalled),
 		errors.Is(err, cluster.ErrGossipKeyPrimary), errors.Is(err, cluster.ErrGossipKeyringFull):
 		status, code = http.StatusConflict, "wrong_state"

@@ -57,20 +57,21 @@ func (s *Server) environmentBody(e *fsm.Environment, history bool) api.Environme
 	}
 	body := api.EnvironmentDetail{Environment: wireEnvironment(record)}
 	body.HistoryLength = len(e.History)
-	if d, ok := s.cfg.Store.Deployment(e.Current); ok && e.Current != "" {
-		body.CurrentDeployment = summarize(d)
-	}
-	if d, ok := s.cfg.Store.Deployment(e.Waiting); ok && e.Waiting != "" {
-		body.WaitingDeployment = summarize(d)
-	}
-	if n := len(e.History); n > 0 {
-		if d, ok := s.cfg.Store.Deployment(e.History[n-1]); ok {
-			body.LatestDeployment = summarize(d)
+	// Summaries of the live records: a copy of each (a deployment's plan,
+	// transitions and approvals) was most of this answer's allocations,
+	// and of the collector's work on a large state.
+	brief := func(id string) (out *api.DeploymentSummary) {
+		if id != "" {
+			s.cfg.Store.Peek(id, func(d *fsm.Deployment) { out = summarize(d) })
 		}
+		return out
 	}
-	if d, ok := s.cfg.Store.Deployment(e.DeployedDeployment); ok && e.DeployedDeployment != "" {
-		body.Deployed = summarize(d)
+	body.CurrentDeployment = brief(e.Current)
+	body.WaitingDeployment = brief(e.Waiting)
+	if n := len(e.History); n > 0 {
+		body.LatestDeployment = brief(e.History[n-1])
 	}
+	body.Deployed = brief(e.DeployedDeployment)
 	return body
 }
 

@@ -56,6 +56,9 @@ type Store interface {
 	Environment(name string) (*fsm.Environment, bool)
 	Environments() []*fsm.Environment
 	Deployment(id string) (*fsm.Deployment, bool)
+	// Peek calls fn with the live record of a deployment (nil when there
+	// is none), which fn must not keep or change: no copy is made.
+	Peek(id string, fn func(d *fsm.Deployment))
 	// BriefDeployments and BriefHistory leave out the plan and
 	// validation documents.
 	BriefDeployments(env string, state fsm.DeploymentState, limit int) []*fsm.Deployment

@@ -83,8 +83,12 @@ func runLarge(r *benchrun.Runner, envs, perEnv int, reuse string) {
 	fmt.Printf("%-58s %12s %12s\n", "list p99 (one environment's deployments, the overview)", listP99.Round(time.Microsecond), goalLargeList)
 	fmt.Printf("%-58s %12s %12s\n", "FSM snapshot (view + persist to a file)", snap.Round(time.Millisecond), goalLargeSnapshot)
 	fmt.Printf("%-58s %12s %12s\n", "apply p99 while raft snapshots", in.during.pct(99), goalLargeApply)
+	name := "100k deployments: RSS, list p99, snapshot, apply p99 during snapshot"
+	if extra := append(slices.Clone(nodeEnv), nodeArgs...); len(extra) > 0 {
+		name += " (" + strings.Join(extra, " ") + ")"
+	}
 	err := figures.Record(figures.Figure{
-		Bench: "state", Name: "100k deployments: RSS, list p99, snapshot, apply p99 during snapshot",
+		Bench: "state", Name: name,
 		Measured: fmt.Sprintf("%s, %v, %v, %v", mib(rss), listP99.Round(100*time.Microsecond), snap.Round(time.Millisecond),
 			in.during.pct(99)),
 		Goal:      "≤ 256 MiB, ≤ 50 ms, ≤ 3 s, ≤ 50 ms",
@@ -306,7 +310,7 @@ type largeProcess struct {
 // the reads an operator's dashboards make.
 func measureLargeProcess(r *benchrun.Runner, b backupFile, envs int) largeProcess {
 	var p largeProcess
-	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", "100"}, nodeArgs...)})
+	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", "100"}, nodeArgs...), Env: nodeEnv})
 	n := c.Nodes()[0]
 	waitReady(r, n)
 	pid := n.PID()

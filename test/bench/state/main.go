@@ -43,6 +43,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,8 +60,9 @@ const (
 // waitTimeout bounds every wait for a node.
 const waitTimeout = 2 * time.Minute
 
-// nodeArgs are -node-args: more flags for the real node.
-var nodeArgs []string
+// nodeArgs are -node-args: more flags for the real node; nodeEnv are
+// -node-env: more NAME=value variables for its environment.
+var nodeArgs, nodeEnv []string
 
 func main() {
 	envs := flag.Int("envs", 100, "environments")
@@ -71,6 +73,8 @@ func main() {
 	reuse := flag.String("large-backup", "", "with -large, restore this backup (large.snap, kept by an earlier -large -keep) instead of generating one")
 	flag.Func("node-args", "more flags for the real honuad node, space-separated (e.g. \"--raft-profile lan\": restart to ready then waits a lan election timeout)",
 		func(v string) error { nodeArgs = append(nodeArgs, strings.Fields(v)...); return nil })
+	flag.Func("node-env", "more NAME=value variables for the real honuad node's environment, space-separated (e.g. \"GOMEMLIMIT=240MiB\")",
+		func(v string) error { nodeEnv = append(nodeEnv, strings.Fields(v)...); return nil })
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
@@ -154,8 +158,8 @@ func recordFigures(r *benchrun.Runner, in inProcess, p processFigures) {
 		Goal:     "≤ 1.3×", Met: float64(peak) <= 1.3*float64(p.steady),
 		Reference: "steady RSS " + mib(p.steady), Ratio: ratio(float64(peak), float64(p.steady)),
 	}} {
-		if len(nodeArgs) > 0 {
-			f.Name += " (" + strings.Join(nodeArgs, " ") + ")"
+		if extra := append(slices.Clone(nodeEnv), nodeArgs...); len(extra) > 0 {
+			f.Name += " (" + strings.Join(extra, " ") + ")"
 		}
 		if err := figures.Record(f); err != nil {
 			r.Fatalf("%v", err)

@@ -207,7 +207,7 @@ func measureProcess(r *benchrun.Runner, b backupFile, envs, perEnv int) processF
 	// The node keeps as much history as the backup holds: a leader applies
 	// its own --history-retention when it takes over, which would prune
 	// the restored history after the restart.
-	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", strconv.Itoa(perEnv)}, nodeArgs...)})
+	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", strconv.Itoa(perEnv)}, nodeArgs...), Env: nodeEnv})
 	n := c.Nodes()[0]
 	waitReady(r, n)
 	p.pid = n.PID()

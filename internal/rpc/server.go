@@ -7,6 +7,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -452,12 +454,33 @@ func writeErr(w http.ResponseWriter, err error) {
 // TestGoldenAnswers holds every answer to encoding/json's bytes.
 var answerOptions = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsontext.WithIndent("  "))
 
+// answerBuffers hold answers while they are encoded: an answer is sent
+// in one write with its length, not flushed in chunks as the encoder
+// fills (each chunk a write on the connection). Buffers over
+// maxPooledAnswer are left to the collector rather than kept.
+var answerBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledAnswer = 256 << 10
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if err := jsonv2.MarshalWrite(w, v, answerOptions); err == nil {
-		_, _ = io.WriteString(w, "\n")
+	buf := answerBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			buf.Reset()
+			answerBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := jsonv2.MarshalWrite(buf, v, answerOptions); err != nil {
+		// Only a type that cannot be encoded does this: a bug, not input.
+		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("encode the answer: %v", err))
+		return
 	}
+	buf.WriteByte('\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // statusRecorder remembers the status code for the metrics.

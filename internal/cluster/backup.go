@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -234,7 +235,7 @@ func (w spoolWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadA
 // index and installs it on every follower. The cluster's membership is
 // kept. Meant for disaster recovery; every deployment's record is replaced.
 func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
-	f, err := os.CreateTemp(n.cfg.DataDir, "restore-*.tmp")
+	f, err := os.CreateTemp(n.cfg.DataDir, restoreSpoolPattern)
 	if err != nil {
 		return 0, fmt.Errorf("restore backup: keep its state in %s: %w", n.cfg.DataDir, err)
 	}
@@ -263,6 +264,23 @@ func (n *Node) RestoreBackup(r io.Reader) (uint64, error) {
 	n.logger.Warn("replicated state replaced from a backup", "backup_index", h.Index, "backup_node", h.Node,
 		"backup_time", h.Time, "applied_index", n.raft.AppliedIndex())
 	return n.raft.AppliedIndex(), nil
+}
+
+// restoreSpoolPattern names the file a restore keeps a backup's state in,
+// in the data dir.
+const restoreSpoolPattern = "restore-*.tmp"
+
+// removeRestoreSpools removes the files of restores that a crash
+// interrupted. Call it only while holding the data dir.
+func removeRestoreSpools(dataDir string, logger *slog.Logger) {
+	left, _ := filepath.Glob(filepath.Join(dataDir, restoreSpoolPattern))
+	for _, f := range left {
+		if err := os.Remove(f); err != nil {
+			logger.Warn("cannot remove the file of an interrupted restore", "file", f, "error", err)
+			continue
+		}
+		logger.Info("removed the file of an interrupted restore", "file", f)
+	}
 }
 
 // Peer is one server of a recovery configuration (peers.json).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,5 +107,28 @@ func TestReadBackupOnAFullDisk(t *testing.T) {
 	if err == nil || errors.Is(err, ErrBadBackup) || !errors.Is(err, syscall.ENOSPC) ||
 		!strings.Contains(err.Error(), "keep its state in /var/lib/honua") {
 		t.Fatalf("readBackup onto a full disk = %v; want ENOSPC, saying where, and not ErrBadBackup", err)
+	}
+}
+
+// TestRestartRemovesAnInterruptedRestore: a node that crashed while it kept
+// a backup to restore (restore-*.tmp in its data dir) removes the file when
+// it starts again, and keeps everything else.
+func TestRestartRemovesAnInterruptedRestore(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tn := tc.nodes[0]
+	tc.stop(tn, false)
+	left := filepath.Join(tn.cfg.DataDir, "restore-123.tmp")
+	other := filepath.Join(tn.cfg.DataDir, "restore-notes.txt")
+	for _, f := range []string{left, other} {
+		if err := os.WriteFile(f, []byte("state"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.restart(tn)
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after a restart, %s: %v; want it removed", left, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("after a restart, %s: %v; want it kept", other, err)
 	}
 }

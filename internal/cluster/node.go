@@ -169,6 +169,9 @@ func (n *Node) openRaft() error {
 		}
 		return fmt.Errorf("open log store: %w", err)
 	}
+	// The bolt lock is this process's: a backup kept by a restore that a
+	// crash interrupted (RestoreBackup) is nobody's now.
+	removeRestoreSpools(n.cfg.DataDir, n.logger)
 	hl := newHCLog(n.logger, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {

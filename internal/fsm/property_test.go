@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -505,11 +506,30 @@ func checkDeployment(d *fsm.Deployment) []string {
 }
 
 // checkInvariants reads f and returns every broken invariant.
+// headsOf is what Heads must return, from copies of the records.
+func headsOf(f *fsm.FSM) []fsm.EnvironmentHead {
+	out := []fsm.EnvironmentHead{}
+	for _, e := range f.Environments() {
+		h := fsm.EnvironmentHead{Name: e.Name, Current: e.Current, Waiting: e.Waiting, Suspended: e.Suspended != nil,
+			PendingSync: e.PendingSync}
+		if n := len(e.History); n > 0 {
+			if d, ok := f.Deployment(e.History[n-1]); ok && d.State == fsm.StateFailed && d.Applied && !d.RollbackStarted {
+				h.FailedUnrecovered = d.ID
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
 func checkInvariants(f *fsm.FSM, g *gen) []string {
 	var bad []string
 	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
 	envOf := map[string]string{}
 	retention := f.HistoryRetention()
+	if got, want := f.Heads(), headsOf(f); !reflect.DeepEqual(got, want) {
+		fail("Heads() = %+v; the environments' records say %+v", got, want)
+	}
 	for _, e := range f.Environments() {
 		hist := f.History(e.Name) // newest first
 		ids := make([]string, len(hist))

@@ -59,7 +59,7 @@ func (r *Reconciler) pipeline(ctx context.Context) {
 // and returns the earliest time one of them wants looking at again.
 func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 	var next time.Time
-	for _, e := range r.store.Environments() {
+	for _, e := range r.store.Heads() {
 		if ctx.Err() != nil {
 			return next
 		}
@@ -68,10 +68,12 @@ func (r *Reconciler) stepAll(ctx context.Context) time.Time {
 		}
 		if e.Current != "" {
 			r.startActive(ctx, e.Current)
-		} else if last := r.lastFailed(e); last != "" {
-			r.startActive(ctx, last)
+		} else if e.FailedUnrecovered != "" {
+			// A leader that died between the failure and the rollback
+			// left it to this one.
+			r.startActive(ctx, e.FailedUnrecovered)
 		}
-		if e.Waiting == "" || e.Suspended != nil {
+		if e.Waiting == "" || e.Suspended {
 			// A suspended environment's waiting deployment stays where
 			// it is (the FSM refuses its start too) until it is resumed.
 			continue
@@ -238,24 +240,6 @@ func (r *Reconciler) gate(ctx context.Context, d *fsm.Deployment) (outcome, erro
 // note, when set, is added to the transition's message.
 func (r *Reconciler) handoff(ctx context.Context, d *fsm.Deployment, note string) (outcome, error) {
 	return r.handoffToDeploy(ctx, d, note)
-}
-
-// lastFailed returns the environment's newest deployment when it failed
-// after applying and has not rolled back: a leader that died between the
-// failure and the rollback leaves it to the next one.
-func (r *Reconciler) lastFailed(e *fsm.Environment) string {
-	if len(e.History) == 0 {
-		return ""
-	}
-	id := e.History[len(e.History)-1]
-	failed := false
-	r.store.Peek(id, func(d *fsm.Deployment) {
-		failed = d != nil && d.State == fsm.StateFailed && d.Applied && !d.RollbackStarted
-	})
-	if !failed {
-		return ""
-	}
-	return id
 }
 
 // problemSummary is the Error of a deployment that failed validation with

@@ -37,6 +37,9 @@ type Cluster interface {
 type Store interface {
 	Environment(name string) (*fsm.Environment, bool)
 	Environments() []*fsm.Environment
+	// Heads is what the pipeline steps on every change: each
+	// environment's active and waiting deployments, without copies.
+	Heads() []fsm.EnvironmentHead
 	Deployment(id string) (*fsm.Deployment, bool)
 	// Peek shows a deployment without copying it; fn must not keep it.
 	Peek(id string, fn func(*fsm.Deployment))

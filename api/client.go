@@ -269,7 +269,8 @@ func (c *Client) RemoveMember(ctx context.Context, id string) error {
 	return err
 }
 
-// Environments lists the environments.
+// Environments lists the environments, each without its history ids
+// (HistoryLength counts them; Environment and History give them).
 func (c *Client) Environments(ctx context.Context, q *QueryOptions) ([]EnvironmentDetail, error) {
 	var es []EnvironmentDetail
 	_, err := c.do(ctx, http.MethodGet, "/v1/environments", q.values(), nil, &es)

@@ -3,7 +3,6 @@ package fsm
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -41,14 +40,7 @@ func TestCompactKeepsState(t *testing.T) {
 			apply(&TransitionDeployment{ID: d.ID, To: next, Time: t0, Message: "step " + string(next)})
 		}
 	}
-	b, err := f.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(nil)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
-		t.Fatal(err)
-	}
+	g, b := restored(t, f)
 	again, err := g.Dump()
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,13 @@ func TestEventLogMatchesScan(t *testing.T) {
 		}
 	}
 	check(f, "applied")
+	g, _ := restored(t, f)
+	check(g, "restored")
+}
+
+// restored returns a new FSM restored from f's snapshot, and the snapshot.
+func restored(t *testing.T, f *FSM) (*FSM, []byte) {
+	t.Helper()
 	b, err := f.Dump()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,7 @@ func TestEventLogMatchesScan(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
 		t.Fatal(err)
 	}
-	check(g, "restored")
+	return g, b
 }
 
 // applier returns a function that applies commands to f as raft would,
@@ -94,14 +101,7 @@ func TestRestoredEventLogIsTheNewest(t *testing.T) {
 	for i := 0; i < eventLogSize/2+777; i++ {
 		apply(&CreateDeployment{Environment: fmt.Sprintf("e%d", i%7), Commit: fmt.Sprint(i), Kind: KindAuto, Time: t0})
 	}
-	b, err := f.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(nil)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
-		t.Fatal(err)
-	}
+	g, _ := restored(t, f)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	all := g.scanEvents(EventID{}, "")

@@ -114,8 +114,8 @@ func TestDomainCitationsExist(t *testing.T) {
 	}
 }
 
-// fsmStates returns the DeploymentState constants internal/fsm declares,
-// read from its source (whichever files hold them), by value.
+// fsmStates returns the states internal/fsm names (its stateNames), read
+// from its source (whichever file holds them), by value.
 func fsmStates(t *testing.T) []fsm.DeploymentState {
 	t.Helper()
 	names, err := filepath.Glob(filepath.Join("..", "internal", "fsm", "*.go"))
@@ -134,35 +134,42 @@ func fsmStates(t *testing.T) []fsm.DeploymentState {
 		}
 		for _, decl := range f.Decls {
 			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
+			if !ok || gd.Tok != token.VAR {
 				continue
 			}
 			for _, spec := range gd.Specs {
 				vs := spec.(*ast.ValueSpec)
-				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "DeploymentState" {
+				if len(vs.Names) != 1 || vs.Names[0].Name != "stateNames" || len(vs.Values) != 1 {
 					continue
 				}
-				for i, name := range vs.Names {
-					lit, ok := ast.Expr(nil), false
-					if i < len(vs.Values) {
-						lit, ok = vs.Values[i], true
-					}
-					bl, isLit := lit.(*ast.BasicLit)
-					if !ok || !isLit || bl.Kind != token.STRING {
-						t.Fatalf("%s: constant %s is not given a string literal; this test's reading of internal/fsm is out of date",
-							fset.Position(name.Pos()), name.Name)
+				lit, ok := vs.Values[0].(*ast.CompositeLit)
+				if !ok {
+					t.Fatalf("%s: stateNames is not a literal; this test's reading of internal/fsm is out of date", fset.Position(vs.Pos()))
+				}
+				for _, elt := range lit.Elts {
+					bl, isLit := elt.(*ast.BasicLit)
+					if !isLit || bl.Kind != token.STRING {
+						t.Fatalf("%s: a state's name is not a string literal; this test's reading of internal/fsm is out of date",
+							fset.Position(elt.Pos()))
 					}
 					v, err := strconv.Unquote(bl.Value)
 					if err != nil {
 						t.Fatal(err)
 					}
-					out = append(out, fsm.DeploymentState(v))
+					if v == "" {
+						continue // no state
+					}
+					st, ok := fsm.ParseState(v)
+					if !ok || st.String() != v {
+						t.Fatalf("internal/fsm names a state %q that ParseState does not give back", v)
+					}
+					out = append(out, st)
 				}
 			}
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("found no DeploymentState constants in internal/fsm; this test's reading of it is out of date")
+		t.Fatal("found no state names (stateNames) in internal/fsm; this test's reading of it is out of date")
 	}
 	slices.Sort(out)
 	return out
@@ -198,9 +205,9 @@ func TestStateTable(t *testing.T) {
 	rows := table(t, "domain.md", "States", "may move to")
 	documented := map[fsm.DeploymentState][]fsm.DeploymentState{}
 	for _, row := range rows {
-		from := fsm.DeploymentState(row["state"])
+		from, _ := fsm.ParseState(row["state"])
 		if !slices.Contains(states, from) {
-			t.Errorf("domain.md lists state %q, which internal/fsm does not have", from)
+			t.Errorf("domain.md lists state %q, which internal/fsm does not have", row["state"])
 			continue
 		}
 		if _, dup := documented[from]; dup {
@@ -214,9 +221,9 @@ func TestStateTable(t *testing.T) {
 			continue
 		}
 		for _, cell := range strings.Split(row["may move to"], ",") {
-			to := fsm.DeploymentState(strings.TrimSpace(cell))
+			to, _ := fsm.ParseState(strings.TrimSpace(cell))
 			if !slices.Contains(states, to) {
-				t.Errorf("domain.md: %s may move to %q, which is not a state of internal/fsm", from, to)
+				t.Errorf("domain.md: %s may move to %q, which is not a state of internal/fsm", from, strings.TrimSpace(cell))
 				continue
 			}
 			documented[from] = append(documented[from], to)

@@ -25,7 +25,7 @@ func TestApproveOrRejectInTheWrongState(t *testing.T) {
 		if state == fsm.StateAwaitingApproval {
 			continue
 		}
-		t.Run(string(state), func(t *testing.T) {
+		t.Run(state.String(), func(t *testing.T) {
 			h := newHarness(t)
 			id := h.createAt("d1", "prod", state).ID
 			tests := []struct {
@@ -259,7 +259,7 @@ func TestReject(t *testing.T) {
 				t.Errorf("Apply(%s) rejection = %+v; want %+v", describe(&cmd), d.Rejection, want)
 			}
 			last := d.Transitions[len(d.Transitions)-1]
-			if last.From != fsm.StateAwaitingApproval || last.To != fsm.StateRejected || !last.Time.Equal(cmd.Time) ||
+			if last.From != fsm.StateAwaitingApproval || last.To != fsm.StateRejected || !last.Time.Time().Equal(cmd.Time) ||
 				!strings.Contains(last.Message, cmd.Identity) || !strings.Contains(last.Message, cmd.Reason) {
 				t.Errorf("Apply(%s) last transition = %+v; want AwaitingApproval→Rejected naming %s and the reason",
 					describe(&cmd), last, cmd.Identity)
@@ -312,7 +312,7 @@ func TestApproveWithoutTime(t *testing.T) {
 // refused; another identity's approval is refused.
 func TestRetriedApprovalAfterTheDeploymentMovedOn(t *testing.T) {
 	for _, moved := range []fsm.DeploymentState{fsm.StateBackingUp, fsm.StateCompleted, fsm.StateRejected} {
-		t.Run(string(moved), func(t *testing.T) {
+		t.Run(moved.String(), func(t *testing.T) {
 			h := newHarness(t)
 			id := h.awaiting("d1", &fsm.ApprovalRequirement{Required: 1, Groups: []string{"ops"}, Expires: t0.Add(time.Hour)})
 			h.mustApply(&fsm.Approve{ID: id, Identity: "alice", Groups: []string{"ops"}, Time: h.tick()})

@@ -102,7 +102,7 @@ func waitingStates() string {
 	var names []string
 	for _, st := range AllStates {
 		if st.Waiting() {
-			names = append(names, string(st))
+			names = append(names, st.String())
 		}
 	}
 	return strings.Join(names, ", ")

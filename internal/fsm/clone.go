@@ -6,16 +6,14 @@ import "slices"
 func (d *Deployment) clone() *Deployment { return d.copyOf(true) }
 
 // copyOf returns a deep copy of d, with its plan and validation documents
-// when docs is set.
+// when docs is set (shared: a Document is immutable).
 func (d *Deployment) copyOf(docs bool) *Deployment {
 	if d == nil {
 		return nil
 	}
 	c := *d
-	c.Plan, c.Validation = nil, nil
-	if docs {
-		c.Plan = slices.Clone(d.Plan)
-		c.Validation = slices.Clone(d.Validation)
+	if !docs {
+		c.Plan, c.Validation = Document{}, Document{}
 	}
 	c.Approval = d.Approval.clone()
 	c.Rollout = cloneRollout(d.Rollout)

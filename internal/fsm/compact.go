@@ -4,7 +4,7 @@ import "slices"
 
 // compact makes a freshly decoded state smaller in memory, without changing
 // what it holds: a JSON decoder gives every occurrence of a string its own
-// copy (each deployment's environment, state names, commits, the ids in
+// copy (each deployment's environment, kind, commits, the ids in
 // environments' histories and as map keys), and grows slices by doubling.
 // compact shares one copy of each repeated short string and trims slices
 // to their length. It makes the state a third smaller (see
@@ -34,7 +34,6 @@ func (in interner) deployment(d *Deployment) {
 	d.Branch = in.s(d.Branch)
 	d.Kind = Kind(in.known(string(d.Kind)))
 	d.Initiator = in.s(d.Initiator)
-	d.State = DeploymentState(in.known(string(d.State)))
 	d.Risk = in.s(d.Risk)
 	if d.Approval != nil {
 		in.all(d.Approval.Groups)
@@ -49,10 +48,7 @@ func (in interner) deployment(d *Deployment) {
 	}
 	d.Transitions = clip(d.Transitions)
 	for i := range d.Transitions {
-		t := &d.Transitions[i]
-		t.From = DeploymentState(in.known(string(t.From)))
-		t.To = DeploymentState(in.known(string(t.To)))
-		t.Message = in.s(t.Message)
+		d.Transitions[i].Message = in.s(d.Transitions[i].Message)
 	}
 	if b := d.Backup; b != nil {
 		b.DeploymentID = in.s(b.DeploymentID)
@@ -96,21 +92,18 @@ func (in interner) s(v string) string {
 	return v
 }
 
-// knownStrings are the states and kinds, which every record repeats.
+// knownStrings are the kinds, which every record repeats.
 var knownStrings = func() map[string]string {
 	m := map[string]string{}
-	for _, st := range AllStates {
-		m[string(st)] = string(st)
-	}
 	for _, k := range []Kind{KindAuto, KindManualSync, KindRollback, KindAutoRollback, KindSelfHeal} {
 		m[string(k)] = string(k)
 	}
 	return m
 }()
 
-// known is s for a state or a kind: the one copy of the constant, looked
-// up in a map of a few entries, which stays in the cache, rather than in
-// the interner, which grows with the state.
+// known is s for a kind: the one copy of the constant, looked up in a map
+// of a few entries, which stays in the cache, rather than in the interner,
+// which grows with the state.
 func (in interner) known(v string) string {
 	if c, ok := knownStrings[v]; ok {
 		return c

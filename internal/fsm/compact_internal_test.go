@@ -27,17 +27,17 @@ func TestCompactKeepsState(t *testing.T) {
 			apply(&CreateDeployment{Environment: env, Commit: fmt.Sprintf("c%03d", i%7), Kind: KindAuto, Time: t0})
 		case e.Waiting != "":
 			to := []DeploymentState{StateValidating, StatePlanning, StateFailed, StateSuperseded}[rng.IntN(4)]
-			apply(&TransitionDeployment{ID: e.Waiting, To: to, Time: t0, Message: "step " + string(to)})
+			apply(&TransitionDeployment{ID: e.Waiting, To: to, Time: t0, Message: "step " + to.String()})
 		case e.Current != "":
 			d, _ := f.Deployment(e.Current)
 			next := map[DeploymentState]DeploymentState{
 				StateValidating: StatePlanning, StatePlanning: StateBackingUp, StateBackingUp: StateApplying,
 				StateApplying: StatePostValidating, StatePostValidating: StateCompleted,
 			}[d.State]
-			if next == "" {
+			if next == 0 {
 				next = StateFailed
 			}
-			apply(&TransitionDeployment{ID: d.ID, To: next, Time: t0, Message: "step " + string(next)})
+			apply(&TransitionDeployment{ID: d.ID, To: next, Time: t0, Message: "step " + next.String()})
 		}
 	}
 	g, b := restored(t, f)
@@ -56,7 +56,6 @@ func TestCompactKeepsState(t *testing.T) {
 	}
 	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
 	first := map[string]*Deployment{}
-	states := map[DeploymentState]string{}
 	for key, d := range g.st.Deployments {
 		if !same(key, d.ID) {
 			t.Errorf("deployment %s: its map key is a copy of its id", d.ID)
@@ -68,13 +67,6 @@ func TestCompactKeepsState(t *testing.T) {
 		}
 		if cap(d.Transitions) != len(d.Transitions) {
 			t.Errorf("deployment %s: transitions hold %d, capacity %d", d.ID, len(d.Transitions), cap(d.Transitions))
-		}
-		for _, tr := range d.Transitions {
-			if o, ok := states[tr.To]; !ok {
-				states[tr.To] = string(tr.To)
-			} else if !same(o, string(tr.To)) {
-				t.Errorf("deployment %s: state %q is a copy", d.ID, tr.To)
-			}
 		}
 	}
 	for _, e := range g.st.Environments {

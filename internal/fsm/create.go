@@ -104,7 +104,7 @@ func (s *state) newDeployment(env, commit string, at time.Time) (*Deployment, *E
 		State:       StatePending,
 		CreatedAt:   at,
 		UpdatedAt:   at,
-		Transitions: []Transition{{To: StatePending, Time: at, Index: s.index}},
+		Transitions: []Transition{{To: StatePending, Time: InstantOf(at), Index: s.index}},
 	}
 	return d, s.env(env)
 }

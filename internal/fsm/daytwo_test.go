@@ -71,7 +71,7 @@ func TestSuspendHoldsEveryStart(t *testing.T) {
 func TestCancelEndsAWaitingDeployment(t *testing.T) {
 	for _, st := range []fsm.DeploymentState{fsm.StatePending, fsm.StateValidating, fsm.StatePlanning,
 		fsm.StateAwaitingApproval, fsm.StateScheduled} {
-		t.Run(string(st), func(t *testing.T) {
+		t.Run(st.String(), func(t *testing.T) {
 			h := newHarness(t)
 			h.mustApply(&fsm.SetNotificationRoutes{Routes: []fsm.NotificationRoute{
 				{Events: []fsm.NotificationEvent{fsm.EventCancelled}, Channels: []string{"hook"}}}})

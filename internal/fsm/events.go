@@ -129,7 +129,7 @@ func (f *FSM) record(index uint64) {
 func eventOf(id EventID, d *Deployment, pos int) Event {
 	t := d.Transitions[pos]
 	return Event{ID: id.String(), DeploymentID: d.ID, Environment: d.Environment,
-		Commit: d.Commit, Kind: d.Kind, From: t.From, To: t.To, Time: t.Time, Message: t.Message}
+		Commit: d.Commit, Kind: d.Kind, From: t.From, To: t.To, Time: t.Time.Time(), Message: t.Message}
 }
 
 // rebuildEvents refills the event log from the state (after a restore):

@@ -15,7 +15,7 @@ func TestEventsAfter(t *testing.T) {
 	all := h.fsm.EventsAfter(fsm.EventID{}, "")
 	var got []string
 	for _, e := range all {
-		got = append(got, e.ID+":"+h.name(e.DeploymentID)+":"+string(e.To))
+		got = append(got, e.ID+":"+h.name(e.DeploymentID)+":"+e.To.String())
 	}
 	want := []string{"1.0:a:Pending", "2.0:a:Superseded", "2.1:b:Pending", "3.0:c:Pending", "4.0:b:Validating"}
 	if len(got) != len(want) {

@@ -11,3 +11,6 @@ func CommandTypes() []CommandType {
 	}
 	return out
 }
+
+// DocumentSize is how many bytes d is held in.
+func DocumentSize(d Document) int { return len(d.b) }

@@ -177,14 +177,14 @@ func (f *FSM) deployments(env string, state DeploymentState, limit int, clone fu
 		// The environment's History lists its deployments: no scan.
 		if e != nil {
 			for _, id := range e.History {
-				if d, ok := f.st.Deployments[id]; ok && (state == "" || d.State == state) {
+				if d, ok := f.st.Deployments[id]; ok && (state == 0 || d.State == state) {
 					out = append(out, d)
 				}
 			}
 		}
 	} else {
 		for _, d := range f.st.Deployments {
-			if (env == "" || d.Environment == env) && (state == "" || d.State == state) {
+			if (env == "" || d.Environment == env) && (state == 0 || d.State == state) {
 				out = append(out, d)
 			}
 		}

@@ -29,7 +29,7 @@ func TestApplyReturnsResultOrError(t *testing.T) {
 	want := &fsm.Deployment{
 		ID: "prod-1", Environment: "prod", Commit: "abc", Branch: "main", Kind: fsm.KindAuto, Initiator: "watcher",
 		State: fsm.StatePending, CreatedAt: t0, UpdatedAt: t0,
-		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: t0, Message: "new commit", Index: 1}},
+		Transitions: []fsm.Transition{{To: fsm.StatePending, Time: fsm.InstantOf(t0), Message: "new commit", Index: 1}},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Apply(create) = %+v; want %+v", d, want)
@@ -85,7 +85,6 @@ func TestReadsReturnCopies(t *testing.T) {
 	d := h.deployment("d1")
 	d.State = fsm.StateCompleted
 	d.Transitions[0].Message = "changed"
-	d.Plan[1] = 'X'
 	d.Approval.Groups[0] = "everyone"
 	d.Approvals[0].Groups[0] = "everyone"
 	e := h.environment("prod")
@@ -408,20 +407,20 @@ func TestBriefReadsLeaveOutDocuments(t *testing.T) {
 		Approval: &fsm.ApprovalRequirement{Required: 1}})
 	h.createAt("d2", "prod", fsm.StatePending)
 	full, brief := h.fsm.History("prod"), h.fsm.BriefHistory("prod")
-	fullList, briefList := h.fsm.Deployments("prod", "", 0), h.fsm.BriefDeployments("prod", "", 0)
+	fullList, briefList := h.fsm.Deployments("prod", 0, 0), h.fsm.BriefDeployments("prod", 0, 0)
 	for _, pair := range [][2][]*fsm.Deployment{{full, brief}, {fullList, briefList}} {
 		if len(pair[0]) != 2 || len(pair[1]) != 2 {
 			t.Fatalf("%d and %d deployments; want 2 each", len(pair[0]), len(pair[1]))
 		}
 		for i := range pair[0] {
 			want := *pair[0][i]
-			want.Plan, want.Validation = nil, nil
+			want.Plan, want.Validation = fsm.Document{}, fsm.Document{}
 			if !reflect.DeepEqual(pair[1][i], &want) {
 				t.Errorf("brief %+v; want %+v", pair[1][i], &want)
 			}
 		}
 	}
-	if d := h.deployment("d1"); string(d.Plan) != `{"a":1}` || string(d.Validation) != `{"ok":true}` {
+	if d := h.deployment("d1"); string(d.Plan.JSON()) != `{"a":1}` || string(d.Validation.JSON()) != `{"ok":true}` {
 		t.Errorf("after brief reads, the deployment holds plan %s and validation %s", d.Plan, d.Validation)
 	}
 }

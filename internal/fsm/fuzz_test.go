@@ -340,7 +340,7 @@ func exercise(t *testing.T, f *fsm.FSM) {
 		}
 		f.EventsAfter(fsm.EventID{}, e.Name)
 	}
-	for _, d := range f.Deployments("", "", 0) {
+	for _, d := range f.Deployments("", 0, 0) {
 		ids[d.ID] = true
 	}
 	if len(ids) > 50 {

@@ -94,7 +94,7 @@ func TestListingByHistoryMatchesTheScan(t *testing.T) {
 			envs = append(envs, name)
 		}
 		for _, env := range envs {
-			for _, st := range append([]DeploymentState{""}, AllStates...) {
+			for _, st := range append([]DeploymentState{0}, AllStates...) {
 				for _, limit := range []int{0, 1} {
 					got := f.BriefDeployments(env, st, limit)
 					f.st.historyIndexed = false

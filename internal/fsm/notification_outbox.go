@@ -55,10 +55,11 @@ func (s *state) record(d *Deployment, t Transition, ev NotificationEvent) {
 				continue
 			}
 			actor, reason := describeEvent(d, t, ev)
+			at := t.Time.Time()
 			s.Notifications[id] = &Notification{
 				ID: id, DeploymentID: d.ID, Environment: d.Environment, Channel: ch, Event: ev,
-				State: NotificationPending, CreatedAt: t.Time, Index: s.index,
-				Actor: actor, Reason: reason, NextTry: t.Time, Updated: t.Time,
+				State: NotificationPending, CreatedAt: at, Index: s.index,
+				Actor: actor, Reason: reason, NextTry: at, Updated: at,
 			}
 			s.notesOf[d.ID] = append(s.notesOf[d.ID], id)
 		}

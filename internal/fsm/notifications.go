@@ -78,7 +78,7 @@ func (e NotificationEvent) Valid() bool { return slices.Contains(AllNotification
 // recorded, not here (see state.notify).
 func NotificationEventsOf(from, to DeploymentState) []NotificationEvent {
 	switch {
-	case from == "" && to == StatePending:
+	case from == 0 && to == StatePending:
 		return []NotificationEvent{EventDeploymentCreated}
 	case from == StateAwaitingApproval && to == StateScheduled:
 		return []NotificationEvent{EventApproved, EventDeploymentScheduled}

@@ -19,7 +19,7 @@ func TestNotificationEventsOf(t *testing.T) {
 	type move struct{ from, to fsm.DeploymentState }
 	ev := func(es ...fsm.NotificationEvent) []fsm.NotificationEvent { return es }
 	want := map[move][]fsm.NotificationEvent{
-		{"", fsm.StatePending}: ev(fsm.EventDeploymentCreated),
+		{0, fsm.StatePending}: ev(fsm.EventDeploymentCreated),
 
 		{fsm.StatePending, fsm.StateValidating}: nil,
 		{fsm.StatePending, fsm.StateFailed}:     ev(fsm.EventDeploymentFailed),
@@ -83,7 +83,7 @@ func TestNotificationEventsOf(t *testing.T) {
 			}
 		}
 	}
-	if got := fsm.NotificationEventsOf("", fsm.StatePending); !slices.Equal(got, want[move{"", fsm.StatePending}]) {
+	if got := fsm.NotificationEventsOf(0, fsm.StatePending); !slices.Equal(got, want[move{0, fsm.StatePending}]) {
 		t.Errorf("NotificationEventsOf(\"\", Pending) = %v; want DeploymentCreated", got)
 	}
 	covered[fsm.EventDeploymentCreated] = true
@@ -225,7 +225,7 @@ func TestNotificationContents(t *testing.T) {
 	moved := h.mustTransition("d", fsm.StateScheduled)
 	at := moved.Transitions[len(moved.Transitions)-1]
 	approved, ok := h.fsm.Notification(h.id("d") + ".Approved.hook")
-	if !ok || approved.Actor != "alice" || !approved.CreatedAt.Equal(at.Time) || approved.Index != at.Index ||
+	if !ok || approved.Actor != "alice" || !approved.CreatedAt.Equal(at.Time.Time()) || approved.Index != at.Index ||
 		approved.Environment != "prod" || approved.DeploymentID != h.id("d") || approved.Channel != "hook" ||
 		approved.Event != fsm.EventApproved {
 		t.Errorf("Notification(Approved) = %+v, %v; want by alice at %v, index %d", approved, ok, at.Time, at.Index)

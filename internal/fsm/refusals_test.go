@@ -184,7 +184,6 @@ func refusals(h *harness) map[fsm.CommandType][]refusal {
 		},
 		fsm.TransitionCommand: {
 			{&fsm.TransitionDeployment{ID: "prod-99", To: fsm.StateFailed, Time: at}, fsm.ErrNotFound},
-			{&fsm.TransitionDeployment{ID: id("pending"), To: "Sideways", Time: at}, fsm.ErrInvalid},
 			{&fsm.TransitionDeployment{ID: id("pending"), To: fsm.StateValidating}, fsm.ErrInvalid},
 			{&fsm.TransitionDeployment{ID: id("pending"), To: fsm.StateValidating, Time: at,
 				Approval: &fsm.ApprovalRequirement{Required: 1}}, fsm.ErrInvalid},

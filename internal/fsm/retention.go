@@ -102,7 +102,7 @@ func (s *state) dropOldPlans(e *Environment) {
 		if d == nil || !d.State.Terminal() || d.PlanDropped {
 			continue
 		}
-		d.Plan, d.Validation, d.PlanDropped = nil, nil, true
+		d.Plan, d.Validation, d.PlanDropped = Document{}, Document{}, true
 	}
 }
 

@@ -301,3 +301,33 @@ func TestRestoreRefusesIDsPastTheCounter(t *testing.T) {
 		t.Errorf("a refused Restore changed the state:\n%s\n%s", before, after)
 	}
 }
+
+// TestRestoreRefusesUnknownStates: a snapshot naming a state this version
+// does not know (as a deployment's state or in a transition) is refused,
+// in either format, and changes nothing: such a state could be neither
+// served nor written again.
+func TestRestoreRefusesUnknownStates(t *testing.T) {
+	src := newHarness(t)
+	src.create("d1", "prod")
+	var v2 bytes.Buffer
+	if _, err := src.fsm.WriteSnapshot(&v2); err != nil {
+		t.Fatal(err)
+	}
+	for format, good := range map[string]string{"version 1": string(src.dump()), "version 2": v2.String()} {
+		for _, edit := range [][2]string{{`"state":"Pending"`, `"state":"Sideways"`}, {`"to":"Pending"`, `"to":"Sideways"`}} {
+			bad := strings.Replace(good, edit[0], edit[1], 1)
+			if bad == good {
+				t.Fatalf("%s snapshot %s; want %s to edit", format, good, edit[0])
+			}
+			h := src.on(fsm.New(nil))
+			before := h.dump()
+			err := h.fsm.Restore(readCloserOf([]byte(bad)))
+			if err == nil || !strings.Contains(err.Error(), "prod-1") || !strings.Contains(err.Error(), "known states") {
+				t.Errorf("Restore(%s with %s) = %v; want an error naming prod-1 and its unknown state", format, edit[1], err)
+			}
+			if after := h.dump(); !bytes.Equal(before, after) {
+				t.Errorf("a refused Restore changed the state:\n%s\n%s", before, after)
+			}
+		}
+	}
+}

@@ -18,6 +18,7 @@ package fsm
 //	drift.go        SetDrift, its DriftDetected notification, and self-heal deployments
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -141,8 +142,25 @@ func (s *state) check() error {
 		if n > s.DeploymentSeq {
 			return fmt.Errorf("deployment %s is numbered past the id counter %d", id, s.DeploymentSeq)
 		}
+		if err := d.checkStates(); err != nil {
+			return fmt.Errorf("deployment %s: %w", id, err)
+		}
 	}
 	return s.checkNotifications()
+}
+
+// checkStates reports a state no deployment can be in: one this version does
+// not know (the record was written by another) or none.
+func (d *Deployment) checkStates() error {
+	if !d.State.Valid() {
+		return errors.New("its state is none of the known states")
+	}
+	for i, t := range d.Transitions {
+		if !t.To.Valid() || t.From != 0 && !t.From.Valid() {
+			return fmt.Errorf("transition %d names a state none of the known states", i+1)
+		}
+	}
+	return nil
 }
 
 // env returns the record of environment name, creating an empty one if the

@@ -75,11 +75,11 @@ func TestDeploymentsFilter(t *testing.T) {
 		limit int
 		want  []string
 	}{
-		{"", "", 0, []string{"p2", "s1", "p1"}},
-		{"production", "", 0, []string{"p2", "p1"}},
+		{"", 0, 0, []string{"p2", "s1", "p1"}},
+		{"production", 0, 0, []string{"p2", "p1"}},
 		{"production", fsm.StateSuperseded, 0, []string{"p1"}},
 		{"", fsm.StatePending, 1, []string{"p2"}},
-		{"development", "", 0, nil},
+		{"development", 0, 0, nil},
 	}
 	for _, tt := range tests {
 		var got []string
@@ -175,10 +175,10 @@ func TestOldPlansAreDropped(t *testing.T) {
 	for i, name := range names {
 		d := h.deployment(name)
 		dropped := i < 2
-		if d.PlanDropped != dropped || (len(d.Plan) == 0) != dropped || (len(d.Validation) == 0) != dropped {
+		if d.PlanDropped != dropped || (len(d.Plan.JSON()) == 0) != dropped || (len(d.Validation.JSON()) == 0) != dropped {
 			t.Errorf("%s: planDropped %v, plan %q, validation %q; want dropped %v", name, d.PlanDropped, d.Plan, d.Validation, dropped)
 		}
-		if d.Transitions[len(d.Transitions)-1].To == "" {
+		if d.Transitions[len(d.Transitions)-1].To == 0 {
 			t.Errorf("%s lost its transitions", name)
 		}
 	}

@@ -7,7 +7,6 @@ package fsm
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -97,7 +96,7 @@ func (s *state) checkTransition(c *TransitionDeployment) error {
 		return notFound("deployment", c.ID)
 	}
 	if !c.To.Valid() {
-		return invalid("transition deployment %s: unknown state %q", c.ID, c.To)
+		return invalid("transition deployment %s: unknown state", c.ID)
 	}
 	if c.Time.IsZero() {
 		return invalid("transition deployment %s: time is missing", c.ID)
@@ -184,10 +183,10 @@ func (s *state) transition(c *TransitionDeployment) any {
 		d.Error = c.Error
 	}
 	if c.Plan != nil {
-		d.Plan = slices.Clone(c.Plan)
+		d.Plan = NewDocument(c.Plan)
 	}
 	if c.Validation != nil {
-		d.Validation = slices.Clone(c.Validation)
+		d.Validation = NewDocument(c.Validation)
 	}
 	if c.Risk != "" {
 		d.Risk = c.Risk
@@ -237,7 +236,7 @@ func (s *state) transition(c *TransitionDeployment) any {
 
 // move records a transition of d to state to. Callers check legality first.
 func (d *Deployment) move(to DeploymentState, at time.Time, msg string, index uint64) {
-	d.Transitions = append(d.Transitions, Transition{From: d.State, To: to, Time: at, Message: msg, Index: index})
+	d.Transitions = append(d.Transitions, Transition{From: d.State, To: to, Time: InstantOf(at), Message: msg, Index: index})
 	d.State = to
 	d.UpdatedAt = at
 }

@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -55,20 +56,49 @@ var specEdges = func() map[edge]bool {
 }()
 
 func TestAllStatesAreTheFifteenOfTheDomain(t *testing.T) {
-	want := []fsm.DeploymentState{
+	want := []string{
 		"Pending", "Validating", "Planning", "AwaitingApproval", "Scheduled", "BackingUp", "Applying",
 		"PostValidating", "Completed", "Failed", "RollingBack", "RolledBack", "Rejected", "Superseded", "Cancelled",
 	}
 	if fmt.Sprint(fsm.AllStates) != fmt.Sprint(want) {
 		t.Fatalf("AllStates = %v; want %v", fsm.AllStates, want)
 	}
-	for _, s := range want {
-		if !s.Valid() {
-			t.Errorf("%s.Valid() = false; want true", s)
+	for i, name := range want {
+		s, ok := fsm.ParseState(name)
+		if !ok || s != fsm.AllStates[i] || !s.Valid() || s.String() != name {
+			t.Errorf("ParseState(%q) = %d, %v (valid %v, named %q); want %d, the %d-th state", name, s, ok, s.Valid(), s, fsm.AllStates[i], i+1)
+		}
+		b, err := json.Marshal(s)
+		var back fsm.DeploymentState
+		if err != nil || string(b) != `"`+name+`"` || json.Unmarshal(b, &back) != nil || back != s {
+			t.Errorf("%s in JSON: %s, %v, back %v; want %q and back", name, b, err, back, name)
 		}
 	}
-	if fsm.DeploymentState("Done").Valid() {
-		t.Errorf(`DeploymentState("Done").Valid() = true; want false`)
+	for _, name := range []string{"Done", "", "pending"} {
+		if s, ok := fsm.ParseState(name); s.Valid() || ok != (name == "") {
+			t.Errorf("ParseState(%q) = %v, %v; want no valid state", name, s, ok)
+		}
+	}
+	if b, err := json.Marshal(fsm.DeploymentState(99)); err == nil {
+		t.Errorf("json.Marshal(DeploymentState(99)) = %s; want an error, a number no state has never encodes", b)
+	}
+}
+
+// TestTransitionToAnUnknownStateIsRefused: a log entry naming a state this
+// version does not know (written by another) decodes, and is refused as a
+// command; the node neither stops nor changes anything.
+func TestTransitionToAnUnknownStateIsRefused(t *testing.T) {
+	h := newHarness(t)
+	d := h.create("p1", "prod")
+	before := string(h.stateBytes())
+	entry := append([]byte{byte(fsm.TransitionCommand)},
+		fmt.Sprintf(`{"id":%q,"to":"Sideways","time":"2026-01-05T09:00:00Z"}`, d.ID)...)
+	res, err := h.a.ApplyData(entry)
+	if !errors.Is(err, fsm.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "unknown state") {
+		t.Fatalf("a transition to Sideways: %v, %v; want ErrInvalid naming the unknown state", res, err)
+	}
+	if after := string(h.stateBytes()); after != before {
+		t.Errorf("the refused transition changed the state:\n%s\nwant\n%s", after, before)
 	}
 }
 
@@ -160,7 +190,7 @@ func TestEveryTransition(t *testing.T) {
 					t.Fatalf("Apply(%s) result is %T; want *fsm.Deployment", describe(cmd), res)
 				}
 				last := d.Transitions[len(d.Transitions)-1]
-				if d.State != tt.to || last.From != tt.from || last.To != tt.to || !last.Time.Equal(cmd.Time) ||
+				if d.State != tt.to || last.From != tt.from || last.To != tt.to || !last.Time.Time().Equal(cmd.Time) ||
 					last.Message != "step" {
 					t.Errorf("Apply(%s) = state %s, last transition %+v; want state %s, transition %s→%s at %v",
 						describe(cmd), d.State, last, tt.to, tt.from, tt.to, cmd.Time)
@@ -187,7 +217,7 @@ func TestEveryTransition(t *testing.T) {
 					describe(cmd), te.ID, te.From, te.To, id, tt.from, tt.to)
 			}
 			msg := err.Error()
-			for _, s := range []string{id, string(tt.from), string(tt.to)} {
+			for _, s := range []string{id, tt.from.String(), tt.to.String()} {
 				if !strings.Contains(msg, s) {
 					t.Errorf("Apply(%s) error %q does not name %q", describe(cmd), msg, s)
 				}
@@ -264,7 +294,7 @@ func TestRollbackNeedsApplyAndHappensOnce(t *testing.T) {
 // requirement asks for.
 func TestLeavingAwaitingApproval(t *testing.T) {
 	for _, to := range []fsm.DeploymentState{fsm.StateScheduled, fsm.StateBackingUp} {
-		t.Run(string(to), func(t *testing.T) {
+		t.Run(to.String(), func(t *testing.T) {
 			// refusedWith checks that moving d1 to `to` is refused for reason.
 			refusedWith := func(h *harness, reason string) {
 				t.Helper()
@@ -339,7 +369,7 @@ func TestLeavingAwaitingApproval(t *testing.T) {
 
 	// The other ways out of AwaitingApproval need no approval.
 	for _, to := range []fsm.DeploymentState{fsm.StateRejected, fsm.StateFailed, fsm.StateSuperseded} {
-		t.Run("unapproved to "+string(to), func(t *testing.T) {
+		t.Run("unapproved to "+to.String(), func(t *testing.T) {
 			h := newHarness(t)
 			h.createAt("d1", "prod", fsm.StatePlanning)
 			h.mustApply(&fsm.TransitionDeployment{ID: h.id("d1"), To: fsm.StateAwaitingApproval, Time: h.tick(),
@@ -418,7 +448,7 @@ func TestConflictingActiveDeployments(t *testing.T) {
 			if *ce != want {
 				t.Errorf("Apply(%s) error = %+v; want %+v", describe(cmd), *ce, want)
 			}
-			for _, s := range []string{id, other, string(tt.wantFrom), string(tt.to), string(tt.otherIs), "prod"} {
+			for _, s := range []string{id, other, tt.wantFrom.String(), tt.to.String(), tt.otherIs.String(), "prod"} {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("Apply(%s) error %q does not name %q", describe(cmd), err, s)
 				}
@@ -466,7 +496,7 @@ var waitingStates = []fsm.DeploymentState{
 func TestCreateSupersedesTheWaitingDeployment(t *testing.T) {
 	paths := map[string][]fsm.DeploymentState{}
 	for _, s := range waitingStates {
-		paths[string(s)] = pathTo[s]
+		paths[s.String()] = pathTo[s]
 	}
 	paths["Scheduled after approval"] = []fsm.DeploymentState{
 		fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval, fsm.StateScheduled,
@@ -486,7 +516,7 @@ func TestCreateSupersedesTheWaitingDeployment(t *testing.T) {
 			if d1.State != fsm.StateSuperseded || last.From != from || last.To != fsm.StateSuperseded {
 				t.Fatalf("Deployment(d1) = %s, last transition %+v; want Superseded from %s", d1.State, last, from)
 			}
-			if !strings.Contains(last.Message, created.ID) || !last.Time.Equal(created.CreatedAt) ||
+			if !strings.Contains(last.Message, created.ID) || !last.Time.Time().Equal(created.CreatedAt) ||
 				!d1.UpdatedAt.Equal(created.CreatedAt) {
 				t.Errorf("Deployment(d1) supersede transition = %+v, updated %v; want a message naming %s at %v",
 					last, d1.UpdatedAt, created.ID, created.CreatedAt)
@@ -654,7 +684,7 @@ func TestTransitionRecordsStepResults(t *testing.T) {
 	h.mustTransition("d1", fsm.StateFailed)
 
 	d := h.deployment("d1")
-	if string(d.Validation) != `{"ok":true}` || string(d.Plan) != `{"changes":3}` || d.Risk != "high" {
+	if string(d.Validation.JSON()) != `{"ok":true}` || string(d.Plan.JSON()) != `{"changes":3}` || d.Risk != "high" {
 		t.Errorf("Deployment(d1) = validation %s plan %s risk %q; want {\"ok\":true}, {\"changes\":3}, high",
 			d.Validation, d.Plan, d.Risk)
 	}

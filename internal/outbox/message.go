@@ -23,16 +23,16 @@ func (d *Deliverer) message(n fsm.Notification) notify.Message {
 	if !ok {
 		return m // pruned since: the notification still says what happened
 	}
-	m.Commit, m.State, m.Risk = dep.Commit, string(dep.State), dep.Risk
+	m.Commit, m.State, m.Risk = dep.Commit, dep.State.String(), dep.Risk
 	m.Subject = d.cfg.Subject(dep.Commit)
-	if len(dep.Plan) > 0 {
+	if !dep.Plan.IsZero() {
 		// The plan's counts; a plan that does not decode (or was
 		// dropped) leaves them zero.
 		var p struct {
 			Added, Modified, Removed int
 			Breaking                 bool
 		}
-		if json.Unmarshal(dep.Plan, &p) == nil {
+		if json.Unmarshal(dep.Plan.JSON(), &p) == nil {
 			m.Plan = notify.PlanSummary{Added: p.Added, Modified: p.Modified, Removed: p.Removed, Breaking: p.Breaking}
 		}
 	}

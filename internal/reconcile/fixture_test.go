@@ -202,7 +202,7 @@ func (pc *pipelineCluster) approve(id, who string, groups ...string) (*fsm.Appro
 func planOf(t *testing.T, d *fsm.Deployment) plan.Document {
 	t.Helper()
 	var rec plan.Document
-	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
+	if err := json.Unmarshal(d.Plan.JSON(), &rec); err != nil || rec.Plan == nil {
 		t.Fatalf("deployment %s plan %s: %v", d.ID, d.Plan, err)
 	}
 	return rec

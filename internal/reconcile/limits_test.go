@@ -24,7 +24,7 @@ func checkSmall(t *testing.T, d *fsm.Deployment, limit int) {
 	}
 	if len(b) > limit {
 		t.Errorf("deployment %s is %d bytes of JSON (plan %d, validation %d, error %d); want at most %d",
-			d.ID, len(b), len(d.Plan), len(d.Validation), len(d.Error), limit)
+			d.ID, len(b), len(d.Plan.JSON()), len(d.Validation.JSON()), len(d.Error), limit)
 	}
 }
 
@@ -96,8 +96,8 @@ func TestPlanTooLargeToRecordFailsTheDeployment(t *testing.T) {
 			t.Errorf("message %q and error %q do not both say %q", lastMessage(d), d.Error, want)
 		}
 	}
-	if len(d.Plan) != 0 {
-		t.Errorf("failed deployment records a %d-byte plan; want none", len(d.Plan))
+	if len(d.Plan.JSON()) != 0 {
+		t.Errorf("failed deployment records a %d-byte plan; want none", len(d.Plan.JSON()))
 	}
 
 	next := pc.commit(map[string]string{appFile: `{"Setting0001": "value"}`}, "one setting")
@@ -120,7 +120,7 @@ func TestValidationReportIsBounded(t *testing.T) {
 	c := pc.commit(envFiles("staging", layers...), "a thousand bad layers")
 	d := pc.deploymentOf("staging", c, fsm.StateFailed)
 	var rep configrepo.Report
-	if err := json.Unmarshal(d.Validation, &rep); err != nil {
+	if err := json.Unmarshal(d.Validation.JSON(), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Problems) != configrepo.MaxReportProblems || rep.Omitted != 1000-configrepo.MaxReportProblems {

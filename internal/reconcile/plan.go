@@ -162,7 +162,7 @@ func inputOf(b *configrepo.Bundle, rawPolicy []byte) plan.Input {
 // approval, or goes on to the window gate.
 func (r *Reconciler) decide(ctx context.Context, d *fsm.Deployment) (outcome, error) {
 	var rec plan.Document
-	if err := json.Unmarshal(d.Plan, &rec); err != nil || rec.Plan == nil {
+	if err := json.Unmarshal(d.Plan.JSON(), &rec); err != nil || rec.Plan == nil {
 		return r.fail(ctx, d, "the recorded plan cannot be read", fmt.Sprintf("decode plan: %v", err), nil)
 	}
 	dec, err := r.approvalDecision(ctx, d, &rec)

@@ -139,7 +139,7 @@ func TestValidationFailureListsEveryProblem(t *testing.T) {
 	if !strings.Contains(d.Error, "environments/staging/metadata.json:") {
 		t.Errorf("error %q does not name the file with a position", d.Error)
 	}
-	if !strings.Contains(string(d.Validation), `"line"`) {
+	if !strings.Contains(string(d.Validation.JSON()), `"line"`) {
 		t.Errorf("validation %s has no positions", d.Validation)
 	}
 }

@@ -153,7 +153,7 @@ func newGoldenServer(t *testing.T) (*httptest.Server, *apiFixture) {
 		return d.(*fsm.Deployment).ID
 	}
 	move := func(id string, to fsm.DeploymentState, m int, mod func(*fsm.TransitionDeployment)) {
-		tr := &fsm.TransitionDeployment{ID: id, To: to, Time: at(m), Message: "to " + string(to)}
+		tr := &fsm.TransitionDeployment{ID: id, To: to, Time: at(m), Message: "to " + to.String()}
 		if mod != nil {
 			mod(tr)
 		}

@@ -59,7 +59,7 @@ func notificationFixture(t *testing.T) (*apiFixture, notified) {
 	n.waitingDeployment = tf.apply(&fsm.CreateDeployment{Environment: "staging", Commit: "c9", Kind: fsm.KindAuto,
 		Initiator: "watcher", Time: at(10), Message: "commit c9 seen"}).(*fsm.Deployment).ID
 	for i, to := range []fsm.DeploymentState{fsm.StateValidating, fsm.StatePlanning, fsm.StateAwaitingApproval} {
-		tr := &fsm.TransitionDeployment{ID: n.waitingDeployment, To: to, Time: at(11 + i), Message: "to " + string(to)}
+		tr := &fsm.TransitionDeployment{ID: n.waitingDeployment, To: to, Time: at(11 + i), Message: "to " + to.String()}
 		if to == fsm.StateAwaitingApproval {
 			tr.Approval = &fsm.ApprovalRequirement{Required: 1, Groups: []string{"devops-team"}}
 		}

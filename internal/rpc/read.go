@@ -22,7 +22,7 @@ func summarize(d *fsm.Deployment) *api.DeploymentSummary {
 	}
 	s := &api.DeploymentSummary{
 		ID: d.ID, Environment: d.Environment, Commit: d.Commit, Branch: d.Branch, Kind: string(d.Kind),
-		Initiator: d.Initiator, DryRun: d.DryRun, Subject: d.Subject, State: api.DeploymentState(d.State), Risk: d.Risk, Error: d.Error,
+		Initiator: d.Initiator, DryRun: d.DryRun, Subject: d.Subject, State: api.DeploymentState(d.State.String()), Risk: d.Risk, Error: d.Error,
 		Approvals: len(d.Approvals), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 	if n := len(d.Transitions); n > 0 {
@@ -105,13 +105,14 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	env, state := q.Get("env"), fsm.DeploymentState(q.Get("state"))
+	env, stateName := q.Get("env"), q.Get("state")
 	if env != "" && !fsm.ValidEnvironmentName(env) {
 		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("env: %q is not a valid environment name", env))
 		return
 	}
-	if state != "" && !state.Valid() {
-		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("state: %q is not a deployment state (Pending, Validating, ... Superseded)", state))
+	state, ok := fsm.ParseState(stateName)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("state: %q is not a deployment state (Pending, Validating, ... Superseded)", stateName))
 		return
 	}
 	limit := defaultDeploymentsLimit

@@ -22,7 +22,7 @@ func readFixture(t *testing.T) (*Server, map[string]string) {
 	}
 	move := func(id string, states ...fsm.DeploymentState) {
 		for _, s := range states {
-			tf.apply(&fsm.TransitionDeployment{ID: id, To: s, Time: tick(), Message: "to " + string(s),
+			tf.apply(&fsm.TransitionDeployment{ID: id, To: s, Time: tick(), Message: "to " + s.String(),
 				Plan: json.RawMessage(`{"risk":"low","changes":[]}`)})
 		}
 	}

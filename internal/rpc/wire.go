@@ -32,11 +32,11 @@ func wireDeployment(d *fsm.Deployment) *api.Deployment {
 		Initiator:       d.Initiator,
 		Subject:         d.Subject,
 		DryRun:          d.DryRun,
-		State:           api.DeploymentState(d.State),
+		State:           api.DeploymentState(d.State.String()),
 		CreatedAt:       d.CreatedAt,
 		UpdatedAt:       d.UpdatedAt,
-		Plan:            wirePlan(d.Plan),
-		Validation:      wireValidation(d.Validation),
+		Plan:            wirePlan(d.Plan.JSON()),
+		Validation:      wireValidation(d.Validation.JSON()),
 		PlanDropped:     d.PlanDropped,
 		Risk:            d.Risk,
 		Approval:        wireApprovalRequirement(d.Approval),
@@ -119,7 +119,7 @@ func wireRejection(r *fsm.Rejection) *api.Rejection {
 }
 
 func wireTransition(t fsm.Transition) api.Transition {
-	return api.Transition{From: api.DeploymentState(t.From), To: api.DeploymentState(t.To), Time: t.Time,
+	return api.Transition{From: api.DeploymentState(t.From.String()), To: api.DeploymentState(t.To.String()), Time: t.Time.Time(),
 		Message: t.Message, Index: t.Index}
 }
 
@@ -209,7 +209,7 @@ func wireSourceStatus(s fsm.SourceStatus) api.SourceStatus {
 // wireEvent is one transition on the event stream.
 func wireEvent(e fsm.Event) api.Event {
 	return api.Event{ID: e.ID, DeploymentID: e.DeploymentID, Environment: e.Environment, Commit: e.Commit,
-		Kind: api.Kind(e.Kind), From: api.DeploymentState(e.From), To: api.DeploymentState(e.To), Time: e.Time,
+		Kind: api.Kind(e.Kind), From: api.DeploymentState(e.From.String()), To: api.DeploymentState(e.To.String()), Time: e.Time,
 		Message: e.Message}
 }
 

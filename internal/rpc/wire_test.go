@@ -26,6 +26,8 @@ var (
 	timeType = reflect.TypeFor[time.Time]()
 	rawType  = reflect.TypeFor[json.RawMessage]()
 	riskType = reflect.TypeFor[plan.Risk]()
+	docType  = reflect.TypeFor[fsm.Document]()
+	stType   = reflect.TypeFor[fsm.DeploymentState]()
 )
 
 func (f *filler) fill(t *testing.T, v reflect.Value, path string) {
@@ -38,8 +40,11 @@ func (f *filler) fill(t *testing.T, v reflect.Value, path string) {
 	case v.Type() == riskType:
 		v.Set(reflect.ValueOf(plan.Risk(1 + f.n%4)))
 		return
-	case v.Type() == rawType:
+	case v.Type() == rawType || v.Type() == docType:
 		return // a document: the test fills it with one
+	case v.Type() == stType:
+		v.Set(reflect.ValueOf(fsm.AllStates[f.n%len(fsm.AllStates)]))
+		return
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -98,8 +103,8 @@ func filledDeployment(t *testing.T) *fsm.Deployment {
 	f := &filler{}
 	d := filled[fsm.Deployment](t, f)
 	doc := filled[plan.Document](t, f)
-	d.Plan = mustJSON(t, doc)
-	d.Validation = mustJSON(t, filled[configrepo.Report](t, f))
+	d.Plan = fsm.NewDocument(mustJSON(t, doc))
+	d.Validation = fsm.NewDocument(mustJSON(t, filled[configrepo.Report](t, f)))
 	return &d
 }
 
@@ -319,7 +324,7 @@ func TestWireEnumerations(t *testing.T) {
 	}
 	for i, s := range fsm.AllStates {
 		a := api.AllStates[i]
-		if string(a) != string(s) || a.Valid() != s.Valid() || a.Terminal() != s.Terminal() ||
+		if string(a) != s.String() || a.Valid() != s.Valid() || a.Terminal() != s.Terminal() ||
 			a.Waiting() != s.Waiting() || a.Active() != s.Active() {
 			t.Errorf("api state %q (valid %v terminal %v waiting %v active %v) is not fsm's %q (%v %v %v %v)",
 				a, a.Valid(), a.Terminal(), a.Waiting(), a.Active(), s, s.Valid(), s.Terminal(), s.Waiting(), s.Active())

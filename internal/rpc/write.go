@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,7 +86,7 @@ type docMemo struct {
 
 // memoDocs is one deployment's documents, as stored and in the API's form.
 type memoDocs struct {
-	plan, validation         json.RawMessage // as stored
+	plan, validation         fsm.Document // as stored
 	wirePlan, wireValidation json.RawMessage
 }
 
@@ -104,8 +103,8 @@ func (m *docMemo) wireDeployment(d *fsm.Deployment) *api.Deployment {
 	m.mu.Lock()
 	e, ok := m.m[d.ID]
 	m.mu.Unlock()
-	if !ok || !bytes.Equal(e.plan, d.Plan) || !bytes.Equal(e.validation, d.Validation) {
-		e = memoDocs{plan: d.Plan, validation: d.Validation, wirePlan: wirePlan(d.Plan), wireValidation: wireValidation(d.Validation)}
+	if !ok || e.plan != d.Plan || e.validation != d.Validation {
+		e = memoDocs{plan: d.Plan, validation: d.Validation, wirePlan: wirePlan(d.Plan.JSON()), wireValidation: wireValidation(d.Validation.JSON())}
 		m.mu.Lock()
 		if m.m == nil || len(m.m) >= docMemoSize {
 			m.m = make(map[string]memoDocs, docMemoSize)
@@ -114,7 +113,7 @@ func (m *docMemo) wireDeployment(d *fsm.Deployment) *api.Deployment {
 		m.mu.Unlock()
 	}
 	bare := *d
-	bare.Plan, bare.Validation = nil, nil
+	bare.Plan, bare.Validation = fsm.Document{}, fsm.Document{}
 	out := wireDeployment(&bare)
 	out.Plan, out.Validation = e.wirePlan, e.wireValidation
 	return out

@@ -29,7 +29,7 @@ func TestDocMemoAnswersAsWireDeployment(t *testing.T) {
 		{"plan back", planA, nil},
 	} {
 		d := &fsm.Deployment{ID: "production-3", Environment: "production", Commit: "c1", State: fsm.StateAwaitingApproval,
-			Plan: step.plan, Validation: step.validation}
+			Plan: fsm.NewDocument(step.plan), Validation: fsm.NewDocument(step.validation)}
 		got, err := json.Marshal(m.wireDeployment(d))
 		if err != nil {
 			t.Fatal(err)

@@ -104,7 +104,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for env, states := range counts {
 		for state, v := range states {
-			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), env, string(state))
+			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(v), env, state.String())
 		}
 	}
 	type key struct{ channel, state string }
@@ -128,7 +128,7 @@ func (m *Metrics) Run(ctx context.Context) {
 			if e.Time.Before(m.since) {
 				continue
 			}
-			m.transitions.WithLabelValues(e.Environment, string(e.To)).Inc()
+			m.transitions.WithLabelValues(e.Environment, e.To.String()).Inc()
 			if e.To == fsm.StateCompleted {
 				if d, ok := m.store.Deployment(e.DeploymentID); ok {
 					m.commitToDone.WithLabelValues(e.Environment).Observe(e.Time.Sub(d.CreatedAt).Seconds())

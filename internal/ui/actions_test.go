@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/honua-io/honua-gitops/internal/fsm"
 )
 
 func TestActionNeedsTheSessionsCSRF(t *testing.T) {
@@ -123,7 +125,7 @@ func TestApproveThroughTheDashboard(t *testing.T) {
 	if a := c.do("POST", "/ui/deployments/"+f.waiting+"/reject", url.Values{"csrf": {csrf}, "reason": {"wrong window"}}, nil); a.StatusCode != http.StatusSeeOther {
 		t.Fatalf("reject = %d:\n%s", a.StatusCode, a.body)
 	}
-	if st := f.deployment(f.waiting).State; st != "Rejected" {
+	if st := f.deployment(f.waiting).State; st != fsm.StateRejected {
 		t.Errorf("state after reject = %s; want Rejected", st)
 	}
 	// Approving now (carol had not): the API's 409, on the deployment

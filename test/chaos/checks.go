@@ -288,7 +288,7 @@ func activeOverlaps(deps map[string]*api.Deployment) []string {
 	var all []transitionAt
 	for _, d := range deps {
 		for i, t := range d.Transitions {
-			all = append(all, transitionAt{t.Index, d.ID, depNumber(d.ID), i, fsm.DeploymentState(t.From), fsm.DeploymentState(t.To), d.Environment})
+			all = append(all, transitionAt{t.Index, d.ID, depNumber(d.ID), i, fsmState(t.From), fsmState(t.To), d.Environment})
 		}
 	}
 	slices.SortFunc(all, func(a, b transitionAt) int {
@@ -301,9 +301,16 @@ func activeOverlaps(deps map[string]*api.Deployment) []string {
 func eventOverlaps(es []api.Event) []string {
 	all := make([]transitionAt, len(es))
 	for i, e := range es {
-		all[i] = transitionAt{eventIndex(e.ID), e.DeploymentID, depNumber(e.DeploymentID), i, fsm.DeploymentState(e.From), fsm.DeploymentState(e.To), e.Environment}
+		all[i] = transitionAt{eventIndex(e.ID), e.DeploymentID, depNumber(e.DeploymentID), i, fsmState(e.From), fsmState(e.To), e.Environment}
 	}
 	return overlaps(all)
+}
+
+// fsmState is the FSM's state of an API's state name (0 for "" or a name
+// that is none).
+func fsmState(s api.DeploymentState) fsm.DeploymentState {
+	st, _ := fsm.ParseState(string(s))
+	return st
 }
 
 func overlaps(ordered []transitionAt) []string {

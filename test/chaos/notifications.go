@@ -182,12 +182,12 @@ func notificationViolations(final *finalState, notes []api.Notification, h *hook
 		if d.DryRun {
 			continue
 		}
-		from := fsm.DeploymentState("")
+		from := fsm.DeploymentState(0)
 		for _, t := range d.Transitions {
-			for _, ev := range fsm.NotificationEventsOf(from, fsm.DeploymentState(t.To)) {
+			for _, ev := range fsm.NotificationEventsOf(from, fsmState(t.To)) {
 				want[fsm.NotificationID(d.ID, ev, hookChannel)] = true
 			}
-			from = fsm.DeploymentState(t.To)
+			from = fsmState(t.To)
 		}
 	}
 	h.mu.Lock()

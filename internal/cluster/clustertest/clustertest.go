@@ -205,7 +205,7 @@ func (c *Cluster) Apply(cmd fsm.Command) (any, error) {
 		res, applyErr = r, err
 		if tr, ok := cmd.(*fsm.TransitionDeployment); ok && lost && errors.Is(err, fsm.ErrIllegalTransition) {
 			if d, ok := leader.FSM.Deployment(tr.ID); ok && d.State == tr.To {
-				if n := len(d.Transitions); n > 0 && d.Transitions[n-1].Time.Equal(tr.Time) {
+				if n := len(d.Transitions); n > 0 && d.Transitions[n-1].Time.Time().Equal(tr.Time) {
 					res, applyErr = d, nil
 				}
 			}

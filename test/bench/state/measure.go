@@ -52,7 +52,7 @@ func fillState(r *benchrun.Runner, envs, perEnv int) (backupFile, fillResult) {
 		r.Fatalf("fill: %v", err)
 	}
 	res := fillResult{took: time.Since(start), commands: f.applied.Load()}
-	res.deployments = len(node.FSM().Deployments("", "", 0))
+	res.deployments = len(node.FSM().Deployments("", 0, 0))
 	if want := envs * perEnv; res.deployments != want {
 		r.Fatalf("fill: the state holds %d deployments; want %d", res.deployments, want)
 	}
@@ -173,7 +173,7 @@ func measureInProcess(r *benchrun.Runner, path string, state []byte, runs int) i
 			r.Fatalf("the restored FSM's snapshot differs from the one it was restored from")
 		}
 	}
-	out.deployments = len(f.Deployments("", "", 0))
+	out.deployments = len(f.Deployments("", 0, 0))
 	out.environments = len(f.Environments())
 	runtime.KeepAlive(f)
 	return out

@@ -59,12 +59,19 @@ func (a *ApprovalRequirement) clone() *ApprovalRequirement {
 }
 
 // clone returns a deep copy of e.
-func (e *Environment) clone() *Environment {
+func (e *Environment) clone() *Environment { return e.copyOf(true) }
+
+// copyOf returns a deep copy of e, with its history's ids when history is
+// set (else none).
+func (e *Environment) copyOf(history bool) *Environment {
 	if e == nil {
 		return nil
 	}
 	c := *e
-	c.History = slices.Clone(e.History)
+	c.History = nil
+	if history {
+		c.History = slices.Clone(e.History)
+	}
 	if e.Pin != nil {
 		p := *e.Pin
 		c.Pin = &p

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -100,6 +101,33 @@ func (f *FSM) Environments() []*Environment {
 		out = append(out, e.clone())
 	}
 	sortEnvironments(out)
+	return out
+}
+
+// EnvironmentBrief is an environment's record as a list of environments
+// needs it: a copy without its history's ids (100,000 of them on a large
+// state, copied for every list), with their number and the newest.
+type EnvironmentBrief struct {
+	// Environment is a copy of the record; its History is nil.
+	Environment   *Environment
+	HistoryLength int
+	// Latest is the id of the environment's newest deployment, "" for none.
+	Latest string
+}
+
+// BriefEnvironments returns every environment's brief, sorted by name.
+func (f *FSM) BriefEnvironments() []EnvironmentBrief {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]EnvironmentBrief, 0, len(f.st.Environments))
+	for _, e := range f.st.Environments {
+		b := EnvironmentBrief{Environment: e.copyOf(false), HistoryLength: len(e.History)}
+		if n := len(e.History); n > 0 {
+			b.Latest = e.History[n-1]
+		}
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b EnvironmentBrief) int { return strings.Compare(a.Environment.Name, b.Environment.Name) })
 	return out
 }
 

@@ -424,3 +424,42 @@ func TestBriefReadsLeaveOutDocuments(t *testing.T) {
 		t.Errorf("after brief reads, the deployment holds plan %s and validation %s", d.Plan, d.Validation)
 	}
 }
+
+// TestBriefEnvironments: each brief is the environment's record without
+// its history's ids, with their number and the newest, in name order; a
+// change to a brief does not reach the state.
+func TestBriefEnvironments(t *testing.T) {
+	h := newHarness(t)
+	if got := h.fsm.BriefEnvironments(); len(got) != 0 {
+		t.Fatalf("BriefEnvironments() = %v on a new FSM; want none", got)
+	}
+	h.create("p1", "prod")
+	h.create("s1", "staging")
+	h.create("p2", "prod") // supersedes p1
+	h.mustApply(&fsm.ObserveCommit{Environment: "dev", Commit: "c", Time: h.tick()})
+	full, briefs := h.fsm.Environments(), h.fsm.BriefEnvironments()
+	if len(briefs) != len(full) || len(full) != 3 {
+		t.Fatalf("%d briefs, %d environments; want 3 each", len(briefs), len(full))
+	}
+	for i, b := range briefs {
+		want := *full[i]
+		latest := ""
+		if n := len(want.History); n > 0 {
+			latest = want.History[n-1]
+		}
+		if b.HistoryLength != len(want.History) || b.Latest != latest {
+			t.Errorf("%s: history length %d, latest %q; want %d, %q", want.Name, b.HistoryLength, b.Latest, len(want.History), latest)
+		}
+		want.History = nil
+		if !reflect.DeepEqual(b.Environment, &want) {
+			t.Errorf("brief %+v; want %+v", b.Environment, &want)
+		}
+	}
+	if briefs[0].Environment.Name != "dev" || briefs[1].Latest != h.id("p2") || briefs[1].HistoryLength != 2 {
+		t.Errorf("briefs %+v, %+v; want dev first, then prod with 2 deployments, p2 the newest", briefs[0], briefs[1])
+	}
+	briefs[1].Environment.Current = "changed"
+	if e := h.environment("prod"); e.Current == "changed" {
+		t.Errorf("a change to a brief reached the state")
+	}
+}

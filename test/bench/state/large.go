@@ -310,7 +310,11 @@ type largeProcess struct {
 // the reads an operator's dashboards make.
 func measureLargeProcess(r *benchrun.Runner, b backupFile, envs int) largeProcess {
 	var p largeProcess
-	c := harness.Start(r, 1, harness.Options{Args: append([]string{"--history-retention", "100"}, nodeArgs...), Env: nodeEnv})
+	args := append([]string{"--history-retention", "100"}, nodeArgs...)
+	if profileDir != "" {
+		args = append(args, "--enable-debug")
+	}
+	c := harness.Start(r, 1, harness.Options{Args: args, Env: nodeEnv})
 	n := c.Nodes()[0]
 	waitReady(r, n)
 	pid := n.PID()
@@ -353,6 +357,9 @@ func measureLargeProcess(r *benchrun.Runner, b backupFile, envs int) largeProces
 		}
 	}
 	p.afterReads = procStatus(r, pid, "VmRSS")
+	if profileDir != "" {
+		profileOverview(r, n, envs)
+	}
 	resetHWM(pid)
 	start = time.Now()
 	honuactl(r, ctl, n, "snapshot", "save", filepath.Join(r.TempDir(), "large-saved.snap"))
@@ -367,4 +374,35 @@ func envName(envs, i int) string {
 		return "env-" + fmt.Sprintf("%04d", i)
 	}
 	return "env-" + fmt.Sprintf("%03d", i)
+}
+
+// profileOverview saves the node's CPU and allocation profiles (-profile)
+// while it serves GET /v1/environments for five seconds.
+func profileOverview(r *benchrun.Runner, n *harness.Node, envs int) {
+	if err := os.MkdirAll(profileDir, 0o755); err != nil {
+		r.Fatalf("%v", err)
+	}
+	const seconds = 5
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, name := range []string{"profile", "allocs"} {
+		wg.Go(func() {
+			var body []byte
+			if errs[i] = getRaw(n, fmt.Sprintf("/debug/pprof/%s?seconds=%d", name, seconds), &body); errs[i] == nil {
+				errs[i] = os.WriteFile(filepath.Join(profileDir, "overview-"+name+".pprof"), body, 0o644)
+			}
+		})
+	}
+	served := 0
+	for end := time.Now().Add(seconds * time.Second); time.Now().Before(end); served++ {
+		var body []byte
+		if err := getRaw(n, "/v1/environments", &body); err != nil {
+			r.Fatalf("%s: %v", n, err)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		r.Fatalf("profiles: %v", err)
+	}
+	fmt.Printf("large, process: CPU and allocation profiles of %d GET /v1/environments (%d environments) in %s\n", served, envs, profileDir)
 }

@@ -64,6 +64,10 @@ const waitTimeout = 2 * time.Minute
 // -node-env: more NAME=value variables for its environment.
 var nodeArgs, nodeEnv []string
 
+// profileDir is -profile: with -large, where the node's CPU and allocation
+// profiles of serving the environments list go.
+var profileDir string
+
 func main() {
 	envs := flag.Int("envs", 100, "environments")
 	perEnv := flag.Int("per-env", 100, "deployments in each environment's history")
@@ -75,6 +79,7 @@ func main() {
 		func(v string) error { nodeArgs = append(nodeArgs, strings.Fields(v)...); return nil })
 	flag.Func("node-env", "more NAME=value variables for the real honuad node's environment, space-separated (e.g. \"GOMEMLIMIT=240MiB\")",
 		func(v string) error { nodeEnv = append(nodeEnv, strings.Fields(v)...); return nil })
+	flag.StringVar(&profileDir, "profile", "", "with -large, save the node's CPU and allocation profiles while it serves GET /v1/environments (5 s of it) in this directory (runs the node with --enable-debug)")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 

@@ -105,13 +105,11 @@ func (r *Reconciler) driftLoop(ctx context.Context) {
 
 // checkAllDrift checks every environment, in name order.
 func (r *Reconciler) checkAllDrift(ctx context.Context) {
-	envs := r.store.Environments()
-	slices.SortFunc(envs, func(a, b *fsm.Environment) int { return strings.Compare(a.Name, b.Name) })
-	for _, e := range envs {
+	for _, b := range r.store.BriefEnvironments() { // sorted by name
 		if ctx.Err() != nil {
 			return
 		}
-		r.checkDrift(ctx, e)
+		r.checkDrift(ctx, b.Environment)
 	}
 }
 
@@ -119,7 +117,10 @@ func (r *Reconciler) checkAllDrift(ctx context.Context) {
 // no longer deployed, once per deployed deployment, and heals those that
 // may be healed now.
 func (r *Reconciler) checkStaleDrift(ctx context.Context) {
-	for _, e := range r.store.Environments() {
+	// Briefs, without the history ids this needs not: it runs on every
+	// change of the state, and a state of 100,000 deployments has as many.
+	for _, b := range r.store.BriefEnvironments() {
+		e := b.Environment
 		if ctx.Err() != nil {
 			return
 		}

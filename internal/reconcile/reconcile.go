@@ -36,7 +36,9 @@ type Cluster interface {
 // Store is the replicated state the reconciler reads.
 type Store interface {
 	Environment(name string) (*fsm.Environment, bool)
-	Environments() []*fsm.Environment
+	// BriefEnvironments leaves out the ids of the environments'
+	// histories.
+	BriefEnvironments() []fsm.EnvironmentBrief
 	// Heads is what the pipeline steps on every change: each
 	// environment's active and waiting deployments, without copies.
 	Heads() []fsm.EnvironmentHead

@@ -17,7 +17,7 @@ import (
 
 // Store is the replicated state the metrics are derived from.
 type Store interface {
-	Environments() []*fsm.Environment
+	BriefEnvironments() []fsm.EnvironmentBrief
 	CountDeployments() map[string]map[fsm.DeploymentState]int
 	Deployment(id string) (*fsm.Deployment, bool)
 	RecentEventsAfter(after fsm.EventID, env string) []fsm.Event
@@ -88,7 +88,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counts := c.store.CountDeployments()
-	for _, e := range c.store.Environments() {
+	for _, b := range c.store.BriefEnvironments() { // no history ids: 1.6 MB at 100k
+		e := b.Environment
 		ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue,
 			float64(counts[e.Name][fsm.StateAwaitingApproval]), e.Name)
 		suspended := 0.0

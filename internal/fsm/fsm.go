@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -96,11 +95,21 @@ func (f *FSM) Environment(name string) (*Environment, bool) {
 func (f *FSM) Environments() []*Environment {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]*Environment, 0, len(f.st.Environments))
-	for _, e := range f.st.Environments {
-		out = append(out, e.clone())
+	return mapEnvironments(f.st, (*Environment).clone)
+}
+
+// mapEnvironments returns fn of every environment's live record, in name
+// order. The caller holds the FSM's lock; fn must not keep the record.
+func mapEnvironments[T any](st *state, fn func(*Environment) T) []T {
+	live := make([]*Environment, 0, len(st.Environments))
+	for _, e := range st.Environments {
+		live = append(live, e)
 	}
-	sortEnvironments(out)
+	sortEnvironments(live)
+	out := make([]T, len(live))
+	for i, e := range live {
+		out[i] = fn(e)
+	}
 	return out
 }
 
@@ -119,16 +128,9 @@ type EnvironmentBrief struct {
 func (f *FSM) BriefEnvironments() []EnvironmentBrief {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]EnvironmentBrief, 0, len(f.st.Environments))
-	for _, e := range f.st.Environments {
-		b := EnvironmentBrief{Environment: e.copyOf(false), HistoryLength: len(e.History)}
-		if n := len(e.History); n > 0 {
-			b.Latest = e.History[n-1]
-		}
-		out = append(out, b)
-	}
-	slices.SortFunc(out, func(a, b EnvironmentBrief) int { return strings.Compare(a.Environment.Name, b.Environment.Name) })
-	return out
+	return mapEnvironments(f.st, func(e *Environment) EnvironmentBrief {
+		return EnvironmentBrief{Environment: e.copyOf(false), HistoryLength: len(e.History), Latest: e.Newest()}
+	})
 }
 
 // History returns copies of an environment's deployments, newest first.

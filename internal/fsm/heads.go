@@ -1,10 +1,5 @@
 package fsm
 
-import (
-	"slices"
-	"strings"
-)
-
 // EnvironmentHead is what the leader's pipeline looks at in every
 // environment on every change of state: its active and waiting
 // deployments and whether its newest one failed unrecovered, without a
@@ -31,20 +26,15 @@ type EnvironmentHead struct {
 func (f *FSM) Heads() []EnvironmentHead {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]EnvironmentHead, 0, len(f.st.Environments))
-	for _, e := range f.st.Environments {
+	return mapEnvironments(f.st, func(e *Environment) EnvironmentHead {
 		h := EnvironmentHead{Name: e.Name, Current: e.Current, Waiting: e.Waiting, Suspended: e.Suspended != nil}
 		if e.PendingSync != nil {
 			sync := *e.PendingSync
 			h.PendingSync = &sync
 		}
-		if n := len(e.History); n > 0 {
-			if d := f.st.Deployments[e.History[n-1]]; d != nil && d.State == StateFailed && d.Applied && !d.RollbackStarted {
-				h.FailedUnrecovered = d.ID
-			}
+		if d := f.st.Deployments[e.Newest()]; d != nil && d.State == StateFailed && d.Applied && !d.RollbackStarted {
+			h.FailedUnrecovered = d.ID
 		}
-		out = append(out, h)
-	}
-	slices.SortFunc(out, func(a, b EnvironmentHead) int { return strings.Compare(a.Name, b.Name) })
-	return out
+		return h
+	})
 }

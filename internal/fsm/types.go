@@ -306,6 +306,15 @@ type Environment struct {
 	Drift *Drift `json:"drift,omitempty"`
 }
 
+// Newest returns the id of the environment's newest deployment, "" when it
+// has none.
+func (e *Environment) Newest() string {
+	if n := len(e.History); n > 0 {
+		return e.History[n-1]
+	}
+	return ""
+}
+
 // SyncRequest is someone asking for an environment to be deployed now.
 type SyncRequest struct {
 	By   string    `json:"by"`

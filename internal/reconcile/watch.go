@@ -397,11 +397,12 @@ func (r *Reconciler) act(ctx context.Context, e *fsm.Environment, waiting *fsm.D
 // lost before recording commit leaves. (A force-push back to a commit
 // deployed before another was seen is a new commit to see.)
 func (r *Reconciler) newestIsOf(e *fsm.Environment, commit string) bool {
-	if len(e.History) == 0 {
+	newest := e.Newest()
+	if newest == "" {
 		return false
 	}
 	of := false
-	r.store.Peek(e.History[len(e.History)-1], func(d *fsm.Deployment) {
+	r.store.Peek(newest, func(d *fsm.Deployment) {
 		of = d != nil && d.Commit == commit && d.Kind == fsm.KindAuto && !d.CreatedAt.Before(e.LatestSeenAt)
 	})
 	return of

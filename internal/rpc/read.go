@@ -78,11 +78,7 @@ func (s *Server) handleEnvironment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("environment %s is not known", name))
 		return
 	}
-	latest := ""
-	if n := len(e.History); n > 0 {
-		latest = e.History[n-1]
-	}
-	writeJSON(w, http.StatusOK, s.environmentBody(e, len(e.History), latest))
+	writeJSON(w, http.StatusOK, s.environmentBody(e, len(e.History), e.Newest()))
 }
 
 // Limits of GET /v1/deployments.

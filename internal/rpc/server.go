@@ -475,8 +475,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 			buf.Reset()
 			answerBuffers.Put(buf)
 		}
-	}()
-	buf.Reset()
+	}() // a pooled buffer is put back empty
 	if err := jsonv2.MarshalWrite(buf, v, answerOptions); err != nil {
 		// Only a type that cannot be encoded does this: a bug, not input.
 		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("encode the answer: %v", err))

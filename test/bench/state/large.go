@@ -83,12 +83,8 @@ func runLarge(r *benchrun.Runner, envs, perEnv int, reuse string) {
 	fmt.Printf("%-58s %12s %12s\n", "list p99 (one environment's deployments, the overview)", listP99.Round(time.Microsecond), goalLargeList)
 	fmt.Printf("%-58s %12s %12s\n", "FSM snapshot (view + persist to a file)", snap.Round(time.Millisecond), goalLargeSnapshot)
 	fmt.Printf("%-58s %12s %12s\n", "apply p99 while raft snapshots", in.during.pct(99), goalLargeApply)
-	name := "100k deployments: RSS, list p99, snapshot, apply p99 during snapshot"
-	if extra := append(slices.Clone(nodeEnv), nodeArgs...); len(extra) > 0 {
-		name += " (" + strings.Join(extra, " ") + ")"
-	}
 	err := figures.Record(figures.Figure{
-		Bench: "state", Name: name,
+		Bench: "state", Name: withNodeSettings("100k deployments: RSS, list p99, snapshot, apply p99 during snapshot"),
 		Measured: fmt.Sprintf("%s, %v, %v, %v", mib(rss), listP99.Round(100*time.Microsecond), snap.Round(time.Millisecond),
 			in.during.pct(99)),
 		Goal:      "≤ 256 MiB, ≤ 50 ms, ≤ 3 s, ≤ 50 ms",

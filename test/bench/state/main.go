@@ -68,6 +68,15 @@ var nodeArgs, nodeEnv []string
 // profiles of serving the environments list go.
 var profileDir string
 
+// withNodeSettings is a figure's name, naming -node-env and -node-args when
+// they were given: the figure is of a node so set.
+func withNodeSettings(name string) string {
+	if extra := append(slices.Clone(nodeEnv), nodeArgs...); len(extra) > 0 {
+		return name + " (" + strings.Join(extra, " ") + ")"
+	}
+	return name
+}
+
 func main() {
 	envs := flag.Int("envs", 100, "environments")
 	perEnv := flag.Int("per-env", 100, "deployments in each environment's history")
@@ -163,9 +172,7 @@ func recordFigures(r *benchrun.Runner, in inProcess, p processFigures) {
 		Goal:     "≤ 1.3×", Met: float64(peak) <= 1.3*float64(p.steady),
 		Reference: "steady RSS " + mib(p.steady), Ratio: ratio(float64(peak), float64(p.steady)),
 	}} {
-		if extra := append(slices.Clone(nodeEnv), nodeArgs...); len(extra) > 0 {
-			f.Name += " (" + strings.Join(extra, " ") + ")"
-		}
+		f.Name = withNodeSettings(f.Name)
 		if err := figures.Record(f); err != nil {
 			r.Fatalf("%v", err)
 		}
